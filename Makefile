@@ -1,0 +1,52 @@
+# Support by Time: one entry point for setting up, running and testing.
+# `make demo` and `make test` are the README's two commands.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: demo install install-test test lint worker beat serve bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+install: $(PY)
+	$(PIP) install --quiet -c requirements.lock -e .
+
+install-test: $(PY)
+	$(PIP) install --quiet -c requirements.lock -e '.[test]'
+	./scripts/install-chromium
+
+## The embedded default: SQLite, eager Celery, demo data, printed logins.
+demo: install
+	DEBUG=1 $(PY) manage.py migrate --no-input -v0
+	DEBUG=1 $(PY) manage.py seed_demo
+	@echo "\nSupport by Time runs at http://$(HOST):$(PORT)/ (admin: http://$(HOST):$(PORT)/admin/)\n"
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+## The whole test suite (DATABASE_URL / REDIS_URL select PostgreSQL and Redis).
+test: install-test
+	$(PY) manage.py collectstatic --no-input -v0
+	$(PY) -m pytest
+
+lint: install-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+serve: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input -v0
+	$(VENV)/bin/gunicorn supportbilling.wsgi --bind $(HOST):$(PORT) --workers 4
+
+worker: install
+	$(VENV)/bin/celery -A supportbilling worker --loglevel=info
+
+beat: install
+	$(VENV)/bin/celery -A supportbilling beat --loglevel=info
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3

@@ -1,0 +1,138 @@
+"""The arithmetic of statements and billable items: pure functions, no ORM.
+
+The rollup, the portal's running figures, its cost calculator and the API all call
+``statement_compute``, so a client never sees a figure that the bill later contradicts.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from babel.numbers import get_currency_precision
+from djmoney.money import Money
+
+from packages.models import BillingMode
+
+ZERO = Decimal("0")
+HOURS_QUANTUM = Decimal("0.01")
+
+
+def money_round(amount: Decimal, currency: str) -> Money:
+    """Round once, half up, to the currency's minor unit (2 for EUR, 0 for JPY)."""
+    quantum = Decimal(1).scaleb(-get_currency_precision(currency))
+    return Money(amount.quantize(quantum, rounding=ROUND_HALF_UP), currency)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Usage and cost of one subscription in one period (or of a bucket, all time)."""
+
+    billing_mode: str
+    currency: str
+    included_hours: Decimal
+    used_hours: Decimal
+    remaining_hours: Decimal
+    overtime_hours: Decimal
+    fee: Money
+    hourly_rate: Money
+    overtime_amount: Money
+
+    @property
+    def total(self) -> Money:
+        return self.fee + self.overtime_amount
+
+    @property
+    def used_percent(self) -> int:
+        """Share of the included hours used, for bars and alerts (0 when none are included)."""
+        if self.included_hours <= 0:
+            return 0
+        return int(self.used_hours * 100 // self.included_hours)
+
+
+def statement_compute(
+    *,
+    billing_mode: str,
+    currency: str,
+    included_hours: Decimal,
+    used_hours: Decimal,
+    fee: Decimal,
+    hourly_rate: Decimal,
+) -> Statement:
+    """DESIGN.md's billing rules for one subscription and period.
+
+    Recurring: overtime = max(0, used - included), charged at the hourly rate.
+    One-time: the bucket is drawn down; never any overtime.
+    """
+    remaining = max(included_hours - used_hours, ZERO)
+    overtime = ZERO
+    if billing_mode == BillingMode.RECURRING:
+        overtime = max(used_hours - included_hours, ZERO)
+    return Statement(
+        billing_mode=billing_mode,
+        currency=currency,
+        included_hours=included_hours.quantize(HOURS_QUANTUM),
+        used_hours=used_hours.quantize(HOURS_QUANTUM),
+        remaining_hours=remaining.quantize(HOURS_QUANTUM),
+        overtime_hours=overtime.quantize(HOURS_QUANTUM),
+        fee=money_round(fee, currency),
+        hourly_rate=Money(hourly_rate, currency),
+        overtime_amount=money_round(overtime * hourly_rate, currency),
+    )
+
+
+@dataclass(frozen=True)
+class ItemDraft:
+    """A billable item before it is written: what the rollup would bill."""
+
+    kind: str
+    description: str
+    unit: str
+    quantity: Decimal
+    unit_price: Decimal
+    amount: Decimal
+
+
+def rollup_item_drafts(
+    *, statement: Statement, package_name: str, month: dt.date
+) -> list[ItemDraft]:
+    """The fee (when above zero) and the overtime (when above zero) of a recurring month."""
+    label = f"{month:%Y-%m}"
+    drafts = []
+    if statement.fee.amount > 0:
+        drafts.append(
+            ItemDraft(
+                kind="fee",
+                description=f"Support package {package_name} {label}",
+                unit="quantity",
+                quantity=Decimal("1.00"),
+                unit_price=statement.fee.amount,
+                amount=statement.fee.amount,
+            )
+        )
+    if statement.overtime_hours > 0:
+        drafts.append(
+            ItemDraft(
+                kind="overtime",
+                description=(
+                    f"Support overtime {label}: {statement.overtime_hours} h x "
+                    f"{statement.hourly_rate.amount:.2f} {statement.currency}"
+                ),
+                unit="hours",
+                quantity=statement.overtime_hours,
+                unit_price=statement.hourly_rate.amount,
+                amount=statement.overtime_amount.amount,
+            )
+        )
+    return drafts
+
+
+def one_time_item_draft(*, package_name: str, fee: Decimal, currency: str) -> ItemDraft:
+    amount = money_round(fee, currency).amount
+    return ItemDraft(
+        kind="one_time",
+        description=f"Support hours package {package_name}",
+        unit="quantity",
+        quantity=Decimal("1.00"),
+        unit_price=fee,
+        amount=amount,
+    )

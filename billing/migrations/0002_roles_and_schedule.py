@@ -1,0 +1,105 @@
+"""Create the Operators and Finance groups with their permissions, and the monthly schedule
+of the rollup (first day of each month, 00:05 in TIME_ZONE), so a fresh install has both."""
+
+from django.conf import settings
+from django.contrib.auth.management import create_permissions
+from django.db import migrations
+
+ROLE_PERMISSIONS = {
+    "Operators": [
+        "customers.view_client",
+        "packages.view_supportpackage",
+        "packages.view_packageprice",
+        "packages.view_subscription",
+        "packages.add_subscription",
+        "tickets.view_ticket",
+        "tickets.add_ticket",
+        "tickets.change_ticket",
+        "tickets.view_ticketmessage",
+        "tickets.add_ticketmessage",
+        "tickets.view_timeentry",
+        "tickets.add_timeentry",
+        "tickets.change_timeentry",
+        "tickets.delete_timeentry",
+        "tickets.view_timetimer",
+        "tickets.add_timetimer",
+        "tickets.delete_timetimer",
+        "tickets.view_auditevent",
+        "tickets.view_billingperiod",
+    ],
+    "Finance": [
+        "customers.view_client",
+        "customers.view_clientuser",
+        "packages.view_supportpackage",
+        "packages.view_packageprice",
+        "packages.view_subscription",
+        "tickets.view_ticket",
+        "tickets.view_ticketmessage",
+        "tickets.view_timeentry",
+        "tickets.view_auditevent",
+        "tickets.view_billingperiod",
+        "tickets.change_billingperiod",
+        "billing.view_billableitem",
+        "billing.add_billableitem",
+        "billing.change_billableitem",
+        "billing.view_usagealert",
+    ],
+}
+
+SCHEDULE_NAME = "Close ended billing periods"
+
+
+def create_roles(apps, schema_editor):
+    for app_config in apps.get_app_configs():
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)
+        app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for group_name, codes in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        for code in codes:
+            app_label, codename = code.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+
+
+def create_schedule(apps, schema_editor):
+    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    crontab, _ = CrontabSchedule.objects.get_or_create(
+        minute="5",
+        hour="0",
+        day_of_month="1",
+        month_of_year="*",
+        day_of_week="*",
+        timezone=settings.TIME_ZONE,
+    )
+    PeriodicTask.objects.update_or_create(
+        name=SCHEDULE_NAME,
+        defaults={"task": "billing.close_ended_periods", "crontab": crontab, "enabled": True},
+    )
+
+
+def remove_schedule(apps, schema_editor):
+    apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(
+        name=SCHEDULE_NAME
+    ).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("contenttypes", "0002_remove_content_type_name"),
+        ("customers", "0001_initial"),
+        ("packages", "0001_initial"),
+        ("tickets", "0001_initial"),
+        ("billing", "0001_initial"),
+        ("django_celery_beat", "0019_alter_periodictasks_options"),
+    ]
+
+    operations = [
+        migrations.RunPython(create_roles, migrations.RunPython.noop),
+        migrations.RunPython(create_schedule, remove_schedule),
+    ]

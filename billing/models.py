@@ -1,0 +1,125 @@
+"""Billable items (what finance hands to the billing system) and sent usage alerts."""
+
+from django.conf import settings
+from django.db import models
+from djmoney.models.fields import MoneyField
+
+from customers.models import Client
+from packages.models import InvoiceAction, Subscription
+
+
+class ItemKind(models.TextChoices):
+    FEE = "fee", "Monthly fee"
+    OVERTIME = "overtime", "Overtime"
+    ONE_TIME = "one_time", "One-time package"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class ItemUnit(models.TextChoices):
+    HOURS = "hours", "Hours"
+    QUANTITY = "quantity", "Quantity"
+
+
+class ItemStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    EXPORTED = "exported", "Exported"
+    INVOICED = "invoiced", "Invoiced"
+    VOID = "void", "Void"
+
+
+class BillableItem(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="billable_items")
+    # Empty only for an adjustment that concerns the client as a whole.
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="billable_items",
+    )
+    period = models.DateField(help_text="First day of the month the item bills.")
+    kind = models.CharField(max_length=16, choices=ItemKind.choices)
+    description = models.CharField(max_length=300)
+    unit = models.CharField(max_length=16, choices=ItemUnit.choices, default=ItemUnit.QUANTITY)
+    quantity = models.DecimalField(max_digits=10, decimal_places=2)
+    # Price of one unit (hourly rate for overtime); exact, as in the price list.
+    unit_price = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+    )
+    # quantity x unit_price rounded half up to the currency's minor unit; may be negative
+    # only for an adjustment.
+    amount = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+    )
+    invoice_action = models.CharField(max_length=16, choices=InvoiceAction.choices)
+    status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["period", "client_id", "id"]
+        constraints = [
+            # The last line of defence against billing twice.
+            models.UniqueConstraint(
+                fields=["subscription", "period", "kind"],
+                condition=models.Q(kind__in=["fee", "overtime", "one_time"]),
+                name="item_once_per_subscription_period_kind",
+            ),
+            models.CheckConstraint(condition=models.Q(period__day=1), name="item_period_month"),
+            models.CheckConstraint(
+                condition=models.Q(kind="adjustment") | models.Q(amount__gte=0),
+                name="item_amount_not_negative_unless_adjustment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="adjustment") | models.Q(subscription__isnull=False),
+                name="item_subscription_unless_adjustment",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["period", "status"]),
+            models.Index(fields=["client", "period"]),
+            models.Index(fields=["subscription", "period"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.description
+
+
+class UsageThreshold(models.IntegerChoices):
+    WARNING = 80, "80%"
+    EXHAUSTED = 100, "100%"
+
+
+class UsageAlert(models.Model):
+    """A usage notice for one subscription, threshold and month: sent at most once."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="usage_alerts"
+    )
+    period = models.DateField()
+    threshold = models.PositiveSmallIntegerField(choices=UsageThreshold.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period", "threshold"], name="alert_once_per_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.threshold}% of #{self.subscription_id} in {self.period:%Y-%m}"

@@ -1,0 +1,303 @@
+"""Writes of billing: subscriptions (with their one-time item), the monthly rollup that
+closes a period, adjustments and item statuses."""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.calculations import (
+    ItemDraft,
+    one_time_item_draft,
+    rollup_item_drafts,
+    statement_compute,
+)
+from billing.models import BillableItem, ItemKind
+from billing.selectors import (
+    MissingPrice,
+    package_price_for,
+    rollup_batches,
+    rollup_rows,
+    subscriptions_without_price,
+)
+from customers.models import Client
+from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
+from supportbilling.periods import (
+    local_today,
+    period_has_ended,
+    period_label,
+    period_next,
+    period_of,
+)
+from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
+from tickets.services import audit_record, ticket_subscription_set
+
+logger = logging.getLogger(__name__)
+
+
+def _item_from_draft(
+    draft: ItemDraft,
+    *,
+    client_id: int,
+    subscription_id: int,
+    month: dt.date,
+    currency: str,
+    invoice_action: str,
+) -> BillableItem:
+    return BillableItem(
+        client_id=client_id,
+        subscription_id=subscription_id,
+        period=month,
+        kind=draft.kind,
+        description=draft.description,
+        unit=draft.unit,
+        quantity=draft.quantity,
+        unit_price=Money(draft.unit_price, currency),
+        amount=Money(draft.amount, currency),
+        invoice_action=invoice_action,
+    )
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    client: Client,
+    package: SupportPackage,
+    start_date: dt.date | None = None,
+    actor: Any = None,
+    ticket: Ticket | None = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """Subscribe a client to a package. A one-time package writes its ``one_time`` item now.
+    With ``ticket``, the new subscription is also linked to that ticket."""
+    if not client.active:
+        raise ValidationError("The client is not active.", code="inactive_client")
+    if not package.active:
+        raise ValidationError(f"The package {package} is no longer offered.", code="inactive")
+    try:
+        price = package_price_for(package_id=package.pk, currency=client.currency)
+    except MissingPrice as exc:
+        raise ValidationError(
+            f"The package {package} has no price in {client.currency}, the client's currency.",
+            code="missing_price",
+        ) from exc
+    start_date = start_date or local_today(now)
+    subscription = Subscription.objects.create(
+        client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
+    )
+    if package.billing_mode == BillingMode.ONE_TIME:
+        draft = one_time_item_draft(
+            package_name=package.name, fee=price.fee.amount, currency=client.currency
+        )
+        _item_from_draft(
+            draft,
+            client_id=client.pk,
+            subscription_id=subscription.pk,
+            month=period_of(start_date),
+            currency=client.currency,
+            invoice_action=package.invoice_action,
+        ).save()
+    audit_record(
+        action=AuditAction.SERVICE_ADDED,
+        actor=actor,
+        ticket=ticket,
+        subscription_id=subscription.pk,
+        detail={"package": package.name, "start_date": str(start_date)},
+    )
+    if ticket is not None:
+        ticket_subscription_set(ticket=ticket, subscription=subscription, actor=actor)
+    return subscription
+
+
+@transaction.atomic
+def subscription_status_set(
+    *, subscription: Subscription, status: str, actor: Any = None, now: dt.datetime | None = None
+) -> Subscription:
+    """Suspend, reactivate or terminate. Terminating ends the subscription today (it is still
+    billed for this month); ``depleted`` is set only by the bucket running out."""
+    if status not in SubscriptionStatus.values:
+        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
+    if status == SubscriptionStatus.DEPLETED or subscription.status == SubscriptionStatus.DEPLETED:
+        raise ValidationError(
+            "A one-time package becomes depleted by itself when its hours run out.",
+            code="depleted_is_automatic",
+        )
+    if subscription.status == SubscriptionStatus.TERMINATED and status != subscription.status:
+        raise ValidationError("A terminated subscription cannot be reopened.", code="terminated")
+    old_status = subscription.status
+    if old_status == status:
+        return subscription
+    subscription.status = status
+    fields = ["status"]
+    if status == SubscriptionStatus.TERMINATED and subscription.end_date is None:
+        subscription.end_date = max(local_today(now), subscription.start_date)
+        fields.append("end_date")
+    subscription.save(update_fields=fields)
+    audit_record(
+        action=AuditAction.SUBSCRIPTION_STATUS,
+        actor=actor,
+        subscription_id=subscription.pk,
+        detail={"status": [old_status, status]},
+    )
+    return subscription
+
+
+# --- The rollup --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodCloseResult:
+    month: dt.date
+    items_created: int
+    already_closed: bool
+
+    @property
+    def period(self) -> str:
+        return period_label(self.month)
+
+
+def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> bool:
+    """Stop time entries of ``month`` (status ``closing``). Returns False when the month is
+    already closed. Refuses a month that has not ended or that cannot be billed."""
+    if not period_has_ended(month, now):
+        raise ValidationError(
+            f"{period_label(month)} has not ended yet; it can be closed from "
+            f"{period_next(month):%Y-%m-%d}.",
+            code="period_not_ended",
+        )
+    unpriced = subscriptions_without_price(month=month)
+    if unpriced:
+        raise ValidationError(
+            f"Cannot close {period_label(month)}: subscriptions "
+            f"{', '.join(f'#{pk}' for pk in unpriced[:20])} have no price in their client's "
+            "currency.",
+            code="missing_price",
+        )
+    BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
+    # Waits for time entries of the month that are being written (they hold a share lock).
+    BillingPeriod.objects.filter(month=month, status=PeriodStatus.OPEN).update(
+        status=PeriodStatus.CLOSING
+    )
+    return not BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
+
+
+def _batch_lock(month: dt.date, first_id: int) -> None:
+    """One worker at a time per batch, so the count of new items and the audit are exact.
+    (The unique constraint alone already prevents double billing.)"""
+    if connection.vendor == "postgresql":
+        key = ((month.year * 12 + month.month) << 32) | (first_id & 0xFFFFFFFF)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+@transaction.atomic
+def period_rollup_batch(
+    *, month: dt.date, first_id: int, last_id: int, now: dt.datetime | None = None
+) -> int:
+    """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
+
+    A constant number of queries whatever the batch size: read the aggregated rows, read what
+    is already billed, insert the rest in bulk, flag the entries, record the audit.
+    Idempotent: a batch that ran before writes nothing.
+    """
+    now = now or timezone.now()
+    _batch_lock(month, first_id)
+    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    already = set(
+        BillableItem.objects.filter(
+            period=month,
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
+        ).values_list("subscription_id", "kind")
+    )
+    items: list[BillableItem] = []
+    billed_subscriptions: dict[int, list[str]] = {}
+    for row in rows:
+        if row["fee"] is None:
+            raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
+        statement = statement_compute(
+            billing_mode=BillingMode.RECURRING,
+            currency=row["client__currency"],
+            included_hours=row["package__included_hours"],
+            used_hours=row["used_hours"],
+            fee=row["fee"],
+            hourly_rate=row["hourly_rate"],
+        )
+        for draft in rollup_item_drafts(
+            statement=statement, package_name=row["package__name"], month=month
+        ):
+            if (row["pk"], draft.kind) in already:
+                continue
+            items.append(
+                _item_from_draft(
+                    draft,
+                    client_id=row["client_id"],
+                    subscription_id=row["pk"],
+                    month=month,
+                    currency=row["client__currency"],
+                    invoice_action=row["package__invoice_action"],
+                )
+            )
+            billed_subscriptions.setdefault(row["pk"], []).append(
+                f"{draft.kind} {draft.amount} {row['client__currency']}"
+            )
+    BillableItem.objects.bulk_create(items, ignore_conflicts=True)
+    TimeEntry.objects.filter(
+        subscription_id__gte=first_id,
+        subscription_id__lte=last_id,
+        work_date__gte=month,
+        work_date__lt=period_next(month),
+        billed_at__isnull=True,
+    ).update(billed_at=now)
+    AuditEvent.objects.bulk_create(
+        [
+            AuditEvent(
+                subscription_id=subscription_id,
+                action=AuditAction.PERIOD_BILLED,
+                detail={"period": period_label(month), "items": billed},
+            )
+            for subscription_id, billed in billed_subscriptions.items()
+        ]
+    )
+    return len(items)
+
+
+def period_close_finish(
+    *, month: dt.date, actor: Any = None, now: dt.datetime | None = None
+) -> bool:
+    """Mark the month closed once every batch ran. True for the run that closed it."""
+    return bool(
+        BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
+            status=PeriodStatus.CLOSED,
+            closed_at=now or timezone.now(),
+            closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+    )
+
+
+def period_close(
+    *,
+    month: dt.date,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+    batch_size: int | None = None,
+) -> PeriodCloseResult:
+    """Close ``month`` in this process: the rollup of every batch, then the period.
+    The scheduled task runs the same three steps with the batches spread over workers."""
+    if not period_close_begin(month=month, now=now):
+        return PeriodCloseResult(month=month, items_created=0, already_closed=True)
+    created = 0
+    for first_id, last_id in rollup_batches(
+        month=month, batch_size=batch_size or settings.ROLLUP_BATCH_SIZE
+    ):
+        created += period_rollup_batch(month=month, first_id=first_id, last_id=last_id, now=now)
+    period_close_finish(month=month, actor=actor, now=now)
+    logger.info("Closed %s: %d billable items written", period_label(month), created)
+    return PeriodCloseResult(month=month, items_created=created, already_closed=False)

@@ -1,0 +1,47 @@
+"""Celery tasks of billing: thin wrappers that pass ids and periods, never model instances."""
+
+from celery import chord, shared_task
+
+
+@shared_task(name="billing.close_ended_periods")
+def close_ended_periods() -> list[str]:
+    """The monthly schedule: close every ended month that is still open, one sub-task per
+    batch of subscriptions, then mark each month closed when all its batches are done."""
+    from django.conf import settings
+
+    from billing import selectors, services
+    from supportbilling.periods import period_label
+
+    started = []
+    for month in selectors.periods_to_close():
+        if not services.period_close_begin(month=month):
+            continue
+        period = period_label(month)
+        batches = selectors.rollup_batches(month=month, batch_size=settings.ROLLUP_BATCH_SIZE)
+        if batches:
+            chord(rollup_batch.s(period, first_id, last_id) for first_id, last_id in batches)(
+                period_close_finish.s(period)
+            )
+        else:
+            period_close_finish.delay([], period)
+        started.append(period)
+    return started
+
+
+@shared_task(name="billing.rollup_batch", acks_late=True)
+def rollup_batch(period: str, first_id: int, last_id: int) -> int:
+    from billing import services
+    from supportbilling.periods import period_parse
+
+    return services.period_rollup_batch(
+        month=period_parse(period), first_id=first_id, last_id=last_id
+    )
+
+
+@shared_task(name="billing.period_close_finish")
+def period_close_finish(items_created: list[int], period: str) -> int:
+    from billing import services
+    from supportbilling.periods import period_parse
+
+    services.period_close_finish(month=period_parse(period))
+    return sum(items_created)

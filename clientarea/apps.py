@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ClientareaConfig(AppConfig):
+    name = "clientarea"
+    verbose_name = "Client portal"

@@ -1,0 +1,46 @@
+"""Clients (billing accounts) and the users who act for them in the portal."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_currency(code: str) -> None:
+    """Checked against CURRENCIES at run time, so a deployment can add one without a migration."""
+    if code not in settings.CURRENCIES:
+        raise ValidationError(
+            "%(code)s is not one of the currencies in use (%(codes)s).",
+            params={"code": code, "codes": ", ".join(settings.CURRENCIES)},
+            code="currency",
+        )
+
+
+class Client(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(help_text="Billing contact.")
+    # Every price, statement and billable item of the client is in this currency.
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ClientUser(models.Model):
+    """A portal login of a client. A user acts for at most one client."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="client_membership"
+    )
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="members")
+
+    class Meta:
+        verbose_name = "client user"
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.client}"

@@ -1,0 +1,122 @@
+"""The catalogue (support packages and their prices per currency) and subscriptions."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models
+from djmoney.models.fields import MoneyField
+
+from customers.models import Client
+
+
+class BillingMode(models.TextChoices):
+    RECURRING = "recurring", "Recurring (hours included each month)"
+    ONE_TIME = "one_time", "One-time bucket of hours"
+
+
+class InvoiceAction(models.TextChoices):
+    NO_INVOICE = "no_invoice", "Do not invoice"
+    NEXT_CRON = "next_cron", "Invoice on the next billing run"
+    NEXT_INVOICE = "next_invoice", "Add to the next invoice"
+    DUE_DATE = "due_date", "Invoice on the due date"
+
+
+class SupportPackage(models.Model):
+    name = models.CharField(max_length=120)
+    billing_mode = models.CharField(max_length=16, choices=BillingMode.choices)
+    # Recurring: hours included each month (no rollover). One-time: the size of the bucket.
+    included_hours = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal("0"), validators=[MinValueValidator(0)]
+    )
+    invoice_action = models.CharField(
+        max_length=16, choices=InvoiceAction.choices, default=InvoiceAction.NEXT_INVOICE
+    )
+    show_work_log = models.BooleanField(
+        default=True, help_text="Show operators and notes of time entries to the client."
+    )
+    active = models.BooleanField(default=True, help_text="Offered for new subscriptions.")
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(included_hours__gte=0), name="package_included_hours_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PackagePrice(models.Model):
+    """The price of a package in one currency."""
+
+    package = models.ForeignKey(SupportPackage, on_delete=models.CASCADE, related_name="prices")
+    # Monthly fee (recurring) or the price of the bucket (one-time); shares the currency column.
+    fee = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+        validators=[MinValueValidator(0)],
+    )
+    # Price of one hour beyond the included hours (recurring only).
+    hourly_rate = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+        validators=[MinValueValidator(0)],
+    )
+
+    class Meta:
+        ordering = ["package", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["package", "currency"], name="price_unique_currency"),
+            models.CheckConstraint(
+                condition=models.Q(fee__gte=0, hourly_rate__gte=0), name="price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package}: {self.fee} + {self.hourly_rate}/h"
+
+
+class SubscriptionStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    TERMINATED = "terminated", "Terminated"
+    DEPLETED = "depleted", "Depleted"
+
+
+class Subscription(models.Model):
+    """A client's instance of a package. Billed for every month its dates overlap."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="subscriptions")
+    package = models.ForeignKey(
+        SupportPackage, on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    status = models.CharField(
+        max_length=16, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
+    )
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end_date__isnull=True)
+                | models.Q(end_date__gte=models.F("start_date")),
+                name="subscription_end_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["client", "status"]),
+            models.Index(fields=["start_date", "end_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.package.name} #{self.pk} ({self.get_status_display().lower()})"

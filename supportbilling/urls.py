@@ -1,0 +1,11 @@
+"""Root URLs: the admin, the client portal, the API and the health check."""
+
+from django.contrib import admin
+from django.urls import path
+
+from supportbilling.views import healthz
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz/", healthz, name="healthz"),
+]

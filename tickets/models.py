@@ -1,0 +1,233 @@
+"""The helpdesk (tickets and their messages), time entries, live timers, the audit trail,
+and the monthly lock on time entries (BillingPeriod).
+
+BillingPeriod lives here rather than in billing because the rule it carries (no time entry of
+a closed month can be created, changed or deleted) is enforced by the time entry services, and
+dependencies point from billing to tickets, not back. The billing app closes periods.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Cast
+from django.db.models.lookups import Exact
+
+from customers.models import Client
+from packages.models import Subscription
+
+HOURS_STEP = Decimal("0.25")  # time is logged in quarter hours
+HOURS_MAX_PER_ENTRY = Decimal("24")
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+    CUSTOMER_REPLY = "customer_reply", "Customer reply"
+    ON_HOLD = "on_hold", "On hold"
+    CLOSED = "closed", "Closed"
+
+
+class TicketPriority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Ticket(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="tickets")
+    # Where new time is booked; each entry keeps its own copy (TimeEntry.subscription).
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
+    )
+    subject = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=TicketStatus.choices, default=TicketStatus.OPEN
+    )
+    priority = models.CharField(
+        max_length=8, choices=TicketPriority.choices, default=TicketPriority.NORMAL
+    )
+    track_time = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["client", "status"]),
+            models.Index(fields=["status", "-updated_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class MessageKind(models.TextChoices):
+    CLIENT_REPLY = "client_reply", "Client reply"
+    OPERATOR_REPLY = "operator_reply", "Operator reply"
+    INTERNAL_NOTE = "internal_note", "Internal note"
+
+
+class TicketMessage(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    kind = models.CharField(max_length=16, choices=MessageKind.choices)
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["ticket", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on #{self.ticket_id}"
+
+
+class PeriodStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSING = "closing", "Closing"  # the rollup is running: time entries are already refused
+    CLOSED = "closed", "Closed"
+
+
+class BillingPeriod(models.Model):
+    """One calendar month and whether its time entries are still open to change."""
+
+    month = models.DateField(unique=True, help_text="First day of the month.")
+    status = models.CharField(max_length=8, choices=PeriodStatus.choices, default=PeriodStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(month__day=1), name="period_first_of_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} ({self.status})"
+
+
+class TimeEntry(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="time_entries")
+    # The subscription the ticket was linked to when the time was logged: it pays for it.
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="time_entries"
+    )
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries"
+    )
+    hours = models.DecimalField(max_digits=6, decimal_places=2)
+    work_date = models.DateField()
+    note = models.CharField(max_length=500, blank=True)
+    # Set by the rollup that closed the entry's month.
+    billed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["work_date", "id"]
+        verbose_name_plural = "time entries"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(hours__gt=0), name="entry_hours_positive"),
+            models.CheckConstraint(
+                condition=models.Q(hours__lte=HOURS_MAX_PER_ENTRY), name="entry_hours_max_24"
+            ),
+            # hours x 4 is a whole number: the quarter-hour step.
+            models.CheckConstraint(
+                condition=Exact(
+                    models.F("hours") * 4, Cast(models.F("hours") * 4, models.IntegerField())
+                ),
+                name="entry_hours_quarter_step",
+            ),
+        ]
+        indexes = [
+            # The rollup: sum per subscription over one month.
+            models.Index(
+                fields=["subscription", "work_date"], include=["hours"], name="entry_sub_date_hours"
+            ),
+            models.Index(fields=["ticket", "work_date"]),
+            models.Index(fields=["operator", "work_date"]),
+            models.Index(fields=["work_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hours} h on #{self.ticket_id} ({self.work_date})"
+
+
+class TimeTimer(models.Model):
+    """A running stopwatch of an operator on a ticket, anchored on the server."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="timers")
+    operator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="time_timers"
+    )
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "operator"], name="one_timer_per_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Timer of {self.operator} on #{self.ticket_id}"
+
+
+class AuditAction(models.TextChoices):
+    TIME_LOGGED = "time_logged", "Time logged"
+    TIME_CHANGED = "time_changed", "Time changed"
+    TIME_DELETED = "time_deleted", "Time deleted"
+    TIMER_STARTED = "timer_started", "Timer started"
+    TIMER_STOPPED = "timer_stopped", "Timer stopped"
+    TIMER_CANCELLED = "timer_cancelled", "Timer cancelled"
+    SERVICE_ADDED = "service_added", "Support service added"
+    SUBSCRIPTION_LINKED = "subscription_linked", "Subscription linked"
+    SUBSCRIPTION_STATUS = "subscription_status", "Subscription status changed"
+    TRACKING_SWITCHED = "tracking_switched", "Time tracking switched"
+    TICKET_CLOSED = "ticket_closed", "Ticket closed"
+    TICKET_REOPENED = "ticket_reopened", "Ticket reopened"
+    PERIOD_BILLED = "period_billed", "Period billed"
+
+
+class AuditEvent(models.Model):
+    """Append-only timeline of what happened to a ticket's time and a subscription."""
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="audit_events"
+    )
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    action = models.CharField(max_length=24, choices=AuditAction.choices)
+    # What changed, e.g. {"hours": ["1.00", "1.25"]}; strings only, never floats.
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"]),
+            models.Index(fields=["subscription", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"

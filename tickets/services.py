@@ -1,0 +1,298 @@
+"""Writes of tickets and time. Every rule of where, when and how much time can be logged
+lives here; the admin, the portal and the API call these functions and nothing else."""
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Sum
+
+from packages.models import BillingMode, Subscription, SubscriptionStatus
+from supportbilling.periods import local_today, period_label, period_of
+from tickets.hours import hours_clean
+from tickets.models import (
+    AuditAction,
+    AuditEvent,
+    BillingPeriod,
+    PeriodStatus,
+    Ticket,
+    TimeEntry,
+)
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    ticket: Ticket | None = None,
+    subscription_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        action=action,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        ticket=ticket,
+        subscription_id=subscription_id,
+        detail=detail or {},
+    )
+
+
+def period_lock_open(*, month: dt.date) -> None:
+    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit.
+
+    The rollup flips the row to ``closing`` with an UPDATE, which waits for these shared
+    locks: no entry can slip into a month after its totals were read.
+    """
+    BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT status FROM {BillingPeriod._meta.db_table} WHERE month = %s{lock}",  # noqa: S608
+            [month],
+        )
+        (status,) = cursor.fetchone()
+    if status != PeriodStatus.OPEN:
+        raise ValidationError(
+            f"{period_label(month)} is closed: its time can no longer be logged, changed or "
+            "deleted. Finance can enter an adjustment instead.",
+            code="period_closed",
+        )
+
+
+def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
+    if not ticket.track_time:
+        raise ValidationError("This ticket does not track time.", code="not_tracked")
+    if ticket.subscription_id is None:
+        raise ValidationError(
+            "This ticket has no subscription: link one of the client's active subscriptions first.",
+            code="no_subscription",
+        )
+    subscriptions = Subscription.objects.select_related("package")
+    if for_update:
+        subscriptions = subscriptions.select_for_update(of=("self",))
+    subscription = subscriptions.get(pk=ticket.subscription_id)
+    if subscription.client_id != ticket.client_id:
+        raise ValidationError(
+            "The ticket's subscription belongs to another client.", code="foreign_subscription"
+        )
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        raise ValidationError(
+            f"The subscription is {subscription.get_status_display().lower()}: time can only "
+            "be logged on an active subscription.",
+            code="inactive_subscription",
+        )
+    return subscription
+
+
+def _check_work_date(*, subscription: Subscription, work_date: dt.date, today: dt.date) -> None:
+    if work_date > today:
+        raise ValidationError("The work date cannot be in the future.", code="future_date")
+    if work_date < subscription.start_date or (
+        subscription.end_date and work_date > subscription.end_date
+    ):
+        raise ValidationError(
+            "The work date is outside the subscription's dates "
+            f"({subscription.start_date} to {subscription.end_date or 'open'}).",
+            code="outside_subscription",
+        )
+
+
+def _bucket_used(subscription_id: int) -> Decimal:
+    used = TimeEntry.objects.filter(subscription_id=subscription_id).aggregate(s=Sum("hours"))
+    return used["s"] or Decimal("0")
+
+
+def _bucket_check(*, subscription: Subscription, extra_hours: Decimal) -> None:
+    """A one-time bucket cannot be overdrawn (the subscription row is locked)."""
+    left = subscription.package.included_hours - _bucket_used(subscription.pk)
+    if extra_hours > left:
+        raise ValidationError(
+            f"Only {max(left, Decimal(0)):.2f} h left in this one-time package.",
+            code="bucket_exhausted",
+        )
+
+
+def _bucket_update_status(*, subscription: Subscription, actor: Any) -> None:
+    """``depleted`` exactly when nothing is left; back to ``active`` if time was given back."""
+    left = subscription.package.included_hours - _bucket_used(subscription.pk)
+    new_status = None
+    if left <= 0 and subscription.status == SubscriptionStatus.ACTIVE:
+        new_status = SubscriptionStatus.DEPLETED
+    elif left > 0 and subscription.status == SubscriptionStatus.DEPLETED:
+        new_status = SubscriptionStatus.ACTIVE
+    if new_status:
+        old_status = subscription.status
+        subscription.status = new_status
+        subscription.save(update_fields=["status"])
+        audit_record(
+            action=AuditAction.SUBSCRIPTION_STATUS,
+            actor=actor,
+            subscription_id=subscription.pk,
+            detail={"status": [old_status, new_status]},
+        )
+
+
+@transaction.atomic
+def time_entry_log(
+    *,
+    ticket: Ticket,
+    operator: Any,
+    hours: object,
+    work_date: dt.date | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> TimeEntry:
+    """Add a new entry to the ticket's subscription. Never overwrites an earlier entry."""
+    hours_value = hours_clean(hours)
+    today = local_today(now)
+    work_date = work_date or today
+    period_lock_open(month=period_of(work_date))
+    ticket = Ticket.objects.get(pk=ticket.pk)  # current tracking and subscription
+    subscription = _subscription_for_time(ticket=ticket, for_update=True)
+    _check_work_date(subscription=subscription, work_date=work_date, today=today)
+    is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
+    if is_bucket:
+        _bucket_check(subscription=subscription, extra_hours=hours_value)
+    entry = TimeEntry.objects.create(
+        ticket=ticket,
+        subscription=subscription,
+        operator=operator,
+        hours=hours_value,
+        work_date=work_date,
+        note=note.strip(),
+    )
+    audit_record(
+        action=AuditAction.TIME_LOGGED,
+        actor=operator,
+        ticket=ticket,
+        subscription_id=subscription.pk,
+        detail={"entry": entry.pk, "hours": str(hours_value), "work_date": str(work_date)},
+    )
+    if is_bucket:
+        _bucket_update_status(subscription=subscription, actor=operator)
+    return entry
+
+
+@transaction.atomic
+def time_entry_change(
+    *,
+    entry: TimeEntry,
+    actor: Any,
+    hours: object = None,
+    work_date: dt.date | None = None,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+) -> TimeEntry:
+    """Change hours, date or note of an entry of an open month (and the new month is open)."""
+    entry = TimeEntry.objects.select_related("subscription__package").get(pk=entry.pk)
+    new_hours = entry.hours if hours is None else hours_clean(hours)
+    new_date = work_date or entry.work_date
+    for month in sorted({period_of(entry.work_date), period_of(new_date)}):
+        period_lock_open(month=month)
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("package")
+        .get(pk=entry.subscription_id)
+    )
+    if new_date != entry.work_date:
+        _check_work_date(subscription=subscription, work_date=new_date, today=local_today(now))
+    is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
+    if new_hours > entry.hours:
+        if subscription.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.DEPLETED):
+            raise ValidationError(
+                f"The subscription is {subscription.get_status_display().lower()}: its time "
+                "can only be reduced.",
+                code="inactive_subscription",
+            )
+        if is_bucket:
+            _bucket_check(subscription=subscription, extra_hours=new_hours - entry.hours)
+    changes = {}
+    if new_hours != entry.hours:
+        changes["hours"] = [str(entry.hours), str(new_hours)]
+    if new_date != entry.work_date:
+        changes["work_date"] = [str(entry.work_date), str(new_date)]
+    if note is not None and note.strip() != entry.note:
+        changes["note"] = [entry.note, note.strip()]
+    if not changes:
+        return entry
+    entry.hours, entry.work_date = new_hours, new_date
+    if note is not None:
+        entry.note = note.strip()
+    entry.save(update_fields=["hours", "work_date", "note", "updated_at"])
+    audit_record(
+        action=AuditAction.TIME_CHANGED,
+        actor=actor,
+        ticket=entry.ticket,
+        subscription_id=subscription.pk,
+        detail={"entry": entry.pk, **changes},
+    )
+    if is_bucket:
+        _bucket_update_status(subscription=subscription, actor=actor)
+    return entry
+
+
+@transaction.atomic
+def time_entry_delete(*, entry: TimeEntry, actor: Any) -> None:
+    entry = TimeEntry.objects.select_related("ticket").get(pk=entry.pk)
+    period_lock_open(month=period_of(entry.work_date))
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("package")
+        .get(pk=entry.subscription_id)
+    )
+    audit_record(
+        action=AuditAction.TIME_DELETED,
+        actor=actor,
+        ticket=entry.ticket,
+        subscription_id=subscription.pk,
+        detail={"entry": entry.pk, "hours": str(entry.hours), "work_date": str(entry.work_date)},
+    )
+    entry.delete()
+    if subscription.package.billing_mode == BillingMode.ONE_TIME:
+        _bucket_update_status(subscription=subscription, actor=actor)
+
+
+@transaction.atomic
+def ticket_subscription_set(
+    *, ticket: Ticket, subscription: Subscription | None, actor: Any
+) -> Ticket:
+    """Link the subscription new time on the ticket is booked to (existing entries keep
+    theirs). Only an active subscription of the ticket's own client can be chosen."""
+    if subscription is not None:
+        if subscription.client_id != ticket.client_id:
+            raise ValidationError(
+                "That subscription belongs to another client.", code="foreign_subscription"
+            )
+        if subscription.status != SubscriptionStatus.ACTIVE:
+            raise ValidationError(
+                f"That subscription is {subscription.get_status_display().lower()}; choose an "
+                "active one.",
+                code="inactive_subscription",
+            )
+    ticket.subscription = subscription
+    ticket.save(update_fields=["subscription", "updated_at"])
+    audit_record(
+        action=AuditAction.SUBSCRIPTION_LINKED,
+        actor=actor,
+        ticket=ticket,
+        subscription_id=subscription.pk if subscription else None,
+        detail={"subscription": subscription.pk if subscription else None},
+    )
+    return ticket
+
+
+@transaction.atomic
+def ticket_tracking_set(*, ticket: Ticket, track_time: bool, actor: Any) -> Ticket:
+    if ticket.track_time == track_time:
+        return ticket
+    ticket.track_time = track_time
+    ticket.save(update_fields=["track_time", "updated_at"])
+    audit_record(
+        action=AuditAction.TRACKING_SWITCHED,
+        actor=actor,
+        ticket=ticket,
+        detail={"track_time": track_time},
+    )
+    return ticket
