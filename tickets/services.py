@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Sum
 
+from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus
 from supportbilling.periods import local_today, period_label, period_of
 from tickets.hours import hours_clean
@@ -16,8 +17,12 @@ from tickets.models import (
     AuditAction,
     AuditEvent,
     BillingPeriod,
+    MessageKind,
     PeriodStatus,
     Ticket,
+    TicketMessage,
+    TicketPriority,
+    TicketStatus,
     TimeEntry,
 )
 
@@ -295,4 +300,89 @@ def ticket_tracking_set(*, ticket: Ticket, track_time: bool, actor: Any) -> Tick
         ticket=ticket,
         detail={"track_time": track_time},
     )
+    return ticket
+
+
+# --- The conversation ----------------------------------------------------------------------
+
+# The status a ticket takes after a message, unless the writer chooses another.
+STATUS_AFTER_MESSAGE = {
+    MessageKind.CLIENT_REPLY: TicketStatus.CUSTOMER_REPLY,
+    MessageKind.OPERATOR_REPLY: TicketStatus.ANSWERED,
+}
+
+
+@transaction.atomic
+def ticket_create(
+    *,
+    client: Client,
+    subject: str,
+    body: str,
+    author: Any,
+    kind: str = MessageKind.CLIENT_REPLY,
+    subscription: Subscription | None = None,
+    priority: str = TicketPriority.NORMAL,
+) -> Ticket:
+    """Open a ticket with its first message. A subscription, when given, must be an active one
+    of the same client (time will be booked to it)."""
+    subject, body = subject.strip(), body.strip()
+    if not subject:
+        raise ValidationError({"subject": "Enter a subject."})
+    if not body:
+        raise ValidationError({"body": "Describe what you need."})
+    if subscription is not None and (
+        subscription.client_id != client.pk or subscription.status != SubscriptionStatus.ACTIVE
+    ):
+        raise ValidationError({"subscription": "Choose one of the client's active subscriptions."})
+    ticket = Ticket.objects.create(
+        client=client, subject=subject, subscription=subscription, priority=priority
+    )
+    TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    return ticket
+
+
+@transaction.atomic
+def ticket_message_add(
+    *,
+    ticket: Ticket,
+    author: Any,
+    body: str,
+    kind: str,
+    status_after: str | None = None,
+) -> TicketMessage:
+    """Reply or add an internal note. A client reply reopens a closed ticket."""
+    body = body.strip()
+    if not body:
+        raise ValidationError({"body": "The message is empty."})
+    if kind not in MessageKind.values:
+        raise ValidationError({"kind": f"Unknown message kind {kind!r}."})
+    if status_after is not None and status_after not in TicketStatus.values:
+        raise ValidationError({"status": f"Unknown status {status_after!r}."})
+    message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    new_status = status_after or STATUS_AFTER_MESSAGE.get(kind)
+    if new_status:
+        ticket_status_set(ticket=ticket, status=new_status, actor=author)
+    else:
+        ticket.save(update_fields=["updated_at"])
+    return message
+
+
+@transaction.atomic
+def ticket_status_set(*, ticket: Ticket, status: str, actor: Any) -> Ticket:
+    if status not in TicketStatus.values:
+        raise ValidationError({"status": f"Unknown status {status!r}."})
+    old_status = ticket.status
+    if old_status == status:
+        return ticket
+    ticket.status = status
+    ticket.save(update_fields=["status", "updated_at"])
+    if status == TicketStatus.CLOSED:
+        audit_record(action=AuditAction.TICKET_CLOSED, actor=actor, ticket=ticket)
+    elif old_status == TicketStatus.CLOSED:
+        audit_record(
+            action=AuditAction.TICKET_REOPENED,
+            actor=actor,
+            ticket=ticket,
+            detail={"status": status},
+        )
     return ticket
