@@ -30,7 +30,8 @@ demo: install
 
 ## The whole test suite (DATABASE_URL / REDIS_URL select PostgreSQL and Redis).
 test: install-test
-	$(PY) manage.py collectstatic --no-input -v0
+	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production} \
+		$(PY) manage.py collectstatic --no-input -v0
 	$(PY) -m pytest
 
 lint: install-test

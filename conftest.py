@@ -1,5 +1,6 @@
 """Shared pytest set-up: services the tests need, the browser, and common fixtures."""
 
+import importlib
 import os
 
 import pytest
@@ -65,3 +66,35 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture(autouse=True)
 def _email_backend(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Hashing test passwords with PBKDF2 costs a quarter of a second per user.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _roles_and_schedule_after_flush(request):
+    """A transactional test (``transactional_db``, ``live_server``) starts from a flushed
+    database: the data migrations' groups and schedule are gone. Put them back, as a fresh
+    install has them, so factories such as OperatorFactory work in every kind of test."""
+    marker = request.node.get_closest_marker("django_db")
+    marked = marker is not None and bool(
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
+    if not marked:
+        if not {"transactional_db", "live_server"} & set(request.fixturenames):
+            return
+        request.getfixturevalue("transactional_db")
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from django_celery_beat.models import PeriodicTask
+
+    setup = importlib.import_module("billing.migrations.0002_roles_and_schedule")
+    for group_name, codes in setup.ROLE_PERMISSIONS.items():
+        group, created = Group.objects.get_or_create(name=group_name)
+        if created:
+            for code in codes:
+                app_label, codename = code.split(".")
+                group.permissions.add(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
+    if not PeriodicTask.objects.filter(name=setup.SCHEDULE_NAME).exists():
+        setup.create_schedule(apps, None)
