@@ -4,13 +4,26 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
+from djmoney.money import Money
 
 from billing.models import BillableItem
-from billing.services import period_close
-from tests.factories import OperatorFactory, SubscriptionFactory, TicketFactory, package_with_prices
+from billing.services import period_close, period_rollup_batch, subscription_create
+from packages.models import BillingMode, SubscriptionStatus
+from tests.factories import (
+    ClientFactory,
+    FinanceFactory,
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
+from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeEntry
 from tickets.services import time_entry_log
 
 OCTOBER = dt.date(2026, 10, 1)
+NOVEMBER = dt.date(2026, 11, 1)
 pytestmark = pytest.mark.django_db
 
 
@@ -40,3 +53,239 @@ def test_over_the_package_bills_fee_and_overtime():
     assert items["overtime"].quantity == Decimal("2.25")
     assert items["overtime"].amount.amount == Decimal("135.00")
     assert str(items["overtime"].amount.currency) == "EUR"
+
+
+def items_of(subscription) -> dict[str, BillableItem]:
+    return {i.kind: i for i in BillableItem.objects.filter(subscription=subscription)}
+
+
+def test_under_the_package_bills_the_fee_only():
+    # given 10 h included and 7.50 h used
+    subscription = SubscriptionFactory(package=package_with_prices({"EUR": ("500.00", "60.00")}))
+    log(TicketFactory(subscription=subscription), "5", "2.5")
+    # when October is closed
+    period_close(month=OCTOBER)
+    # then only the fee is billed
+    items = items_of(subscription)
+    assert set(items) == {"fee"}
+    assert items["fee"].amount == Money("500.00", "EUR")
+    assert items["fee"].quantity == Decimal("1.00")
+    assert items["fee"].description.endswith("2026-10")
+
+
+def test_exactly_at_the_package_bills_no_overtime():
+    subscription = SubscriptionFactory(package=package_with_prices({"EUR": ("500.00", "60.00")}))
+    log(TicketFactory(subscription=subscription), "8", "1.75", "0.25")
+    period_close(month=OCTOBER)
+    assert set(items_of(subscription)) == {"fee"}
+
+
+def test_overtime_just_above_the_package_is_one_quarter_hour():
+    subscription = SubscriptionFactory(package=package_with_prices({"EUR": ("500.00", "60.00")}))
+    log(TicketFactory(subscription=subscription), "10", "0.25")
+    period_close(month=OCTOBER)
+    overtime = items_of(subscription)["overtime"]
+    assert overtime.quantity == Decimal("0.25")
+    assert overtime.unit_price == Money("60.00", "EUR")
+    assert overtime.amount == Money("15.00", "EUR")
+    assert overtime.unit == "hours"
+
+
+def test_pay_per_hour_bills_every_hour_and_no_fee():
+    # given a package with 0 h included and no fee, 75.00 EUR per hour, and 3.25 h used
+    package = package_with_prices({"EUR": ("0.00", "75.00")}, included_hours=Decimal("0"))
+    subscription = SubscriptionFactory(package=package)
+    log(TicketFactory(subscription=subscription), "3.25")
+    period_close(month=OCTOBER)
+    # then only overtime is billed: 3.25 h x 75.00 = 243.75 EUR
+    items = items_of(subscription)
+    assert set(items) == {"overtime"}
+    assert items["overtime"].quantity == Decimal("3.25")
+    assert items["overtime"].amount == Money("243.75", "EUR")
+
+
+def test_pay_per_hour_without_time_bills_nothing():
+    package = package_with_prices({"EUR": ("0.00", "75.00")}, included_hours=Decimal("0"))
+    subscription = SubscriptionFactory(package=package)
+    result = period_close(month=OCTOBER)
+    assert result.items_created == 0
+    assert not items_of(subscription)
+
+
+def test_a_subscription_without_entries_bills_the_fee():
+    subscription = SubscriptionFactory(package=package_with_prices({"EUR": ("220.00", "65.00")}))
+    period_close(month=OCTOBER)
+    assert set(items_of(subscription)) == {"fee"}
+    assert items_of(subscription)["fee"].amount == Money("220.00", "EUR")
+
+
+def test_a_subscription_ended_mid_month_is_billed_that_month_and_not_the_next(time_machine):
+    # given a subscription that ended on 15 October, with time before it ended
+    subscription = SubscriptionFactory(
+        start_date=dt.date(2026, 9, 1),
+        end_date=dt.date(2026, 10, 15),
+        status=SubscriptionStatus.TERMINATED,
+    )
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=subscription),
+        hours=Decimal("11.00"),
+        work_date=dt.date(2026, 10, 15),
+    )
+    # when October and then November are closed
+    period_close(month=OCTOBER)
+    time_machine.move_to(dt.datetime(2026, 12, 1, 0, 5, tzinfo=dt.UTC), tick=False)
+    period_close(month=NOVEMBER)
+    # then October bills the full fee (no proration) and the overtime, November nothing
+    october = items_of(subscription)
+    assert {i.period for i in october.values()} == {OCTOBER}
+    assert october["fee"].amount == Money("500.00", "EUR")
+    assert october["overtime"].amount == Money("60.00", "EUR")
+
+
+def test_a_subscription_starting_after_the_month_is_not_billed():
+    subscription = SubscriptionFactory(start_date=dt.date(2026, 11, 1))
+    period_close(month=OCTOBER)
+    assert not items_of(subscription)
+
+
+def test_a_suspended_subscription_still_owes_the_month():
+    subscription = SubscriptionFactory(status=SubscriptionStatus.SUSPENDED)
+    period_close(month=OCTOBER)
+    assert set(items_of(subscription)) == {"fee"}
+
+
+def test_each_client_is_billed_in_its_own_currency():
+    # given one package priced in three currencies and a client in each
+    package = package_with_prices(
+        {"EUR": ("500.00", "60.00"), "USD": ("550.00", "65.00"), "PLN": ("2100.00", "250.00")}
+    )
+    subscriptions = {
+        currency: SubscriptionFactory(package=package, client=ClientFactory(currency=currency))
+        for currency in ("EUR", "USD", "PLN")
+    }
+    for subscription in subscriptions.values():
+        log(TicketFactory(subscription=subscription), "10", "1.5")
+    period_close(month=OCTOBER)
+    # then each bill uses the client's currency and that currency's price
+    expected = {
+        "EUR": (Money("500.00", "EUR"), Money("90.00", "EUR")),
+        "USD": (Money("550.00", "USD"), Money("97.50", "USD")),
+        "PLN": (Money("2100.00", "PLN"), Money("375.00", "PLN")),
+    }
+    for currency, subscription in subscriptions.items():
+        items = items_of(subscription)
+        assert (items["fee"].amount, items["overtime"].amount) == expected[currency]
+        assert items["overtime"].unit_price.currency.code == currency
+
+
+@pytest.mark.parametrize(
+    ("rate", "hours", "amount"),
+    [
+        ("1002.00", "0.25", "251"),  # 250.50 rounds half up, not to even
+        ("1001.00", "0.25", "250"),  # 250.25 rounds down
+        ("1003.00", "0.25", "251"),  # 250.75 rounds up
+        ("1234.00", "2.75", "3394"),  # 3393.50
+    ],
+)
+def test_yen_has_no_minor_unit_and_rounds_half_up(settings, rate, hours, amount):
+    # given a client billed in JPY (a currency without a minor unit)
+    settings.CURRENCIES = (*settings.CURRENCIES, "JPY")
+    package = package_with_prices({"JPY": ("50000.50", rate)}, included_hours=Decimal("0"))
+    client = ClientFactory(currency="JPY")
+    client.full_clean()
+    subscription = SubscriptionFactory(package=package, client=client)
+    log(TicketFactory(subscription=subscription), hours)
+    # when the month is closed
+    period_close(month=OCTOBER)
+    # then amounts are whole yen, rounded half up once
+    items = items_of(subscription)
+    assert items["overtime"].amount == Money(amount, "JPY")
+    assert items["overtime"].amount.amount == items["overtime"].amount.amount.to_integral_value()
+    assert items["fee"].amount == Money("50001", "JPY")
+
+
+def test_the_period_is_closed_by_whom_and_when_and_its_entries_are_billed():
+    # given an entry in October
+    subscription = SubscriptionFactory()
+    log(TicketFactory(subscription=subscription), "2")
+    finance = FinanceFactory()
+    # when finance closes October
+    period_close(month=OCTOBER, actor=finance)
+    # then the month is closed, by finance, now, and its entries are flagged billed
+    period = BillingPeriod.objects.get(month=OCTOBER)
+    assert period.status == PeriodStatus.CLOSED
+    assert period.closed_by == finance
+    assert period.closed_at == dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+    assert TimeEntry.objects.filter(billed_at__isnull=True).count() == 0
+    billed = AuditEvent.objects.get(action=AuditAction.PERIOD_BILLED, subscription=subscription)
+    assert billed.detail["period"] == "2026-10"
+
+
+def test_entries_of_other_months_are_not_flagged_billed():
+    subscription = SubscriptionFactory()
+    ticket = TicketFactory(subscription=subscription)
+    log(ticket, "1")
+    november = time_entry_log(
+        ticket=ticket, operator=OperatorFactory(), hours="1", work_date=dt.date(2026, 11, 2)
+    )
+    period_close(month=OCTOBER)
+    november.refresh_from_db()
+    assert november.billed_at is None
+
+
+def test_a_month_that_has_not_ended_cannot_be_closed():
+    SubscriptionFactory()
+    with pytest.raises(ValidationError, match="2026-11 has not ended yet"):
+        period_close(month=NOVEMBER)
+    assert not BillableItem.objects.exists()
+    assert not BillingPeriod.objects.filter(month=NOVEMBER).exclude(status="open").exists()
+
+
+def test_a_month_with_a_subscription_without_price_is_not_closed():
+    # given a subscription whose client's currency the package has no price for
+    subscription = SubscriptionFactory(client=ClientFactory(currency="GBP"))
+    # then the month is not closed, and says which subscription to fix
+    with pytest.raises(ValidationError, match=f"#{subscription.pk}"):
+        period_close(month=OCTOBER)
+    assert not BillingPeriod.objects.filter(month=OCTOBER, status="closed").exists()
+
+
+def test_closing_a_month_twice_writes_nothing_more():
+    subscription = SubscriptionFactory()
+    log(TicketFactory(subscription=subscription), "12.25")
+    first = period_close(month=OCTOBER)
+    second = period_close(month=OCTOBER)
+    assert (first.items_created, first.already_closed) == (2, False)
+    assert (second.items_created, second.already_closed) == (0, True)
+    assert BillableItem.objects.count() == 2
+
+
+def test_a_batch_delivered_again_writes_nothing_more():
+    subscription = SubscriptionFactory()
+    log(TicketFactory(subscription=subscription), "12.25")
+    period_close(month=OCTOBER)
+    again = period_rollup_batch(month=OCTOBER, first_id=subscription.pk, last_id=subscription.pk)
+    assert again == 0
+    assert BillableItem.objects.count() == 2
+
+
+def test_one_time_buckets_get_no_monthly_items():
+    package = package_with_prices(
+        {"EUR": ("1100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours="20"
+    )
+    subscription = subscription_create(
+        client=ClientFactory(), package=package, start_date=dt.date(2026, 10, 1)
+    )
+    log(TicketFactory(subscription=subscription), "12")
+    period_close(month=OCTOBER)
+    assert [i.kind for i in BillableItem.objects.filter(subscription=subscription)] == ["one_time"]
+    assert TimeEntry.objects.get().billed_at is not None
+
+
+def test_small_batches_bill_the_same_as_one_batch():
+    subscriptions = [SubscriptionFactory() for _ in range(5)]
+    for subscription in subscriptions:
+        log(TicketFactory(subscription=subscription), "11")
+    result = period_close(month=OCTOBER, batch_size=2)
+    assert result.items_created == 10
+    assert BillableItem.objects.filter(kind="overtime").count() == 5

@@ -1,0 +1,123 @@
+"""Subscribing a client to a package: prices per currency and the one-time item."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from djmoney.money import Money
+
+from billing.models import BillableItem, ItemKind
+from billing.services import subscription_create, subscription_status_set
+from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
+from tests.factories import ClientFactory, TicketFactory, package_with_prices
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def today(time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC), tick=False)
+
+
+def test_a_package_without_a_price_in_the_clients_currency_is_refused():
+    # given a package priced in EUR only and a client billed in USD
+    package = package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold")
+    client = ClientFactory(currency="USD")
+    # when the client is subscribed
+    with pytest.raises(ValidationError) as excinfo:
+        subscription_create(client=client, package=package)
+    # then it is refused, naming the currency, and nothing is written
+    assert "Gold has no price in USD" in " ".join(excinfo.value.messages)
+    assert not Subscription.objects.exists()
+    assert not BillableItem.objects.exists()
+
+
+def test_a_recurring_subscription_starts_today_and_bills_nothing_yet():
+    client = ClientFactory(currency="USD")
+    package = package_with_prices({"EUR": ("500.00", "60.00"), "USD": ("550.00", "65.00")})
+    subscription = subscription_create(client=client, package=package)
+    assert subscription.status == SubscriptionStatus.ACTIVE
+    assert subscription.start_date == dt.date(2026, 11, 24)
+    assert not BillableItem.objects.exists()
+
+
+def test_a_one_time_package_bills_its_fee_when_subscribed():
+    # given a 20 h bucket at 1,100.00 EUR
+    package = package_with_prices(
+        {"EUR": ("1100.00", "0.00")},
+        name="20 hours block",
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("20"),
+    )
+    # when a client subscribes from 10 November
+    subscription = subscription_create(
+        client=ClientFactory(currency="EUR"), package=package, start_date=dt.date(2026, 11, 10)
+    )
+    # then one one_time item of the fee is waiting for the billing system
+    item = BillableItem.objects.get()
+    assert item.kind == ItemKind.ONE_TIME
+    assert item.subscription == subscription
+    assert item.client == subscription.client
+    assert item.period == dt.date(2026, 11, 1)
+    assert item.amount == Money("1100.00", "EUR")
+    assert item.quantity == Decimal("1.00")
+    assert item.invoice_action == package.invoice_action
+    assert item.status == "pending"
+
+
+def test_a_one_time_package_is_billed_once_per_subscription():
+    package = package_with_prices({"EUR": ("100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME)
+    subscription = subscription_create(client=ClientFactory(), package=package)
+    item = BillableItem.objects.get()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        BillableItem.objects.create(
+            client=item.client,
+            subscription=subscription,
+            period=item.period,
+            kind=ItemKind.ONE_TIME,
+            description="again",
+            quantity=1,
+            unit_price=item.unit_price,
+            amount=item.amount,
+            invoice_action=item.invoice_action,
+        )
+
+
+def test_inactive_clients_and_withdrawn_packages_cannot_subscribe():
+    package = package_with_prices()
+    with pytest.raises(ValidationError, match="client is not active"):
+        subscription_create(client=ClientFactory(active=False), package=package)
+    package.active = False
+    package.save()
+    with pytest.raises(ValidationError, match="no longer offered"):
+        subscription_create(client=ClientFactory(), package=package)
+
+
+def test_subscribing_from_a_ticket_links_the_ticket():
+    ticket = TicketFactory(subscription=None)
+    subscription = subscription_create(
+        client=ticket.client, package=package_with_prices(), ticket=ticket
+    )
+    ticket.refresh_from_db()
+    assert ticket.subscription == subscription
+
+
+def test_prices_are_unique_per_package_and_currency():
+    package = package_with_prices({"EUR": ("500.00", "60.00")})
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PackagePrice.objects.create(
+            package=package, fee=Money("1", "EUR"), hourly_rate=Money("1", "EUR")
+        )
+
+
+def test_terminating_ends_the_subscription_today_and_cannot_be_undone():
+    subscription = subscription_create(client=ClientFactory(), package=package_with_prices())
+    subscription_status_set(subscription=subscription, status=SubscriptionStatus.TERMINATED)
+    subscription.refresh_from_db()
+    assert subscription.end_date == dt.date(2026, 11, 24)
+    with pytest.raises(ValidationError, match="cannot be reopened"):
+        subscription_status_set(subscription=subscription, status=SubscriptionStatus.ACTIVE)
+    with pytest.raises(ValidationError, match="depleted by itself"):
+        subscription_status_set(subscription=subscription, status=SubscriptionStatus.DEPLETED)
