@@ -36,6 +36,7 @@ from supportbilling.periods import (
     period_of,
 )
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
+from tickets.selectors import period_is_closed
 from tickets.services import audit_record, ticket_subscription_set
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,13 @@ def subscription_create(
             code="missing_price",
         ) from exc
     start_date = start_date or local_today(now)
+    if period_is_closed(month=period_of(start_date)):
+        # The rollup of that month already ran: it would never bill the month.
+        raise ValidationError(
+            f"{period_label(period_of(start_date))} is closed: start the subscription in an "
+            "open month.",
+            code="period_closed",
+        )
     subscription = Subscription.objects.create(
         client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
     )

@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from djmoney.money import Money
 
 from billing.models import BillableItem, ItemKind
-from billing.services import subscription_create, subscription_status_set
+from billing.services import period_close, subscription_create, subscription_status_set
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from tests.factories import ClientFactory, TicketFactory, package_with_prices
 
@@ -121,3 +121,16 @@ def test_terminating_ends_the_subscription_today_and_cannot_be_undone():
         subscription_status_set(subscription=subscription, status=SubscriptionStatus.ACTIVE)
     with pytest.raises(ValidationError, match="depleted by itself"):
         subscription_status_set(subscription=subscription, status=SubscriptionStatus.DEPLETED)
+
+
+def test_a_subscription_cannot_start_in_a_closed_month():
+    # given October is closed (its rollup ran)
+    period_close(month=dt.date(2026, 10, 1))
+    package = package_with_prices({"EUR": ("100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME)
+    # then a subscription starting in October, which would never be billed, is refused
+    with pytest.raises(ValidationError, match="2026-10 is closed"):
+        subscription_create(
+            client=ClientFactory(), package=package, start_date=dt.date(2026, 10, 20)
+        )
+    assert not Subscription.objects.exists()
+    assert not BillableItem.objects.exists()
