@@ -14,7 +14,14 @@ from django.db import connection, connections, transaction
 
 from billing.models import BillableItem
 from billing.services import period_close, period_close_begin, period_close_finish
-from tests.factories import OperatorFactory, SubscriptionFactory, TicketFactory, TimeEntryFactory
+from packages.models import BillingMode
+from tests.factories import (
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
 from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
 from tickets.services import time_entry_log
 
@@ -176,3 +183,27 @@ def test_time_racing_the_close_is_either_billed_or_refused(concurrent_db):
             assert overtime.quantity == Decimal("0.50")
     # never an unbilled entry in a closed month
     assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+
+
+def test_two_operators_cannot_overdraw_a_bucket_at_the_same_moment(concurrent_db):
+    # given a 2 h bucket
+    package = package_with_prices(
+        {"EUR": ("200.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours="2"
+    )
+    ticket = TicketFactory(subscription=SubscriptionFactory(package=package))
+    operators = [OperatorFactory(), OperatorFactory()]
+    # when two operators log 1.50 h on it at the same moment
+    outcomes = in_threads(
+        *(
+            lambda operator=operator: time_entry_log(
+                ticket=ticket, operator=operator, hours="1.5", work_date=OCTOBER, now=NOW
+            )
+            for operator in operators
+        )
+    )
+    # then one is logged and the other is told what is left
+    logged = [o for o in outcomes if isinstance(o, TimeEntry)]
+    refused = [o for o in outcomes if isinstance(o, ValidationError)]
+    assert (len(logged), len(refused)) == (1, 1), outcomes
+    assert "Only 0.50 h left" in refused[0].messages[0]
+    assert TimeEntry.objects.get().hours == Decimal("1.50")

@@ -289,3 +289,25 @@ def test_small_batches_bill_the_same_as_one_batch():
     result = period_close(month=OCTOBER, batch_size=2)
     assert result.items_created == 10
     assert BillableItem.objects.filter(kind="overtime").count() == 5
+
+
+def test_months_follow_the_projects_time_zone(settings, time_machine):
+    # given the project runs on Warsaw time, and it is 00:30 on 1 December there
+    settings.TIME_ZONE = "Europe/Warsaw"
+    time_machine.move_to(dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC), tick=False)
+    subscription = SubscriptionFactory()
+    # then November has ended (although it is still 30 November in UTC)
+    period_close(month=NOVEMBER)
+    assert BillableItem.objects.get(subscription=subscription).period == NOVEMBER
+    # and time logged now, without a date, belongs to December
+    entry = time_entry_log(
+        ticket=TicketFactory(subscription=subscription), operator=OperatorFactory(), hours="1"
+    )
+    assert entry.work_date == dt.date(2026, 12, 1)
+
+
+def test_in_utc_the_month_has_not_ended_before_midnight_utc(settings, time_machine):
+    settings.TIME_ZONE = "UTC"
+    time_machine.move_to(dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC), tick=False)
+    with pytest.raises(ValidationError, match="has not ended yet"):
+        period_close(month=NOVEMBER)
