@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from djmoney.models.fields import MoneyField
+from djmoney.models.validators import MinMoneyValidator  # Django's compares Money with int
 
 from customers.models import Client
 
@@ -59,7 +60,7 @@ class PackagePrice(models.Model):
         decimal_places=2,
         currency_field_name="currency",
         currency_choices=settings.CURRENCY_CHOICES,
-        validators=[MinValueValidator(0)],
+        validators=[MinMoneyValidator(0)],
     )
     # Price of one hour beyond the included hours (recurring only).
     hourly_rate = MoneyField(
@@ -67,7 +68,7 @@ class PackagePrice(models.Model):
         decimal_places=2,
         currency_field_name="currency",
         currency_choices=settings.CURRENCY_CHOICES,
-        validators=[MinValueValidator(0)],
+        validators=[MinMoneyValidator(0)],
     )
 
     class Meta:

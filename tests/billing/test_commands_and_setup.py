@@ -135,3 +135,7 @@ def test_seed_demo_builds_a_believable_data_set():
     items = BillableItem.objects.count()
     assert "already there" in run("seed_demo")
     assert BillableItem.objects.count() == items
+
+
+def test_every_model_change_has_its_migration():
+    call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())

@@ -134,3 +134,19 @@ def test_a_subscription_cannot_start_in_a_closed_month():
         )
     assert not Subscription.objects.exists()
     assert not BillableItem.objects.exists()
+
+
+def test_a_price_form_refuses_negative_amounts_with_a_message():
+    # given the form the admin builds for a price (a negative hourly rate)
+    from django.forms import modelform_factory
+
+    form_class = modelform_factory(PackagePrice, fields=["package", "fee", "hourly_rate"])
+    package = package_with_prices({"USD": ("1.00", "1.00")})
+    data = {"package": package.pk, "fee_0": "500.00", "fee_1": "EUR"}
+    refused = form_class(data={**data, "hourly_rate_0": "-5.00", "hourly_rate_1": "EUR"})
+    # then it is refused with a message, not a crash
+    assert not refused.is_valid()
+    assert "hourly_rate" in refused.errors
+    accepted = form_class(data={**data, "hourly_rate_0": "60.00", "hourly_rate_1": "EUR"})
+    assert accepted.is_valid(), accepted.errors
+    assert accepted.save().hourly_rate == Money("60.00", "EUR")
