@@ -4,6 +4,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import (
     DecimalField,
     Exists,
@@ -33,8 +34,12 @@ from tickets.selectors import subscription_hours_used
 HOURS = DecimalField(max_digits=12, decimal_places=2)
 
 
-class MissingPrice(LookupError):
-    """The package has no price in the client's currency."""
+class MissingPrice(ValidationError, LookupError):
+    """The package has no price in the client's currency. A ValidationError, so that every
+    interface shows the message instead of failing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="missing_price")
 
 
 def package_price_for(*, package_id: int, currency: str) -> PackagePrice:

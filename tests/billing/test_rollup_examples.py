@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from djmoney.money import Money
 
 from billing.models import BillableItem
+from billing.selectors import statement_for_subscription
 from billing.services import period_close, period_rollup_batch, subscription_create
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
@@ -311,3 +312,30 @@ def test_in_utc_the_month_has_not_ended_before_midnight_utc(settings, time_machi
     time_machine.move_to(dt.datetime(2026, 11, 30, 23, 30, tzinfo=dt.UTC), tick=False)
     with pytest.raises(ValidationError, match="has not ended yet"):
         period_close(month=NOVEMBER)
+
+
+def test_a_statement_without_a_price_is_a_clear_refusal():
+    # given a subscription whose client's currency lost its price
+    subscription = SubscriptionFactory(client=ClientFactory(currency="GBP"))
+    # then the statement says so, as every service refusal does
+    with pytest.raises(ValidationError, match="no price in GBP") as excinfo:
+        statement_for_subscription(subscription=subscription, month=OCTOBER)
+    assert excinfo.value.code == "missing_price"
+
+
+def test_a_statement_shows_the_figures_the_rollup_bills():
+    subscription = SubscriptionFactory()
+    log(TicketFactory(subscription=subscription), "12.25")
+    statement = statement_for_subscription(subscription=subscription, month=OCTOBER)
+    what_if = statement_for_subscription(
+        subscription=subscription, month=OCTOBER, extra_hours=Decimal("1")
+    )
+    period_close(month=OCTOBER)
+    overtime = items_of(subscription)["overtime"]
+    assert (statement.overtime_hours, statement.overtime_amount) == (
+        overtime.quantity,
+        overtime.amount,
+    )
+    assert statement.remaining_hours == Decimal("0.00")
+    assert statement.used_percent == 122
+    assert what_if.overtime_amount == Money("195.00", "EUR")
