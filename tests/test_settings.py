@@ -1,0 +1,86 @@
+"""Settings come from the environment, with the embedded default when it is empty."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+SHOW = """
+import json, django
+from django.conf import settings
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "name": str(settings.DATABASES["default"]["NAME"]),
+    "eager": settings.CELERY_TASK_ALWAYS_EAGER,
+    "broker": settings.CELERY_BROKER_URL,
+    "currencies": list(settings.CURRENCIES),
+    "time_zone": settings.TIME_ZONE,
+    "debug": settings.DEBUG,
+    "hosts": settings.ALLOWED_HOSTS,
+}))
+"""
+KEYS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SECRET_KEY",
+    "DEBUG",
+    "CURRENCIES",
+    "TIME_ZONE",
+    "ALLOWED_HOSTS",
+)
+
+
+def settings_with(**env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in KEYS}
+    return subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", SHOW],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "supportbilling.settings", **env},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_embedded_default_is_sqlite_and_eager_celery():
+    shown = json.loads(settings_with(SECRET_KEY="k").stdout)
+    assert shown["engine"] == "django.db.backends.sqlite3"
+    assert shown["name"].endswith("db.sqlite3")
+    assert shown["eager"] is True
+    assert shown["currencies"] == ["EUR", "USD", "GBP", "PLN"]
+    assert shown["time_zone"] == "UTC"
+    assert shown["debug"] is False
+
+
+def test_the_environment_selects_postgresql_redis_currencies_and_zone():
+    shown = json.loads(
+        settings_with(
+            SECRET_KEY="k",
+            DATABASE_URL="postgres://u:p@db:5432/support",
+            REDIS_URL="redis://cache:6379/2",
+            CURRENCIES="chf, eur",
+            TIME_ZONE="Europe/Warsaw",
+            ALLOWED_HOSTS="support.example.test, admin.example.test",
+        ).stdout
+    )
+    assert shown["engine"] == "django.db.backends.postgresql"
+    assert shown["name"] == "support"
+    assert (shown["eager"], shown["broker"]) == (False, "redis://cache:6379/2")
+    assert shown["currencies"] == ["CHF", "EUR"]
+    assert shown["time_zone"] == "Europe/Warsaw"
+    assert shown["hosts"] == ["support.example.test", "admin.example.test"]
+
+
+def test_a_secret_key_is_required_unless_debug_is_on():
+    refused = settings_with()
+    assert refused.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in refused.stderr
+    assert json.loads(settings_with(DEBUG="1").stdout)["debug"] is True
+
+
+def test_the_health_check_answers_when_the_database_does(client, db):
+    response = client.get("/healthz/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
