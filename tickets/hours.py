@@ -10,14 +10,14 @@ from tickets.models import HOURS_MAX_PER_ENTRY, HOURS_STEP
 _CLOCK_RE = re.compile(r"^(\d{1,2}):([0-5]\d)$")  # 1:15
 _MINUTES_RE = re.compile(r"^(\d{1,4})\s*m(?:in)?$")  # 75m, 75 min
 _HOURS_MINUTES_RE = re.compile(r"^(\d{1,2})\s*h(?:\s*(\d{1,2})\s*m(?:in)?)?$")  # 1h, 1h 15m
-_DECIMAL_RE = re.compile(r"^\d{1,3}(?:[.,]\d{1,6})?$")  # 1.25, 1,25
+_DECIMAL_RE = re.compile(r"^(\d{1,3}(?:[.,]\d{1,6})?)\s*h?$")  # 1.25, 1,25, 1.25h
 
 PARSE_ERROR = "Enter hours as 1.25, 1:15 or 75m."
 
 
 def hours_parse(value: object) -> Decimal:
     """Read hours from what a person or a client program typed: ``1.25``, ``1,25``, ``1:15``,
-    ``75m``, ``1h 15m`` or a Decimal. Floats are refused: they cannot hold 0.1 exactly."""
+    ``75m``, ``1h 15m``, ``1.5h`` or a Decimal. Floats are refused: they cannot hold 0.1 exactly."""
     if isinstance(value, (bool, float)):
         raise ValidationError(PARSE_ERROR, code="hours_format")
     if isinstance(value, Decimal):
@@ -34,9 +34,9 @@ def hours_parse(value: object) -> Decimal:
         minutes = int(match[1])
     elif match := _HOURS_MINUTES_RE.match(text):
         minutes = int(match[1]) * 60 + int(match[2] or 0)
-    elif _DECIMAL_RE.match(text):
+    elif match := _DECIMAL_RE.match(text):
         try:
-            return Decimal(text.replace(",", "."))
+            return Decimal(match[1].replace(",", "."))
         except InvalidOperation as exc:  # pragma: no cover - the pattern admits only digits
             raise ValidationError(PARSE_ERROR, code="hours_format") from exc
     if minutes is None:

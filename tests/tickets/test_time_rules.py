@@ -63,6 +63,8 @@ def refusal(excinfo) -> str:
         ("1:15", Decimal("1.25")),
         ("75m", Decimal("1.25")),
         ("1h 15m", Decimal("1.25")),
+        ("1.5h", Decimal("1.50")),
+        ("2,25 h", Decimal("2.25")),
         ("24", Decimal("24.00")),
         (Decimal("2.75"), Decimal("2.75")),
         (3, Decimal("3.00")),
