@@ -115,7 +115,8 @@ def rollup_item_drafts(
                 kind="overtime",
                 description=(
                     f"Support overtime {label}: {statement.overtime_hours} h x "
-                    f"{statement.hourly_rate.amount:.2f} {statement.currency}"
+                    f"{money_round(statement.hourly_rate.amount, statement.currency).amount} "
+                    f"{statement.currency}"
                 ),
                 unit="hours",
                 quantity=statement.overtime_hours,

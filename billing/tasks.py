@@ -1,6 +1,11 @@
 """Celery tasks of billing: thin wrappers that pass ids and periods, never model instances."""
 
+import logging
+
 from celery import chord, shared_task
+from django.core.exceptions import ValidationError
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="billing.close_ended_periods")
@@ -14,7 +19,13 @@ def close_ended_periods() -> list[str]:
 
     started = []
     for month in selectors.periods_to_close():
-        if not services.period_close_begin(month=month):
+        try:
+            if not services.period_close_begin(month=month):
+                continue
+        except ValidationError as exc:
+            # One month that cannot close (a missing price) must not hold back the others;
+            # it stays open and the next run tries again.
+            logger.error("Cannot close %s: %s", period_label(month), " ".join(exc.messages))
             continue
         period = period_label(month)
         batches = selectors.rollup_batches(month=month, batch_size=settings.ROLLUP_BATCH_SIZE)

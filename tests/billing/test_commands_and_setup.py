@@ -139,3 +139,26 @@ def test_seed_demo_builds_a_believable_data_set():
 
 def test_every_model_change_has_its_migration():
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
+
+
+def test_the_scheduled_task_closes_the_other_months_when_one_cannot_close():
+    # given September and October ended; in September a subscription has no price in its
+    # client's currency (a USD client on a EUR-only package, written directly)
+    from billing.tasks import close_ended_periods
+    from tests.factories import ClientFactory, package_with_prices
+
+    SubscriptionFactory(
+        client=ClientFactory(currency="USD"),
+        package=package_with_prices({"EUR": ("500.00", "60.00")}),
+        start_date=dt.date(2026, 9, 1),
+        end_date=dt.date(2026, 9, 30),
+    )
+    billed = SubscriptionFactory(start_date=dt.date(2026, 10, 1))
+    # when the scheduled task runs (eagerly, in this process)
+    close_ended_periods.apply()
+    # then September stays open and October is closed and billed
+    assert not BillingPeriod.objects.filter(
+        month=dt.date(2026, 9, 1), status=PeriodStatus.CLOSED
+    ).exists()
+    assert BillingPeriod.objects.get(month=dt.date(2026, 10, 1)).status == PeriodStatus.CLOSED
+    assert BillableItem.objects.filter(subscription=billed, kind="fee").count() == 1

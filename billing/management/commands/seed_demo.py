@@ -214,8 +214,7 @@ class Command(BaseCommand):
         from billing.services import period_close
 
         for month in periods_to_close():
-            result = period_close(month=month)
-            self.stdout.write(f"Closed {result.period}: {result.items_created} items.")
+            period_close(month=month)
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
