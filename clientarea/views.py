@@ -71,20 +71,21 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     usages = selectors.client_subscription_usages(client_id=client.pk, month=month)
     ticket_times = selectors.client_ticket_times(client_id=client.pk, month=month)
     # The calculator without JavaScript: the form reloads the page with ?subscription=&extra=.
-    estimate_for, estimate, calculator_form = None, None, ExtraHoursForm(request.GET or None)
-    if "subscription" in request.GET and calculator_form.is_valid():
+    estimate_for, estimate = None, None
+    calculator_form = ExtraHoursForm(request.GET if "subscription" in request.GET else None)
+    if "subscription" in request.GET:
         try:
             estimate_for = int(request.GET["subscription"])
         except ValueError:
             estimate_for = None
-        if estimate_for is not None:
-            found = selectors.client_subscription_usages(
-                client_id=client.pk,
-                month=month,
-                subscription_id=estimate_for,
-                extra_hours=calculator_form.cleaned_data["extra"],
-            )
-            estimate = found[0] if found else None
+    if estimate_for is not None and calculator_form.is_valid():
+        found = selectors.client_subscription_usages(
+            client_id=client.pk,
+            month=month,
+            subscription_id=estimate_for,
+            extra_hours=calculator_form.cleaned_data["extra"],
+        )
+        estimate = found[0] if found else None
     cards = [
         {
             "usage": usage,
