@@ -23,7 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from billing.calculations import Statement, statement_compute
+from billing.calculations import HOURS_QUANTUM, Statement, statement_compute
 from billing.models import BillableItem, ItemKind, ItemStatus, UsageThreshold
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
@@ -474,7 +474,7 @@ def client_history(
         .values_list("month", flat=True)
     )
     used: dict[tuple[int, dt.date], Decimal] = {
-        (row["subscription_id"], row["month"]): row["total"]
+        (row["subscription_id"], row["month"]): row["total"].quantize(HOURS_QUANTUM)
         for row in TimeEntry.objects.filter(subscription_id__in=subscription_ids)
         .annotate(month=TruncMonth("work_date"))
         .order_by()

@@ -90,7 +90,9 @@ def test_client_b_may_use_its_own_objects(client, world, name):
 
     assert response.status_code in (200, 302)
     if response.status_code == 302:
-        assert response["Location"].startswith(reverse("clientarea:ticket", args=[world["ticket"].pk]))
+        assert response["Location"].startswith(
+            reverse("clientarea:ticket", args=[world["ticket"].pk])
+        )
 
 
 @pytest.mark.parametrize("name", list(PORTAL_PAGES))
@@ -132,7 +134,9 @@ def test_a_user_of_no_client_is_refused(client, world, name):
     assert "not linked to a client account" in response.content.decode()
 
 
-@pytest.mark.parametrize("path", ["/tickets/999999/", "/subscriptions/999999/", "/tickets/0/reply/"])
+@pytest.mark.parametrize(
+    "path", ["/tickets/999999/", "/subscriptions/999999/", "/tickets/0/reply/"]
+)
 def test_objects_that_do_not_exist_are_404(client, world, path):
     client.force_login(world["a"].user)
     method = client.post if path.endswith("reply/") else client.get

@@ -9,7 +9,12 @@ from billing.calculations import statement_compute
 from clientarea.templatetags.portal import money
 from packages.models import BillingMode
 from tests.clientarea.conftest import figures, section
-from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory, package_with_prices
+from tests.factories import (
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +112,7 @@ def test_nonsense_on_the_page_is_shown_next_to_the_field(signed_in, gold):
 def test_a_bucket_has_no_calculator(signed_in, portal_user):
     bucket = SubscriptionFactory(
         client=portal_user.client,
-        package=package_with_prices(
-            {"EUR": ("900.00", "0.00")}, billing_mode=BillingMode.ONE_TIME
-        ),
+        package=package_with_prices({"EUR": ("900.00", "0.00")}, billing_mode=BillingMode.ONE_TIME),
     )
     response = signed_in.get(f"/subscriptions/{bucket.pk}/estimate/?extra=1")
     assert response.status_code == 400

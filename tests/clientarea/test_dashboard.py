@@ -192,7 +192,9 @@ def test_money_in_the_clients_currency_and_locale(client, currency, language, fe
     # when the browser asks for ``language``
     html = card(client, subscription, HTTP_ACCEPT_LANGUAGE=language)
     # then amounts are in the client's currency, written the way its readers write them
-    shown = {name: [v.replace("\xa0", " ") for v in values] for name, values in figures(html).items()}
+    shown = {
+        name: [v.replace("\xa0", " ") for v in values] for name, values in figures(html).items()
+    }
     assert shown["fee"] == [fee]
     assert shown["overtime-amount"] == [overtime]
 

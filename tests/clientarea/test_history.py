@@ -10,7 +10,12 @@ from billing.models import BillableItem, ItemStatus
 from billing.services import period_close
 from packages.models import BillingMode
 from tests.clientarea.conftest import SEPTEMBER, figures, section
-from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory, package_with_prices
+from tests.factories import (
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
 
 pytestmark = pytest.mark.django_db
 AUGUST = dt.date(2026, 8, 1)

@@ -84,7 +84,11 @@ def test_conversation_never_shows_internal_notes(signed_in, subscription):
 def test_open_a_ticket_on_a_subscription(signed_in, portal_user, subscription):
     response = signed_in.post(
         "/tickets/new/",
-        {"subject": "Renew our certificate", "body": "It expires Friday.", "subscription": subscription.pk},
+        {
+            "subject": "Renew our certificate",
+            "body": "It expires Friday.",
+            "subscription": subscription.pk,
+        },
     )
 
     ticket = Ticket.objects.get(subject="Renew our certificate")
@@ -118,9 +122,7 @@ def test_a_ticket_needs_a_subject_and_a_question(signed_in, data, message):
 
 def test_only_own_active_subscriptions_can_be_chosen(signed_in, portal_user, subscription):
     foreign = SubscriptionFactory()
-    suspended = SubscriptionFactory(
-        client=portal_user.client, status=SubscriptionStatus.SUSPENDED
-    )
+    suspended = SubscriptionFactory(client=portal_user.client, status=SubscriptionStatus.SUSPENDED)
     form_html = signed_in.get("/tickets/new/").content.decode()
     assert f'value="{subscription.pk}"' in form_html
     assert f'value="{foreign.pk}"' not in form_html
@@ -186,7 +188,9 @@ def test_time_badges_open_billed_invoiced(signed_in, portal_user, subscription):
         rows = {}
         for entry in (september, october):
             row = html[html.index(f'data-entry="{entry.pk}"') :]
-            rows[entry.work_date.month] = row[row.index("badge-") + 6 : row.index('"', row.index("badge-"))]
+            rows[entry.work_date.month] = row[
+                row.index("badge-") + 6 : row.index('"', row.index("badge-"))
+            ]
         return rows
 
     # then September's time is billed and October's is open

@@ -54,7 +54,9 @@ def check(django_capture_on_commit_callbacks, **kwargs):
         return usage_alerts_check(**kwargs)
 
 
-def test_80_percent_sends_one_email_per_user_once(gold, portal_user, django_capture_on_commit_callbacks):
+def test_80_percent_sends_one_email_per_user_once(
+    gold, portal_user, django_capture_on_commit_callbacks
+):
     # given 7.75 h of 10: nothing yet
     log(gold, "7.75")
     assert check(django_capture_on_commit_callbacks) == []
@@ -120,7 +122,9 @@ def test_a_new_month_alerts_again(gold, time_machine, django_capture_on_commit_c
         {"billing_mode": BillingMode.ONE_TIME, "included_hours": Decimal("10")},
     ],
 )
-def test_no_alerts_without_monthly_included_hours(portal_user, package_fields, django_capture_on_commit_callbacks):
+def test_no_alerts_without_monthly_included_hours(
+    portal_user, package_fields, django_capture_on_commit_callbacks
+):
     subscription = SubscriptionFactory(
         client=portal_user.client, package=package_with_prices(**package_fields)
     )

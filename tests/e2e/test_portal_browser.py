@@ -19,7 +19,10 @@ from tests.factories import (
 
 # serialized_rollback: the flush after a transactional test would otherwise remove the rows
 # the migrations create (the Operators and Finance groups) for the tests that run later.
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 AMBER = "rgb(199, 119, 0)"  # --warning in portal.css
 
