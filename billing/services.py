@@ -320,7 +320,9 @@ USAGE_ALERT_RESEND_AFTER = dt.timedelta(minutes=10)
 def _usage_alert_queue(alert_id: int) -> None:
     from billing.tasks import usage_alert_send
 
-    transaction.on_commit(lambda: usage_alert_send.delay(alert_id))
+    # robust: with the broker down the alert stays unsent in the database (the next check
+    # queues it again) and the caller's request or task does not fail after its commit.
+    transaction.on_commit(lambda: usage_alert_send.delay(alert_id), robust=True)
 
 
 def usage_alerts_check(
@@ -370,7 +372,7 @@ def usage_alerts_check_queue(*, subscription_id: int) -> None:
     (the periodic check catches time logged anywhere else)."""
     from billing.tasks import usage_alerts_check as task
 
-    transaction.on_commit(lambda: task.delay([subscription_id]))
+    transaction.on_commit(lambda: task.delay([subscription_id]), robust=True)
 
 
 @transaction.atomic

@@ -38,6 +38,7 @@
           if (result.ok) {
             show(result.data);
           } else {
+            output.hidden = true;
             var messages = result.data.extra || [result.data.detail || "Cannot estimate that."];
             error.textContent = messages.join(" ");
           }
