@@ -277,7 +277,7 @@ def client_subscription_usages(
             ),
             used_ever=_hours_subquery(TimeEntry.objects.filter(subscription=OuterRef("pk"))),
         )
-        .order_by("package__billing_mode", "start_date", "pk")
+        .order_by("-package__billing_mode", "start_date", "pk")
     )
     if subscription_id is not None:
         subscriptions = subscriptions.filter(pk=subscription_id)
@@ -460,7 +460,7 @@ def client_history(
     hours included over the last ``chart_months`` months. Four queries in all."""
     subscriptions = list(
         _priced_subscriptions(client_id=client_id).order_by(
-            "package__billing_mode", "start_date", "pk"
+            "-package__billing_mode", "start_date", "pk"
         )
         if subscription_id is None
         else _priced_subscriptions(client_id=client_id).filter(pk=subscription_id)
@@ -519,6 +519,15 @@ def client_history(
         )
         histories.append(SubscriptionHistory(subscription=subscription, rows=rows, chart=chart))
     return histories
+
+
+def client_ticket_badges(*, client_id: int, ticket_ids: Collection[int]) -> dict[int, str]:
+    """The time badge of each ticket that has time (least advanced of its entries)."""
+    badges: dict[int, str] = {}
+    for time in client_ticket_times(client_id=client_id, ticket_ids=ticket_ids):
+        known = badges.get(time.ticket_id, time.badge)
+        badges[time.ticket_id] = min(known, time.badge, key=_BADGE_ORDER.index)
+    return badges
 
 
 def client_tickets(*, client_id: int, status: str = "") -> QuerySet[Ticket]:

@@ -339,7 +339,8 @@ def usage_alerts_check(
     month = period_current(now)
     candidates = usage_alert_candidates(month=month)
     if subscription_ids is not None:
-        candidates = [c for c in candidates if c.subscription.pk in set(subscription_ids)]
+        wanted = set(subscription_ids)
+        candidates = [c for c in candidates if c.subscription.pk in wanted]
     existing = set(
         UsageAlert.objects.filter(
             period=month, subscription_id__in=[c.subscription.pk for c in candidates]

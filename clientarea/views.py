@@ -196,14 +196,9 @@ def ticket_list(request: HttpRequest, client: Client) -> HttpResponse:
     status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
     tickets = selectors.client_tickets(client_id=client.pk, status=status)
     page = Paginator(tickets, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
-    badges: dict[int, str] = {}
-    for time in selectors.client_ticket_times(
+    badges = selectors.client_ticket_badges(
         client_id=client.pk, ticket_ids=[ticket.pk for ticket in page]
-    ):
-        badges[time.ticket_id] = min(
-            [badges.get(time.ticket_id, time.badge), time.badge],
-            key=[b.value for b in selectors.TimeBadge].index,
-        )
+    )
     rows = [{"ticket": ticket, "badge": badges.get(ticket.pk)} for ticket in page]
     return render(
         request,

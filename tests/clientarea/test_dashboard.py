@@ -218,6 +218,8 @@ def test_tickets_with_time_this_month_expand_to_their_entries(signed_in, portal_
     assert figures(html)["badge"] == ["Open", "Open"]
     # and each row expands to its entries, with the work log the package shows
     assert "<details" in html and "Alice Admin" in html and "Renewed TLS" in html
+    detail = signed_in.get(f"/tickets/{busy.pk}/").content.decode()
+    assert "Alice Admin" in detail and "Moved DNS" in detail
 
 
 def test_work_log_hidden_when_the_package_hides_it(signed_in, portal_user):

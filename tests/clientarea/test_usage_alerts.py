@@ -8,7 +8,7 @@ import pytest
 from django.core import mail
 
 from billing.models import UsageAlert
-from billing.services import usage_alert_send, usage_alerts_check
+from billing.services import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
 from billing.tasks import usage_alerts_check as usage_alerts_check_task
 from packages.models import BillingMode, SubscriptionStatus
 from supportbilling.celery import app
@@ -184,3 +184,18 @@ def test_the_dashboard_shows_the_same_notice(signed_in, gold, django_capture_on_
 
     assert "You have used 85% of the 10.00 h included" in page
     assert mail.outbox[0].subject.startswith("80%")
+
+
+def test_billing_interfaces_can_check_one_subscription_after_logging_time(
+    gold, portal_user, django_capture_on_commit_callbacks
+):
+    other = SubscriptionFactory(client=portal_user.client)
+    other.ticket = TicketFactory(subscription=other)
+    log(gold, "8.00")
+    log(other, "9.00")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        usage_alerts_check_queue(subscription_id=gold.pk)
+
+    assert list(UsageAlert.objects.values_list("subscription_id", flat=True)) == [gold.pk]
+    assert len(mail.outbox) == 2
