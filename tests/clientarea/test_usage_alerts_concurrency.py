@@ -10,11 +10,24 @@ from django.db import connection
 
 from billing.models import UsageAlert
 from billing.services import usage_alerts_check
+from conftest import need_service
 from supportbilling.celery import app
 from supportbilling.periods import local_today
-from tests.factories import ClientUserFactory, SubscriptionFactory, TicketFactory, TimeEntryFactory
+from tests.factories import (
+    ClientUserFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    UserFactory,
+)
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+@pytest.fixture
+def postgres_only(settings):
+    """Decided before the database is set up: a skipped transactional test would still flush
+    the database (and the groups the migrations create) on its way out."""
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        need_service("PostgreSQL")
 
 
 @pytest.fixture(autouse=True)
@@ -25,12 +38,15 @@ def celery_in_process():
     app.conf.task_always_eager = eager
 
 
-def test_concurrent_checks_send_each_alert_once(postgres):
+def test_concurrent_checks_send_each_alert_once(
+    postgres_only, django_db_serialized_rollback, transactional_db
+):
     # given a client user whose subscription has just reached 100 % of its 10 h
     member = ClientUserFactory()
     subscription = SubscriptionFactory(client=member.client, start_date=dt.date(2026, 1, 1))
     TimeEntryFactory(
         ticket=TicketFactory(subscription=subscription),
+        operator=UserFactory(is_staff=True),
         hours=Decimal("10.00"),
         work_date=local_today(),
     )

@@ -14,6 +14,7 @@ from tests.factories import (
     SubscriptionFactory,
     TicketFactory,
     TimeEntryFactory,
+    UserFactory,
     package_with_prices,
 )
 
@@ -49,8 +50,13 @@ def jane():
         package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
     )
     ticket = TicketFactory(subscription=subscription, subject="Mail server down")
-    TimeEntryFactory(ticket=ticket, hours=Decimal("6.00"), work_date=today, note="Postfix")
-    TimeEntryFactory(ticket=ticket, hours=Decimal("2.50"), work_date=today, note="Queue")
+    # A staff user without the Operators group: after another transactional test the groups
+    # the migrations create may be gone.
+    operator = UserFactory(is_staff=True, first_name="Alice")
+    for hours, note in (("6.00", "Postfix"), ("2.50", "Queue")):
+        TimeEntryFactory(
+            ticket=ticket, operator=operator, hours=Decimal(hours), work_date=today, note=note
+        )
     return member
 
 
