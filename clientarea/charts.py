@@ -12,7 +12,7 @@ WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 30
 
 
-def usage_chart_svg(points: list[ChartPoint], *, title: str) -> SafeString:
+def usage_chart_svg(points: list[ChartPoint], *, title: str, chart_id: str) -> SafeString:
     if not points:
         return SafeString("")
     top_value = max(
@@ -58,6 +58,7 @@ def usage_chart_svg(points: list[ChartPoint], *, title: str) -> SafeString:
             "bars": bars,
             "ticks": ticks,
             "title": title,
+            "chart_id": chart_id,
             "width": WIDTH,
             "height": HEIGHT,
             "left": LEFT,

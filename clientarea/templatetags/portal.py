@@ -57,5 +57,5 @@ def bar_width(used_percent: int) -> int:
 
 
 @register.simple_tag
-def usage_chart(points, title: str):
-    return usage_chart_svg(points, title=title)
+def usage_chart(points, title: str, subscription_id: int):
+    return usage_chart_svg(points, title=title, chart_id=f"chart-{subscription_id}")

@@ -81,6 +81,8 @@ def test_chart_of_the_last_12_months(signed_in, gold):
     assert 'data-month="2026-10" data-used="1.00" data-included="10.00"' in svg
     assert 'data-month="2026-07" data-used="0.00" data-included="0.00"' in svg  # before start
     assert "<title" in svg and 'role="img"' in svg
+    assert f'aria-labelledby="chart-{gold.pk}-title chart-{gold.pk}-desc"' in svg
+    assert "Gold hours used per month" in svg
 
 
 def test_bucket_history_shows_hours_and_its_one_time_item(signed_in, portal_user, gold):
