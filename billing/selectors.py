@@ -186,7 +186,7 @@ class TimeBadge(models.TextChoices):
     INVOICED = "invoiced", "Invoiced"  # the billable item of its month was invoiced
 
 
-_BADGE_ORDER = [TimeBadge.OPEN, TimeBadge.BILLED, TimeBadge.INVOICED]
+_BADGE_ORDER: list[str] = [TimeBadge.OPEN, TimeBadge.BILLED, TimeBadge.INVOICED]
 
 
 def usage_thresholds_reached(*, statement: Statement) -> list[int]:
@@ -481,7 +481,7 @@ def client_history(
         .values("subscription_id", "month")
         .annotate(total=Sum("hours"))
     }
-    items_by_key: dict[tuple[int, dt.date], list[BillableItem]] = {}
+    items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
     for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
         "period", "kind", "pk"
     ):

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from billing.selectors import client_subscriptions_to_choose
+from packages.models import Subscription
 from tickets.hours import hours_parse
 from tickets.models import HOURS_STEP, TicketStatus
 
@@ -35,11 +36,16 @@ class ExtraHoursForm(forms.Form):
         return hours.quantize(Decimal("0.01"))
 
 
+class SubscriptionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Subscription) -> str:
+        return f"{obj.package.name} (since {obj.start_date:%Y-%m-%d})"
+
+
 class TicketCreateForm(forms.Form):
     subject = forms.CharField(max_length=200)
     body = forms.CharField(label="What do you need?", widget=forms.Textarea(attrs={"rows": 6}))
-    subscription = forms.ModelChoiceField(
-        queryset=None,
+    subscription = SubscriptionChoiceField(
+        queryset=Subscription.objects.none(),
         required=False,
         empty_label="None",
         label="Support package",
@@ -49,10 +55,8 @@ class TicketCreateForm(forms.Form):
     def __init__(self, *args, client_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["subscription"]
+        assert isinstance(field, SubscriptionChoiceField)
         field.queryset = client_subscriptions_to_choose(client_id=client_id)
-        field.label_from_instance = lambda subscription: (
-            f"{subscription.package.name} (since {subscription.start_date:%Y-%m-%d})"
-        )
 
 
 class ReplyForm(forms.Form):
