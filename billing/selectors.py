@@ -1,13 +1,19 @@
 """Reads of billing: statements of subscriptions, the rollup's aggregated rows, periods."""
 
 import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import (
+    Count,
     DecimalField,
     Exists,
+    F,
+    Max,
     Min,
     OuterRef,
     Q,
@@ -16,19 +22,29 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 
-from billing.calculations import Statement, statement_compute
-from packages.models import BillingMode, PackagePrice, Subscription
+from billing.calculations import HOURS_QUANTUM, Statement, statement_compute
+from billing.models import BillableItem, ItemKind, ItemStatus, UsageThreshold
+from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
     local_today,
+    period_current,
     period_has_ended,
     period_last_day,
     period_of,
     period_previous,
     periods_between,
 )
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import (
+    BillingPeriod,
+    MessageKind,
+    PeriodStatus,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    TimeEntry,
+)
 from tickets.selectors import subscription_hours_used
 
 HOURS = DecimalField(max_digits=12, decimal_places=2)
@@ -158,3 +174,447 @@ def periods_to_close(*, now: dt.datetime | None = None) -> list[dt.date]:
         for month in periods_between(period_of(earliest), last_ended)
         if month not in closed and period_has_ended(month, now)
     ]
+
+
+# --- The client portal -----------------------------------------------------------------------
+# Every read below is scoped to one client and runs a fixed number of queries, whatever the
+# number of subscriptions, tickets, entries or months.
+
+ZERO_HOURS = Decimal("0.00")
+
+
+class TimeBadge(models.TextChoices):
+    """Where the time of an entry stands, as the client sees it (in order of progress)."""
+
+    OPEN = "open", "Open"  # its month is still open: it can change
+    BILLED = "billed", "Billed"  # its month was closed by the rollup
+    INVOICED = "invoiced", "Invoiced"  # the billable item of its month was invoiced
+
+
+_BADGE_ORDER: list[str] = [TimeBadge.OPEN, TimeBadge.BILLED, TimeBadge.INVOICED]
+
+
+def usage_thresholds_reached(*, statement: Statement) -> list[int]:
+    """The usage alert thresholds (80 %, 100 %) a recurring statement has reached: the rule the
+    dashboard notice and the alert e-mails share. Nothing without included hours."""
+    if statement.billing_mode != BillingMode.RECURRING or statement.included_hours <= 0:
+        return []
+    return [threshold for threshold in UsageThreshold.values if statement.used_percent >= threshold]
+
+
+@dataclass(frozen=True)
+class SubscriptionUsage:
+    """One card of the dashboard: a subscription and its statement for the month (None when
+    the package has no price in the client's currency)."""
+
+    subscription: Subscription
+    month: dt.date
+    statement: Statement | None
+    extra_hours: Decimal = ZERO_HOURS
+
+    @property
+    def thresholds_reached(self) -> list[int]:
+        return usage_thresholds_reached(statement=self.statement) if self.statement else []
+
+
+def _months_back(month: dt.date, count: int) -> dt.date:
+    for _ in range(count):
+        month = period_previous(month)
+    return month
+
+
+def _hours_subquery(entries: QuerySet[TimeEntry]) -> Coalesce:
+    total = entries.order_by().values("subscription").annotate(total=Sum("hours")).values("total")
+    return Coalesce(Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS)
+
+
+def _priced_subscriptions(*, client_id: int) -> QuerySet[Subscription]:
+    price = PackagePrice.objects.filter(
+        package=OuterRef("package_id"), currency=OuterRef("client__currency")
+    )
+    return (
+        Subscription.objects.filter(client_id=client_id)
+        .select_related("package", "client")
+        .annotate(
+            price_fee=Subquery(price.values("fee")[:1]),
+            price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+        )
+    )
+
+
+def _statement_of_row(
+    subscription: Any, *, used_hours: Decimal, extra_hours: Decimal = ZERO_HOURS
+) -> Statement | None:
+    if subscription.price_fee is None:
+        return None
+    return statement_compute(
+        billing_mode=subscription.package.billing_mode,
+        currency=subscription.client.currency,
+        included_hours=subscription.package.included_hours,
+        used_hours=used_hours + extra_hours,
+        fee=subscription.price_fee,
+        hourly_rate=subscription.price_hourly_rate,
+    )
+
+
+def client_subscription_usages(
+    *,
+    client_id: int,
+    month: dt.date,
+    subscription_id: int | None = None,
+    extra_hours: Decimal = ZERO_HOURS,
+) -> list[SubscriptionUsage]:
+    """The dashboard's cards: every subscription of the client whose dates overlap ``month``
+    (recurring: hours of the month; one-time: the bucket, all time), in one query.
+
+    ``subscription_id`` with ``extra_hours`` answers the cost calculator's "what if" for one
+    subscription with the same arithmetic (``statement_compute``) the rollup uses.
+    """
+    first, last = _month_range(month)
+    subscriptions = (
+        _priced_subscriptions(client_id=client_id)
+        .filter(Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first)))
+        .annotate(
+            used_in_month=_hours_subquery(
+                TimeEntry.objects.filter(
+                    subscription=OuterRef("pk"), work_date__range=(first, last)
+                )
+            ),
+            used_ever=_hours_subquery(TimeEntry.objects.filter(subscription=OuterRef("pk"))),
+        )
+        .order_by("-package__billing_mode", "start_date", "pk")
+    )
+    if subscription_id is not None:
+        subscriptions = subscriptions.filter(pk=subscription_id)
+    usages = []
+    for subscription in subscriptions:
+        is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
+        used = subscription.used_in_month if is_recurring else subscription.used_ever
+        extra = extra_hours if subscription.pk == subscription_id else ZERO_HOURS
+        usages.append(
+            SubscriptionUsage(
+                subscription=subscription,
+                month=month,
+                statement=_statement_of_row(subscription, used_hours=used, extra_hours=extra),
+                extra_hours=extra,
+            )
+        )
+    return usages
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    """One time entry as the client sees it; operator and note only with the work log."""
+
+    entry_id: int
+    ticket_id: int
+    subscription_id: int
+    work_date: dt.date
+    hours: Decimal
+    badge: str
+    show_work_log: bool
+    operator_name: str
+    note: str
+
+
+@dataclass(frozen=True)
+class TicketTime:
+    """The time of one ticket (in one month, or all time): its entries and where they stand."""
+
+    ticket_id: int
+    subject: str
+    subscription_id: int
+    entries: list[EntryLine]
+
+    @property
+    def total_hours(self) -> Decimal:
+        return sum((entry.hours for entry in self.entries), ZERO_HOURS)
+
+    @property
+    def last_work_date(self) -> dt.date:
+        return max(entry.work_date for entry in self.entries)
+
+    @property
+    def badge(self) -> str:
+        """The least advanced state of its entries: one open entry keeps the ticket open."""
+        return min((entry.badge for entry in self.entries), key=_BADGE_ORDER.index)
+
+    @property
+    def show_work_log(self) -> bool:
+        return all(entry.show_work_log for entry in self.entries)
+
+
+def _entry_badge(
+    entry: TimeEntry, *, closed: set[dt.date], invoiced: set[tuple[int, dt.date | None]]
+) -> str:
+    month = period_of(entry.work_date)
+    if entry.subscription.package.billing_mode == BillingMode.ONE_TIME:
+        is_invoiced = (entry.subscription_id, None) in invoiced
+    else:
+        is_invoiced = (entry.subscription_id, month) in invoiced
+    if is_invoiced and (entry.billed_at or month in closed):
+        return TimeBadge.INVOICED
+    if entry.billed_at or month in closed:
+        return TimeBadge.BILLED
+    return TimeBadge.OPEN
+
+
+def client_ticket_times(
+    *,
+    client_id: int,
+    month: dt.date | None = None,
+    ticket_ids: Collection[int] | None = None,
+) -> list[TicketTime]:
+    """Tickets of the client with time (in ``month``, or all time), one group per ticket and
+    subscription, newest activity first. Three queries: entries, closed months, invoiced items.
+
+    Badges: ``Invoiced`` when the subscription's billable item for the entry's month (for a
+    one-time bucket: its one-time item) is invoiced, ``Billed`` when the month is closed,
+    ``Open`` otherwise.
+    """
+    entries = TimeEntry.objects.filter(ticket__client_id=client_id).select_related(
+        "ticket", "operator", "subscription__package"
+    )
+    if month is not None:
+        entries = entries.filter(work_date__range=_month_range(month))
+    if ticket_ids is not None:
+        entries = entries.filter(ticket_id__in=list(ticket_ids))
+    entry_list = list(entries.order_by("work_date", "pk"))
+    if not entry_list:
+        return []
+    months = sorted({period_of(entry.work_date) for entry in entry_list})
+    closed = set(
+        BillingPeriod.objects.filter(month__in=months)
+        .exclude(status=PeriodStatus.OPEN)
+        .values_list("month", flat=True)
+    )
+    invoiced: set[tuple[int, dt.date | None]] = set()
+    items = BillableItem.objects.filter(
+        subscription_id__in={entry.subscription_id for entry in entry_list},
+        status=ItemStatus.INVOICED,
+    ).filter(
+        Q(kind=ItemKind.ONE_TIME) | Q(kind__in=[ItemKind.FEE, ItemKind.OVERTIME], period__in=months)
+    )
+    for subscription_pk, period, kind in items.values_list("subscription_id", "period", "kind"):
+        invoiced.add((subscription_pk, None if kind == ItemKind.ONE_TIME else period))
+    groups: dict[tuple[int, int], list[EntryLine]] = {}
+    subjects: dict[int, str] = {}
+    for entry in entry_list:
+        show = entry.subscription.package.show_work_log
+        subjects[entry.ticket_id] = entry.ticket.subject
+        groups.setdefault((entry.ticket_id, entry.subscription_id), []).append(
+            EntryLine(
+                entry_id=entry.pk,
+                ticket_id=entry.ticket_id,
+                subscription_id=entry.subscription_id,
+                work_date=entry.work_date,
+                hours=entry.hours,
+                badge=_entry_badge(entry, closed=closed, invoiced=invoiced),
+                show_work_log=show,
+                operator_name=(entry.operator.get_full_name() or entry.operator.username)
+                if show
+                else "",
+                note=entry.note if show else "",
+            )
+        )
+    times = [
+        TicketTime(
+            ticket_id=ticket_pk,
+            subject=subjects[ticket_pk],
+            subscription_id=subscription_pk,
+            entries=lines,
+        )
+        for (ticket_pk, subscription_pk), lines in groups.items()
+    ]
+    times.sort(key=lambda time: (time.last_work_date, time.ticket_id), reverse=True)
+    return times
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One closed month of one subscription: the statement and what was billed for it."""
+
+    month: dt.date
+    statement: Statement | None
+    items: list[BillableItem]
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    month: dt.date
+    used_hours: Decimal
+    included_hours: Decimal
+
+
+@dataclass(frozen=True)
+class SubscriptionHistory:
+    subscription: Subscription
+    rows: list[HistoryRow]  # closed months, newest first
+    chart: list[ChartPoint]  # the last 12 months, oldest first (recurring only)
+
+
+def client_history(
+    *,
+    client_id: int,
+    subscription_id: int | None = None,
+    now: dt.datetime | None = None,
+    chart_months: int = 12,
+) -> list[SubscriptionHistory]:
+    """Per subscription of the client: one row per closed month it was billed in, with the
+    statement (current package terms) and its billable items, and the hours used against the
+    hours included over the last ``chart_months`` months. Four queries in all."""
+    subscriptions = list(
+        _priced_subscriptions(client_id=client_id).order_by(
+            "-package__billing_mode", "start_date", "pk"
+        )
+        if subscription_id is None
+        else _priced_subscriptions(client_id=client_id).filter(pk=subscription_id)
+    )
+    if not subscriptions:
+        return []
+    subscription_ids = [subscription.pk for subscription in subscriptions]
+    closed_months = list(
+        BillingPeriod.objects.filter(status=PeriodStatus.CLOSED)
+        .order_by("-month")
+        .values_list("month", flat=True)
+    )
+    used: dict[tuple[int, dt.date], Decimal] = {
+        (row["subscription_id"], row["month"]): row["total"].quantize(HOURS_QUANTUM)
+        for row in TimeEntry.objects.filter(subscription_id__in=subscription_ids)
+        .annotate(month=TruncMonth("work_date"))
+        .order_by()
+        .values("subscription_id", "month")
+        .annotate(total=Sum("hours"))
+    }
+    items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
+    for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
+        "period", "kind", "pk"
+    ):
+        items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
+    current = period_current(now)
+    chart_range = periods_between(_months_back(current, chart_months - 1), current)
+    histories = []
+    for subscription in subscriptions:
+        first = period_of(subscription.start_date)
+        last = period_of(subscription.end_date) if subscription.end_date else current
+        is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
+        rows = []
+        for month in closed_months:
+            month_items = items_by_key.get((subscription.pk, month), [])
+            hours = used.get((subscription.pk, month), ZERO_HOURS)
+            if not (first <= month <= last) and not month_items and not hours:
+                continue
+            if not is_recurring and not month_items and not hours:
+                continue
+            statement = _statement_of_row(subscription, used_hours=hours)
+            rows.append(HistoryRow(month=month, statement=statement, items=month_items))
+        chart = (
+            [
+                ChartPoint(
+                    month=month,
+                    used_hours=used.get((subscription.pk, month), ZERO_HOURS),
+                    included_hours=subscription.package.included_hours
+                    if first <= month <= last
+                    else ZERO_HOURS,
+                )
+                for month in chart_range
+            ]
+            if is_recurring
+            else []
+        )
+        histories.append(SubscriptionHistory(subscription=subscription, rows=rows, chart=chart))
+    return histories
+
+
+def client_ticket_badges(*, client_id: int, ticket_ids: Collection[int]) -> dict[int, str]:
+    """The time badge of each ticket that has time (least advanced of its entries)."""
+    badges: dict[int, str] = {}
+    for time in client_ticket_times(client_id=client_id, ticket_ids=ticket_ids):
+        known = badges.get(time.ticket_id, time.badge)
+        badges[time.ticket_id] = min(known, time.badge, key=_BADGE_ORDER.index)
+    return badges
+
+
+def client_tickets(*, client_id: int, status: str = "") -> QuerySet[Ticket]:
+    """The client's tickets with their logged time (total, entries, last work date), newest
+    activity first; ``status`` is a ticket status, ``active`` (not closed) or empty (all)."""
+    tickets = Ticket.objects.filter(client_id=client_id).select_related("subscription__package")
+    if status == "active":
+        tickets = tickets.exclude(status=TicketStatus.CLOSED)
+    elif status in TicketStatus.values:
+        tickets = tickets.filter(status=status)
+    return tickets.annotate(
+        hours_total=Coalesce(Sum("time_entries__hours"), Value(ZERO_HOURS), output_field=HOURS),
+        entry_count=Count("time_entries"),
+        last_work_date=Max("time_entries__work_date"),
+    ).order_by("-updated_at", "-pk")
+
+
+def client_ticket_get(*, client_id: int, ticket_id: int) -> Ticket:
+    """A ticket of the client; another client's ticket does not exist (Ticket.DoesNotExist)."""
+    return Ticket.objects.select_related("subscription__package").get(
+        pk=ticket_id, client_id=client_id
+    )
+
+
+def client_ticket_conversation(*, ticket: Ticket) -> QuerySet[TicketMessage]:
+    """What the client may read of a ticket: replies, never internal notes."""
+    return (
+        TicketMessage.objects.filter(ticket=ticket)
+        .exclude(kind=MessageKind.INTERNAL_NOTE)
+        .select_related("author")
+        .order_by("created_at", "pk")
+    )
+
+
+def client_subscriptions_to_choose(*, client_id: int) -> QuerySet[Subscription]:
+    """Subscriptions a client can open a ticket on: its active ones."""
+    return (
+        Subscription.objects.filter(client_id=client_id, status=SubscriptionStatus.ACTIVE)
+        .select_related("package")
+        .order_by("start_date", "pk")
+    )
+
+
+def client_subscription_get(*, client_id: int, subscription_id: int) -> Subscription:
+    return Subscription.objects.select_related("package", "client").get(
+        pk=subscription_id, client_id=client_id
+    )
+
+
+def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
+    """Active recurring subscriptions with included hours whose usage in ``month`` reached
+    the first alert threshold, with their statements; one query."""
+    first, last = _month_range(month)
+    used = _hours_subquery(
+        TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
+    )
+    lowest = Decimal(min(UsageThreshold.values)) / 100
+    price = PackagePrice.objects.filter(
+        package=OuterRef("package_id"), currency=OuterRef("client__currency")
+    )
+    subscriptions = (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.ACTIVE,
+            package__billing_mode=BillingMode.RECURRING,
+            package__included_hours__gt=0,
+            start_date__lte=last,
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .select_related("package", "client")
+        .annotate(
+            used_in_month=used,
+            price_fee=Subquery(price.values("fee")[:1]),
+            price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+        )
+        .filter(used_in_month__gte=F("package__included_hours") * lowest)
+        .order_by("pk")
+    )
+    usages = []
+    for subscription in subscriptions:
+        statement = _statement_of_row(subscription, used_hours=subscription.used_in_month)
+        if statement is not None:
+            usages.append(
+                SubscriptionUsage(subscription=subscription, month=month, statement=statement)
+            )
+    return usages

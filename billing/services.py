@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -18,18 +21,22 @@ from billing.calculations import (
     rollup_item_drafts,
     statement_compute,
 )
-from billing.models import BillableItem, ItemKind
+from billing.models import BillableItem, ItemKind, UsageAlert
 from billing.selectors import (
     MissingPrice,
+    client_subscription_usages,
     package_price_for,
     rollup_batches,
     rollup_rows,
     subscriptions_without_price,
+    usage_alert_candidates,
+    usage_thresholds_reached,
 )
 from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
 from supportbilling.periods import (
     local_today,
+    period_current,
     period_has_ended,
     period_label,
     period_next,
@@ -309,3 +316,112 @@ def period_close(
     period_close_finish(month=month, actor=actor, now=now)
     logger.info("Closed %s: %d billable items written", period_label(month), created)
     return PeriodCloseResult(month=month, items_created=created, already_closed=False)
+
+
+# --- Usage alerts ------------------------------------------------------------------------------
+
+# An alert still unsent this long after it was recorded lost its task (broker down, worker
+# killed): the next check queues it again.
+USAGE_ALERT_RESEND_AFTER = dt.timedelta(minutes=10)
+
+
+def _usage_alert_queue(alert_id: int) -> None:
+    from billing.tasks import usage_alert_send
+
+    # robust: with the broker down the alert stays unsent in the database (the next check
+    # queues it again) and the caller's request or task does not fail after its commit.
+    transaction.on_commit(lambda: usage_alert_send.delay(alert_id), robust=True)
+
+
+def usage_alerts_check(
+    *, subscription_ids: list[int] | None = None, now: dt.datetime | None = None
+) -> list[UsageAlert]:
+    """Record an alert for every active recurring subscription that reached 80 % or 100 % of
+    its included hours this month, once per subscription, threshold and month, and queue its
+    e-mail when the recording commits. Also re-queues alerts whose e-mail never went out.
+
+    The unique constraint decides who records an alert, so two checks at once send one e-mail.
+    Returns the alerts recorded by this call.
+    """
+    now = now or timezone.now()
+    month = period_current(now)
+    candidates = usage_alert_candidates(month=month)
+    if subscription_ids is not None:
+        wanted = set(subscription_ids)
+        candidates = [c for c in candidates if c.subscription.pk in wanted]
+    existing = set(
+        UsageAlert.objects.filter(
+            period=month, subscription_id__in=[c.subscription.pk for c in candidates]
+        ).values_list("subscription_id", "threshold")
+    )
+    created = []
+    for usage in candidates:
+        assert usage.statement is not None  # candidates are priced
+        for threshold in usage_thresholds_reached(statement=usage.statement):
+            if (usage.subscription.pk, threshold) in existing:
+                continue
+            # get_or_create falls back to reading the row when another check inserted it first.
+            with transaction.atomic():
+                alert, is_new = UsageAlert.objects.get_or_create(
+                    subscription_id=usage.subscription.pk, period=month, threshold=threshold
+                )
+                if is_new:
+                    _usage_alert_queue(alert.pk)
+                    created.append(alert)
+    stale = UsageAlert.objects.filter(
+        sent_at__isnull=True, created_at__lt=now - USAGE_ALERT_RESEND_AFTER
+    ).values_list("pk", flat=True)
+    for alert_id in stale:
+        _usage_alert_queue(alert_id)
+    return created
+
+
+def usage_alerts_check_queue(*, subscription_id: int) -> None:
+    """For interfaces of billing that log time: check this subscription once the time commits
+    (the periodic check catches time logged anywhere else)."""
+    from billing.tasks import usage_alerts_check as task
+
+    transaction.on_commit(lambda: task.delay([subscription_id]), robust=True)
+
+
+@transaction.atomic
+def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
+    """E-mail the alert to each user of the client, once: the alert row stays locked while the
+    messages go out and is marked sent in the same transaction, so a task delivered twice
+    finds it sent, and a failed send leaves it unsent for the next check. Returns the number
+    of e-mails sent."""
+    locked = UsageAlert.objects.select_for_update(of=("self",)).select_related(
+        "subscription__package", "subscription__client"
+    )
+    alert = locked.filter(pk=alert_id, sent_at__isnull=True).first()
+    if alert is None:
+        return 0
+    subscription = alert.subscription
+    usage = client_subscription_usages(
+        client_id=subscription.client_id, month=alert.period, subscription_id=subscription.pk
+    )
+    statement = usage[0].statement if usage else None
+    recipients = list(
+        get_user_model()
+        .objects.filter(client_membership__client_id=subscription.client_id, is_active=True)
+        .exclude(email="")
+        .order_by("pk")
+    )
+    messages = []
+    for user in recipients:
+        context = {
+            "user": user,
+            "alert": alert,
+            "subscription": subscription,
+            "client": subscription.client,
+            "statement": statement,
+            "period": period_label(alert.period),
+        }
+        subject = render_to_string("billing/usage_alert_subject.txt", context).strip()
+        body = render_to_string("billing/usage_alert_email.txt", context)
+        messages.append(EmailMessage(subject=subject, body=body, to=[user.email]))
+    if messages:
+        get_connection().send_messages(messages)
+    alert.sent_at = now or timezone.now()
+    alert.save(update_fields=["sent_at"])
+    return len(messages)

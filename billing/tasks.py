@@ -56,3 +56,23 @@ def period_close_finish(items_created: list[int], period: str) -> int:
 
     services.period_close_finish(month=period_parse(period))
     return sum(items_created)
+
+
+@shared_task(name="billing.usage_alerts_check")
+def usage_alerts_check(subscription_ids: list[int] | None = None) -> int:
+    """Every few minutes (beat) and after time is logged through billing's interfaces."""
+    from billing import services
+
+    return len(services.usage_alerts_check(subscription_ids=subscription_ids))
+
+
+@shared_task(
+    name="billing.usage_alert_send",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def usage_alert_send(alert_id: int) -> int:
+    from billing import services
+
+    return services.usage_alert_send(alert_id=alert_id)

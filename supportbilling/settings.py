@@ -160,6 +160,10 @@ CELERY_TASK_ACKS_LATE = True  # a batch killed mid-way is delivered again
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Synced into the database schedule by beat on start. Usage alerts: docs/decisions.md.
+CELERY_BEAT_SCHEDULE = {
+    "usage-alerts-check": {"task": "billing.usage_alerts_check", "schedule": 300.0},
+}
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
 ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))

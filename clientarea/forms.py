@@ -1,0 +1,74 @@
+"""Forms of the portal: they parse what the client typed; the services decide."""
+
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from billing.selectors import client_subscriptions_to_choose
+from packages.models import Subscription
+from tickets.hours import hours_parse
+from tickets.models import HOURS_STEP, TicketStatus
+
+# A month has at most 744 hours; anything above is a typo, not a question.
+CALCULATOR_MAX_HOURS = Decimal("744")
+
+
+class ExtraHoursForm(forms.Form):
+    extra = forms.CharField(
+        label="Extra hours this month",
+        required=False,
+        max_length=20,
+        help_text="For example 2.5, 2:30 or 150m.",
+    )
+
+    def clean_extra(self) -> Decimal:
+        text = self.cleaned_data["extra"].strip()
+        if not text:
+            return Decimal("0.00")
+        hours = hours_parse(text)
+        if hours < 0:
+            raise ValidationError("Enter zero or more hours.")
+        if hours > CALCULATOR_MAX_HOURS:
+            raise ValidationError("A month has at most 744 hours.")
+        if hours % HOURS_STEP:
+            raise ValidationError("Time is billed in quarter hours: enter 0.25, 0.5, 1.75 …")
+        return hours.quantize(Decimal("0.01"))
+
+
+class SubscriptionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Subscription) -> str:
+        return f"{obj.package.name} (since {obj.start_date:%Y-%m-%d})"
+
+
+class TicketCreateForm(forms.Form):
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(label="What do you need?", widget=forms.Textarea(attrs={"rows": 6}))
+    subscription = SubscriptionChoiceField(
+        queryset=Subscription.objects.none(),
+        required=False,
+        empty_label="None",
+        label="Support package",
+        help_text="The package the time on this ticket is booked to.",
+    )
+
+    def __init__(self, *args, client_id: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["subscription"]
+        assert isinstance(field, SubscriptionChoiceField)
+        field.queryset = client_subscriptions_to_choose(client_id=client_id)
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(label="Your reply", widget=forms.Textarea(attrs={"rows": 5}))
+
+
+TICKET_FILTERS = [
+    ("active", "Not closed"),
+    ("", "All"),
+    *TicketStatus.choices,
+]
+
+
+class TicketFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=TICKET_FILTERS, required=False, label="Status")

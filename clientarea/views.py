@@ -1,0 +1,299 @@
+"""The client portal's pages. Each view checks that a client user asks for their own client's
+data, calls one selector or service of billing/tickets, and renders the result."""
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from billing import selectors
+from billing.calculations import Statement
+from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
+from clientarea.templatetags.portal import clock, hours, money
+from customers.models import Client, ClientUser
+from packages.models import BillingMode, Subscription
+from supportbilling.periods import period_current, period_label
+from tickets.models import MessageKind, Ticket, TicketStatus
+from tickets.services import ticket_create, ticket_message_add, ticket_status_set
+
+TICKETS_PER_PAGE = 25
+
+
+def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Anonymous users sign in first; staff belong in the admin, never in a client's pages;
+    a user who acts for no client is refused. The view receives the user's client."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if request.user.is_staff:
+            return redirect("admin:index")
+        membership = (
+            ClientUser.objects.select_related("client").filter(user_id=request.user.pk).first()
+        )
+        if membership is None:
+            return render(request, "clientarea/no_client.html", status=403)
+        return view(request, membership.client, *args, **kwargs)
+
+    return wrapper
+
+
+def _subscription_or_404(client: Client, pk: int) -> Subscription:
+    try:
+        return selectors.client_subscription_get(client_id=client.pk, subscription_id=pk)
+    except Subscription.DoesNotExist as exc:
+        raise Http404("No such subscription.") from exc
+
+
+def _ticket_or_404(client: Client, pk: int) -> Ticket:
+    try:
+        return selectors.client_ticket_get(client_id=client.pk, ticket_id=pk)
+    except Ticket.DoesNotExist as exc:
+        raise Http404("No such ticket.") from exc
+
+
+# --- Dashboard and cost calculator --------------------------------------------------------------
+
+
+@require_GET
+@client_portal
+def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
+    month = period_current()
+    usages = selectors.client_subscription_usages(client_id=client.pk, month=month)
+    ticket_times = selectors.client_ticket_times(client_id=client.pk, month=month)
+    # The calculator without JavaScript: the form reloads the page with ?subscription=&extra=.
+    estimate_for, estimate = None, None
+    calculator_form = ExtraHoursForm(request.GET if "subscription" in request.GET else None)
+    if "subscription" in request.GET:
+        try:
+            estimate_for = int(request.GET["subscription"])
+        except ValueError:
+            estimate_for = None
+    if estimate_for is not None and calculator_form.is_valid():
+        found = selectors.client_subscription_usages(
+            client_id=client.pk,
+            month=month,
+            subscription_id=estimate_for,
+            extra_hours=calculator_form.cleaned_data["extra"],
+        )
+        estimate = found[0] if found else None
+    cards = [
+        {
+            "usage": usage,
+            "tickets": [t for t in ticket_times if t.subscription_id == usage.subscription.pk],
+            "estimate": estimate if estimate_for == usage.subscription.pk else None,
+            "calculator_form": calculator_form
+            if estimate_for == usage.subscription.pk
+            else ExtraHoursForm(),
+        }
+        for usage in usages
+    ]
+    return render(
+        request,
+        "clientarea/dashboard.html",
+        {"client": client, "month": month, "period": period_label(month), "cards": cards},
+    )
+
+
+def _statement_json(statement: Statement, extra_hours: Any) -> dict[str, Any]:
+    return {
+        "currency": statement.currency,
+        "extra_hours": str(extra_hours),
+        "included_hours": str(statement.included_hours),
+        "used_hours": str(statement.used_hours),
+        "remaining_hours": str(statement.remaining_hours),
+        "overtime_hours": str(statement.overtime_hours),
+        "hourly_rate": str(statement.hourly_rate.amount),
+        "fee": str(statement.fee.amount),
+        "overtime_amount": str(statement.overtime_amount.amount),
+        "total": str(statement.total.amount),
+        "used_percent": statement.used_percent,
+        "display": {
+            "used_hours": f"{hours(statement.used_hours)} ({clock(statement.used_hours)})",
+            "overtime_hours": hours(statement.overtime_hours),
+            "hourly_rate": money(statement.hourly_rate),
+            "fee": money(statement.fee),
+            "overtime_amount": money(statement.overtime_amount),
+            "total": money(statement.total),
+        },
+    }
+
+
+@require_GET
+@client_portal
+def subscription_estimate(request: HttpRequest, client: Client, pk: int) -> JsonResponse:
+    """The cost calculator: this month's statement with ``?extra=`` hours added, computed by
+    the same ``statement_compute`` the rollup bills with. JSON for the card's script."""
+    subscription = _subscription_or_404(client, pk)
+    form = ExtraHoursForm(request.GET)
+    if not form.is_valid():
+        return JsonResponse(form.errors, status=400)
+    if subscription.package.billing_mode != BillingMode.RECURRING:
+        return JsonResponse({"detail": "The cost calculator is for monthly packages."}, status=400)
+    month = period_current()
+    found = selectors.client_subscription_usages(
+        client_id=client.pk,
+        month=month,
+        subscription_id=subscription.pk,
+        extra_hours=form.cleaned_data["extra"],
+    )
+    if not found or found[0].statement is None:
+        return JsonResponse(
+            {"detail": "This subscription is not current or has no price; ask support."},
+            status=400,
+        )
+    return JsonResponse(
+        {
+            "subscription": subscription.pk,
+            "period": period_label(month),
+            **_statement_json(found[0].statement, form.cleaned_data["extra"]),
+        }
+    )
+
+
+# --- History --------------------------------------------------------------------------------
+
+
+@require_GET
+@client_portal
+def history(request: HttpRequest, client: Client) -> HttpResponse:
+    return render(
+        request,
+        "clientarea/history.html",
+        {"client": client, "histories": selectors.client_history(client_id=client.pk)},
+    )
+
+
+@require_GET
+@client_portal
+def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    histories = selectors.client_history(client_id=client.pk, subscription_id=pk)
+    if not histories:
+        raise Http404("No such subscription.")
+    return render(
+        request,
+        "clientarea/history.html",
+        {"client": client, "histories": histories, "subscription": histories[0].subscription},
+    )
+
+
+# --- Tickets --------------------------------------------------------------------------------
+
+
+@require_GET
+@client_portal
+def ticket_list(request: HttpRequest, client: Client) -> HttpResponse:
+    filter_form = TicketFilterForm(request.GET or {"status": "active"})
+    status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
+    tickets = selectors.client_tickets(client_id=client.pk, status=status)
+    page = Paginator(tickets, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
+    badges = selectors.client_ticket_badges(
+        client_id=client.pk, ticket_ids=[ticket.pk for ticket in page]
+    )
+    rows = [{"ticket": ticket, "badge": badges.get(ticket.pk)} for ticket in page]
+    return render(
+        request,
+        "clientarea/ticket_list.html",
+        {
+            "client": client,
+            "page": page,
+            "rows": rows,
+            "filter_form": filter_form,
+            "status": status,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@client_portal
+def ticket_new(request: HttpRequest, client: Client) -> HttpResponse:
+    form = TicketCreateForm(request.POST or None, client_id=client.pk)
+    if request.method == "POST" and form.is_valid():
+        try:
+            ticket = ticket_create(
+                client=client,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+                author=request.user,
+                kind=MessageKind.CLIENT_REPLY,
+                subscription=form.cleaned_data["subscription"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, f"Ticket #{ticket.pk} is open. We will answer soon.")
+            return redirect("clientarea:ticket", pk=ticket.pk)
+    return render(request, "clientarea/ticket_new.html", {"client": client, "form": form})
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def _ticket_page(
+    request: HttpRequest, client: Client, ticket: Ticket, reply_form: ReplyForm, status: int = 200
+) -> HttpResponse:
+    times = selectors.client_ticket_times(client_id=client.pk, ticket_ids=[ticket.pk])
+    return render(
+        request,
+        "clientarea/ticket_detail.html",
+        {
+            "client": client,
+            "ticket": ticket,
+            "conversation": selectors.client_ticket_conversation(ticket=ticket),
+            "times": times,
+            "total_hours": sum((time.total_hours for time in times), selectors.ZERO_HOURS),
+            "reply_form": reply_form,
+            "is_closed": ticket.status == TicketStatus.CLOSED,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@client_portal
+def ticket_detail(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    return _ticket_page(request, client, _ticket_or_404(client, pk), ReplyForm())
+
+
+@require_POST
+@client_portal
+def ticket_reply(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    ticket = _ticket_or_404(client, pk)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            ticket_message_add(
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
+                kind=MessageKind.CLIENT_REPLY,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            messages.success(request, "Your reply was sent.")
+            return redirect(reverse("clientarea:ticket", args=[ticket.pk]) + "#latest")
+    return _ticket_page(request, client, ticket, form, status=400)
+
+
+@require_POST
+@client_portal
+def ticket_close(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    ticket = _ticket_or_404(client, pk)
+    ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=request.user)
+    messages.success(request, f"Ticket #{ticket.pk} is closed. Reply to it to open it again.")
+    return redirect("clientarea:ticket", pk=ticket.pk)

@@ -1,0 +1,92 @@
+"""The number of queries of each page does not grow with tickets, entries or months."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing.services import period_close
+from packages.models import BillingMode
+from supportbilling.periods import period_next
+from tests.factories import (
+    SubscriptionFactory,
+    TicketFactory,
+    TicketMessageFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
+from tickets.models import MessageKind
+
+pytestmark = pytest.mark.django_db
+START = dt.date(2026, 1, 1)
+
+
+def grow(client_obj, *, tickets: int, months: int):
+    """Two subscriptions (monthly and a bucket) with ``tickets`` tickets each holding time,
+    messages and internal notes in each of ``months`` closed months and in October."""
+    monthly = SubscriptionFactory(client=client_obj, start_date=START)
+    bucket = SubscriptionFactory(
+        client=client_obj,
+        start_date=START,
+        package=package_with_prices(
+            {"EUR": ("5000.00", "0.00")},
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=Decimal("500"),
+        ),
+    )
+    for subscription in (monthly, bucket):
+        for _ in range(tickets):
+            ticket = TicketFactory(subscription=subscription)
+            TicketMessageFactory(ticket=ticket)
+            TicketMessageFactory(ticket=ticket, kind=MessageKind.INTERNAL_NOTE)
+            month = START
+            for _ in range(months):
+                TimeEntryFactory(ticket=ticket, work_date=month.replace(day=5))
+                month = period_next(month)
+            TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 6))
+    month = START
+    for _ in range(months):
+        period_close(month=month)
+        month = period_next(month)
+    return monthly, ticket
+
+
+def queries(client, url):
+    with CaptureQueriesContext(connection) as context:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(context.captured_queries)
+
+
+PAGES = [
+    "/",
+    "/?subscription={monthly}&extra=2.5",
+    "/subscriptions/{monthly}/estimate/?extra=2.5",
+    "/history/",
+    "/subscriptions/{monthly}/",
+    "/tickets/",
+    "/tickets/?status=open",
+    "/tickets/{ticket}/",
+]
+
+
+def test_query_counts_do_not_grow(signed_in, portal_user):
+    # given a client with one ticket per subscription and one closed month
+    monthly, ticket = grow(portal_user.client, tickets=1, months=1)
+    small = {
+        page: queries(signed_in, page.format(monthly=monthly.pk, ticket=ticket.pk))
+        for page in PAGES
+    }
+    # when it has 8 tickets per subscription and 6 closed months (and the first ones)
+    grow(portal_user.client, tickets=8, months=6)
+    # then every page runs the same number of queries
+    large = {
+        page: queries(signed_in, page.format(monthly=monthly.pk, ticket=ticket.pk))
+        for page in PAGES
+    }
+    assert large == small
+    # and few of them (session, user, client, then the page's own reads)
+    for page, count in small.items():
+        assert count <= 8, (page, count)

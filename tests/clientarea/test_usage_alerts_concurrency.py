@@ -1,0 +1,75 @@
+"""Two alert checks at the same moment on PostgreSQL: one alert, one e-mail per user."""
+
+import datetime as dt
+import threading
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.db import connection
+
+from billing.models import UsageAlert
+from billing.services import usage_alerts_check
+from conftest import need_service
+from supportbilling.celery import app
+from supportbilling.periods import local_today
+from tests.factories import (
+    ClientUserFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    UserFactory,
+)
+
+
+@pytest.fixture
+def postgres_only(settings):
+    """Decided before the database is set up: a skipped transactional test would still flush
+    the database (and the groups the migrations create) on its way out."""
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        need_service("PostgreSQL")
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process():
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = eager
+
+
+def test_concurrent_checks_send_each_alert_once(
+    postgres_only, django_db_serialized_rollback, transactional_db
+):
+    # given a client user whose subscription has just reached 100 % of its 10 h
+    member = ClientUserFactory()
+    subscription = SubscriptionFactory(client=member.client, start_date=dt.date(2026, 1, 1))
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=subscription),
+        operator=UserFactory(is_staff=True),
+        hours=Decimal("10.00"),
+        work_date=local_today(),
+    )
+    # when four checks run at once, each in its own connection
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def run():
+        try:
+            barrier.wait()
+            usage_alerts_check()
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # then each threshold is recorded and mailed exactly once
+    assert errors == []
+    assert sorted(UsageAlert.objects.values_list("threshold", flat=True)) == [80, 100]
+    assert len(mail.outbox) == 2
+    assert all(message.to == [member.user.email] for message in mail.outbox)
