@@ -141,7 +141,7 @@ def test_every_model_change_has_its_migration():
     call_command("makemigrations", "--check", "--dry-run", stdout=StringIO())
 
 
-def test_the_scheduled_task_closes_the_other_months_when_one_cannot_close():
+def test_the_scheduled_task_closes_the_other_months_when_one_cannot_close(celery_eager):
     # given September and October ended; in September a subscription has no price in its
     # client's currency (a USD client on a EUR-only package, written directly)
     from billing.tasks import close_ended_periods

@@ -11,7 +11,6 @@ from billing.models import UsageAlert
 from billing.services import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
 from billing.tasks import usage_alerts_check as usage_alerts_check_task
 from packages.models import BillingMode, SubscriptionStatus
-from supportbilling.celery import app
 from tests.clientarea.conftest import OCTOBER
 from tests.factories import (
     ClientUserFactory,
@@ -25,12 +24,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def celery_in_process():
+def _eager(celery_eager):
     """Run the queued e-mail tasks in this process, as the embedded default does."""
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = eager
 
 
 @pytest.fixture

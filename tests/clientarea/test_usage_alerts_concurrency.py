@@ -11,7 +11,6 @@ from django.db import connection
 from billing.models import UsageAlert
 from billing.services import usage_alerts_check
 from conftest import need_service
-from supportbilling.celery import app
 from supportbilling.periods import local_today
 from tests.factories import (
     ClientUserFactory,
@@ -31,16 +30,11 @@ def postgres_only(settings):
 
 
 @pytest.fixture(autouse=True)
-def celery_in_process():
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = eager
+def _eager(celery_eager):
+    pass
 
 
-def test_concurrent_checks_send_each_alert_once(
-    postgres_only, django_db_serialized_rollback, transactional_db
-):
+def test_concurrent_checks_send_each_alert_once(postgres_only, transactional_db):
     # given a client user whose subscription has just reached 100 % of its 10 h
     member = ClientUserFactory()
     subscription = SubscriptionFactory(client=member.client, start_date=dt.date(2026, 1, 1))
