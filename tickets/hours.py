@@ -1,7 +1,7 @@
 """Parsing, checking and showing hours. Hours are Decimal quarter hours, never floats."""
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
@@ -64,7 +64,8 @@ def hours_clean(value: object) -> Decimal:
 
 def hours_round_up_to_step(minutes: Decimal) -> Decimal:
     """Elapsed minutes -> hours rounded up to the next quarter hour (at least one step)."""
-    quarters = -(-minutes // 15)  # ceiling division on Decimal
+    # Not -(-minutes // 15): Decimal's // truncates toward zero, so that would round down.
+    quarters = (Decimal(minutes) / 15).to_integral_value(rounding=ROUND_CEILING)
     return max(Decimal(quarters), Decimal(1)) * HOURS_STEP
 
 
