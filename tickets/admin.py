@@ -210,7 +210,8 @@ class TicketAdmin(admin.ModelAdmin):
             if hasattr(form, "errors"):
                 for field, errors in form.errors.items():
                     for text in errors:
-                        messages.error(request, text if field == "__all__" else f"{field}: {text}")
+                        label = "" if field == "__all__" else f"{form[field].label}: "
+                        messages.error(request, f"{label}{text}")
         # Render the change page as a GET: the POST was for the action, not the ticket form.
         page_request = copy.copy(request)
         page_request.method = "GET"

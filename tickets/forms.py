@@ -37,7 +37,9 @@ class ReplyForm(forms.Form):
         ],
         initial=MessageKind.OPERATOR_REPLY,
     )
-    body = forms.CharField(max_length=20000)
+    body = forms.CharField(
+        label="Message", max_length=20000, error_messages={"required": "write something first."}
+    )
     status_after = forms.ChoiceField(
         choices=[("", "Status as usual (reply: answered)"), *TicketStatus.choices],
         required=False,
