@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
@@ -17,6 +17,7 @@ from supportbilling.periods import (
     period_previous,
 )
 from tickets.models import (
+    AuditAction,
     AuditEvent,
     BillingPeriod,
     PeriodStatus,
@@ -141,8 +142,18 @@ def ticket_entries(*, ticket_id: int) -> TicketEntries:
 
 
 def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
+    """What happened on the ticket, plus what happened to the subscriptions its time is
+    booked to without a ticket (a period billed, a bucket depleted). One query."""
+    booked_to = TimeEntry.objects.filter(ticket_id=ticket_id).values("subscription_id")
     return list(
-        AuditEvent.objects.filter(ticket_id=ticket_id)
+        AuditEvent.objects.filter(
+            Q(ticket_id=ticket_id)
+            | Q(
+                ticket__isnull=True,
+                action__in=[AuditAction.PERIOD_BILLED, AuditAction.SUBSCRIPTION_STATUS],
+                subscription_id__in=booked_to,
+            )
+        )
         .select_related("actor")
         .order_by("created_at", "id")
     )

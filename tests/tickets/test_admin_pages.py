@@ -12,6 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.services import period_close
 from tests.factories import (
     AdminFactory,
     ClientFactory,
@@ -296,3 +297,18 @@ def test_operator_report_figures(client):
 def test_operator_report_needs_staff(client):
     client.force_login(UserFactory())
     assert client.get(reverse("admin:tickets_timeentry_report")).status_code == 302
+
+
+def test_a_billed_period_shows_on_the_ticket_and_locks_its_entries(client):
+    # given October time on a ticket, and October closed by the rollup
+    ticket = TicketFactory()
+    entry = TimeEntryFactory(ticket=ticket, hours=Decimal("2.00"), work_date=OCTOBER)
+    period_close(month=dt.date(2026, 10, 1))
+    client.force_login(OperatorFactory())
+    # when the operator opens the ticket
+    response = client.get(change_url(ticket))
+    # then the timeline says the period was billed, and the entry is billed and locked
+    timeline = text(response).split("Audit trail")[1]
+    assert "system Period billed" in timeline and "period 2026-10" in timeline
+    row = response.content.decode().split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
+    assert "not billed" not in row and "billed" in row and "locked" in row
