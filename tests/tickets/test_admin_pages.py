@@ -156,7 +156,7 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
         response = client.get(change_url(large))
     html = response.content.decode()
     assert "message 199" in html
-    assert html.count('class="sbt-entry') == 200
+    assert html.count('<tr id="entry-') == 200
 
 
 # --- the ticket list -------------------------------------------------------------------------
