@@ -57,12 +57,7 @@ class EntriesByOperatorFilter(admin.SimpleListFilter):
     parameter_name = "operator"
 
     def lookups(self, request, model_admin):
-        return [
-            (str(row["operator_id"]), row["operator__username"])
-            for row in TimeEntry.objects.values("operator_id", "operator__username")
-            .distinct()
-            .order_by("operator__username")
-        ]
+        return [(str(user.pk), user.get_username()) for user in selectors.operators_with_entries()]
 
     def queryset(self, request, queryset):
         if self.value() is None:

@@ -5,7 +5,18 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, DecimalField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
@@ -200,6 +211,12 @@ def tickets_with_hours(*, tickets: QuerySet[Ticket], month: dt.date) -> QuerySet
     return tickets.annotate(
         hours_this_period=Coalesce(Subquery(hours, output_field=HOURS), Value(ZERO_HOURS))
     )
+
+
+def operators_with_entries() -> list[Any]:
+    """Users who logged time at least once (the ticket list's operator filter)."""
+    logged = TimeEntry.objects.filter(operator_id=OuterRef("pk"))
+    return list(get_user_model().objects.filter(Exists(logged)).order_by("username"))
 
 
 def tickets_with_entries_by(*, tickets: QuerySet[Ticket], operator_id: int) -> QuerySet[Ticket]:

@@ -36,6 +36,17 @@
     document.querySelectorAll("button[data-step]").forEach(function (button) {
       button.addEventListener("click", function () { step(button); });
     });
+    // Arrow keys in an hours box move it by a quarter hour, like the buttons beside it.
+    document.querySelectorAll("button[data-step]").forEach(function (button) {
+      var input = document.getElementById(button.dataset.target);
+      var up = parseFloat(button.dataset.step) > 0;
+      input.addEventListener("keydown", function (event) {
+        if (event.key === (up ? "ArrowUp" : "ArrowDown")) {
+          event.preventDefault();
+          step(button);
+        }
+      });
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
