@@ -142,12 +142,11 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if ticket is not None:
-            context = {**self._workspace_context(request, ticket, context), **context}
+            # The bound forms of a refused action (``extra_context``) replace the empty ones.
+            context = {**self._workspace_context(request, ticket), **context}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    def _workspace_context(
-        self, request: HttpRequest, ticket: Ticket, bound: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _workspace_context(self, request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         user = request.user
         can_log = user.has_perm(PERM_LOG_TIME)
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
@@ -178,7 +177,7 @@ class TicketAdmin(admin.ModelAdmin):
             "can_use_timer": user.has_perm(PERM_TIMER),
             "can_add_service": user.has_perm(PERM_ADD_SERVICE) and can_log,
             "ticket_closed": ticket.status == TicketStatus.CLOSED,
-            **{name: url for name, url in self._action_urls(ticket).items()},
+            **self._action_urls(ticket),
         }
 
     def _action_urls(self, ticket: Ticket) -> dict[str, str]:
