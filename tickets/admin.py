@@ -278,8 +278,8 @@ class TicketAdmin(admin.ModelAdmin):
                     )
         except ValidationError as error:
             return self.workspace_refuse(request, ticket, error, log_form=form)
-        saved = f"Saved {selectors.hours_short(entry.hours)} h." if entry else ""
-        messages.success(request, f"{saved} Ticket closed." if close else saved)
+        saved = [f"Saved {selectors.hours_short(entry.hours)} h."] if entry else []
+        messages.success(request, " ".join([*saved, "Ticket closed."] if close else saved))
         return self._back(ticket, "time")
 
     def entry_change_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
@@ -382,12 +382,11 @@ class TicketAdmin(admin.ModelAdmin):
 
     def timer_stop_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = self._ticket_for(request, ticket_id, PERM_LOG_TIME)
+        note = request.POST.get("note", "")[:500]
         try:
-            entry = services.timer_stop(
-                ticket=ticket, operator=request.user, note=request.POST.get("note", "")[:500]
-            )
+            entry = services.timer_stop(ticket=ticket, operator=request.user, note=note)
         except ValidationError as error:
-            return self.workspace_refuse(request, ticket, error)
+            return self.workspace_refuse(request, ticket, error, timer_note=note)
         messages.success(request, f"Timer stopped: saved {selectors.hours_short(entry.hours)} h.")
         return self._back(ticket, "time")
 

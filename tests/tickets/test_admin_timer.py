@@ -129,9 +129,10 @@ def test_a_refused_stop_keeps_the_timer_running(client, operator, ticket, time_m
     subscription.status = "suspended"
     subscription.save()
     # when the operator stops it, the refusal is shown and the timer still runs
-    response = client.post(url("timer_stop", ticket))
+    response = client.post(url("timer_stop", ticket), {"note": "typed"})
     assert response.status_code == 400
     assert "suspended" in response.content.decode()
+    assert 'aria-label="Timer note" value="typed"' in response.content.decode()
     assert TimeTimer.objects.filter(ticket=ticket).exists()
 
 

@@ -143,6 +143,14 @@ def test_close_ticket_and_save_time(client, operator, ticket):
     assert actions_of(ticket) == [AuditAction.TIME_LOGGED, AuditAction.TICKET_CLOSED]
 
 
+def test_close_with_no_hours_only_closes(client, operator, ticket):
+    response = client.post(action_url("log", ticket), {"hours": " ", "close": "1"}, follow=True)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CLOSED
+    assert not TimeEntry.objects.exists()
+    assert [str(m) for m in response.context["messages"]] == ["Ticket closed."]
+
+
 def test_close_and_save_refused_leaves_the_ticket_open(client, operator, ticket):
     response = client.post(action_url("log", ticket), {"hours": "0:10", "close": "1"})
     assert response.status_code == 400
