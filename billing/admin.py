@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.urls import path
+from django.views.decorators.http import require_POST
 
+from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, UsageAlert
 
 
@@ -22,6 +25,15 @@ class BillableItemAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # items are voided, never deleted
         return False
+
+    def get_urls(self):
+        # Posted from the ticket's admin page (tickets cannot import billing's services).
+        service_add = path(
+            "ticket/<int:ticket_id>/service/",
+            self.admin_site.admin_view(require_POST(ticket_service_add)),
+            name="billing_ticket_service_add",
+        )
+        return [service_add, *super().get_urls()]
 
 
 @admin.register(UsageAlert)

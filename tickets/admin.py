@@ -1,26 +1,409 @@
-from django.contrib import admin
+"""The operator's workspace: the ticket change page with its conversation, time panel,
+entries, live timer and audit trail, and the operator report.
 
-from tickets.models import AuditEvent, BillingPeriod, Ticket, TicketMessage, TimeEntry, TimeTimer
+Every button is an extra admin URL (as in ``UserAdmin.get_urls``): it checks the permission,
+calls one service and redirects back; a refusal re-renders the ticket page with the message
+and the form as it was typed.
+"""
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from packages.models import Subscription
+from supportbilling.periods import period_current
+from tickets import selectors, services
+from tickets.forms import (
+    EntryChangeForm,
+    ReplyForm,
+    ServiceAddForm,
+    SubscriptionChoiceForm,
+    TicketAddForm,
+    TimeLogForm,
+)
+from tickets.models import (
+    AuditEvent,
+    BillingPeriod,
+    MessageKind,
+    Ticket,
+    TicketStatus,
+    TimeEntry,
+    TimeTimer,
+)
+
+# What each workspace action needs. Operators hold all of them; Finance none of the writes.
+PERM_LOG_TIME = "tickets.add_timeentry"
+PERM_CHANGE_TIME = "tickets.change_timeentry"
+PERM_DELETE_TIME = "tickets.delete_timeentry"
+PERM_CHANGE_TICKET = "tickets.change_ticket"
+PERM_REPLY = "tickets.add_ticketmessage"
+PERM_TIMER = "tickets.add_timetimer"
+PERM_ADD_SERVICE = "packages.add_subscription"
 
 
-class TicketMessageInline(admin.StackedInline):
-    model = TicketMessage
-    extra = 0
-    readonly_fields = ["author", "created_at"]
+class EntriesByOperatorFilter(admin.SimpleListFilter):
+    title = "operator (time logged by)"
+    parameter_name = "operator"
+
+    def lookups(self, request, model_admin):
+        return [(str(user.pk), user.get_username()) for user in selectors.operators_with_entries()]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        try:
+            operator_id = int(self.value())
+        except ValueError:
+            return queryset.none()
+        return selectors.tickets_with_entries_by(tickets=queryset, operator_id=operator_id)
 
 
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
-    list_display = ["id", "subject", "client", "subscription", "status", "priority", "track_time"]
-    list_filter = ["status", "priority", "track_time"]
+    list_display = [
+        "id",
+        "subject",
+        "client",
+        "subscription",
+        "status",
+        "hours_this_period",
+        "track_time",
+    ]
+    list_filter = [
+        "status",
+        ("client", admin.RelatedOnlyFieldListFilter),
+        EntriesByOperatorFilter,
+        "track_time",
+        "priority",
+    ]
     list_select_related = ["client", "subscription__package"]
     search_fields = ["subject", "client__name", "id"]
-    autocomplete_fields = ["client", "subscription"]
-    inlines = [TicketMessageInline]
+
+    # --- list and the plain form -----------------------------------------------------------
+
+    def get_queryset(self, request):
+        tickets = super().get_queryset(request).select_related("client", "subscription__package")
+        return selectors.tickets_with_hours(tickets=tickets, month=period_current())
+
+    @admin.display(description="Hours this period", ordering="hours_this_period")
+    def hours_this_period(self, ticket: Ticket) -> str:
+        return selectors.hours_short(ticket.hours_this_period)  # type: ignore[attr-defined]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TicketAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["client", "subject", "priority", "body"]
+        return ["subject", "priority", "client", "subscription", "status", "track_time"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Subscription, status and tracking change through the workspace's services only.
+        return [] if obj is None else ["client", "subscription", "status", "track_time"]
+
+    def get_autocomplete_fields(self, request):
+        return ["client"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["subject", "priority", "updated_at"])
+            return
+        ticket = services.ticket_create(
+            client=form.cleaned_data["client"],
+            subject=form.cleaned_data["subject"],
+            body=form.cleaned_data["body"],
+            priority=form.cleaned_data["priority"],
+            author=request.user,
+            kind=MessageKind.OPERATOR_REPLY,
+        )
+        obj.pk = ticket.pk
+        obj.created_at, obj.updated_at = ticket.created_at, ticket.updated_at
+        obj._state.adding = False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # tickets are closed, not deleted: their time and audit trail stay
+
+    # --- the workspace on the change page --------------------------------------------------
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        ticket = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if ticket is not None:
+            # The bound forms of a refused action (``extra_context``) replace the empty ones.
+            context = {**self._workspace_context(request, ticket), **context}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def _workspace_context(self, request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
+        user = request.user
+        can_log = user.has_perm(PERM_LOG_TIME)
+        panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
+        timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
+        entries = selectors.ticket_entries(ticket_id=ticket.pk)
+        return {
+            "ticket": ticket,
+            "conversation": selectors.ticket_conversation(ticket_id=ticket.pk),
+            "panel": panel,
+            "entries": entries.entries,
+            "entries_total": entries.total,
+            "audit_trail": selectors.ticket_audit_trail(ticket_id=ticket.pk),
+            "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
+            "packages_offered": selectors.packages_offered() if can_log else [],
+            "timer": timer,
+            "server_now": timezone.now(),
+            "log_form": TimeLogForm(),
+            "reply_form": ReplyForm(),
+            "entry_form": None,
+            "bound_entry_id": None,
+            "subscription_form": SubscriptionChoiceForm(),
+            "service_form": ServiceAddForm(),
+            "can_log_time": can_log,
+            "can_change_time": user.has_perm(PERM_CHANGE_TIME),
+            "can_delete_time": user.has_perm(PERM_DELETE_TIME),
+            "can_change_ticket": user.has_perm(PERM_CHANGE_TICKET),
+            "can_reply": user.has_perm(PERM_REPLY),
+            "can_use_timer": user.has_perm(PERM_TIMER),
+            "can_add_service": user.has_perm(PERM_ADD_SERVICE) and can_log,
+            "ticket_closed": ticket.status == TicketStatus.CLOSED,
+            **self._action_urls(ticket),
+        }
+
+    def _action_urls(self, ticket: Ticket) -> dict[str, str]:
+        names = ["log", "reply", "subscription", "tracking", "status"]
+        names += ["timer_start", "timer_stop", "timer_cancel"]
+        return {
+            f"url_{name}": reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk])
+            for name in names
+        }
+
+    def workspace_refuse(
+        self,
+        request: HttpRequest,
+        ticket: Ticket,
+        error: ValidationError | None,
+        **bound_forms: Any,
+    ) -> HttpResponse:
+        """Show the service's refusal on the ticket page, with the forms as they were typed.
+        Also used by billing's "add a support service" view."""
+        if error is not None:
+            for text in error.messages:
+                messages.error(request, text)
+        for form in bound_forms.values():
+            if hasattr(form, "errors"):
+                for field, errors in form.errors.items():
+                    for text in errors:
+                        label = "" if field == "__all__" else f"{form[field].label}: "
+                        messages.error(request, f"{label}{text}")
+        # Render the change page as a GET: the POST was for the action, not the ticket form.
+        page_request = copy.copy(request)
+        page_request.method = "GET"
+        page_request.POST = QueryDict()
+        response = self.change_view(page_request, str(ticket.pk), extra_context=bound_forms)
+        response.status_code = 400
+        return response
+
+    def _back(self, ticket: Ticket, anchor: str = "") -> HttpResponseRedirect:
+        url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+        return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
+
+    def _ticket_for(self, request: HttpRequest, ticket_id: int, perm: str) -> Ticket:
+        if not request.user.has_perm(perm):
+            raise PermissionDenied
+        return get_object_or_404(Ticket.objects.select_related("client"), pk=ticket_id)
+
+    # --- the actions -------------------------------------------------------------------------
+
+    def get_urls(self):
+        def wrap(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+            return self.admin_site.admin_view(require_POST(view))
+
+        actions = [
+            ("log", "time/log/", self.log_time_view),
+            ("reply", "reply/", self.reply_view),
+            ("subscription", "subscription/", self.subscription_view),
+            ("tracking", "tracking/", self.tracking_view),
+            ("status", "status/", self.status_view),
+            ("timer_start", "timer/start/", self.timer_start_view),
+            ("timer_stop", "timer/stop/", self.timer_stop_view),
+            ("timer_cancel", "timer/cancel/", self.timer_cancel_view),
+        ]
+        urls = [
+            path(f"<int:ticket_id>/{route}", wrap(view), name=f"tickets_ticket_{name}")
+            for name, route, view in actions
+        ]
+        urls += [
+            path(
+                "<int:ticket_id>/time/<int:entry_id>/change/",
+                wrap(self.entry_change_view),
+                name="tickets_ticket_entry_change",
+            ),
+            path(
+                "<int:ticket_id>/time/<int:entry_id>/delete/",
+                wrap(self.entry_delete_view),
+                name="tickets_ticket_entry_delete",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def log_time_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """Save time (a new entry, the ticket stays as it is) or close the ticket and save."""
+        ticket = self._ticket_for(request, ticket_id, PERM_LOG_TIME)
+        form = TimeLogForm(request.POST)
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, log_form=form)
+        close = "close" in request.POST
+        hours, note = form.cleaned_data["hours"], form.cleaned_data["note"]
+        try:
+            with transaction.atomic():
+                entry = None
+                if hours.strip() or not close:
+                    entry = services.time_entry_log(
+                        ticket=ticket, operator=request.user, hours=hours, note=note
+                    )
+                if close:
+                    services.ticket_status_set(
+                        ticket=ticket, status=TicketStatus.CLOSED, actor=request.user
+                    )
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, log_form=form)
+        saved = [f"Saved {selectors.hours_short(entry.hours)} h."] if entry else []
+        messages.success(request, " ".join([*saved, "Ticket closed."] if close else saved))
+        return self._back(ticket, "time")
+
+    def entry_change_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
+        ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TIME)
+        entry = get_object_or_404(TimeEntry, pk=entry_id, ticket_id=ticket.pk)
+        form = EntryChangeForm(request.POST)
+        bound = {"entry_form": form, "bound_entry_id": entry.pk}
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, **bound)
+        try:
+            services.time_entry_change(
+                entry=entry,
+                actor=request.user,
+                hours=form.cleaned_data["hours"],
+                work_date=form.cleaned_data["work_date"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, **bound)
+        messages.success(request, "The entry was changed.")
+        return self._back(ticket, "entries")
+
+    def entry_delete_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
+        ticket = self._ticket_for(request, ticket_id, PERM_DELETE_TIME)
+        entry = get_object_or_404(TimeEntry, pk=entry_id, ticket_id=ticket.pk)
+        try:
+            services.time_entry_delete(entry=entry, actor=request.user)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        hours = selectors.hours_short(entry.hours)
+        messages.success(request, f"The entry of {hours} h was deleted.")
+        return self._back(ticket, "entries")
+
+    def reply_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_REPLY)
+        form = ReplyForm(request.POST)
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, reply_form=form)
+        try:
+            message = services.ticket_message_add(
+                ticket=ticket,
+                author=request.user,
+                body=form.cleaned_data["body"],
+                kind=form.cleaned_data["kind"],
+                status_after=form.cleaned_data["status_after"] or None,
+            )
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, reply_form=form)
+        messages.success(request, f"{message.get_kind_display()} added.")
+        return self._back(ticket, "conversation")
+
+    def subscription_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)
+        form = SubscriptionChoiceForm(request.POST)
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, subscription_form=form)
+        subscription = Subscription.objects.filter(
+            pk=form.cleaned_data["subscription"], client_id=ticket.client_id
+        ).first()
+        try:
+            if subscription is None:
+                raise ValidationError("Choose one of the client's subscriptions.")
+            services.ticket_subscription_set(
+                ticket=ticket, subscription=subscription, actor=request.user
+            )
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, subscription_form=form)
+        messages.success(request, f"Time on this ticket now goes to {subscription}.")
+        return self._back(ticket, "time")
+
+    def tracking_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)
+        track_time = request.POST.get("track_time") == "on"
+        services.ticket_tracking_set(ticket=ticket, track_time=track_time, actor=request.user)
+        messages.success(
+            request,
+            "This ticket tracks time." if track_time else "This ticket no longer tracks time.",
+        )
+        return self._back(ticket)
+
+    def status_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """Close or reopen without a message or time."""
+        ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)
+        status = request.POST.get("status", "")
+        try:
+            services.ticket_status_set(ticket=ticket, status=status, actor=request.user)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        messages.success(request, f"The ticket is {ticket.get_status_display().lower()}.")
+        return self._back(ticket)
+
+    def timer_start_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_TIMER)
+        try:
+            services.timer_start(ticket=ticket, operator=request.user)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        messages.success(request, "Timer started.")
+        return self._back(ticket, "time")
+
+    def timer_stop_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_LOG_TIME)
+        note = request.POST.get("note", "")[:500]
+        try:
+            entry = services.timer_stop(ticket=ticket, operator=request.user, note=note)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, timer_note=note)
+        messages.success(request, f"Timer stopped: saved {selectors.hours_short(entry.hours)} h.")
+        return self._back(ticket, "time")
+
+    def timer_cancel_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_TIMER)
+        try:
+            services.timer_cancel(ticket=ticket, operator=request.user)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        messages.success(request, "Timer cancelled: nothing was logged.")
+        return self._back(ticket, "time")
 
 
 @admin.register(TimeEntry)
 class TimeEntryAdmin(admin.ModelAdmin):
+    """A read-only list: entries are added, changed and deleted on their ticket's page."""
+
     list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed_at"]
     list_filter = ["work_date", "operator"]
     list_select_related = ["ticket", "subscription__package", "operator"]
@@ -33,11 +416,44 @@ class TimeEntryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False  # through the ticket page, so closed months and buckets are respected
+
+    def get_urls(self):
+        report = path(
+            "report/",
+            self.admin_site.admin_view(self.report_view),
+            name="tickets_timeentry_report",
+        )
+        return [report, *super().get_urls()]
+
+    def report_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Operator report",
+            "opts": self.opts,
+            "report": selectors.operator_report(),
+        }
+        return TemplateResponse(request, "admin/tickets/timeentry/report.html", context)
+
 
 @admin.register(TimeTimer)
 class TimeTimerAdmin(admin.ModelAdmin):
+    """Read-only: timers are started and stopped on the ticket page."""
+
     list_display = ["ticket", "operator", "started_at"]
     list_select_related = ["ticket", "operator"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(BillingPeriod)

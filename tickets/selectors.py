@@ -1,15 +1,45 @@
 """Reads of tickets and time: hours used per subscription, logged per ticket, period state."""
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db.models import Sum
+from django.contrib.auth import get_user_model
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
-from packages.models import BillingMode, Subscription
-from supportbilling.periods import period_last_day
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
+from supportbilling.periods import (
+    period_current,
+    period_label,
+    period_last_day,
+    period_of,
+    period_previous,
+)
+from tickets.models import (
+    AuditAction,
+    AuditEvent,
+    BillingPeriod,
+    PeriodStatus,
+    Ticket,
+    TicketMessage,
+    TimeEntry,
+    TimeTimer,
+)
 
 ZERO_HOURS = Decimal("0.00")
+HOURS = DecimalField(max_digits=12, decimal_places=2)
 
 
 def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> Decimal:
@@ -38,3 +68,200 @@ def closed_months(*, months: list[dt.date]) -> set[dt.date]:
         .exclude(status=PeriodStatus.OPEN)
         .values_list("month", flat=True)
     )
+
+
+# --- The operator's workspace in the admin -------------------------------------------------
+
+
+def hours_short(hours: Decimal) -> str:
+    """``Decimal("10.00")`` -> ``"10"``, ``Decimal("6.50")`` -> ``"6.5"``."""
+    text = f"{hours:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@dataclass(frozen=True)
+class TimePanel:
+    """What is left on the ticket's subscription: this month (recurring) or in the bucket."""
+
+    subscription: Subscription
+    is_bucket: bool
+    month: dt.date
+    included: Decimal
+    used: Decimal
+
+    @property
+    def left(self) -> Decimal:
+        return max(self.included - self.used, ZERO_HOURS)
+
+    @property
+    def over(self) -> Decimal:
+        return max(self.used - self.included, ZERO_HOURS)
+
+    @property
+    def summary(self) -> str:
+        """``Gold (active) - 6.75 of 10 h left in 2026-11``."""
+        subscription = self.subscription
+        head = f"{subscription.package.name} ({subscription.get_status_display().lower()})"
+        where = "in the bucket" if self.is_bucket else f"in {period_label(self.month)}"
+        text = f"{head} - {hours_short(self.left)} of {hours_short(self.included)} h left {where}"
+        if self.over:
+            text += f" ({hours_short(self.over)} h over, billed as overtime)"
+        return text
+
+
+def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> TimePanel | None:
+    """None when the ticket has no subscription. Two queries."""
+    if ticket.subscription_id is None:
+        return None
+    subscription = Subscription.objects.select_related("package").get(pk=ticket.subscription_id)
+    month = period_current(now)
+    return TimePanel(
+        subscription=subscription,
+        is_bucket=subscription.package.billing_mode == BillingMode.ONE_TIME,
+        month=month,
+        included=subscription.package.included_hours,
+        used=subscription_hours_used(subscription=subscription, month=month),
+    )
+
+
+def ticket_conversation(*, ticket_id: int) -> list[TicketMessage]:
+    return list(
+        TicketMessage.objects.filter(ticket_id=ticket_id)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
+
+
+@dataclass(frozen=True)
+class TicketEntries:
+    entries: list[TimeEntry]  # each with ``locked``: its month is closed
+    total: Decimal
+
+
+def ticket_entries(*, ticket_id: int) -> TicketEntries:
+    """The ticket's entries, newest first, each marked ``locked`` when its month is closed.
+    Two queries whatever the number of entries."""
+    entries = list(
+        TimeEntry.objects.filter(ticket_id=ticket_id)
+        .select_related("operator")
+        .order_by("-work_date", "-id")
+    )
+    locked = closed_months(months=sorted({period_of(e.work_date) for e in entries}))
+    for entry in entries:
+        entry.locked = period_of(entry.work_date) in locked  # type: ignore[attr-defined]
+    return TicketEntries(entries=entries, total=sum((e.hours for e in entries), ZERO_HOURS))
+
+
+def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
+    """What happened on the ticket, plus what happened to the subscriptions its time is
+    booked to without a ticket (a period billed, a bucket depleted). One query."""
+    booked_to = TimeEntry.objects.filter(ticket_id=ticket_id).values("subscription_id")
+    return list(
+        AuditEvent.objects.filter(
+            Q(ticket_id=ticket_id)
+            | Q(
+                ticket__isnull=True,
+                action__in=[AuditAction.PERIOD_BILLED, AuditAction.SUBSCRIPTION_STATUS],
+                subscription_id__in=booked_to,
+            )
+        )
+        .select_related("actor")
+        .order_by("created_at", "id")
+    )
+
+
+def subscription_audit_trail(*, subscription_id: int) -> list[AuditEvent]:
+    return list(
+        AuditEvent.objects.filter(subscription_id=subscription_id)
+        .select_related("actor", "ticket")
+        .order_by("created_at", "id")
+    )
+
+
+def client_subscriptions(*, client_id: int) -> list[Subscription]:
+    """Every subscription of the client, active ones first (only those can be chosen)."""
+    subscriptions = Subscription.objects.filter(client_id=client_id).select_related("package")
+    return sorted(subscriptions, key=lambda s: (s.status != SubscriptionStatus.ACTIVE, -s.pk))
+
+
+def packages_offered() -> list[SupportPackage]:
+    return list(SupportPackage.objects.filter(active=True).order_by("name", "id"))
+
+
+def operator_timers(*, operator_id: int) -> list[TimeTimer]:
+    return list(
+        TimeTimer.objects.filter(operator_id=operator_id)
+        .select_related("ticket")
+        .order_by("started_at")
+    )
+
+
+def tickets_with_hours(*, tickets: QuerySet[Ticket], month: dt.date) -> QuerySet[Ticket]:
+    """Annotate ``hours_this_period``: hours logged on each ticket in ``month``. A subquery,
+    not a join, so other filters on entries (by operator) cannot multiply the sum."""
+    hours = (
+        TimeEntry.objects.filter(
+            ticket_id=OuterRef("pk"), work_date__range=(month, period_last_day(month))
+        )
+        .order_by()
+        .values("ticket_id")
+        .annotate(total=Sum("hours"))
+        .values("total")
+    )
+    return tickets.annotate(
+        hours_this_period=Coalesce(Subquery(hours, output_field=HOURS), Value(ZERO_HOURS))
+    )
+
+
+def operators_with_entries() -> list[Any]:
+    """Users who logged time at least once (the ticket list's operator filter)."""
+    logged = TimeEntry.objects.filter(operator_id=OuterRef("pk"))
+    return list(get_user_model().objects.filter(Exists(logged)).order_by("username"))
+
+
+def tickets_with_entries_by(*, tickets: QuerySet[Ticket], operator_id: int) -> QuerySet[Ticket]:
+    return tickets.filter(
+        pk__in=TimeEntry.objects.filter(operator_id=operator_id).values("ticket_id")
+    )
+
+
+@dataclass(frozen=True)
+class ReportMonth:
+    month: dt.date
+    by_operator: list[dict[str, Any]]  # operator__username, hours, entries
+    by_client: list[dict[str, Any]]  # ticket__client__name, hours, entries
+    hours: Decimal
+    entries: int
+
+    @property
+    def label(self) -> str:
+        return period_label(self.month)
+
+
+def operator_report(*, now: dt.datetime | None = None) -> list[ReportMonth]:
+    """Hours and number of entries per operator and per client, for the current and the
+    previous month; aggregated in SQL (GROUP BY), two queries per month."""
+    current = period_current(now)
+    report = []
+    for month in (current, period_previous(current)):
+        entries = TimeEntry.objects.filter(work_date__range=(month, period_last_day(month)))
+        by_operator = list(
+            entries.values("operator_id", "operator__username")
+            .annotate(hours=Sum("hours"), entries=Count("id"))
+            .order_by("-hours", "operator__username")
+        )
+        by_client = list(
+            entries.values("ticket__client_id", "ticket__client__name")
+            .annotate(hours=Sum("hours"), entries=Count("id"))
+            .order_by("-hours", "ticket__client__name")
+        )
+        report.append(
+            ReportMonth(
+                month=month,
+                by_operator=by_operator,
+                by_client=by_client,
+                hours=sum((row["hours"] for row in by_operator), ZERO_HOURS),
+                entries=sum(row["entries"] for row in by_operator),
+            )
+        )
+    return report

@@ -8,11 +8,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus
 from supportbilling.periods import local_today, period_label, period_of
-from tickets.hours import hours_clean
+from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
     AuditAction,
     AuditEvent,
@@ -24,6 +25,7 @@ from tickets.models import (
     TicketPriority,
     TicketStatus,
     TimeEntry,
+    TimeTimer,
 )
 
 
@@ -386,3 +388,88 @@ def ticket_status_set(*, ticket: Ticket, status: str, actor: Any) -> Ticket:
             detail={"status": status},
         )
     return ticket
+
+
+# --- Live timers ---------------------------------------------------------------------------
+
+
+@transaction.atomic
+def timer_start(*, ticket: Ticket, operator: Any, now: dt.datetime | None = None) -> TimeTimer:
+    """Start the operator's stopwatch on the ticket. The start is stored on the server, so the
+    timer survives a reload, another tab or another browser. Refused where time cannot be
+    logged (not tracked, no active subscription), so Stop does not fail an hour later."""
+    ticket = Ticket.objects.get(pk=ticket.pk)
+    _subscription_for_time(ticket=ticket, for_update=False)
+    timer, created = TimeTimer.objects.get_or_create(
+        ticket=ticket, operator=operator, defaults={"started_at": now or timezone.now()}
+    )
+    if not created:
+        raise ValidationError("Your timer on this ticket is already running.", code="timer_running")
+    audit_record(
+        action=AuditAction.TIMER_STARTED,
+        actor=operator,
+        ticket=ticket,
+        subscription_id=ticket.subscription_id,
+        detail={"started_at": timer.started_at.isoformat()},
+    )
+    return timer
+
+
+def _timer_running(*, ticket: Ticket, operator: Any) -> TimeTimer:
+    timer = (
+        TimeTimer.objects.select_for_update()
+        .filter(ticket_id=ticket.pk, operator_id=operator.pk)
+        .first()
+    )
+    if timer is None:
+        raise ValidationError("You have no timer running on this ticket.", code="no_timer")
+    return timer
+
+
+def timer_elapsed_minutes(*, timer: TimeTimer, now: dt.datetime | None = None) -> Decimal:
+    seconds = max((now or timezone.now()) - timer.started_at, dt.timedelta(0)).total_seconds()
+    return Decimal(int(seconds)) / Decimal(60)
+
+
+@transaction.atomic
+def timer_stop(
+    *, ticket: Ticket, operator: Any, note: str = "", now: dt.datetime | None = None
+) -> TimeEntry:
+    """Stop the timer and log the elapsed time rounded up to the next quarter hour (at least
+    0.25 h) as a new entry, through the same rules as any entry. If the entry is refused,
+    the timer keeps running (the transaction rolls back)."""
+    timer = _timer_running(ticket=ticket, operator=operator)
+    minutes = timer_elapsed_minutes(timer=timer, now=now)
+    hours = hours_round_up_to_step(minutes)
+    entry = time_entry_log(ticket=ticket, operator=operator, hours=hours, note=note, now=now)
+    audit_record(
+        action=AuditAction.TIMER_STOPPED,
+        actor=operator,
+        ticket=entry.ticket,
+        subscription_id=entry.subscription_id,
+        detail={
+            "started_at": timer.started_at.isoformat(),
+            "minutes": str(minutes.quantize(Decimal("0.1"))),
+            "hours": str(entry.hours),
+            "entry": entry.pk,
+        },
+    )
+    timer.delete()
+    return entry
+
+
+@transaction.atomic
+def timer_cancel(*, ticket: Ticket, operator: Any, now: dt.datetime | None = None) -> None:
+    """Discard the running timer: nothing is logged."""
+    timer = _timer_running(ticket=ticket, operator=operator)
+    audit_record(
+        action=AuditAction.TIMER_CANCELLED,
+        actor=operator,
+        ticket=ticket,
+        subscription_id=ticket.subscription_id,
+        detail={
+            "started_at": timer.started_at.isoformat(),
+            "minutes": str(timer_elapsed_minutes(timer=timer, now=now).quantize(Decimal("0.1"))),
+        },
+    )
+    timer.delete()

@@ -18,23 +18,12 @@ from tests.factories import (
     package_with_prices,
 )
 
-# serialized_rollback: the flush after a transactional test would otherwise remove the rows
-# the migrations create (the Operators and Finance groups) for the tests that run later.
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 AMBER = "rgb(199, 119, 0)"  # --warning in portal.css
-
-
-@pytest.fixture
-def plain_static_files(settings):
-    """Serve the portal's CSS and JS from the app folders (no collectstatic needed)."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 @pytest.fixture
@@ -61,7 +50,7 @@ def jane():
 
 
 def test_client_reads_usage_estimates_cost_and_talks_to_support(
-    page: Page, live_server, plain_static_files, jane, output_path
+    page: Page, live_server, jane, output_path
 ):
     # given Jane is not signed in
     page.goto(f"{live_server.url}/")

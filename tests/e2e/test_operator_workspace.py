@@ -1,0 +1,72 @@
+"""An operator logs time and runs a timer on a ticket's admin page, in real Chromium."""
+
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from tests.factories import (
+    PASSWORD,
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TicketMessageFactory,
+    package_with_prices,
+)
+from tickets.models import TimeEntry
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def ticket():
+    package = package_with_prices(name="Gold", included_hours=Decimal("10.00"))
+    ticket = TicketFactory(subscription=SubscriptionFactory(package=package), subject="VPN down")
+    TicketMessageFactory(ticket=ticket, body="The VPN is down since this morning.")
+    return ticket
+
+
+def test_operator_logs_time_and_runs_a_timer(live_server, page, ticket):
+    # given an operator signed in to the admin
+    OperatorFactory(username="olga")
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    expect(page.locator("#user-tools")).to_contain_text("olga")
+
+    # when she opens the ticket, presses + three times and saves
+    page.goto(f"{live_server.url}{reverse('admin:tickets_ticket_change', args=[ticket.pk])}")
+    expect(page.locator("#conversation")).to_contain_text("The VPN is down since this morning.")
+    expect(page.locator("#time-left")).to_contain_text("Gold (active) - 10 of 10 h left in")
+    for _ in range(3):
+        page.click("#hours-plus")
+    expect(page.locator("#log-hours")).to_have_value("0.75")
+    page.fill("#log-note", "Restarted the tunnel")
+    page.click("#log-save")
+
+    # then she sees the entry and the new remaining hours
+    expect(page.locator(".messagelist")).to_contain_text("Saved 0.75 h.")
+    expect(page.locator("#entries")).to_contain_text("Restarted the tunnel")
+    expect(page.locator("#entries-total")).to_have_text("0.75")
+    expect(page.locator("#time-left")).to_contain_text("9.25 of 10 h left")
+
+    # when she starts the timer and reloads the page, it is still running
+    page.click("#timer-start")
+    expect(page.locator("#timer-elapsed")).to_have_text(re.compile(r"^0:00:\d\d$"))
+    page.reload()
+    expect(page.locator("#timer-elapsed")).to_have_text(re.compile(r"^0:00:\d\d$"))
+    expect(page.locator("#running-timers")).to_contain_text("VPN down")
+
+    # and when she stops it, a quarter hour is saved and the timer is gone
+    page.click("#timer-stop")
+    expect(page.locator(".messagelist")).to_contain_text("Timer stopped: saved 0.25 h.")
+    expect(page.locator("#timer-start")).to_be_visible()
+    expect(page.locator("#running-timers")).to_have_count(0)
+    expect(page.locator("#time-left")).to_contain_text("9 of 10 h left")
+    assert sorted(TimeEntry.objects.values_list("hours", flat=True)) == [
+        Decimal("0.25"),
+        Decimal("0.75"),
+    ]

@@ -1,0 +1,345 @@
+"""The operator's workspace on the ticket's admin page: logging, changing and deleting time,
+refusals shown with what was typed, replies, closing (Django test client)."""
+
+import datetime as dt
+import html as html_lib
+import re
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from packages.models import BillingMode, SubscriptionStatus
+from tests.factories import (
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TicketMessageFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
+from tickets.models import (
+    AuditAction,
+    AuditEvent,
+    BillingPeriod,
+    MessageKind,
+    PeriodStatus,
+    TicketStatus,
+    TimeEntry,
+)
+
+pytestmark = pytest.mark.django_db
+NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
+TODAY = NOW.date()
+
+
+@pytest.fixture(autouse=True)
+def frozen(time_machine):
+    time_machine.move_to(NOW, tick=False)
+
+
+@pytest.fixture
+def operator(client):
+    user = OperatorFactory(username="olga")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def ticket():
+    package = package_with_prices(name="Gold", included_hours=Decimal("10.00"))
+    return TicketFactory(subscription=SubscriptionFactory(package=package), subject="VPN down")
+
+
+def page_url(ticket):
+    return reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+
+def action_url(name, ticket, *args):
+    return reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk, *args])
+
+
+def text_of(response) -> str:
+    """The page's text without tags, whitespace collapsed: what the operator reads."""
+    html = response.content.decode()
+    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def actions_of(ticket) -> list[str]:
+    return list(AuditEvent.objects.filter(ticket=ticket).values_list("action", flat=True))
+
+
+# --- saving time -----------------------------------------------------------------------------
+
+
+def test_save_time_adds_an_entry_and_shows_what_is_left(client, operator, ticket):
+    # given a Gold ticket with 10 h a month and nothing used
+    # when the operator saves 1.25 h with a note
+    response = client.post(action_url("log", ticket), {"hours": "1.25", "note": "Reset VPN"})
+    # then an entry is added, the ticket stays open, and the page shows what is left
+    assert response.status_code == 302
+    entry = TimeEntry.objects.get(ticket=ticket)
+    assert (entry.hours, entry.operator, entry.note, entry.work_date) == (
+        Decimal("1.25"),
+        operator,
+        "Reset VPN",
+        TODAY,
+    )
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    page = text_of(client.get(page_url(ticket)))
+    assert "Gold (active) - 8.75 of 10 h left in 2026-11" in page
+    assert "Saved 1.25 h." in page
+    assert "Reset VPN" in page
+    assert actions_of(ticket) == [AuditAction.TIME_LOGGED]
+
+
+@pytest.mark.parametrize("typed", ["1.25", "1:15", "75m", "1,25"])
+def test_hours_typed_as_decimal_clock_or_minutes(client, operator, ticket, typed):
+    response = client.post(action_url("log", ticket), {"hours": typed})
+    assert response.status_code == 302
+    assert TimeEntry.objects.get(ticket=ticket).hours == Decimal("1.25")
+
+
+def test_each_save_adds_a_new_entry(client, operator, ticket):
+    client.post(action_url("log", ticket), {"hours": "0.5"})
+    client.post(action_url("log", ticket), {"hours": "0.75"})
+    assert sorted(TimeEntry.objects.values_list("hours", flat=True)) == [
+        Decimal("0.50"),
+        Decimal("0.75"),
+    ]
+    assert "Entries · 1.25 h" in text_of(client.get(page_url(ticket)))
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("0:10", "Hours must be in steps of 0.25 (15 minutes)"),
+        ("abc", "Enter hours as 1.25, 1:15 or 75m."),
+        ("", "Enter hours as 1.25, 1:15 or 75m."),
+        ("25", "One entry can hold at most 24 hours."),
+        ("0", "Hours must be more than zero."),
+    ],
+)
+def test_refused_hours_show_the_message_and_keep_what_was_typed(
+    client, operator, ticket, typed, message
+):
+    response = client.post(action_url("log", ticket), {"hours": typed, "note": "typed note"})
+    assert response.status_code == 400
+    assert message in text_of(response)
+    html = response.content.decode()
+    hours_input = html.split('id="log-hours"')[1].split(">")[0]
+    assert f'value="{typed}"' in hours_input
+    assert 'value="typed note"' in html
+    assert not TimeEntry.objects.exists()
+
+
+def test_close_ticket_and_save_time(client, operator, ticket):
+    response = client.post(action_url("log", ticket), {"hours": "0.5", "close": "1"})
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CLOSED
+    assert TimeEntry.objects.get(ticket=ticket).hours == Decimal("0.50")
+    assert actions_of(ticket) == [AuditAction.TIME_LOGGED, AuditAction.TICKET_CLOSED]
+
+
+def test_close_with_no_hours_only_closes(client, operator, ticket):
+    response = client.post(action_url("log", ticket), {"hours": " ", "close": "1"}, follow=True)
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CLOSED
+    assert not TimeEntry.objects.exists()
+    assert [str(m) for m in response.context["messages"]] == ["Ticket closed."]
+
+
+def test_close_and_save_refused_leaves_the_ticket_open(client, operator, ticket):
+    response = client.post(action_url("log", ticket), {"hours": "0:10", "close": "1"})
+    assert response.status_code == 400
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.OPEN
+    assert actions_of(ticket) == []
+
+
+def test_bucket_exhausted_is_refused_with_what_is_left(client, operator):
+    bucket = package_with_prices(
+        name="Bucket 2", billing_mode=BillingMode.ONE_TIME, included_hours=Decimal("2.00")
+    )
+    ticket = TicketFactory(subscription=SubscriptionFactory(package=bucket))
+    client.post(action_url("log", ticket), {"hours": "1.75"})
+    page = text_of(client.get(page_url(ticket)))
+    assert "Bucket 2 (active) - 0.25 of 2 h left in the bucket" in page
+    response = client.post(action_url("log", ticket), {"hours": "0.5"})
+    assert response.status_code == 400
+    assert "Only 0.25 h left in this one-time package." in text_of(response)
+    assert TimeEntry.objects.count() == 1
+
+
+def test_inactive_subscription_is_refused(client, operator):
+    ticket = TicketFactory(subscription=SubscriptionFactory(status=SubscriptionStatus.SUSPENDED))
+    response = client.post(action_url("log", ticket), {"hours": "1"})
+    assert response.status_code == 400
+    assert "The subscription is suspended: time can only be logged on an active subscription." in (
+        text_of(response)
+    )
+
+
+def test_closed_period_is_refused_on_log(client, operator, ticket):
+    BillingPeriod.objects.create(month=dt.date(2026, 11, 1), status=PeriodStatus.CLOSED)
+    response = client.post(action_url("log", ticket), {"hours": "1"})
+    assert response.status_code == 400
+    assert "2026-11 is closed" in text_of(response)
+
+
+# --- entries: edit, delete, locked -----------------------------------------------------------
+
+
+def test_edit_an_entry(client, operator, ticket):
+    entry = TimeEntryFactory(ticket=ticket, hours=Decimal("1.00"), work_date=TODAY, note="a")
+    response = client.post(
+        action_url("entry_change", ticket, entry.pk),
+        {"hours": "2:00", "work_date": "2026-11-19", "note": "b"},
+    )
+    assert response.status_code == 302
+    entry.refresh_from_db()
+    assert (entry.hours, entry.work_date, entry.note) == (
+        Decimal("2.00"),
+        dt.date(2026, 11, 19),
+        "b",
+    )
+    event = AuditEvent.objects.get(ticket=ticket, action=AuditAction.TIME_CHANGED)
+    assert event.detail["hours"] == ["1.00", "2.00"]
+    assert event.actor == operator
+    assert "hours 1.00 → 2.00" in text_of(client.get(page_url(ticket)))
+
+
+def test_refused_edit_keeps_what_was_typed(client, operator, ticket):
+    entry = TimeEntryFactory(ticket=ticket, hours=Decimal("1.00"), work_date=TODAY)
+    response = client.post(
+        action_url("entry_change", ticket, entry.pk),
+        {"hours": "0:10", "work_date": "2026-11-19", "note": "typed"},
+    )
+    assert response.status_code == 400
+    assert "Hours must be in steps of 0.25" in text_of(response)
+    html = response.content.decode()
+    assert 'aria-label="Hours" value="0:10"' in html
+    assert 'value="2026-11-19"' in html
+    entry.refresh_from_db()
+    assert entry.hours == Decimal("1.00")
+
+
+def test_edit_with_a_bad_date_is_a_message_not_an_error(client, operator, ticket):
+    entry = TimeEntryFactory(ticket=ticket, work_date=TODAY)
+    response = client.post(
+        action_url("entry_change", ticket, entry.pk), {"hours": "1", "work_date": "soon"}
+    )
+    assert response.status_code == 400
+    assert "Work date: Enter a valid date." in text_of(response)
+
+
+def test_delete_an_entry(client, operator, ticket):
+    entry = TimeEntryFactory(ticket=ticket, hours=Decimal("1.50"), work_date=TODAY)
+    response = client.post(action_url("entry_delete", ticket, entry.pk))
+    assert response.status_code == 302
+    assert not TimeEntry.objects.exists()
+    event = AuditEvent.objects.get(action=AuditAction.TIME_DELETED)
+    assert (event.ticket, event.detail["hours"]) == (ticket, "1.50")
+
+
+def test_entries_of_a_closed_period_are_locked(client, operator, ticket):
+    # given an entry of October (closed) and one of November (open)
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    october = TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 14))
+    november = TimeEntryFactory(ticket=ticket, work_date=TODAY)
+    # when the operator opens the ticket
+    html = client.get(page_url(ticket)).content.decode()
+    # then the October entry is locked, with no edit or delete; November can be changed
+    october_row = html.split(f'id="entry-{october.pk}"')[1].split("</tr>")[0]
+    november_row = html.split(f'id="entry-{november.pk}"')[1].split("</tr>")[0]
+    assert "locked" in october_row and "Delete" not in october_row and "Edit" not in october_row
+    assert "Delete" in november_row and "Edit" in november_row
+    # and a forged delete of the locked entry is refused with the service's message
+    response = client.post(action_url("entry_delete", ticket, october.pk))
+    assert response.status_code == 400
+    assert "2026-10 is closed" in text_of(response)
+    assert TimeEntry.objects.filter(pk=october.pk).exists()
+
+
+def test_an_entry_of_another_ticket_answers_404(client, operator, ticket):
+    other = TimeEntryFactory(work_date=TODAY)
+    assert client.post(action_url("entry_delete", ticket, other.pk)).status_code == 404
+    assert client.post(action_url("log", ticket).replace(str(ticket.pk), "999999")).status_code == (
+        404
+    )
+
+
+def test_actions_answer_only_post(client, operator, ticket):
+    assert client.get(action_url("log", ticket)).status_code == 405
+
+
+# --- conversation and status -----------------------------------------------------------------
+
+
+def test_conversation_in_order_with_internal_notes_marked(client, operator, ticket):
+    TicketMessageFactory(ticket=ticket, body="My VPN is down")
+    client.post(
+        action_url("reply", ticket),
+        {"kind": MessageKind.INTERNAL_NOTE, "body": "Check the firewall", "status_after": ""},
+    )
+    response = client.post(
+        action_url("reply", ticket),
+        {"kind": MessageKind.OPERATOR_REPLY, "body": "Fixed, please retry", "status_after": ""},
+    )
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.ANSWERED
+    page = text_of(client.get(page_url(ticket)))
+    assert page.index("My VPN is down") < page.index("Check the firewall")
+    assert page.index("Check the firewall") < page.index("Fixed, please retry")
+    assert "Internal note" in page.split("Check the firewall")[0].rsplit("olga", 1)[1]
+
+
+def test_reply_with_status_after(client, operator, ticket):
+    client.post(
+        action_url("reply", ticket),
+        {"kind": MessageKind.OPERATOR_REPLY, "body": "Done", "status_after": "closed"},
+    )
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.CLOSED
+    assert actions_of(ticket) == [AuditAction.TICKET_CLOSED]
+
+
+def test_empty_reply_is_refused_and_keeps_the_choice(client, operator, ticket):
+    response = client.post(
+        action_url("reply", ticket),
+        {"kind": MessageKind.INTERNAL_NOTE, "body": "   ", "status_after": "on_hold"},
+    )
+    assert response.status_code == 400
+    assert "Message: write something first." in text_of(response)
+    html = response.content.decode()
+    assert '<option value="internal_note" selected>' in html
+    assert '<option value="on_hold" selected>' in html
+
+
+def test_close_and_reopen(client, operator, ticket):
+    client.post(action_url("status", ticket), {"status": "closed"})
+    client.post(action_url("status", ticket), {"status": "open"})
+    assert actions_of(ticket) == [AuditAction.TICKET_CLOSED, AuditAction.TICKET_REOPENED]
+    response = client.post(action_url("status", ticket), {"status": "gone"})
+    assert response.status_code == 400
+    assert "Unknown status" in text_of(response)
+
+
+def test_plain_fields_save_without_touching_status_or_subscription(client, operator, ticket):
+    response = client.post(page_url(ticket), {"subject": "VPN down again", "priority": "high"})
+    assert response.status_code == 302
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.priority, ticket.status) == ("VPN down again", "high", "open")
+
+
+def test_operator_opens_a_ticket_with_its_first_message(client, operator, ticket):
+    response = client.post(
+        reverse("admin:tickets_ticket_add"),
+        {"client": ticket.client.pk, "subject": "Printer", "priority": "normal", "body": "Hi"},
+    )
+    assert response.status_code == 302
+    new = ticket.client.tickets.get(subject="Printer")
+    assert list(new.messages.values_list("kind", "body")) == [("operator_reply", "Hi")]

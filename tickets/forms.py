@@ -1,0 +1,54 @@
+"""Forms of the operator's workspace in the admin. They only read what was typed; every rule
+(hours format and step, closed months, active subscriptions, buckets) is in the services,
+whose refusals the admin shows next to the form, keeping the typed values."""
+
+from django import forms
+
+from tickets.models import MessageKind, Ticket, TicketStatus
+
+
+class TicketAddForm(forms.ModelForm):
+    """An operator opens a ticket with its first message (through ``ticket_create``)."""
+
+    body = forms.CharField(label="First message", widget=forms.Textarea(attrs={"rows": 6}))
+
+    class Meta:
+        model = Ticket
+        fields = ["client", "subject", "priority"]
+
+
+class TimeLogForm(forms.Form):
+    # Text, not a number: ``1.25``, ``1:15`` and ``75m`` are all read by ``hours_clean``.
+    hours = forms.CharField(max_length=20, required=False)
+    note = forms.CharField(max_length=500, required=False)
+
+
+class EntryChangeForm(forms.Form):
+    hours = forms.CharField(max_length=20)
+    work_date = forms.DateField()
+    note = forms.CharField(max_length=500, required=False)
+
+
+class ReplyForm(forms.Form):
+    kind = forms.ChoiceField(
+        choices=[
+            (MessageKind.OPERATOR_REPLY, "Reply to the client"),
+            (MessageKind.INTERNAL_NOTE, "Internal note"),
+        ],
+        initial=MessageKind.OPERATOR_REPLY,
+    )
+    body = forms.CharField(
+        label="Message", max_length=20000, error_messages={"required": "write something first."}
+    )
+    status_after = forms.ChoiceField(
+        choices=[("", "Status as usual (reply: answered)"), *TicketStatus.choices],
+        required=False,
+    )
+
+
+class SubscriptionChoiceForm(forms.Form):
+    subscription = forms.IntegerField(error_messages={"required": "Choose a subscription."})
+
+
+class ServiceAddForm(forms.Form):
+    package = forms.IntegerField(error_messages={"required": "Choose a package."})
