@@ -16,6 +16,8 @@ from tickets.hours import hours_clean
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
+# Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
+MIN_YEAR, MAX_YEAR = 2000, 2999
 
 
 def _django_messages(exc: DjangoValidationError) -> list[str]:
@@ -33,9 +35,12 @@ class PeriodField(serializers.Field):
         if not isinstance(data, str):
             raise serializers.ValidationError("Enter the period as YYYY-MM, for example 2026-10.")
         try:
-            return period_parse(data)
+            month = period_parse(data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_messages(exc)) from exc
+        if month.year > MAX_YEAR:
+            raise serializers.ValidationError(f"Enter a month before {MAX_YEAR + 1}.")
+        return month
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$"})
@@ -53,6 +58,12 @@ class HoursField(serializers.Field):
             return hours_clean(data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_messages(exc)) from exc
+
+
+def _plausible_date(value):
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise serializers.ValidationError(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.")
+    return value
 
 
 class PriceSerializer(serializers.Serializer):
@@ -114,6 +125,9 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         fields = ["id", "client", "package", "status", "start_date", "end_date"]
         read_only_fields = ["status", "end_date"]
         extra_kwargs = {"start_date": {"required": False}}
+
+    def validate_start_date(self, value):
+        return _plausible_date(value)
 
 
 class SubscriptionStatusSerializer(serializers.Serializer):
@@ -195,11 +209,17 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     def get_billed(self, entry: TimeEntry) -> bool:
         return entry.billed_at is not None
 
+    def validate_work_date(self, value):
+        return _plausible_date(value)
+
 
 class TimeEntryUpdateSerializer(serializers.Serializer):
     hours = HoursField(required=False)
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate_work_date(self, value):
+        return _plausible_date(value)
 
 
 class RollupSerializer(serializers.Serializer):
@@ -274,3 +294,7 @@ class TokenSerializer(serializers.Serializer):
 class ExportRequestSerializer(serializers.Serializer):
     period = PeriodField()
     format = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
+
+
+class UsageRequestSerializer(serializers.Serializer):
+    period = PeriodField(required=False)

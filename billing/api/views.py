@@ -34,7 +34,7 @@ from billing.api.permissions import (
 from billing.models import BillableItem
 from customers.models import Client
 from packages.models import PackagePrice, Subscription, SupportPackage
-from supportbilling.periods import period_current, period_parse
+from supportbilling.periods import period_current
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketStatus, TimeEntry
 from tickets.selectors import period_is_closed
@@ -191,8 +191,9 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
     @action(detail=True, methods=["get"], serializer_class=s.UsageSerializer, filter_backends=[])
     def usage(self, request, pk=None):
         subscription = self.get_object()
-        raw = request.query_params.get("period")
-        month = period_parse(raw) if raw else period_current()
+        query = s.UsageRequestSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        month = query.validated_data.get("period") or period_current()
         statement = selectors.statement_for_subscription(subscription=subscription, month=month)
         data = {
             "subscription": subscription.pk,
