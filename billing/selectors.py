@@ -19,9 +19,8 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
-from djmoney.money import Money
 
-from billing.calculations import Statement, statement_compute
+from billing.calculations import Statement, money_round, statement_compute
 from billing.models import BillableItem, ItemStatus
 from packages.models import BillingMode, PackagePrice, Subscription
 from supportbilling.periods import (
@@ -221,7 +220,7 @@ def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any
     return [
         {
             "currency": row["currency"],
-            "total": Money(row["total"] or Decimal("0"), row["currency"]),
+            "total": money_round(row["total"] or Decimal("0"), row["currency"]),
             "count": row["count"],
         }
         for row in rows
@@ -267,7 +266,7 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
         totals.setdefault(row["period"], []).append(
             {
                 "currency": row["currency"],
-                "total": Money(row["total"], row["currency"]),
+                "total": money_round(row["total"], row["currency"]),
                 "count": row["count"],
             }
         )
