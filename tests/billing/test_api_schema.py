@@ -97,3 +97,35 @@ def test_fuzz_finds_no_server_error(world, wsgi_app, settings_override, role):
 def settings_override(settings):
     settings.ALLOWED_HOSTS = ["*"]
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/packages/",
+        "/api/v1/clients/",
+        "/api/v1/clients/{w.acme.pk}/users/",
+        "/api/v1/subscriptions/",
+        "/api/v1/subscriptions/{w.subscription.pk}/",
+        "/api/v1/subscriptions/{w.subscription.pk}/usage/",
+        "/api/v1/tickets/",
+        "/api/v1/tickets/{w.ticket.pk}/",
+        "/api/v1/tickets/{w.ticket.pk}/time-entries/",
+        "/api/v1/time-entries/{w.entry.pk}/",
+        "/api/v1/billable-items/",
+        "/api/v1/billable-items/{w.item.pk}/",
+        "/api/v1/rollups/",
+        "/api/v1/auth/token/",
+    ],
+)
+def test_browsable_pages_and_options_answer(world, client, path, settings):
+    # given an administrator in the browser
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    client.force_login(world.users["administrator"])
+    url = path.format(w=world)
+    # then the browsable page and OPTIONS answer without a server error
+    assert client.get(url, HTTP_ACCEPT="text/html").status_code in (200, 405)
+    assert client.options(url).status_code == 200
