@@ -396,3 +396,32 @@ def test_missing_objects_are_404(world):
     api = api_as(world.users["administrator"])
     for path in ["/api/v1/packages/999999/", "/api/v1/billable-items/99999999999999999999/"]:
         assert api.get(path).status_code == 404
+
+
+ALLOWED = {
+    ("pending", "exported"),
+    ("pending", "invoiced"),
+    ("pending", "void"),
+    ("exported", "invoiced"),
+    ("exported", "void"),
+    ("exported", "pending"),
+}
+STATUSES = ["pending", "exported", "invoiced", "void"]
+
+
+@pytest.mark.parametrize("old", STATUSES)
+@pytest.mark.parametrize("new", STATUSES)
+def test_item_status_transitions(world, old, new):
+    # given an item in status ``old``
+    BillableItem.objects.filter(pk=world.item.pk).update(status=old)
+    # when finance sets ``new``
+    response = api_as(world.users["finance"]).patch(
+        f"/api/v1/billable-items/{world.item.pk}/", {"status": new}, format="json"
+    )
+    # then it moves only along the allowed transitions (the same status is a no-op)
+    world.item.refresh_from_db()
+    if old == new or (old, new) in ALLOWED:
+        assert (response.status_code, world.item.status) == (200, new)
+    else:
+        assert (response.status_code, world.item.status) == (400, old)
+        assert "detail" in response.json()
