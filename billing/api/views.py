@@ -36,7 +36,7 @@ from customers.models import Client
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_current
 from tickets import services as ticket_services
-from tickets.models import Ticket, TicketStatus, TimeEntry
+from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 from tickets.selectors import period_is_closed
 
 ADMIN_ONLY = frozenset({ADMIN})
@@ -263,7 +263,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
                 body=data["body"],
                 author=request.user,
                 subscription=data.get("subscription"),
-                priority=data.get("priority", "normal"),
+                priority=data.get("priority", TicketPriority.NORMAL),
             )
             if data.get("track_time") is False:
                 ticket_services.ticket_tracking_set(

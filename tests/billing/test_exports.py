@@ -136,3 +136,35 @@ def test_export_queries_do_not_grow_and_memory_stays_flat(world, postgres):
 def test_export_is_refused_to_operators_and_clients(world, kind):
     for role in ("operator", "client"):
         assert api_as(world.users[role]).get(EXPORT.format(kind)).status_code == 403
+
+
+def _bulk_adjustments(world, count):
+    from billing.models import BillableItem
+
+    BillableItem.objects.bulk_create(
+        BillableItem(
+            client=world.acme,
+            period=OCTOBER,
+            kind="adjustment",
+            description=f"Bulk {n}",
+            quantity=Decimal("1.00"),
+            unit_price=Money(Decimal("1.25"), "EUR"),
+            amount=Money(Decimal("1.25"), "EUR"),
+            invoice_action="next_invoice",
+        )
+        for n in range(count)
+    )
+
+
+def test_xlsx_queries_do_not_grow_with_the_items(world):
+    api = api_as(world.users["finance"])
+    api.get("/api/v1/billable-items/?page_size=1")  # the caller's role is read once
+    _bulk_adjustments(world, 200)
+    with CaptureQueriesContext(connection) as small:
+        _, small_body = _export(api, "xlsx")
+    _bulk_adjustments(world, 2_000)
+    with CaptureQueriesContext(connection) as large:
+        _, large_body = _export(api, "xlsx")
+    assert len(large) == len(small)
+    rows = list(openpyxl.load_workbook(io.BytesIO(large_body)).active.iter_rows(values_only=True))
+    assert len(rows) == 1 + 2 + 2_200
