@@ -1,39 +1,239 @@
-from django.contrib import admin
-from django.urls import path
+"""Finance's admin: billable items with totals per currency, status actions, adjustments,
+the periods page (close an ended month) and exports. Every write goes through a service."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
+from billing import exports, selectors, services
 from billing.admin_views import ticket_service_add
-from billing.models import BillableItem, UsageAlert
+from billing.models import BillableItem, ItemStatus, UsageAlert
+from customers.models import Client
+from packages.models import Subscription
+from supportbilling.periods import period_label, period_parse
+
+
+class PeriodListFilter(admin.SimpleListFilter):
+    """Months as YYYY-MM, newest first."""
+
+    title = "period"
+    parameter_name = "period"
+
+    def lookups(self, request, model_admin):
+        months = (
+            BillableItem.objects.order_by("-period").values_list("period", flat=True).distinct()
+        )
+        return [(period_label(month), period_label(month)) for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            return queryset.filter(period=period_parse(self.value()))
+        except ValidationError:
+            return queryset.none()
+
+
+class AdjustmentForm(forms.Form):
+    client = forms.ModelChoiceField(queryset=Client.objects.order_by("name"))
+    subscription = forms.ModelChoiceField(
+        queryset=Subscription.objects.select_related("package", "client"),
+        required=False,
+        help_text="Optional: the subscription the correction concerns.",
+    )
+    period = forms.CharField(max_length=7, help_text="YYYY-MM, open or closed.")
+    amount = forms.DecimalField(
+        max_digits=14, decimal_places=2, help_text="In the client's currency; negative credits."
+    )
+    reason = forms.CharField(max_length=300, help_text="Shown on the bill as the description.")
+
+    def clean_period(self):
+        try:
+            return period_parse(self.cleaned_data["period"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+
+def _status_action(status: str, label: str):
+    def mark(modeladmin, request, queryset):
+        changed, refused = services.billable_items_status_set(
+            item_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
+        )
+        modeladmin.message_user(request, f"{changed} item(s) marked {status}.", messages.SUCCESS)
+        if refused:
+            modeladmin.message_user(
+                request,
+                f"{refused} item(s) left as they were: their status cannot become {status}.",
+                messages.WARNING,
+            )
+
+    mark.__name__ = f"mark_{status}"
+    return admin.action(description=label, permissions=["change"])(mark)
 
 
 @admin.register(BillableItem)
 class BillableItemAdmin(admin.ModelAdmin):
     list_display = [
         "id",
-        "period",
+        "period_label",
         "client",
         "subscription",
         "kind",
+        "description",
         "quantity",
         "unit_price",
         "amount",
         "status",
     ]
-    list_filter = ["period", "status", "kind", "currency"]
+    list_filter = [
+        PeriodListFilter,
+        "status",
+        "kind",
+        ("client", admin.RelatedOnlyFieldListFilter),
+        "currency",
+    ]
     list_select_related = ["client", "subscription__package"]
     search_fields = ["client__name", "description"]
+    actions = [
+        _status_action(ItemStatus.EXPORTED, "Mark as exported"),
+        _status_action(ItemStatus.INVOICED, "Mark as invoiced"),
+        _status_action(ItemStatus.VOID, "Void (the row stays)"),
+    ]
+    change_list_template = "admin/billing/billableitem/change_list.html"
 
-    def has_delete_permission(self, request, obj=None):  # items are voided, never deleted
+    @admin.display(description="period", ordering="period")
+    def period_label(self, item: BillableItem) -> str:
+        return period_label(item.period)
+
+    # Items are written by the rollup and by adjustments, changed by actions, never deleted.
+    def has_add_permission(self, request):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in BillableItem._meta.fields]
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            response.context_data["currency_totals"] = selectors.billable_item_totals(
+                items=changelist.queryset
+            )
+            response.context_data["period_filter"] = request.GET.get("period", "")
+        return response
+
     def get_urls(self):
-        # Posted from the ticket's admin page (tickets cannot import billing's services).
-        service_add = path(
-            "ticket/<int:ticket_id>/service/",
-            self.admin_site.admin_view(require_POST(ticket_service_add)),
-            name="billing_ticket_service_add",
-        )
-        return [service_add, *super().get_urls()]
+        own = [
+            path("periods/", self.admin_site.admin_view(self.periods_view), name="billing_periods"),
+            path(
+                "periods/<str:period>/close/",
+                self.admin_site.admin_view(self.period_close_view),
+                name="billing_period_close",
+            ),
+            path(
+                "adjustment/",
+                self.admin_site.admin_view(self.adjustment_view),
+                name="billing_adjustment_add",
+            ),
+            path("export/", self.admin_site.admin_view(self.export_view), name="billing_export"),
+            # Posted from the ticket's admin page (tickets cannot import billing's services).
+            path(
+                "ticket/<int:ticket_id>/service/",
+                self.admin_site.admin_view(require_POST(ticket_service_add)),
+                name="billing_ticket_service_add",
+            ),
+        ]
+        return own + super().get_urls()
+
+    # --- finance pages ------------------------------------------------------------------
+
+    def _require(self, request: HttpRequest, perm: str) -> None:
+        if not request.user.has_perm(perm):
+            raise PermissionDenied
+
+    def periods_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, "billing.view_billableitem")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Billing periods",
+            "opts": self.model._meta,
+            "periods": selectors.periods_overview(),
+            "can_close": request.user.has_perm("tickets.change_billingperiod"),
+        }
+        return TemplateResponse(request, "admin/billing/periods.html", context)
+
+    def period_close_view(self, request: HttpRequest, period: str) -> HttpResponse:
+        self._require(request, "tickets.change_billingperiod")
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:billing_periods"))
+        try:
+            result = services.period_close(month=period_parse(period), actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        else:
+            if result.already_closed:
+                self.message_user(request, f"{result.period} was already closed.", messages.INFO)
+            else:
+                self.message_user(
+                    request,
+                    f"{result.period} closed: {result.items_created} billable item(s) written.",
+                    messages.SUCCESS,
+                )
+        return HttpResponseRedirect(reverse("admin:billing_periods"))
+
+    def adjustment_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, "billing.add_billableitem")
+        form = AdjustmentForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                item = services.adjustment_create(
+                    client=data["client"],
+                    month=data["period"],
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    subscription=data["subscription"],
+                    actor=request.user,
+                )
+            except ValidationError as exc:
+                for field, errors in exc.message_dict.items():
+                    field = {"description": "reason"}.get(field, field)
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                self.message_user(
+                    request, f"Adjustment #{item.pk} of {item.amount} added.", messages.SUCCESS
+                )
+                return HttpResponseRedirect(reverse("admin:billing_billableitem_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Add an adjustment",
+            "opts": self.model._meta,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/billing/adjustment_form.html", context)
+
+    def export_view(self, request: HttpRequest) -> HttpResponse:
+        self._require(request, "billing.view_billableitem")
+        try:
+            month = period_parse(request.GET.get("period", ""))
+        except ValidationError as exc:
+            self.message_user(request, "Choose a period to export: " + " ".join(exc.messages))
+            return HttpResponseRedirect(reverse("admin:billing_billableitem_changelist"))
+        if request.GET.get("format") == "xlsx":
+            return exports.billable_items_xlsx_response(month=month)
+        return exports.billable_items_csv_response(month=month)
 
 
 @admin.register(UsageAlert)

@@ -1,7 +1,7 @@
 """Reads of billing: statements of subscriptions, the rollup's aggregated rows, periods."""
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,7 +24,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from billing.calculations import HOURS_QUANTUM, Statement, statement_compute
+from billing.calculations import HOURS_QUANTUM, Statement, money_round, statement_compute
 from billing.models import BillableItem, ItemKind, ItemStatus, UsageThreshold
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
@@ -618,3 +618,125 @@ def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
                 SubscriptionUsage(subscription=subscription, month=month, statement=statement)
             )
     return usages
+
+
+# --- Finance: items, totals, periods, exports ----------------------------------------------
+
+# The columns of an export, in order: the same fields as the API's billable item.
+EXPORT_COLUMNS = (
+    "id",
+    "client",
+    "subscription",
+    "period",
+    "kind",
+    "description",
+    "unit",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "invoice_action",
+    "status",
+    "created_at",
+)
+_EXPORT_VALUES = (
+    "id",
+    "client_id",
+    "subscription_id",
+    "period",
+    "kind",
+    "description",
+    "unit",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "invoice_action",
+    "status",
+    "created_at",
+)
+
+
+def billable_items_export_rows(*, month: dt.date, chunk_size: int = 2000) -> Iterator[tuple]:
+    """Every item of ``month`` as plain tuples in EXPORT_COLUMNS order, read in chunks (a
+    server-side cursor on PostgreSQL): one query and flat memory however many items."""
+    return (
+        BillableItem.objects.filter(period=month)
+        .order_by("id")
+        .values_list(*_EXPORT_VALUES)
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any]]:
+    """Totals per currency of ``items`` (void items left out: they are not billed), as
+    ``[{"currency": "EUR", "total": Money, "count": 3}]``; one query."""
+    rows = (
+        items.exclude(status=ItemStatus.VOID)
+        .order_by()
+        .values("currency")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by("currency")
+    )
+    return [
+        {
+            "currency": row["currency"],
+            "total": money_round(row["total"] or Decimal("0"), row["currency"]),
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class PeriodOverview:
+    month: dt.date
+    status: str  # open, closing or closed
+    ended: bool
+    totals: list[dict[str, Any]]
+
+    @property
+    def label(self) -> str:
+        return f"{self.month:%Y-%m}"
+
+    @property
+    def can_close(self) -> bool:
+        return self.ended and self.status != PeriodStatus.CLOSED
+
+
+def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
+    """Every month from the first subscription or item to the current one, newest first, with
+    its state and billed totals per currency; three queries whatever the number of months."""
+    first_start = Subscription.objects.aggregate(first=Min("start_date"))["first"]
+    first_item = BillableItem.objects.aggregate(first=Min("period"))["first"]
+    starts = [day for day in (first_start, first_item) if day is not None]
+    current = period_of(local_today(now))
+    if not starts:
+        return []
+    months = periods_between(period_of(min(starts)), current)
+    states = dict(BillingPeriod.objects.values_list("month", "status"))
+    totals: dict[dt.date, list[dict[str, Any]]] = {}
+    rows = (
+        BillableItem.objects.exclude(status=ItemStatus.VOID)
+        .order_by()
+        .values("period", "currency")
+        .annotate(total=Sum("amount"), count=Count("id"))
+        .order_by("period", "currency")
+    )
+    for row in rows:
+        totals.setdefault(row["period"], []).append(
+            {
+                "currency": row["currency"],
+                "total": money_round(row["total"], row["currency"]),
+                "count": row["count"],
+            }
+        )
+    return [
+        PeriodOverview(
+            month=month,
+            status=states.get(month, PeriodStatus.OPEN),
+            ended=period_has_ended(month, now),
+            totals=totals.get(month, []),
+        )
+        for month in reversed(months)
+    ]

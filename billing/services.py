@@ -4,6 +4,7 @@ closes a period, adjustments and item statuses."""
 import datetime as dt
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -17,11 +18,12 @@ from djmoney.money import Money
 
 from billing.calculations import (
     ItemDraft,
+    money_round,
     one_time_item_draft,
     rollup_item_drafts,
     statement_compute,
 )
-from billing.models import BillableItem, ItemKind, UsageAlert
+from billing.models import BillableItem, ItemKind, ItemStatus, ItemUnit, UsageAlert
 from billing.selectors import (
     MissingPrice,
     client_subscription_usages,
@@ -33,7 +35,14 @@ from billing.selectors import (
     usage_thresholds_reached,
 )
 from customers.models import Client
-from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
+from packages.models import (
+    BillingMode,
+    InvoiceAction,
+    PackagePrice,
+    Subscription,
+    SubscriptionStatus,
+    SupportPackage,
+)
 from supportbilling.periods import (
     local_today,
     period_current,
@@ -425,3 +434,256 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     alert.sent_at = now or timezone.now()
     alert.save(update_fields=["sent_at"])
     return len(messages)
+
+
+# --- Finance: adjustments and item statuses -------------------------------------------------
+
+# Where an item may go from each status. ``invoiced`` and ``void`` are final: a correction of
+# an invoiced item is a new adjustment, and a voided item stays as it is (nothing is deleted).
+ITEM_STATUS_TRANSITIONS: dict[str, set[str]] = {
+    ItemStatus.PENDING: {ItemStatus.EXPORTED, ItemStatus.INVOICED, ItemStatus.VOID},
+    ItemStatus.EXPORTED: {ItemStatus.INVOICED, ItemStatus.VOID, ItemStatus.PENDING},
+    ItemStatus.INVOICED: set(),
+    ItemStatus.VOID: set(),
+}
+
+
+def _status_refusal(old: str, new: str) -> str:
+    if not ITEM_STATUS_TRANSITIONS.get(old):
+        return f"An {old} item cannot change any more; enter an adjustment instead."
+    allowed = ", ".join(sorted(ITEM_STATUS_TRANSITIONS[old]))
+    return f"A {old} item can only become {allowed}, not {new}."
+
+
+@transaction.atomic
+def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = None) -> BillableItem:
+    """Move one item along ITEM_STATUS_TRANSITIONS (setting the status it has is a no-op)."""
+    if status not in ItemStatus.values:
+        raise ValidationError(
+            f"Unknown status {status!r}; one of {', '.join(ItemStatus.values)}.",
+            code="invalid_status",
+        )
+    item = BillableItem.objects.select_for_update().get(pk=item.pk)
+    if item.status == status:
+        return item
+    if status not in ITEM_STATUS_TRANSITIONS[item.status]:
+        raise ValidationError(_status_refusal(item.status, status), code="status_transition")
+    item.status = status
+    item.save(update_fields=["status", "updated_at"])
+    logger.info("Billable item #%s set to %s by %s", item.pk, status, actor)
+    return item
+
+
+@transaction.atomic
+def billable_items_status_set(
+    *, item_ids: list[int], status: str, actor: Any = None
+) -> tuple[int, int]:
+    """The same rule for many items at once (admin actions): a conditional UPDATE changes
+    the items whose status allows it. Returns (changed, refused)."""
+    if status not in ItemStatus.values:
+        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
+    allowed_from = [old for old, targets in ITEM_STATUS_TRANSITIONS.items() if status in targets]
+    selected = BillableItem.objects.filter(pk__in=item_ids)
+    unchanged = selected.filter(status=status).count()
+    changed = selected.filter(status__in=allowed_from).update(
+        status=status, updated_at=timezone.now()
+    )
+    logger.info("%d billable items set to %s by %s", changed, status, actor)
+    return changed, len(set(item_ids)) - changed - unchanged
+
+
+@transaction.atomic
+def adjustment_create(
+    *,
+    client: Client,
+    month: dt.date,
+    amount: Decimal,
+    reason: str,
+    subscription: Subscription | None = None,
+    actor: Any = None,
+) -> BillableItem:
+    """A correction by finance: a positive or negative amount in the client's currency for one
+    month, open or already closed. The reason is the item's description and is required."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"description": "Give the reason for the adjustment."})
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise ValidationError({"amount": "Enter the amount as a decimal, for example -25.00."})
+    if abs(amount) >= Decimal("1e12"):
+        raise ValidationError({"amount": "The amount is too large."})
+    rounded = money_round(amount, client.currency)
+    if rounded.amount != amount:
+        raise ValidationError(
+            {"amount": f"Enter the amount in whole {client.currency} minor units, e.g. 12.50."}
+        )
+    if rounded.amount == 0:
+        raise ValidationError({"amount": "An adjustment of zero changes nothing."})
+    if subscription is not None and subscription.client_id != client.pk:
+        raise ValidationError({"subscription": "That subscription belongs to another client."})
+    invoice_action = (
+        subscription.package.invoice_action if subscription else InvoiceAction.NEXT_INVOICE
+    )
+    return BillableItem.objects.create(
+        client=client,
+        subscription=subscription,
+        period=period_of(month),
+        kind=ItemKind.ADJUSTMENT,
+        description=reason[:300],
+        unit=ItemUnit.QUANTITY,
+        quantity=Decimal("1.00"),
+        unit_price=rounded,
+        amount=rounded,
+        invoice_action=invoice_action,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+
+
+# --- The catalogue and clients, as the API writes them ---------------------------------------
+
+
+def _prices_check(*, prices: list[dict[str, Any]]) -> None:
+    currencies = [price["currency"] for price in prices]
+    for currency in currencies:
+        if currency not in settings.CURRENCIES:
+            raise ValidationError(
+                {"prices": f"{currency} is not one of {', '.join(settings.CURRENCIES)}."}
+            )
+    if len(set(currencies)) != len(currencies):
+        raise ValidationError({"prices": "Give at most one price per currency."})
+    for price in prices:
+        if price["fee"] < 0 or price["hourly_rate"] < 0:
+            raise ValidationError({"prices": "Fees and hourly rates cannot be negative."})
+
+
+def _prices_replace(*, package: SupportPackage, prices: list[dict[str, Any]]) -> None:
+    """Prices are written whole; a currency still used by a live subscription must stay."""
+    _prices_check(prices=prices)
+    kept = {price["currency"] for price in prices}
+    in_use = sorted(
+        set(
+            Subscription.objects.filter(package=package)
+            .exclude(status=SubscriptionStatus.TERMINATED)
+            .exclude(client__currency__in=kept)
+            .values_list("client__currency", flat=True)
+        )
+    )
+    if in_use:
+        raise ValidationError(
+            {
+                "prices": f"Subscriptions of this package are billed in {', '.join(in_use)}; "
+                "keep a price in that currency."
+            }
+        )
+    PackagePrice.objects.filter(package=package).delete()
+    PackagePrice.objects.bulk_create(
+        PackagePrice(
+            package=package,
+            fee=Money(price["fee"], price["currency"]),
+            hourly_rate=Money(price["hourly_rate"], price["currency"]),
+        )
+        for price in prices
+    )
+
+
+PACKAGE_FIELDS = (
+    "name",
+    "billing_mode",
+    "included_hours",
+    "invoice_action",
+    "show_work_log",
+    "active",
+)
+
+
+@transaction.atomic
+def package_create(*, fields: dict[str, Any], prices: list[dict[str, Any]]) -> SupportPackage:
+    package = SupportPackage(**{key: fields[key] for key in PACKAGE_FIELDS if key in fields})
+    package.full_clean()
+    package.save()
+    _prices_replace(package=package, prices=prices)
+    return package
+
+
+@transaction.atomic
+def package_update(
+    *, package: SupportPackage, fields: dict[str, Any], prices: list[dict[str, Any]] | None
+) -> SupportPackage:
+    """Change a package; ``prices`` (when given) replaces every price. The billing mode of a
+    package with subscriptions cannot change: its items were written under the old mode."""
+    package = SupportPackage.objects.select_for_update().get(pk=package.pk)
+    new_mode = fields.get("billing_mode", package.billing_mode)
+    if new_mode != package.billing_mode and package.subscriptions.exists():
+        raise ValidationError(
+            {"billing_mode": "The package has subscriptions; its billing mode cannot change."}
+        )
+    for key in PACKAGE_FIELDS:
+        if key in fields:
+            setattr(package, key, fields[key])
+    package.full_clean()
+    package.save()
+    if prices is not None:
+        _prices_replace(package=package, prices=prices)
+    return package
+
+
+@transaction.atomic
+def client_update(*, client: Client, fields: dict[str, Any]) -> Client:
+    """Change a client. Its currency is fixed once it has subscriptions or billable items:
+    their prices and amounts are in that currency."""
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    new_currency = fields.get("currency", client.currency)
+    if new_currency != client.currency and (
+        client.subscriptions.exists() or client.billable_items.exists()
+    ):
+        raise ValidationError(
+            {
+                "currency": "The client has subscriptions or billable items in "
+                f"{client.currency}; its currency cannot change."
+            }
+        )
+    for key in ("name", "email", "currency", "active"):
+        if key in fields:
+            setattr(client, key, fields[key])
+    client.full_clean()
+    client.save()
+    return client
+
+
+@transaction.atomic
+def client_user_create(
+    *, client: Client, username: str, email: str, password: str, actor: Any = None
+) -> Any:
+    """A portal login for ``client``: a username nobody has and a password Django's validators
+    accept. The password is stored hashed and never shown again."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+
+    from customers.models import ClientUser
+
+    user_model = get_user_model()
+    username = (username or "").strip()
+    if not username:
+        raise ValidationError({"username": "Enter a username."})
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise ValidationError({"username": "A user with that username already exists."})
+    user = user_model(username=username, email=(email or "").strip())
+    try:
+        validate_password(password, user=user)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    ClientUser.objects.create(user=user, client=client)
+    logger.info("Portal login %s created for client #%s by %s", username, client.pk, actor)
+    return user
+
+
+@transaction.atomic
+def client_create(*, fields: dict[str, Any]) -> Client:
+    client = Client(
+        **{key: fields[key] for key in ("name", "email", "currency", "active") if key in fields}
+    )
+    client.full_clean()
+    client.save()
+    return client

@@ -177,11 +177,22 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "COERCE_DECIMAL_TO_STRING": True,
+    # JSON numbers are read as Decimal (never float); services' refusals become 400s.
+    "DEFAULT_PARSER_CLASSES": ["billing.api.errors.DecimalJSONParser"],
+    "EXCEPTION_HANDLER": "billing.api.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "billing.api.errors.ApiPagination",
+    "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Support by Time API",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.TicketStatus",
+        "SubscriptionStatusEnum": "packages.models.SubscriptionStatus",
+        "BillableItemStatusEnum": "billing.models.ItemStatus",
+    },
 }
 
 LOGGING = {

@@ -1,0 +1,154 @@
+"""Benchmark of the billable item exports on PostgreSQL (issue 5). One command:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_finance \
+    python bench/export.py --items 1000000 --xlsx
+
+It seeds one synthetic month (2001-01) with ``--items`` billable items (or reuses a seed of
+the same size), then times, in the same run:
+1. the baseline: PostgreSQL ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` of the same rows and
+   columns (the floor: no Python at all);
+2. the CSV export as the API serves it (``billing.exports.billable_items_csv_response``,
+   the body read to the end);
+3. the XLSX export (``--xlsx``), written to a temporary file and read back.
+It prints the wall time, rows per second, the ratio to the baseline and the growth of the
+process's peak memory (flat: rows stream through in chunks). For a benchmark database only.
+"""
+
+import argparse
+import datetime as dt
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+import django
+
+ROOT = Path(__file__).resolve().parent.parent
+MONTH = dt.date(2001, 1, 1)
+
+BASELINE_SQL = """
+COPY (
+    SELECT id, client_id, subscription_id, to_char(period, 'YYYY-MM'), kind, description, unit,
+           quantity, unit_price, amount, currency, invoice_action, status,
+           to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    FROM billing_billableitem WHERE period = '{month}' ORDER BY id
+) TO STDOUT (FORMAT csv, HEADER)
+"""
+
+SEED_SQL = """
+INSERT INTO billing_billableitem
+    (period, kind, description, unit, quantity, currency, unit_price, amount,
+     invoice_action, status, created_at, updated_at, client_id)
+SELECT %s, 'adjustment', 'Bench item ' || n, 'quantity', 1.00, 'EUR',
+       (n %% 100000) / 100.0, (n %% 100000) / 100.0, 'next_invoice', 'pending',
+       now(), now(), %s
+FROM generate_series(1, %s) AS n
+"""
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed(items: int) -> None:
+    from django.db import connection, transaction
+
+    from billing.models import BillableItem
+    from customers.models import Client
+
+    existing = BillableItem.objects.filter(period=MONTH).count()
+    if existing == items:
+        print(f"reusing {items:,} items of {MONTH:%Y-%m}")
+        return
+    started = time.perf_counter()
+    with transaction.atomic():
+        BillableItem.objects.filter(period=MONTH).delete()
+        client, _ = Client.objects.get_or_create(
+            name="Bench export client", defaults={"email": "bench@example.test", "currency": "EUR"}
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(SEED_SQL, [MONTH, client.pk, items])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE billing_billableitem")
+    print(f"seeded {items:,} items in {time.perf_counter() - started:.1f} s")
+
+
+def time_baseline() -> tuple[float, int]:
+    from django.db import connection
+
+    started = time.perf_counter()
+    size = 0
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(BASELINE_SQL.format(month=MONTH)) as copy,
+    ):
+        for data in copy:
+            size += len(data)
+    return time.perf_counter() - started, size
+
+
+def time_csv() -> tuple[float, int, int]:
+    from billing.exports import billable_items_csv_response
+
+    started = time.perf_counter()
+    response = billable_items_csv_response(month=MONTH)
+    size = pieces = 0
+    for piece in response.streaming_content:
+        size += len(piece)
+        pieces += 1
+    response.close()
+    return time.perf_counter() - started, size, pieces
+
+
+def time_xlsx() -> tuple[float, int]:
+    from billing.exports import billable_items_xlsx_response
+
+    started = time.perf_counter()
+    response = billable_items_xlsx_response(month=MONTH)
+    size = sum(len(piece) for piece in response.streaming_content)
+    response.close()
+    return time.perf_counter() - started, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--xlsx", action="store_true", help="also time the XLSX export")
+    args = parser.parse_args()
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "supportbilling.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sbt_finance")
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        sys.exit("bench/export.py needs PostgreSQL (set DATABASE_URL).")
+    call_command("migrate", verbosity=0)
+    seed(args.items)
+
+    rss_before = peak_rss_mb()
+    baseline, baseline_size = time_baseline()
+    print(
+        f"baseline COPY TO STDOUT: {baseline:7.2f} s  {args.items / baseline:10,.0f} rows/s  "
+        f"{baseline_size / 1e6:7.1f} MB"
+    )
+    seconds, size, pieces = time_csv()
+    print(
+        f"CSV export (streamed):   {seconds:7.2f} s  {args.items / seconds:10,.0f} rows/s  "
+        f"{size / 1e6:7.1f} MB in {pieces:,} pieces  ratio to baseline {seconds / baseline:5.1f}x"
+    )
+    if args.xlsx:
+        seconds, size = time_xlsx()
+        print(
+            f"XLSX export (temp file): {seconds:7.2f} s  {args.items / seconds:10,.0f} rows/s  "
+            f"{size / 1e6:7.1f} MB  ratio to baseline {seconds / baseline:5.1f}x"
+        )
+    print(f"peak memory grew by {peak_rss_mb() - rss_before:.1f} MB during the exports")
+
+
+if __name__ == "__main__":
+    main()

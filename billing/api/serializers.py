@@ -1,0 +1,300 @@
+"""Shapes of the API's JSON (API.md). Decimals are strings with 2 decimals; writes are handed
+to the services by the views, so these classes only parse and render."""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from billing.models import BillableItem, ItemStatus
+from customers.models import Client
+from packages.models import PackagePrice, Subscription, SubscriptionStatus, SupportPackage
+from supportbilling.periods import period_label, period_parse
+from tickets.hours import hours_clean
+from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+# Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
+MIN_YEAR, MAX_YEAR = 2000, 2999
+
+
+def _django_messages(exc: DjangoValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+@extend_schema_field({"type": "string", "pattern": r"^\d{4}-\d{2}$", "example": "2026-10"})
+class PeriodField(serializers.Field):
+    """A month as ``"YYYY-MM"``; stored as the date of its first day."""
+
+    def to_representation(self, value):
+        return period_label(value)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Enter the period as YYYY-MM, for example 2026-10.")
+        try:
+            month = period_parse(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_messages(exc)) from exc
+        if month.year > MAX_YEAR:
+            raise serializers.ValidationError(f"Enter a month before {MAX_YEAR + 1}.")
+        return month
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$"})
+class HoursField(serializers.Field):
+    """Hours as a decimal string ("1.25"); a JSON number is read exactly (the API's JSON parser
+    turns numbers into Decimal, never float). The time rules of tickets.hours apply."""
+
+    def to_representation(self, value):
+        return f"{value:.2f}"
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
+            raise serializers.ValidationError('Enter hours as a decimal string, e.g. "1.25".')
+        try:
+            return hours_clean(data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(_django_messages(exc)) from exc
+
+
+def _plausible_date(value):
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise serializers.ValidationError(f"Enter a date between {MIN_YEAR} and {MAX_YEAR}.")
+    return value
+
+
+class PriceSerializer(serializers.Serializer):
+    currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
+    fee = serializers.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=2)
+    hourly_rate = serializers.DecimalField(min_value=Decimal("0"), max_digits=12, decimal_places=2)
+
+    def to_representation(self, instance: PackagePrice):
+        return {
+            "currency": str(instance.currency),
+            "fee": f"{instance.fee.amount:.2f}",
+            "hourly_rate": f"{instance.hourly_rate.amount:.2f}",
+        }
+
+
+class PackageSerializer(serializers.ModelSerializer):
+    included_hours = serializers.DecimalField(
+        max_digits=6, decimal_places=2, min_value=Decimal("0"), required=False
+    )
+    prices = PriceSerializer(many=True)
+
+    class Meta:
+        model = SupportPackage
+        fields = [
+            "id",
+            "name",
+            "billing_mode",
+            "included_hours",
+            "invoice_action",
+            "show_work_log",
+            "active",
+            "prices",
+        ]
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
+
+    class Meta:
+        model = Client
+        fields = ["id", "name", "email", "currency", "active"]
+
+
+class ClientUserSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    password = serializers.CharField(
+        write_only=True, max_length=128, style={"input_type": "password"}
+    )
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
+    package = serializers.PrimaryKeyRelatedField(queryset=SupportPackage.objects.all())
+
+    class Meta:
+        model = Subscription
+        fields = ["id", "client", "package", "status", "start_date", "end_date"]
+        read_only_fields = ["status", "end_date"]
+        extra_kwargs = {"start_date": {"required": False}}
+
+    def validate_start_date(self, value):
+        return _plausible_date(value)
+
+
+class SubscriptionStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
+
+
+class UsageSerializer(serializers.Serializer):
+    subscription = serializers.IntegerField()
+    period = PeriodField()
+    billing_mode = serializers.CharField()
+    included_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
+    used_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
+    remaining_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
+    overtime_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField()
+    hourly_rate = serializers.DecimalField(**MONEY)
+    fee = serializers.DecimalField(**MONEY)
+    overtime_amount = serializers.DecimalField(**MONEY)
+    closed = serializers.BooleanField()
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
+    subscription = serializers.PrimaryKeyRelatedField(
+        queryset=Subscription.objects.all(), allow_null=True, required=False
+    )
+    status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
+    track_time = serializers.BooleanField(required=False)
+    hours_logged = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
+    body = serializers.CharField(write_only=True, max_length=20000)
+    priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "id",
+            "client",
+            "subscription",
+            "subject",
+            "status",
+            "track_time",
+            "hours_logged",
+            "priority",
+            "body",
+        ]
+
+
+class TicketUpdateSerializer(serializers.Serializer):
+    """What a PATCH may change: each through its own service."""
+
+    status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
+    subscription = serializers.PrimaryKeyRelatedField(
+        queryset=Subscription.objects.all(), allow_null=True, required=False
+    )
+    track_time = serializers.BooleanField(required=False)
+
+
+class TimeEntrySerializer(serializers.ModelSerializer):
+    operator = serializers.CharField(source="operator.username", read_only=True)
+    hours = HoursField()
+    work_date = serializers.DateField(required=False)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    billed = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TimeEntry
+        fields = [
+            "id",
+            "ticket",
+            "subscription",
+            "operator",
+            "hours",
+            "work_date",
+            "note",
+            "billed",
+        ]
+        read_only_fields = ["ticket", "subscription"]
+
+    def get_billed(self, entry: TimeEntry) -> bool:
+        return entry.billed_at is not None
+
+    def validate_work_date(self, value):
+        return _plausible_date(value)
+
+
+class TimeEntryUpdateSerializer(serializers.Serializer):
+    hours = HoursField(required=False)
+    work_date = serializers.DateField(required=False)
+    note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate_work_date(self, value):
+        return _plausible_date(value)
+
+
+class RollupSerializer(serializers.Serializer):
+    period = PeriodField()
+    closed = serializers.BooleanField(read_only=True)
+    items_created = serializers.IntegerField(read_only=True)
+
+
+class BillableItemSerializer(serializers.ModelSerializer):
+    period = PeriodField()
+    quantity = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+    unit_price = serializers.DecimalField(source="unit_price.amount", read_only=True, **MONEY)
+    amount = serializers.DecimalField(source="amount.amount", read_only=True, **MONEY)
+    currency = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = BillableItem
+        fields = [
+            "id",
+            "client",
+            "subscription",
+            "period",
+            "kind",
+            "description",
+            "unit",
+            "quantity",
+            "unit_price",
+            "amount",
+            "currency",
+            "invoice_action",
+            "status",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AdjustmentSerializer(serializers.Serializer):
+    """POST /billable-items/: an adjustment (amount may be negative; a reason is required)."""
+
+    client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
+    subscription = serializers.PrimaryKeyRelatedField(
+        queryset=Subscription.objects.all(), allow_null=True, required=False
+    )
+    period = PeriodField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES, required=False)
+    description = serializers.CharField(max_length=300)
+
+    def validate(self, attrs):
+        currency = attrs.get("currency")
+        if currency and currency != attrs["client"].currency:
+            expected = attrs["client"].currency
+            raise serializers.ValidationError(
+                {"currency": f"Adjustments are in the client's currency, {expected}."}
+            )
+        return attrs
+
+
+class BillableItemStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=ItemStatus.choices)
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    period = PeriodField()
+    format = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
+
+
+class UsageRequestSerializer(serializers.Serializer):
+    period = PeriodField(required=False)

@@ -1,0 +1,25 @@
+"""/api/v1/... resources, /api/schema/ (OpenAPI 3) and /api/docs/ (browsable)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from billing.api import views
+
+router = DefaultRouter()
+router.include_root_view = False
+router.register("packages", views.PackageViewSet, basename="package")
+router.register("clients", views.ClientViewSet, basename="client")
+router.register("subscriptions", views.SubscriptionViewSet, basename="subscription")
+router.register("tickets", views.TicketViewSet, basename="ticket")
+router.register("time-entries", views.TimeEntryViewSet, basename="time-entry")
+router.register("billable-items", views.BillableItemViewSet, basename="billable-item")
+
+app_name = "api"
+urlpatterns = [
+    path("v1/auth/token/", views.TokenView.as_view(), name="token"),
+    path("v1/rollups/", views.RollupView.as_view(), name="rollups"),
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]

@@ -1,0 +1,461 @@
+"""API v1 views: parse, check the role and the client, call one service or selector, render.
+
+Services refuse with django's ValidationError; billing.api.errors turns that into a 400 in one
+place. A client user's querysets are cut to their own client, so anything else is a 404.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import DecimalField, Prefetch, Sum, Value
+from django.db.models.functions import Coalesce
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import exports, selectors, services
+from billing.api import serializers as s
+from billing.api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
+from billing.api.permissions import (
+    ADMIN,
+    EVERYONE,
+    FINANCE,
+    OPERATOR,
+    STAFF,
+    RolePolicy,
+    client_id_of,
+)
+from billing.models import BillableItem
+from customers.models import Client
+from packages.models import PackagePrice, Subscription, SupportPackage
+from supportbilling.periods import period_current
+from tickets import services as ticket_services
+from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
+from tickets.selectors import period_is_closed
+
+ADMIN_ONLY = frozenset({ADMIN})
+TICKET_WRITERS = frozenset({ADMIN, OPERATOR})
+FINANCE_ROLES = frozenset({ADMIN, FINANCE})
+HOURS_SUM = DecimalField(max_digits=12, decimal_places=2)
+
+
+class ApiViewSet(viewsets.GenericViewSet):
+    permission_classes = [IsAuthenticated, RolePolicy]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    lookup_value_regex = r"[0-9]+"
+    roles: dict[str, frozenset[str]] = {}
+
+    def client_scope(self) -> int | None:
+        """The client a client user is limited to (None: staff see every client)."""
+        return client_id_of(self.request.user)
+
+
+# --- Catalogue and clients -----------------------------------------------------------------
+
+
+class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.PackageSerializer
+    roles = {"list": STAFF, "retrieve": STAFF, "create": ADMIN_ONLY, "partial_update": ADMIN_ONLY}
+
+    def get_queryset(self):
+        return SupportPackage.objects.prefetch_related(
+            Prefetch("prices", queryset=PackagePrice.objects.order_by("currency"))
+        ).order_by("id")
+
+    def _render(self, package: SupportPackage, code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.get_serializer(self.get_queryset().get(pk=package.pk)).data, code)
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        prices = fields.pop("prices")
+        package = services.package_create(fields=fields, prices=prices)
+        return self._render(package, status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        package = self.get_object()
+        serializer = self.get_serializer(package, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        prices = fields.pop("prices", None)
+        package = services.package_update(package=package, fields=fields, prices=prices)
+        return self._render(package)
+
+
+class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.ClientSerializer
+    queryset = Client.objects.order_by("id")
+    roles = {
+        "list": STAFF,
+        "retrieve": STAFF,
+        "create": ADMIN_ONLY,
+        "partial_update": ADMIN_ONLY,
+        "users": ADMIN_ONLY,
+        "user_create": ADMIN_ONLY,
+    }
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        client = services.client_create(fields=serializer.validated_data)
+        return Response(self.get_serializer(client).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, pk=None):
+        client = self.get_object()
+        serializer = self.get_serializer(client, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        client = services.client_update(client=client, fields=serializer.validated_data)
+        return Response(self.get_serializer(client).data)
+
+    @extend_schema(responses=s.ClientUserSerializer(many=True))
+    @action(detail=True, methods=["get"], serializer_class=s.ClientUserSerializer)
+    def users(self, request, pk=None):
+        client = self.get_object()
+        users = get_user_model().objects.filter(client_membership__client=client).order_by("id")
+        page = self.paginate_queryset(users)
+        return self.get_paginated_response(s.ClientUserSerializer(page, many=True).data)
+
+    @extend_schema(request=s.ClientUserSerializer, responses={201: s.ClientUserSerializer})
+    @users.mapping.post
+    def user_create(self, request, pk=None):
+        client = self.get_object()
+        serializer = s.ClientUserSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = services.client_user_create(
+            client=client,
+            username=serializer.validated_data["username"],
+            email=serializer.validated_data["email"],
+            password=serializer.validated_data["password"],
+            actor=request.user,
+        )
+        return Response(s.ClientUserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+# --- Subscriptions -------------------------------------------------------------------------
+
+
+class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.SubscriptionSerializer
+    filterset_class = SubscriptionFilter
+    roles = {
+        "list": EVERYONE,
+        "retrieve": EVERYONE,
+        "usage": EVERYONE,
+        "create": TICKET_WRITERS,
+        "partial_update": ADMIN_ONLY,
+    }
+
+    def get_queryset(self):
+        subscriptions = Subscription.objects.select_related("client", "package").order_by("id")
+        client_id = self.client_scope()
+        if client_id is not None:
+            subscriptions = subscriptions.filter(client_id=client_id)
+        return subscriptions
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = services.subscription_create(
+            client=serializer.validated_data["client"],
+            package=serializer.validated_data["package"],
+            start_date=serializer.validated_data.get("start_date"),
+            actor=request.user,
+        )
+        return Response(self.get_serializer(subscription).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.SubscriptionStatusSerializer, responses=s.SubscriptionSerializer)
+    def partial_update(self, request, pk=None):
+        subscription = self.get_object()
+        serializer = s.SubscriptionStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription = services.subscription_status_set(
+            subscription=subscription,
+            status=serializer.validated_data["status"],
+            actor=request.user,
+        )
+        return Response(self.get_serializer(subscription).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period", str, description="YYYY-MM; the current month when left out")
+        ],
+        responses=s.UsageSerializer,
+    )
+    @action(detail=True, methods=["get"], serializer_class=s.UsageSerializer, filter_backends=[])
+    def usage(self, request, pk=None):
+        subscription = self.get_object()
+        query = s.UsageRequestSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        month = query.validated_data.get("period") or period_current()
+        statement = selectors.statement_for_subscription(subscription=subscription, month=month)
+        data = {
+            "subscription": subscription.pk,
+            "period": month,
+            "billing_mode": statement.billing_mode,
+            "included_hours": statement.included_hours,
+            "used_hours": statement.used_hours,
+            "remaining_hours": statement.remaining_hours,
+            "overtime_hours": statement.overtime_hours,
+            "currency": statement.currency,
+            "hourly_rate": statement.hourly_rate.amount,
+            "fee": statement.fee.amount,
+            "overtime_amount": statement.overtime_amount.amount,
+            "closed": period_is_closed(month=month),
+        }
+        return Response(s.UsageSerializer(data).data)
+
+
+# --- Tickets and time ----------------------------------------------------------------------
+
+
+def _tickets_for(client_id: int | None):
+    tickets = Ticket.objects.annotate(
+        hours_logged=Coalesce(Sum("time_entries__hours"), Value(0), output_field=HOURS_SUM)
+    ).order_by("-id")
+    if client_id is not None:
+        tickets = tickets.filter(client_id=client_id)
+    return tickets
+
+
+def _entries_for(client_id: int | None):
+    entries = TimeEntry.objects.select_related("operator").order_by("work_date", "id")
+    if client_id is not None:
+        # A client sees the entries of its own tickets, where the package shows the work log.
+        entries = entries.filter(
+            ticket__client_id=client_id, subscription__package__show_work_log=True
+        )
+    return entries
+
+
+class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.TicketSerializer
+    filterset_class = TicketFilter
+    roles = {
+        "list": EVERYONE,
+        "retrieve": EVERYONE,
+        "time_entries": EVERYONE,
+        "create": TICKET_WRITERS,
+        "partial_update": TICKET_WRITERS,
+        "time_entry_create": TICKET_WRITERS,
+    }
+
+    def get_queryset(self):
+        return _tickets_for(self.client_scope())
+
+    def _render(self, ticket: Ticket, code: int = status.HTTP_200_OK) -> Response:
+        return Response(self.get_serializer(self.get_queryset().get(pk=ticket.pk)).data, code)
+
+    def create(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            ticket = ticket_services.ticket_create(
+                client=data["client"],
+                subject=data["subject"],
+                body=data["body"],
+                author=request.user,
+                subscription=data.get("subscription"),
+                priority=data.get("priority", TicketPriority.NORMAL),
+            )
+            if data.get("track_time") is False:
+                ticket_services.ticket_tracking_set(
+                    ticket=ticket, track_time=False, actor=request.user
+                )
+            if data.get("status", TicketStatus.OPEN) != TicketStatus.OPEN:
+                ticket_services.ticket_status_set(
+                    ticket=ticket, status=data["status"], actor=request.user
+                )
+        return self._render(ticket, status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.TicketUpdateSerializer, responses=s.TicketSerializer)
+    def partial_update(self, request, pk=None):
+        ticket = self.get_object()
+        serializer = s.TicketUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        with transaction.atomic():
+            if "subscription" in data:
+                ticket_services.ticket_subscription_set(
+                    ticket=ticket, subscription=data["subscription"], actor=request.user
+                )
+            if "track_time" in data:
+                ticket_services.ticket_tracking_set(
+                    ticket=ticket, track_time=data["track_time"], actor=request.user
+                )
+            if "status" in data:
+                ticket_services.ticket_status_set(
+                    ticket=ticket, status=data["status"], actor=request.user
+                )
+        return self._render(ticket)
+
+    @extend_schema(responses=s.TimeEntrySerializer(many=True))
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="time-entries",
+        serializer_class=s.TimeEntrySerializer,
+        filter_backends=[],
+    )
+    def time_entries(self, request, pk=None):
+        ticket = self.get_object()
+        entries = _entries_for(self.client_scope()).filter(ticket=ticket)
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(s.TimeEntrySerializer(page, many=True).data)
+
+    @extend_schema(request=s.TimeEntrySerializer, responses={201: s.TimeEntrySerializer})
+    @time_entries.mapping.post
+    def time_entry_create(self, request, pk=None):
+        ticket = self.get_object()
+        serializer = s.TimeEntrySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entry = ticket_services.time_entry_log(
+            ticket=ticket,
+            operator=request.user,
+            hours=data["hours"],
+            work_date=data.get("work_date"),
+            note=data.get("note", ""),
+        )
+        entry = _entries_for(None).get(pk=entry.pk)
+        return Response(s.TimeEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class TimeEntryViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiViewSet):
+    serializer_class = s.TimeEntrySerializer
+    roles = {
+        "retrieve": EVERYONE,
+        "partial_update": TICKET_WRITERS,
+        "destroy": TICKET_WRITERS,
+    }
+
+    def get_queryset(self):
+        return _entries_for(self.client_scope())
+
+    @extend_schema(request=s.TimeEntryUpdateSerializer, responses=s.TimeEntrySerializer)
+    def partial_update(self, request, pk=None):
+        entry = self.get_object()
+        serializer = s.TimeEntryUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        entry = ticket_services.time_entry_change(
+            entry=entry,
+            actor=request.user,
+            hours=data.get("hours"),
+            work_date=data.get("work_date"),
+            note=data.get("note"),
+        )
+        return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
+
+    def perform_destroy(self, instance):
+        ticket_services.time_entry_delete(entry=instance, actor=self.request.user)
+
+
+# --- Finance -------------------------------------------------------------------------------
+
+
+class RollupView(APIView):
+    """Close a month: the same service as the scheduled task and ``manage.py rollup``."""
+
+    permission_classes = [IsAuthenticated, RolePolicy]
+    roles = {"post": FINANCE_ROLES}
+
+    @extend_schema(
+        request=s.RollupSerializer,
+        responses={201: s.RollupSerializer, 200: s.RollupSerializer},
+    )
+    def post(self, request):
+        serializer = s.RollupSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = services.period_close(
+            month=serializer.validated_data["period"], actor=request.user
+        )
+        body = {"period": result.period, "closed": True, "items_created": result.items_created}
+        code = status.HTTP_200_OK if result.already_closed else status.HTTP_201_CREATED
+        return Response(body, status=code)
+
+
+class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    serializer_class = s.BillableItemSerializer
+    filterset_class = BillableItemFilter
+    queryset = BillableItem.objects.order_by("id")
+    roles = {
+        "list": FINANCE_ROLES,
+        "retrieve": FINANCE_ROLES,
+        "create": FINANCE_ROLES,
+        "partial_update": FINANCE_ROLES,
+        "export": FINANCE_ROLES,
+    }
+
+    @extend_schema(request=s.AdjustmentSerializer, responses={201: s.BillableItemSerializer})
+    def create(self, request):
+        serializer = s.AdjustmentSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        item = services.adjustment_create(
+            client=data["client"],
+            month=data["period"],
+            amount=data["amount"],
+            reason=data["description"],
+            subscription=data.get("subscription"),
+            actor=request.user,
+        )
+        return Response(self.get_serializer(item).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.BillableItemStatusSerializer, responses=s.BillableItemSerializer)
+    def partial_update(self, request, pk=None):
+        item = self.get_object()
+        serializer = s.BillableItemStatusSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        item = services.billable_item_status_set(
+            item=item, status=serializer.validated_data["status"], actor=request.user
+        )
+        return Response(self.get_serializer(item).data)
+
+    def perform_content_negotiation(self, request, force=False):
+        # ``?format=csv`` belongs to the export, not to DRF's renderer override.
+        if self.action == "export":
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("period", str, required=True, description="YYYY-MM"),
+            OpenApiParameter("format", str, enum=["csv", "xlsx"], description="csv (default)"),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, exports.XLSX_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY),
+        },
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def export(self, request):
+        serializer = s.ExportRequestSerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        month = serializer.validated_data["period"]
+        if serializer.validated_data["format"] == "xlsx":
+            return exports.billable_items_xlsx_response(month=month)
+        return exports.billable_items_csv_response(month=month)
+
+
+class TokenView(APIView):
+    """Trade a username and password for an API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(request=s.TokenRequestSerializer, responses=s.TokenSerializer)
+    def post(self, request):
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})

@@ -1,0 +1,99 @@
+"""Exports of a month's billable items as CSV and XLSX, streamed so that a month of a million
+items never sits in memory: rows come from a chunked cursor (billing.selectors) and leave as
+they are written. Amounts are plain decimals with a dot ("135.00"), never float-formatted."""
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from django.http import FileResponse, StreamingHttpResponse
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from billing.selectors import EXPORT_COLUMNS, billable_items_export_rows
+from supportbilling.periods import period_label
+
+ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body
+_DECIMAL_COLUMNS = {"quantity", "unit_price", "amount"}
+_DECIMAL_INDEXES = [i for i, name in enumerate(EXPORT_COLUMNS) if name in _DECIMAL_COLUMNS]
+_PERIOD_INDEX = EXPORT_COLUMNS.index("period")
+_CREATED_INDEX = EXPORT_COLUMNS.index("created_at")
+_SUBSCRIPTION_INDEX = EXPORT_COLUMNS.index("subscription")
+
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _decimal_text(value: Decimal) -> str:
+    return f"{value:.2f}"  # Decimal formatting: exact, a dot, two places
+
+
+def _csv_row(row: tuple) -> list:
+    values = list(row)
+    for index in _DECIMAL_INDEXES:
+        values[index] = _decimal_text(values[index])
+    values[_PERIOD_INDEX] = period_label(values[_PERIOD_INDEX])
+    values[_CREATED_INDEX] = values[_CREATED_INDEX].isoformat().replace("+00:00", "Z")
+    if values[_SUBSCRIPTION_INDEX] is None:
+        values[_SUBSCRIPTION_INDEX] = ""
+    return values
+
+
+def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
+    """The header, then the rows, ROWS_PER_CHUNK at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EXPORT_COLUMNS)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow(_csv_row(row))
+        if count % ROWS_PER_CHUNK == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def export_filename(month: dt.date, extension: str) -> str:
+    return f"billable-items-{period_label(month)}.{extension}"
+
+
+def billable_items_csv_response(*, month: dt.date) -> StreamingHttpResponse:
+    """A CSV of every item of ``month``, produced while it is sent."""
+    response = StreamingHttpResponse(
+        csv_chunks(billable_items_export_rows(month=month)), content_type=CSV_CONTENT_TYPE
+    )
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(month, "csv")}"'
+    return response
+
+
+def xlsx_write(*, rows: Iterable[tuple], target) -> None:
+    """openpyxl's write-only mode keeps one row in memory; decimals are numeric cells with two
+    decimals (written from the Decimal's text, never a float)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Billable items")
+    sheet.append(list(EXPORT_COLUMNS))
+    for row in rows:
+        values: list = _csv_row(row)
+        for index in _DECIMAL_INDEXES:
+            cell = WriteOnlyCell(sheet, value=row[index])
+            cell.number_format = "0.00"
+            values[index] = cell
+        sheet.append(values)
+    workbook.save(target)
+
+
+def billable_items_xlsx_response(*, month: dt.date) -> FileResponse:
+    """An XLSX of every item of ``month``: written row by row to a temporary file on disk,
+    then streamed from it (the file disappears when the response is closed)."""
+    spool = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
+    xlsx_write(rows=billable_items_export_rows(month=month), target=spool)
+    spool.seek(0)
+    return FileResponse(
+        spool,
+        as_attachment=True,
+        filename=export_filename(month, "xlsx"),
+        content_type=XLSX_CONTENT_TYPE,
+    )
