@@ -8,7 +8,7 @@ PIP     = $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: demo install install-test test lint worker beat serve bench clean
+.PHONY: demo install install-test test lint audit worker beat serve bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ test: install-test
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit -q -r customers packages tickets billing clientarea supportbilling \
+		-x '*/migrations/*,*/seed_demo.py,*/seed_bench.py'
+
+# Known vulnerabilities in the pinned dependencies (needs PyPI's JSON API or OSV).
+audit: install-test
+	$(VENV)/bin/pip install --quiet pip-audit
+	$(VENV)/bin/pip-audit -r requirements.lock
 
 serve: install
 	$(PY) manage.py migrate --no-input

@@ -365,7 +365,8 @@ def usage_alerts_check(
     )
     created = []
     for usage in candidates:
-        assert usage.statement is not None  # candidates are priced
+        if usage.statement is None:  # unpriced: nothing to measure against
+            continue
         for threshold in usage_thresholds_reached(statement=usage.statement):
             if (usage.subscription.pk, threshold) in existing:
                 continue

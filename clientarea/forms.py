@@ -1,6 +1,7 @@
 """Forms of the portal: they parse what the client typed; the services decide."""
 
 from decimal import Decimal
+from typing import cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -54,8 +55,7 @@ class TicketCreateForm(forms.Form):
 
     def __init__(self, *args, client_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        field = self.fields["subscription"]
-        assert isinstance(field, SubscriptionChoiceField)
+        field = cast(SubscriptionChoiceField, self.fields["subscription"])
         field.queryset = client_subscriptions_to_choose(client_id=client_id)
 
 

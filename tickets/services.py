@@ -46,6 +46,11 @@ def audit_record(
     )
 
 
+# The ORM has no FOR SHARE; the table name is fixed by the model (db_table).
+_PERIOD_STATUS = "SELECT status FROM tickets_billingperiod WHERE month = %s"
+_PERIOD_STATUS_SHARED = "SELECT status FROM tickets_billingperiod WHERE month = %s FOR SHARE"
+
+
 def period_lock_open(*, month: dt.date) -> None:
     """Refuse unless ``month`` is open, and hold a shared lock on its row until commit.
 
@@ -53,12 +58,9 @@ def period_lock_open(*, month: dt.date) -> None:
     locks: no entry can slip into a month after its totals were read.
     """
     BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
-    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+    sql = _PERIOD_STATUS_SHARED if connection.vendor == "postgresql" else _PERIOD_STATUS
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT status FROM {BillingPeriod._meta.db_table} WHERE month = %s{lock}",  # noqa: S608
-            [month],
-        )
+        cursor.execute(sql, [month])
         (status,) = cursor.fetchone()
     if status != PeriodStatus.OPEN:
         raise ValidationError(

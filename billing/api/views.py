@@ -455,7 +455,8 @@ class TokenView(APIView):
 
     @extend_schema(request=s.TokenRequestSerializer, responses=s.TokenSerializer)
     def post(self, request):
-        serializer = AuthTokenSerializer(data=request.data, context={"request": request})
+        # The plain HttpRequest, so that sign-in throttling (axes) marks a locked-out caller.
+        serializer = AuthTokenSerializer(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key})
