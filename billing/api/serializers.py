@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import BillableItem, ItemStatus
+from billing.selectors import EXPORT_COLUMNS
 from customers.models import Client
 from packages.models import PackagePrice, Subscription, SubscriptionStatus, SupportPackage
 from supportbilling.periods import period_label, period_parse
@@ -237,22 +238,7 @@ class BillableItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BillableItem
-        fields = [
-            "id",
-            "client",
-            "subscription",
-            "period",
-            "kind",
-            "description",
-            "unit",
-            "quantity",
-            "unit_price",
-            "amount",
-            "currency",
-            "invoice_action",
-            "status",
-            "created_at",
-        ]
+        fields = list(EXPORT_COLUMNS)  # API.md: the export has the same columns as the JSON
         read_only_fields = fields
 
 
