@@ -31,6 +31,9 @@ def task_enqueue(task: Task, *args: Any, **kwargs: Any) -> bool:
     try:
         task.apply_async(args=args, kwargs=kwargs)
     except BROKER_ERRORS as exc:
-        logger.warning("Could not queue %s%r (the broker is unreachable): %s", task.name, args, exc)
+        logger.warning(
+            "Could not queue %s%r (the broker is unreachable): %s: %s",
+            *(task.name, args, type(exc).__name__, " ".join(str(exc).split())),
+        )
         return False
     return True

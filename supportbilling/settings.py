@@ -178,7 +178,10 @@ CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _RETRY_ONCE}
 # Synced into the database schedule by beat on start. Usage alerts: docs/decisions.md.
 CELERY_BEAT_SCHEDULE = {
-    "usage-alerts-check": {"task": "billing.usage_alerts_check", "schedule": 300.0},
+    "usage-alerts-check": {
+        "task": "billing.usage_alerts_check",
+        "schedule": float(env("USAGE_ALERTS_CHECK_EVERY", "300")),
+    },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
     # ended month still open once Redis is back; with nothing to close it reads two rows.
