@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 from decimal import Decimal
 
+import pytest
 from django.db.models import F
 from django.test import Client as BrowserClient
 from django.urls import reverse
@@ -85,6 +86,7 @@ def test_the_web_app_serves_pages_and_saves_time_with_redis_unreachable(gunicorn
     assert request(f"{base}{ticket_page}", staff)[0] == 200
 
 
+@pytest.mark.celery_worker
 def test_after_an_outage_the_scheduled_close_runs_and_no_usage_alert_is_lost(
     app_env, processes, redis_url
 ):
