@@ -129,6 +129,16 @@ def manage(*args: str) -> list[str]:
     return [sys.executable, "manage.py", *args]
 
 
+def celery_worker_args(name: str) -> list[str]:
+    """A Celery worker that runs one task at a time in its own process."""
+    return [
+        sys.executable,
+        *("-m", "celery", "-A", "supportbilling", "worker", "-n", f"{name}@%h"),
+        *("--pool=solo", "--loglevel=info", "--without-gossip", "--without-mingle"),
+        "--without-heartbeat",
+    ]
+
+
 @pytest.fixture(scope="session")
 def static_manifest() -> None:
     """gunicorn serves the app with DEBUG off: templates need the collected static files."""

@@ -25,7 +25,7 @@ from tests.factories import (
     TicketFactory,
     TimeEntryFactory,
 )
-from tests.faults.conftest import free_port, manage, wait_for
+from tests.faults.conftest import celery_worker_args, free_port, manage, wait_for
 from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
 
 CSRF = "faultsfaultsfaultsfaultsfaults12"  # any 32 letters and digits: cookie and form agree
@@ -148,13 +148,7 @@ def test_after_an_outage_the_scheduled_close_runs_and_no_usage_alert_is_lost(
         env,
         "redis-server",
     )
-    worker = processes(
-        [sys.executable, *("-m", "celery", "-A", "supportbilling", "worker")]
-        + ["--pool=solo", "--loglevel=info", "--without-gossip", "--without-mingle"]
-        + ["--without-heartbeat"],
-        env,
-        "worker",
-    )
+    worker = processes(celery_worker_args("after-outage"), env, "worker")
     UsageAlert.objects.update(created_at=F("created_at") - dt.timedelta(minutes=11))
     # then beat's next run closes last month
     wait_for(

@@ -6,16 +6,20 @@ import datetime as dt
 import re
 from decimal import Decimal
 
+import pytest
+from celery import group
 from django.db import connection, transaction
 from django.db.models import Count
 
 from billing.calculations import rollup_item_drafts, statement_compute
 from billing.models import BillableItem
-from billing.services import _batch_lock
+from billing.selectors import rollup_batches
+from billing.services import _batch_lock, period_close_begin, period_close_finish
+from billing.tasks import rollup_batch
 from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus
 from tests.factories import OperatorFactory, package_with_prices
-from tests.faults.conftest import manage, wait_for
+from tests.faults.conftest import celery_worker_args, manage, wait_for
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -195,4 +199,49 @@ def test_four_rollups_of_one_month_at_once_write_one_set_of_items(app_env, proce
         assert run.wait(90) == 0, run.output()
     # then together they wrote one set of items: each item by exactly one of them
     assert sum(items_written(run.output()) for run in runs) == len(expected)
+    assert_october_billed_once(expected)
+
+
+@pytest.fixture
+def celery_sender(redis_url):
+    """This process sends tasks through Redis (not eagerly); messages of an earlier,
+    interrupted run are dropped first."""
+    from supportbilling.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    app.control.purge()
+    yield app
+    app.conf.task_always_eager = eager
+
+
+@pytest.mark.celery_worker
+def test_four_celery_workers_given_every_batch_twice_write_one_set_of_items(
+    app_env, processes, celery_sender
+):
+    # given 60 subscriptions to bill for October, in batches of 5, and four Celery workers
+    ids, expected = a_month_to_bill(60)
+    env = app_env(REDIS_URL=celery_sender.conf.broker_url, DB_CONN_MAX_AGE="0")
+    for n in range(1, 5):
+        processes(celery_worker_args(f"faults{n}"), env, f"worker {n}")
+    wait_for(lambda: len(celery_sender.control.ping(timeout=0.5)) >= 4, "four workers", seconds=60)
+    assert period_close_begin(month=OCTOBER)
+    batches = rollup_batches(month=OCTOBER, batch_size=5)
+    with transaction.atomic():
+        # when every batch is delivered twice, and both copies of the first batch are taken
+        # by two workers at the same moment
+        _batch_lock(OCTOBER, ids[0])
+        sent = group(
+            rollup_batch.s("2026-10", first, last) for first, last in batches for _copy in (1, 2)
+        ).apply_async()
+        wait_for(
+            lambda: len(backends_waiting("advisory", "SELECT pg_advisory_xact_lock")) == 2,
+            "two workers at the first batch",
+            seconds=60,
+        )
+    written = sent.get(timeout=90)
+    assert period_close_finish(month=OCTOBER)
+    # then each item was written by exactly one delivery, and October is billed once
+    assert len(written) == 2 * len(batches)
+    assert sum(written) == len(expected)
     assert_october_billed_once(expected)
