@@ -10,6 +10,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -18,6 +21,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import connection
+from django.test import Client as BrowserClient
 
 
 def database_url() -> str:
@@ -35,6 +39,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+CSRF = "faultsfaultsfaultsfaultsfaults12"  # any 32 letters and digits: cookie and form agree
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def request(url: str, cookie: str = "", data: dict[str, str] | None = None) -> tuple[int, str]:
+    """GET (or POST ``data``) without following redirects; a hanging request fails."""
+    body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": CSRF}).encode() if data else None
+    headers = {"Cookie": f"{cookie}; csrftoken={CSRF}"}
+    opener = urllib.request.build_opener(NoRedirect)
+    try:
+        with opener.open(urllib.request.Request(url, data=body, headers=headers), timeout=15) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def session_cookie(user) -> str:
+    browser = BrowserClient()
+    browser.force_login(user)
+    return f"sessionid={browser.cookies['sessionid'].value}"
 
 
 def wait_for(condition: Callable[[], object], what: str, seconds: float = 30) -> object:

@@ -4,16 +4,16 @@ keeping its database connection between requests): requests during the outage ge
 
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
+from decimal import Decimal
 from pathlib import Path
 
 from django.db import connection, connections
-from django.test import Client as BrowserClient
+from django.urls import reverse
 
 from conftest import need_service
-from tests.factories import ClientUserFactory, SubscriptionFactory
-from tests.faults.conftest import wait_for
+from tests.factories import ClientUserFactory, OperatorFactory, SubscriptionFactory, TicketFactory
+from tests.faults.conftest import request, session_cookie, wait_for
+from tickets.models import TimeEntry
 
 LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1"}
 
@@ -42,26 +42,16 @@ def postgres_is_up() -> bool:
     return ready.returncode == 0
 
 
-def get(url: str, cookie: str = "") -> tuple[int, str]:
-    """Status and body; a request that hangs fails the test (timeout)."""
-    request = urllib.request.Request(url, headers={"Cookie": cookie})
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def test_requests_fail_cleanly_while_postgres_restarts_and_succeed_after(postgres, gunicorn):
     cluster = local_cluster()
     # given a client user signed in to the portal served by gunicorn
     user = ClientUserFactory()
     subscription = SubscriptionFactory(client=user.client)
-    browser = BrowserClient()
-    browser.force_login(user.user)
-    cookie = f"sessionid={browser.cookies['sessionid'].value}"
+    ticket = TicketFactory(subscription=subscription)
+    staff = session_cookie(OperatorFactory())
+    cookie = session_cookie(user.user)
     base = gunicorn()
-    assert get(f"{base}/", cookie)[0] == 200
+    assert request(f"{base}/", cookie)[0] == 200
     # (this test's own connection would die with the server too)
     connections.close_all()
     try:
@@ -69,17 +59,22 @@ def test_requests_fail_cleanly_while_postgres_restarts_and_succeed_after(postgre
         pg_ctl(cluster, "stop")
         # then every request gets a plain 503 at once: no hang, no traceback
         for path in ("/", "/healthz/", "/admin/"):
-            status, body = get(f"{base}{path}", cookie)
+            status, body = request(f"{base}{path}", cookie)
             assert status == 503, (path, status, body)
             assert "Traceback" not in body and "psycopg" not in body
             assert "Service temporarily unavailable" in body
         # when it is started again
         pg_ctl(cluster, "start")
         # then the same app process answers again, with the same session
-        wait_for(lambda: get(f"{base}/healthz/")[0] == 200, "the app to reach PostgreSQL")
-        status, body = get(f"{base}/", cookie)
+        wait_for(lambda: request(f"{base}/healthz/")[0] == 200, "the app to reach PostgreSQL")
+        status, body = request(f"{base}/", cookie)
         assert status == 200, body
         assert subscription.package.name in body
+        # and writes too: an operator saves time
+        log_time = reverse("admin:tickets_ticket_log", args=[ticket.pk])
+        status, _ = request(f"{base}{log_time}", staff, {"hours": "0.75", "note": "After"})
+        assert status == 302
+        assert TimeEntry.objects.get(ticket=ticket).hours == Decimal("0.75")
     finally:
         if not postgres_is_up():
             pg_ctl(cluster, "start")

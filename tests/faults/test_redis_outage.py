@@ -5,14 +5,10 @@ database) and a worker close the ended month and send the alert, once."""
 import datetime as dt
 import shutil
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from decimal import Decimal
 
 import pytest
 from django.db.models import F
-from django.test import Client as BrowserClient
 from django.urls import reverse
 
 from billing.models import BillableItem, UsageAlert
@@ -25,33 +21,15 @@ from tests.factories import (
     TicketFactory,
     TimeEntryFactory,
 )
-from tests.faults.conftest import celery_worker_args, free_port, manage, wait_for
+from tests.faults.conftest import (
+    celery_worker_args,
+    free_port,
+    manage,
+    request,
+    session_cookie,
+    wait_for,
+)
 from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
-
-CSRF = "faultsfaultsfaultsfaultsfaults12"  # any 32 letters and digits: cookie and form agree
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-def request(url: str, cookie: str, data: dict[str, str] | None = None) -> tuple[int, str]:
-    """GET (or POST ``data``) without following redirects; a hanging request fails."""
-    body = urllib.parse.urlencode({**data, "csrfmiddlewaretoken": CSRF}).encode() if data else None
-    headers = {"Cookie": f"{cookie}; csrftoken={CSRF}"}
-    opener = urllib.request.build_opener(NoRedirect)
-    try:
-        with opener.open(urllib.request.Request(url, data=body, headers=headers), timeout=15) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
-def session_cookie(user) -> str:
-    browser = BrowserClient()
-    browser.force_login(user)
-    return f"sessionid={browser.cookies['sessionid'].value}"
 
 
 def test_the_web_app_serves_pages_and_saves_time_with_redis_unreachable(gunicorn):
