@@ -148,6 +148,9 @@ def processes() -> Iterator[Callable[..., Process]]:
         try:
             yield start
         finally:
+            for process in started:  # all at once, then wait for each
+                if process.popen.poll() is None:
+                    process.popen.terminate()
             for process in started:
                 process.stop()
             for process in started:
