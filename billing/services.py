@@ -51,6 +51,7 @@ from supportbilling.periods import (
     period_next,
     period_of,
 )
+from supportbilling.queue import task_enqueue
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
 from tickets.selectors import period_is_closed
 from tickets.services import audit_record, ticket_subscription_set
@@ -337,9 +338,9 @@ USAGE_ALERT_RESEND_AFTER = dt.timedelta(minutes=10)
 def _usage_alert_queue(alert_id: int) -> None:
     from billing.tasks import usage_alert_send
 
-    # robust: with the broker down the alert stays unsent in the database (the next check
-    # queues it again) and the caller's request or task does not fail after its commit.
-    transaction.on_commit(lambda: usage_alert_send.delay(alert_id), robust=True)
+    # With the broker down the alert stays unsent in the database (the next check queues it
+    # again) and the caller's request or task does not fail after its commit.
+    transaction.on_commit(lambda: task_enqueue(usage_alert_send, alert_id), robust=True)
 
 
 def usage_alerts_check(
@@ -391,7 +392,7 @@ def usage_alerts_check_queue(*, subscription_id: int) -> None:
     (the periodic check catches time logged anywhere else)."""
     from billing.tasks import usage_alerts_check as task
 
-    transaction.on_commit(lambda: task.delay([subscription_id]), robust=True)
+    transaction.on_commit(lambda: task_enqueue(task, [subscription_id]), robust=True)
 
 
 @transaction.atomic

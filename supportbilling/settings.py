@@ -63,6 +63,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "supportbilling.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -128,6 +129,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A request must not hang on an unreachable database (failover, network): fail, answer 503.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(env("DB_CONNECT_TIMEOUT", "5"))
+    )
 # The covering index of the rollup is a PostgreSQL feature; SQLite simply ignores INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -195,9 +201,29 @@ CELERY_TASK_ACKS_LATE = True  # a batch killed mid-way is delivered again
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# With Redis down, sending a task must fail in about a second instead of hanging a request
+# (kombu retries 3 times, the result backend 20 times with 1 s pauses by default). Callers
+# send through supportbilling.queue.task_enqueue, which logs the failure; periodic checks
+# re-send the work (docs/decisions.md, "Faults").
+_RETRY_ONCE = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, **_RETRY_ONCE}
+CELERY_TASK_PUBLISH_RETRY_POLICY = _RETRY_ONCE
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 2
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _RETRY_ONCE}
 # Synced into the database schedule by beat on start. Usage alerts: docs/decisions.md.
 CELERY_BEAT_SCHEDULE = {
-    "usage-alerts-check": {"task": "billing.usage_alerts_check", "schedule": 300.0},
+    "usage-alerts-check": {
+        "task": "billing.usage_alerts_check",
+        "schedule": float(env("USAGE_ALERTS_CHECK_EVERY", "300")),
+    },
+    # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
+    # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
+    # ended month still open once Redis is back; with nothing to close it reads two rows.
+    "close-ended-periods-hourly": {
+        "task": "billing.close_ended_periods",
+        "schedule": float(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
+    },
 }
 
 # Rollup: subscriptions per batch (one Celery sub-task each).

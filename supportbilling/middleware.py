@@ -1,0 +1,34 @@
+"""Answer "try again shortly" (503) instead of a server error while the database is away."""
+
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+
+logger = logging.getLogger(__name__)
+
+UNAVAILABLE_PAGE = (
+    "<!doctype html><title>Service unavailable</title>"
+    "<h1>Service temporarily unavailable</h1><p>Please try again in a minute.</p>"
+)
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that cannot reach PostgreSQL (restart, failover, network) gets a plain 503 with
+    ``Retry-After``; Django reconnects by itself on a later request (CONN_HEALTH_CHECKS).
+    Nothing of the error is shown to the user; it is logged."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.error("Database unavailable for %s %s: %s", request.method, request.path, exception)
+        response = HttpResponse(UNAVAILABLE_PAGE, status=503)
+        response["Retry-After"] = "30"
+        return response
