@@ -215,14 +215,14 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": _RETRY_ONCE}
 CELERY_BEAT_SCHEDULE = {
     "usage-alerts-check": {
         "task": "billing.usage_alerts_check",
-        "schedule": float(env("USAGE_ALERTS_CHECK_EVERY", "300")),
+        "schedule": int(env("USAGE_ALERTS_CHECK_EVERY", "300")),
     },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
     # ended month still open once Redis is back; with nothing to close it reads two rows.
     "close-ended-periods-hourly": {
         "task": "billing.close_ended_periods",
-        "schedule": float(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
+        "schedule": int(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
     },
 }
 
