@@ -22,8 +22,9 @@ def usage_chart_svg(points: list[ChartPoint], *, title: str, chart_id: str) -> S
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_width / len(points)
 
-    def y_of(value: Decimal) -> float:
-        return round(TOP + plot_height - float(value / top_value) * plot_height, 1)
+    def y_of(value: Decimal) -> Decimal:
+        # Pixels, to a tenth; hours stay Decimal all the way.
+        return (TOP + plot_height - value / top_value * plot_height).quantize(Decimal("0.1"))
 
     bars = []
     for index, point in enumerate(points):
@@ -34,7 +35,7 @@ def usage_chart_svg(points: list[ChartPoint], *, title: str, chart_id: str) -> S
                 "x": round(x + step * 0.2, 1),
                 "width": round(step * 0.6, 1),
                 "y": y_of(point.used_hours),
-                "height": round(TOP + plot_height - y_of(point.used_hours), 1),
+                "height": TOP + plot_height - y_of(point.used_hours),
                 "label_x": round(x + step / 2, 1),
                 "month": point.month,
                 "used": point.used_hours,
