@@ -55,6 +55,19 @@ CREATE UNLOGGED TABLE IF NOT EXISTS bench_rollup_scratch (
 """
 
 
+def backend_cpu() -> float | None:
+    """CPU seconds used so far by this connection's PostgreSQL backend (local server only):
+    unlike wall time, it does not grow when other work shares the machine."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class QueryCounter:
     """Counts the statements Django sends (an execute wrapper: no query log kept)."""
 
@@ -112,29 +125,41 @@ def period_reset(month) -> None:
         )
 
 
-def measure_in_process(month, batch_size: int) -> tuple[float, int, int]:
+def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, float | None]:
+    """Wall time, queries, items, CPU of this process and of the PostgreSQL backend."""
     from billing.services import period_close
 
     counter = QueryCounter()
+    server_before = backend_cpu()
     with connection.execute_wrapper(counter):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = period_close(month=month, batch_size=batch_size)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    server_after = backend_cpu()
     assert not result.already_closed, "the month was already closed: reset failed"
-    return elapsed, counter.count, result.items_created
+    server = None if server_before is None else server_after - server_before
+    return elapsed, counter.count, result.items_created, cpu, server
 
 
-def measure_baseline(month) -> tuple[float, int]:
+def measure_baseline(month, repeat: int = 3) -> tuple[float, int, float | None]:
+    """The bare SQL, run ``repeat`` times (the machine is shared): median wall time, rows and
+    the median CPU time of the PostgreSQL backend."""
     from supportbilling.periods import period_last_day
 
     params = {"first": month, "last": period_last_day(month)}
+    times, cpus = [], []
     with connection.cursor() as cursor:
         cursor.execute(SCRATCH_TABLE)
-        cursor.execute("TRUNCATE bench_rollup_scratch")
-        started = time.perf_counter()
-        cursor.execute(BASELINE_SQL, params)
-        elapsed = time.perf_counter() - started
-        return elapsed, cursor.rowcount
+        for _ in range(repeat):
+            cursor.execute("TRUNCATE bench_rollup_scratch")
+            cpu_before = backend_cpu()
+            started = time.perf_counter()
+            cursor.execute(BASELINE_SQL, params)
+            times.append(time.perf_counter() - started)
+            if cpu_before is not None:
+                cpus.append(backend_cpu() - cpu_before)
+        middle = repeat // 2
+        return sorted(times)[middle], cursor.rowcount, sorted(cpus)[middle] if cpus else None
 
 
 def totals_agree(month) -> str:
@@ -251,6 +276,10 @@ def measure_celery(month, workers_count: int, timeout: float) -> float:
         stop_workers(workers)
 
 
+def _shown(value, spec: str = "") -> str:
+    return "" if value is None else format(value, spec)
+
+
 def machine() -> str:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
@@ -304,10 +333,28 @@ def main() -> None:
         print(explain_batch(month, options.batch_size))
 
     rows = []
-    baseline, scratch_rows = measure_baseline(month)
-    rows.append(("bare SQL: INSERT INTO scratch SELECT ... GROUP BY", baseline, 1, scratch_rows))
-    elapsed, queries, items = measure_in_process(month, options.batch_size)
-    rows.append((f"period_close in process (batch {options.batch_size})", elapsed, queries, items))
+    baseline, scratch_rows, baseline_cpu = measure_baseline(month)
+    rows.append(
+        (
+            "bare SQL: INSERT INTO scratch SELECT ... GROUP BY",
+            baseline,
+            1,
+            scratch_rows,
+            0.0,
+            baseline_cpu,
+        )
+    )
+    elapsed, queries, items, cpu, server_cpu = measure_in_process(month, options.batch_size)
+    rows.append(
+        (
+            f"period_close in process (batch {options.batch_size})",
+            elapsed,
+            queries,
+            items,
+            cpu,
+            server_cpu,
+        )
+    )
     check = totals_agree(month)
 
     worker_counts = [int(n) for n in options.workers.split(",") if int(n) > 0]
@@ -320,7 +367,7 @@ def main() -> None:
         items = BillableItem.objects.filter(
             period=month, kind__in=[ItemKind.FEE, ItemKind.OVERTIME]
         ).count()
-        rows.append((f"Celery, {count} worker process(es)", elapsed, None, items))
+        rows.append((f"Celery, {count} worker process(es)", elapsed, None, items, None, None))
         check_celery = totals_agree(month)
         if check_celery != "identical":
             check = f"{check}; Celery x{count}: {check_celery}"
@@ -332,11 +379,19 @@ def main() -> None:
         f"\nRollup of {period_label(month)}: {options.subscriptions} subscriptions, "
         f"{options.entries} time entries, batch size {options.batch_size}"
     )
-    print(f"{'run':<52} {'wall s':>8} {'queries':>8} {'rows/items':>10} {'x SQL':>7}")
-    for name, seconds, queries, count in rows:
-        shown = "" if queries is None else str(queries)
-        print(f"{name:<52} {seconds:>8.2f} {shown:>8} {count:>10} {seconds / baseline:>7.1f}")
-    print(f"({batches} batches)")
+    print(
+        f"{'run':<50} {'wall s':>7} {'x SQL':>6} {'queries':>7} {'rows/items':>10} "
+        f"{'app CPU s':>9} {'PG CPU s':>8}"
+    )
+    for name, seconds, queries, count, cpu, server_cpu in rows:
+        print(
+            f"{name:<50} {seconds:>7.2f} {seconds / baseline:>6.1f} {_shown(queries):>7} "
+            f"{count:>10} {_shown(cpu, '.2f'):>9} {_shown(server_cpu, '.2f'):>8}"
+        )
+    print(
+        f"({batches} batches; queries = statements sent through Django, plus 2 COPY per batch "
+        "on PostgreSQL; PG CPU = CPU time of the PostgreSQL backend of this process)"
+    )
     print(f"Items against the bare SQL totals: {check}")
 
 
