@@ -13,6 +13,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
@@ -95,24 +96,35 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its price in the client's currency, aggregated by the database in a single query.
 
-    The subscriptions of ``subscriptions_billed_in``, written as one joined GROUP BY: the
-    month's entries and the price are outer joins (their conditions in the ON clause), and
-    "has entries in the month" becomes a HAVING on the sum (hours are positive). Three
-    correlated subqueries per subscription made it 1.7 times slower at 120,000 subscriptions
-    (docs/performance.md)."""
+    The subscriptions of ``subscriptions_billed_in``; "has entries in the month" is the
+    hours used being above zero (hours are positive), so one correlated sum per subscription
+    serves both, and the price is an outer join. This shape is 2.5 times faster than three
+    correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
+    selected column (docs/performance.md)."""
     first, last = _month_range(month)
+    used = (
+        TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
+        .order_by()
+        .values("subscription")
+        .annotate(total=Sum("hours"))
+        .values("total")
+    )
     return list(
         Subscription.objects.filter(
             pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
         )
         .annotate(
-            month_entries=FilteredRelation(
-                "time_entries", condition=Q(time_entries__work_date__range=(first, last))
-            ),
             price=FilteredRelation(
                 "package__prices", condition=Q(package__prices__currency=F("client__currency"))
             ),
+            used_hours=Coalesce(
+                Subquery(used, output_field=HOURS), Value(Decimal("0")), output_field=HOURS
+            ),
+            fee=F("price__fee"),
+            hourly_rate=F("price__hourly_rate"),
         )
+        .filter(_runs_in(first, last) | Q(used_hours__gt=0))
+        .order_by("pk")
         .values(
             "pk",
             "client_id",
@@ -120,16 +132,10 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
             "package__name",
             "package__included_hours",
             "package__invoice_action",
+            "used_hours",
+            "fee",
+            "hourly_rate",
         )
-        .annotate(
-            used_hours=Coalesce(
-                Sum("month_entries__hours"), Value(Decimal("0")), output_field=HOURS
-            ),
-            fee=F("price__fee"),
-            hourly_rate=F("price__hourly_rate"),
-        )
-        .filter(_runs_in(first, last) | Q(used_hours__gt=0))
-        .order_by("pk")
     )
 
 
