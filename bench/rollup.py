@@ -55,6 +55,41 @@ CREATE UNLOGGED TABLE IF NOT EXISTS bench_rollup_scratch (
 """
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds of a local process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pids: list[int]) -> list[int]:
+    """The processes and their children (a prefork worker runs its tasks in a child)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+    tree, todo = set(), list(pids)
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(
+            child for child, parent in parents.items() if parent == pid and child not in tree
+        )
+    return sorted(tree)
+
+
+def _cpu_snapshot(pids: list[int]) -> dict[int, float]:
+    return {pid: _process_cpu(pid) for pid in pids}
+
+
+def _cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def backend_cpu() -> float | None:
     """CPU seconds used so far by this connection's PostgreSQL backend (local server only):
     unlike wall time, it does not grow when other work shares the machine."""
@@ -255,7 +290,10 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             worker.wait()
 
 
-def measure_celery(month, workers_count: int, timeout: float) -> float:
+def measure_celery(month, workers_count: int, timeout: float) -> tuple[float, float]:
+    """Wall time until the month is closed and CPU of the workers. (Not of their PostgreSQL
+    backends: Celery closes the database connection after every task, and the CPU of a
+    backend that has exited cannot be read.)"""
     from billing.tasks import close_ended_periods
     from supportbilling.celery import app
     from tickets.models import BillingPeriod, PeriodStatus
@@ -265,13 +303,17 @@ def measure_celery(month, workers_count: int, timeout: float) -> float:
     workers = start_workers(workers_count, env)
     try:
         wait_for_workers(app, workers_count)
+        pids = _process_tree([worker.pid for worker in workers])
+        workers_before = _cpu_snapshot(pids)
         started = time.perf_counter()
         close_ended_periods.delay()
         while not BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSED).exists():
             if time.perf_counter() - started > timeout:
                 raise RuntimeError(f"the period was not closed within {timeout:.0f} s")
             time.sleep(0.05)
-        return time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        workers_cpu = _cpu_delta(workers_before, _cpu_snapshot(_process_tree(pids)))
+        return elapsed, workers_cpu
     finally:
         stop_workers(workers)
 
@@ -363,11 +405,13 @@ def main() -> None:
         worker_counts = []
     for count in worker_counts:
         period_reset(month)
-        elapsed = measure_celery(month, count, options.timeout)
+        elapsed, workers_cpu = measure_celery(month, count, options.timeout)
         items = BillableItem.objects.filter(
             period=month, kind__in=[ItemKind.FEE, ItemKind.OVERTIME]
         ).count()
-        rows.append((f"Celery, {count} worker process(es)", elapsed, None, items, None, None))
+        rows.append(
+            (f"Celery, {count} worker process(es)", elapsed, None, items, workers_cpu, None)
+        )
         check_celery = totals_agree(month)
         if check_celery != "identical":
             check = f"{check}; Celery x{count}: {check_celery}"
@@ -389,8 +433,9 @@ def main() -> None:
             f"{count:>10} {_shown(cpu, '.2f'):>9} {_shown(server_cpu, '.2f'):>8}"
         )
     print(
-        f"({batches} batches; queries = statements sent through Django, plus 2 COPY per batch "
-        "on PostgreSQL; PG CPU = CPU time of the PostgreSQL backend of this process)"
+        f"({batches} batches. queries: statements sent through Django, plus 2 COPY per batch "
+        "on PostgreSQL.\n app CPU: this process or the Celery workers; PG CPU: the PostgreSQL "
+        "backend of this process)"
     )
     print(f"Items against the bare SQL totals: {check}")
 
