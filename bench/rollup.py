@@ -36,7 +36,8 @@ BASELINE_SQL = """
 INSERT INTO bench_rollup_scratch
 SELECT s.id, s.client_id, c.currency, COALESCE(SUM(e.hours), 0) AS used_hours, pr.fee,
        GREATEST(COALESCE(SUM(e.hours), 0) - p.included_hours, 0) AS overtime_hours,
-       ROUND(GREATEST(COALESCE(SUM(e.hours), 0) - p.included_hours, 0) * pr.hourly_rate, 2)
+       ROUND(GREATEST(COALESCE(SUM(e.hours), 0) - p.included_hours, 0) * pr.hourly_rate, 2),
+       pr.hourly_rate, p.name, p.invoice_action
 FROM packages_subscription s
 JOIN customers_client c ON c.id = s.client_id
 JOIN packages_supportpackage p ON p.id = s.package_id
@@ -46,13 +47,46 @@ LEFT JOIN tickets_timeentry e
 WHERE p.billing_mode = 'recurring'
   AND ((s.start_date <= %(last)s AND (s.end_date IS NULL OR s.end_date >= %(first)s))
        OR e.id IS NOT NULL)
-GROUP BY s.id, c.currency, p.included_hours, pr.fee, pr.hourly_rate
+GROUP BY s.id, c.id, p.id, pr.id
 """
 SCRATCH_TABLE = """
-CREATE UNLOGGED TABLE IF NOT EXISTS bench_rollup_scratch (
+CREATE UNLOGGED TABLE bench_rollup_scratch (
     subscription_id bigint, client_id bigint, currency varchar(3), used_hours numeric,
-    fee numeric, overtime_hours numeric, overtime_amount numeric)
+    fee numeric, overtime_hours numeric, overtime_amount numeric, hourly_rate numeric,
+    package_name varchar(120), invoice_action varchar(16))
 """
+# What the rollup writes besides reading, as bare SQL from the scratch totals: the items, one
+# audit row per billed subscription and the billed flag of the month's entries (rolled back).
+WRITES_SQL = [
+    """
+    INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, description,
+        unit, quantity, unit_price, amount, currency, invoice_action, status, created_at,
+        updated_at)
+    SELECT client_id, subscription_id, %(first)s, 'fee',
+           'Support package ' || package_name || ' ' || %(label)s, 'quantity', 1, fee, fee,
+           currency, invoice_action, 'pending', now(), now()
+    FROM bench_rollup_scratch WHERE fee > 0
+    UNION ALL
+    SELECT client_id, subscription_id, %(first)s, 'overtime',
+           'Support overtime ' || %(label)s || ': ' || overtime_hours || ' h x ' || hourly_rate
+           || ' ' || currency, 'hours', overtime_hours, hourly_rate, overtime_amount,
+           currency, invoice_action, 'pending', now(), now()
+    FROM bench_rollup_scratch WHERE overtime_hours > 0
+    ON CONFLICT DO NOTHING
+    """,
+    """
+    INSERT INTO tickets_auditevent (subscription_id, action, detail, created_at)
+    SELECT subscription_id, 'period_billed',
+           jsonb_build_object('period', %(label)s, 'items', jsonb_build_array(
+               'fee ' || fee || ' ' || currency, 'overtime ' || overtime_amount || ' '
+               || currency)), now()
+    FROM bench_rollup_scratch WHERE fee > 0 OR overtime_hours > 0
+    """,
+    """
+    UPDATE tickets_timeentry SET billed_at = now()
+    WHERE work_date BETWEEN %(first)s AND %(last)s AND billed_at IS NULL
+    """,
+]
 
 
 def _process_cpu(pid: int) -> float:
@@ -184,6 +218,7 @@ def measure_baseline(month, repeat: int = 3) -> tuple[float, int, float | None]:
     params = {"first": month, "last": period_last_day(month)}
     times, cpus = [], []
     with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_rollup_scratch")
         cursor.execute(SCRATCH_TABLE)
         for _ in range(repeat):
             cursor.execute("TRUNCATE bench_rollup_scratch")
@@ -195,6 +230,26 @@ def measure_baseline(month, repeat: int = 3) -> tuple[float, int, float | None]:
                 cpus.append(backend_cpu() - cpu_before)
         middle = repeat // 2
         return sorted(times)[middle], cursor.rowcount, sorted(cpus)[middle] if cpus else None
+
+
+def measure_writes(month) -> tuple[float, int, float | None]:
+    """The rollup's writes as bare SQL from the scratch totals, rolled back: wall and PG CPU."""
+    from django.db import transaction
+
+    from supportbilling.periods import period_label, period_last_day
+
+    params = {"first": month, "last": period_last_day(month), "label": period_label(month)}
+    items = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        cpu_before = backend_cpu()
+        started = time.perf_counter()
+        for sql in WRITES_SQL:
+            cursor.execute(sql, params)
+            items = items if sql is not WRITES_SQL[0] else cursor.rowcount
+        elapsed = time.perf_counter() - started
+        cpu = None if cpu_before is None else backend_cpu() - cpu_before
+        transaction.set_rollback(True)
+    return elapsed, items, cpu
 
 
 def totals_agree(month) -> str:
@@ -386,6 +441,18 @@ def main() -> None:
             baseline_cpu,
         )
     )
+    writes, written, writes_cpu = measure_writes(month)
+    rows.append(
+        (
+            "bare SQL: + the same writes (items, audit, flags)",
+            baseline + writes,
+            4,
+            written,
+            0.0,
+            (baseline_cpu or 0) + (writes_cpu or 0),
+        )
+    )
+    period_reset(month)
     elapsed, queries, items, cpu, server_cpu = measure_in_process(month, options.batch_size)
     rows.append(
         (
