@@ -469,5 +469,6 @@ def bench_seed(
     BillingPeriod.objects.bulk_create(ended, ignore_conflicts=True)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE " + ", ".join(COLUMNS))
+            tables = [*COLUMNS, "packages_supportpackage", "packages_packageprice"]
+            cursor.execute("ANALYZE " + ", ".join(tables))
     return result
