@@ -199,6 +199,9 @@ def bench_flush() -> None:
     """Delete every client, subscription, ticket, entry, item and period: bench databases only."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # Inside a transaction that wrote rows (a test), deferred foreign key checks
+            # would still be pending, and TRUNCATE refuses to run then.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"TRUNCATE {', '.join(FLUSH_TABLES)} RESTART IDENTITY CASCADE")
     else:
         for model in FLUSH_MODELS:
