@@ -137,6 +137,11 @@ def backend_cpu() -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def backend_cpu_since(before: float | None) -> float | None:
+    after = backend_cpu()
+    return None if before is None or after is None else after - before
+
+
 class QueryCounter:
     """Counts the statements Django sends (an execute wrapper: no query log kept)."""
 
@@ -204,9 +209,8 @@ def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, 
         started, cpu_started = time.perf_counter(), time.process_time()
         result = period_close(month=month, batch_size=batch_size)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    server_after = backend_cpu()
+    server = backend_cpu_since(server_before)
     assert not result.already_closed, "the month was already closed: reset failed"
-    server = None if server_before is None else server_after - server_before
     return elapsed, counter.count, result.items_created, cpu, server
 
 
@@ -226,8 +230,9 @@ def measure_baseline(month, repeat: int = 3) -> tuple[float, int, float | None]:
             started = time.perf_counter()
             cursor.execute(BASELINE_SQL, params)
             times.append(time.perf_counter() - started)
-            if cpu_before is not None:
-                cpus.append(backend_cpu() - cpu_before)
+            cpu = backend_cpu_since(cpu_before)
+            if cpu is not None:
+                cpus.append(cpu)
         middle = repeat // 2
         return sorted(times)[middle], cursor.rowcount, sorted(cpus)[middle] if cpus else None
 
@@ -247,7 +252,7 @@ def measure_writes(month) -> tuple[float, int, float | None]:
             cursor.execute(sql, params)
             items = items if sql is not WRITES_SQL[0] else cursor.rowcount
         elapsed = time.perf_counter() - started
-        cpu = None if cpu_before is None else backend_cpu() - cpu_before
+        cpu = backend_cpu_since(cpu_before)
         transaction.set_rollback(True)
     return elapsed, items, cpu
 
@@ -429,7 +434,7 @@ def main() -> None:
     if options.explain:
         print(explain_batch(month, options.batch_size))
 
-    rows = []
+    rows: list[tuple[str, float, int | None, int, float | None, float | None]] = []
     baseline, scratch_rows, baseline_cpu = measure_baseline(month)
     rows.append(
         (
@@ -494,10 +499,10 @@ def main() -> None:
         f"{'run':<50} {'wall s':>7} {'x SQL':>6} {'queries':>7} {'rows/items':>10} "
         f"{'app CPU s':>9} {'PG CPU s':>8}"
     )
-    for name, seconds, queries, count, cpu, server_cpu in rows:
+    for name, seconds, statements, count, app_cpu, pg_cpu in rows:
         print(
-            f"{name:<50} {seconds:>7.2f} {seconds / baseline:>6.1f} {_shown(queries):>7} "
-            f"{count:>10} {_shown(cpu, '.2f'):>9} {_shown(server_cpu, '.2f'):>8}"
+            f"{name:<50} {seconds:>7.2f} {seconds / baseline:>6.1f} {_shown(statements):>7} "
+            f"{count:>10} {_shown(app_cpu, '.2f'):>9} {_shown(pg_cpu, '.2f'):>8}"
         )
     print(
         f"({batches} batches. queries: statements sent through Django, plus 2 COPY per batch "

@@ -228,7 +228,8 @@ def _operators() -> list[int]:
         users = list(User.objects.filter(username__startswith=BENCH_OPERATOR_PREFIX))
     group = Group.objects.filter(name="Operators").first()
     if group is not None:
-        group.user_set.add(*users)
+        for user in users:
+            user.groups.add(group)
     return list(
         User.objects.filter(username__startswith=BENCH_OPERATOR_PREFIX).values_list("pk", flat=True)
     )
@@ -417,7 +418,7 @@ def bench_seed(
         if load
     ]
     ticket_id0 = _next_id("tickets_ticket")
-    ticket_rows = []
+    ticket_rows: list[tuple[Any, ...]] = []
     tickets_of: list[list[int]] = []
     for run, load in busy:
         ids = []
