@@ -246,11 +246,73 @@ _ITEMS_STAGING_INSERT = (
 )
 
 
-def _copy_items_ignoring_conflicts(rows: list[tuple[Any, ...]]) -> None:
+def _items_insert(new_items: list[tuple[dict[str, Any], ItemDraft]], *, month: dt.date) -> None:
+    """Write the batch's new items: COPY on PostgreSQL, bulk_create elsewhere."""
+    if not new_items:
+        return
+    if connection.vendor != "postgresql":
+        BillableItem.objects.bulk_create(
+            [
+                _item_from_draft(
+                    draft,
+                    client_id=row["client_id"],
+                    subscription_id=row["pk"],
+                    month=month,
+                    currency=row["client__currency"],
+                    invoice_action=row["package__invoice_action"],
+                )
+                for row, draft in new_items
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    written_at = timezone.now()  # what auto_now_add and auto_now set
+    rows = [
+        (
+            row["client_id"],
+            row["pk"],
+            month,
+            draft.kind,
+            draft.description,
+            draft.unit,
+            draft.quantity,
+            draft.unit_price,
+            draft.amount,
+            row["client__currency"],
+            row["package__invoice_action"],
+            ItemStatus.PENDING.value,
+            written_at,
+            written_at,
+        )
+        for row, draft in new_items
+    ]
     with connection.cursor() as cursor:
         cursor.execute(_ITEMS_STAGING_CREATE)
         _copy_rows("rollup_new_items", _ITEM_COLUMNS, rows)
         cursor.execute(_ITEMS_STAGING_INSERT)
+
+
+def _audit_insert(audit_details: list[tuple[int, dict[str, Any]]]) -> None:
+    """One ``period_billed`` audit row per billed subscription: COPY on PostgreSQL."""
+    if not audit_details:
+        return
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                subscription_id=subscription_id, action=AuditAction.PERIOD_BILLED, detail=detail
+            )
+            for subscription_id, detail in audit_details
+        )
+        return
+    written_at = timezone.now()
+    _copy_rows(
+        AuditEvent._meta.db_table,
+        _AUDIT_COLUMNS,
+        [
+            (subscription_id, AuditAction.PERIOD_BILLED.value, json.dumps(detail), written_at)
+            for subscription_id, detail in audit_details
+        ],
+    )
 
 
 @transaction.atomic
@@ -301,45 +363,7 @@ def period_rollup_batch(
         (subscription_id, {"period": period_label(month), "items": billed})
         for subscription_id, billed in billed_subscriptions.items()
     ]
-    written_at = timezone.now()  # what auto_now_add sets on the bulk_create path
-    if connection.vendor == "postgresql":
-        if new_items:
-            _copy_items_ignoring_conflicts(
-                [
-                    (
-                        row["client_id"],
-                        row["pk"],
-                        month,
-                        draft.kind,
-                        draft.description,
-                        draft.unit,
-                        draft.quantity,
-                        draft.unit_price,
-                        draft.amount,
-                        row["client__currency"],
-                        row["package__invoice_action"],
-                        ItemStatus.PENDING.value,
-                        written_at,
-                        written_at,
-                    )
-                    for row, draft in new_items
-                ]
-            )
-    else:
-        BillableItem.objects.bulk_create(
-            [
-                _item_from_draft(
-                    draft,
-                    client_id=row["client_id"],
-                    subscription_id=row["pk"],
-                    month=month,
-                    currency=row["client__currency"],
-                    invoice_action=row["package__invoice_action"],
-                )
-                for row, draft in new_items
-            ],
-            ignore_conflicts=True,
-        )
+    _items_insert(new_items, month=month)
     TimeEntry.objects.filter(
         subscription_id__gte=first_id,
         subscription_id__lte=last_id,
@@ -347,32 +371,7 @@ def period_rollup_batch(
         work_date__lt=period_next(month),
         billed_at__isnull=True,
     ).update(billed_at=now)
-    if connection.vendor == "postgresql":
-        if audit_details:
-            _copy_rows(
-                AuditEvent._meta.db_table,
-                _AUDIT_COLUMNS,
-                [
-                    (
-                        subscription_id,
-                        AuditAction.PERIOD_BILLED.value,
-                        json.dumps(detail),
-                        written_at,
-                    )
-                    for subscription_id, detail in audit_details
-                ],
-            )
-    else:
-        AuditEvent.objects.bulk_create(
-            [
-                AuditEvent(
-                    subscription_id=subscription_id,
-                    action=AuditAction.PERIOD_BILLED,
-                    detail=detail,
-                )
-                for subscription_id, detail in audit_details
-            ]
-        )
+    _audit_insert(audit_details)
     return len(new_items)
 
 
