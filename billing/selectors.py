@@ -13,6 +13,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    FilteredRelation,
     Max,
     Min,
     OuterRef,
@@ -87,15 +88,19 @@ def _month_range(month: dt.date) -> tuple[dt.date, dt.date]:
     return month, period_last_day(month)
 
 
+def _runs_in(first: dt.date, last: dt.date) -> Q:
+    """The subscription's dates overlap [first, last]."""
+    return Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
+
+
 def subscriptions_billed_in(*, month: dt.date) -> QuerySet[Subscription]:
     """Subscriptions the rollup of ``month`` touches: those whose dates overlap the month, or
     that have time entries in it (their entries are flagged billed; recurring ones bill)."""
     first, last = _month_range(month)
-    overlaps = Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
     has_entries = Exists(
         TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
     )
-    return Subscription.objects.filter(overlaps | Q(has_entries))
+    return Subscription.objects.filter(_runs_in(first, last) | Q(has_entries))
 
 
 def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
@@ -109,7 +114,13 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
 
 def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
-    its price in the client's currency, aggregated by the database in a single query."""
+    its price in the client's currency, aggregated by the database in a single query.
+
+    The subscriptions of ``subscriptions_billed_in``; "has entries in the month" is the
+    hours used being above zero (hours are positive), so one correlated sum per subscription
+    serves both, and the price is an outer join. This shape is 2.5 times faster than three
+    correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
+    selected column (docs/performance.md)."""
     first, last = _month_range(month)
     used = (
         TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
@@ -118,19 +129,21 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
         .annotate(total=Sum("hours"))
         .values("total")
     )
-    price = PackagePrice.objects.filter(
-        package=OuterRef("package_id"), currency=OuterRef("client__currency")
-    )
     return list(
-        subscriptions_billed_in(month=month)
-        .filter(pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING)
+        Subscription.objects.filter(
+            pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
+        )
         .annotate(
+            price=FilteredRelation(
+                "package__prices", condition=Q(package__prices__currency=F("client__currency"))
+            ),
             used_hours=Coalesce(
                 Subquery(used, output_field=HOURS), Value(Decimal("0")), output_field=HOURS
             ),
-            fee=Subquery(price.values("fee")[:1]),
-            hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+            fee=F("price__fee"),
+            hourly_rate=F("price__hourly_rate"),
         )
+        .filter(_runs_in(first, last) | Q(used_hours__gt=0))
         .order_by("pk")
         .values(
             "pk",

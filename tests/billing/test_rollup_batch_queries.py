@@ -1,0 +1,59 @@
+"""The rollup of a batch issues the same number of queries whatever its size."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing.models import BillableItem
+from billing.services import period_rollup_batch
+from tests.factories import SubscriptionFactory, TimeEntryFactory, package_with_prices
+
+OCTOBER = dt.date(2026, 10, 1)
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def november(time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC), tick=False)
+
+
+def busy_subscriptions(count: int) -> tuple[int, int]:
+    """``count`` subscriptions of 10 h at 500 EUR that each logged 12 h in October."""
+    package = package_with_prices({"EUR": ("500.00", "60.00")}, included_hours=Decimal("10"))
+    subscriptions = [SubscriptionFactory(package=package) for _ in range(count)]
+    for subscription in subscriptions:
+        TimeEntryFactory(ticket__subscription=subscription, hours=Decimal("12.00"))
+    return subscriptions[0].pk, subscriptions[-1].pk
+
+
+def queries_of_batch(first_id: int, last_id: int) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id)
+    return len(captured)
+
+
+def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
+    # given a batch of 2 and a batch of 10 subscriptions, each with a fee and overtime
+    small = busy_subscriptions(2)
+    large = busy_subscriptions(10)
+    # when each batch is billed
+    small_queries = queries_of_batch(*small)
+    large_queries = queries_of_batch(*large)
+    # then both issue the same number of queries, and every item is written
+    assert small_queries == large_queries
+    assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
+    overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
+    assert overtime.quantity == Decimal("2.00")
+    assert overtime.amount.amount == Decimal("120.00")
+
+
+def test_a_batch_billed_again_writes_nothing_more():
+    # given a batch that was billed
+    first_id, last_id = busy_subscriptions(3)
+    assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 6
+    # when it runs again, then it writes nothing
+    assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 0
+    assert BillableItem.objects.filter(period=OCTOBER).count() == 6
