@@ -56,5 +56,10 @@ worker: install
 beat: install
 	$(VENV)/bin/celery -A supportbilling beat --loglevel=info
 
+## Benchmarks on PostgreSQL (DATABASE_URL, REDIS_URL); figures in docs/performance.md.
+bench: install-test
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/rollup.py
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/export.py
+
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3
