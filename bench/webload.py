@@ -500,3 +500,51 @@ def machine() -> str:
         f"{os.cpu_count()} CPUs, {memory:.0f} GiB RAM, Python {platform.python_version()}, "
         f"PostgreSQL {pg}"
     )
+
+
+def seed_operator_tickets(seeded: Seeded) -> tuple[int, int]:
+    """The operator benchmark's tickets on the client's Gold subscription (recurring: a save
+    is never refused): one with 50 messages and 100 entries to view, one to save time on."""
+    from django.contrib.auth.models import User
+    from django.db import transaction
+
+    from supportbilling.periods import period_current, period_last_day
+    from tickets.models import MessageKind, Ticket, TicketMessage, TimeEntry
+
+    subject_view, subject_save = "Bench operator: busy ticket", "Bench operator: save time here"
+    found = dict(
+        Ticket.objects.filter(subject__in=[subject_view, subject_save]).values_list("subject", "pk")
+    )
+    if len(found) == 2:
+        return found[subject_view], found[subject_save]
+    client_user = User.objects.get(username=CLIENT_USER)
+    operator = User.objects.get(username=OPERATOR_USER)
+    gold = seeded.subscription_ids[0]
+    current = period_current()
+    with transaction.atomic():
+        busy, save = (
+            Ticket.objects.create(client_id=seeded.client_id, subscription_id=gold, subject=subject)
+            for subject in (subject_view, subject_save)
+        )
+        TicketMessage.objects.bulk_create(
+            TicketMessage(
+                ticket=busy,
+                author=operator if n % 2 else client_user,
+                kind=MessageKind.OPERATOR_REPLY if n % 2 else MessageKind.CLIENT_REPLY,
+                body=f"Message {n}: the mail queue is growing again, see the attached log. " * 3,
+            )
+            for n in range(50)
+        )
+        days = (period_last_day(current) - current).days
+        TimeEntry.objects.bulk_create(
+            TimeEntry(
+                ticket=busy,
+                subscription_id=gold,
+                operator=operator,
+                hours="0.25",
+                work_date=current + dt.timedelta(days=n % (days + 1)),
+                note=f"Entry {n}: looked at the queue",
+            )
+            for n in range(100)
+        )
+    return busy.pk, save.pk
