@@ -2,10 +2,11 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/load.py
 
-It seeds (once) the benchmark's client (3 subscriptions, 200 tickets, 24 closed months), its
-operator tickets and the two logins, starts ``gunicorn supportbilling.wsgi -w 4`` on
-127.0.0.1, runs ``locust -f bench/locustfile.py --headless -u 20 -r 5 -t 2m --only-summary``
-against it, stops everything, and fails unless locust counted zero failures.
+It seeds (once) the portal benchmark's client (3 subscriptions, 200 tickets, 24 closed
+months), the operator benchmark's client and tickets and the two logins, starts
+``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1, runs
+``locust -f bench/locustfile.py --headless -u 20 -r 5 -t 2m --only-summary`` against it,
+stops everything, and fails unless locust counted zero failures.
 """
 
 import argparse
@@ -25,7 +26,8 @@ def main() -> None:
     args = parser.parse_args()
 
     webload.django_setup()
-    webload.seed_operator_tickets(webload.seed_client())
+    webload.seed_client()
+    webload.seed_operator_tickets()
     print(webload.machine())
     with webload.Gunicorn(workers=args.workers) as server:
         command = [

@@ -5,7 +5,7 @@
 
 ``bench/load.py`` seeds the data, starts gunicorn, runs this and stops everything. Against
 another server, set the logins (defaults: the benchmark's users, see bench/webload.py):
-LOCUST_CLIENT_USER, LOCUST_OPERATOR_USER, LOCUST_PASSWORD.
+LOCUST_CLIENT_USER, LOCUST_OPERATOR_USER, LOCUST_PASSWORD, LOCUST_OPERATOR_SEARCH.
 
 Client users (3 in 4): dashboard, ticket list, a ticket's page, the cost calculator's
 estimate. Operators (1 in 4): an open ticket's workspace page and saving 0.25 h on it (answered
@@ -16,12 +16,15 @@ from the pages, as a browser finds them.
 import os
 import random
 import re
+from urllib.parse import quote_plus
 
 from locust import HttpUser, between, task
 
 PASSWORD = os.environ.get("LOCUST_PASSWORD", "bench-password-2026")
 CLIENT_USER = os.environ.get("LOCUST_CLIENT_USER", "bench-client")
 OPERATOR_USER = os.environ.get("LOCUST_OPERATOR_USER", "bench-operator")
+# Operators work on the open tickets this admin search finds (empty: every open ticket).
+OPERATOR_SEARCH = os.environ.get("LOCUST_OPERATOR_SEARCH", "Bench operator")
 
 
 class SignedIn(HttpUser):
@@ -86,7 +89,7 @@ class OperatorUser(SignedIn):
     def on_start(self) -> None:
         self.sign_in("/admin/login/", OPERATOR_USER)
         self.tickets = self.ids(
-            "/admin/tickets/ticket/?status__exact=open",
+            f"/admin/tickets/ticket/?status__exact=open&q={quote_plus(OPERATOR_SEARCH)}",
             r'href="/admin/tickets/ticket/(\d+)/change/',
             "operator: open tickets",
         )

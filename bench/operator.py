@@ -2,8 +2,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/operator.py
 
-It seeds (once) the portal benchmark's client and two tickets on its recurring Gold
-subscription: one with 50 messages and 100 time entries, one to save time on. It starts
+It seeds (once) a client with a recurring Gold subscription and tickets on it: one with 50
+messages and 100 time entries, others to save time on (bench/webload.py). It starts
 ``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1, signs an operator in through the admin's
 login form, and measures with 16 concurrent clients for ``--seconds`` each, in the same run:
 1. the baseline: the trivial Django view ``/healthz/``;
@@ -31,7 +31,8 @@ def main() -> None:
 
     from tickets.models import TimeEntry
 
-    busy, save = webload.seed_operator_tickets(webload.seed_client())
+    busy, saves = webload.seed_operator_tickets()
+    save = saves[0]
     print(webload.machine())
     page = reverse("admin:tickets_ticket_change", args=[busy])
     log = reverse("admin:tickets_ticket_log", args=[save])
