@@ -592,3 +592,63 @@ def seed_operator_tickets() -> tuple[int, list[int]]:
             for n in range(100)
         )
     return busy.pk, [ticket.pk for ticket in saves]
+
+
+NOISE_SQL = [
+    """INSERT INTO customers_client (name, email, currency, active, created_at)
+       SELECT 'Bench other client ' || n, 'other' || n || '@bench.test', 'EUR', true, now()
+       FROM generate_series(1, %(clients)s) AS n""",
+    """INSERT INTO packages_subscription (client_id, package_id, status, start_date, created_at)
+       SELECT id, %(package)s, 'active', %(start)s, now() FROM customers_client
+       WHERE name LIKE 'Bench other client %%'""",
+    """INSERT INTO tickets_ticket (client_id, subscription_id, subject, status, priority,
+                                  track_time, created_at, updated_at)
+       SELECT s.client_id, s.id, 'Other ticket ' || n, 'open', 'normal', true, now(), now()
+       FROM packages_subscription s
+       JOIN customers_client c ON c.id = s.client_id AND c.name LIKE 'Bench other client %%'
+       CROSS JOIN generate_series(1, 10) AS n""",
+    """INSERT INTO tickets_timeentry (ticket_id, subscription_id, operator_id, hours, work_date,
+                                     note, created_at, updated_at)
+       SELECT t.id, t.subscription_id, %(operator)s, 0.25 * (1 + n %% 8),
+              %(month)s + (n %% %(days)s), 'Other work', now(), now()
+       FROM tickets_ticket t
+       JOIN customers_client c ON c.id = t.client_id AND c.name LIKE 'Bench other client %%'
+       CROSS JOIN generate_series(1, %(per_ticket)s) AS n""",
+]
+
+
+def seed_other_clients(*, entries: int) -> None:
+    """Other clients' time in the current month (10 tickets each, ``entries`` in all), so the
+    portal's and the workspace's queries run among a month at the design's scale (170,000
+    entries a month). Once: a second run with other clients already there does nothing."""
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from customers.models import Client
+    from packages.models import BillingMode
+    from supportbilling.periods import period_current, period_last_day
+
+    if not entries or Client.objects.filter(name__startswith="Bench other client ").exists():
+        return
+    started = time.perf_counter()
+    month = period_current()
+    per_ticket = 17
+    clients = max(1, entries // (10 * per_ticket))
+    params = {
+        "clients": clients,
+        "package": _package("Bench Gold", BillingMode.RECURRING, "10", "500.00", "60.00").pk,
+        "start": month,
+        "operator": User.objects.get(username=OPERATOR_USER).pk,
+        "month": month,
+        "days": (period_last_day(month) - month).days + 1,
+        "per_ticket": per_ticket,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        for sql in NOISE_SQL:
+            cursor.execute(sql, params)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    print(
+        f"seeded {clients:,} other clients with {clients * 10 * per_ticket:,} entries this month "
+        f"in {time.perf_counter() - started:.1f} s"
+    )

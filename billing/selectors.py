@@ -372,9 +372,12 @@ def client_ticket_times(
     one-time bucket: its one-time item) is invoiced, ``Billed`` when the month is closed,
     ``Open`` otherwise.
     """
-    entries = TimeEntry.objects.filter(ticket__client_id=client_id).select_related(
-        "ticket", "operator", "subscription__package"
-    )
+    # The subscription's client too (the same one: the time services refuse another client's
+    # subscription), so PostgreSQL reaches the month's entries through the client's few
+    # subscriptions instead of scanning every client's month (docs/performance.md, Portal).
+    entries = TimeEntry.objects.filter(
+        ticket__client_id=client_id, subscription__client_id=client_id
+    ).select_related("ticket", "operator", "subscription__package")
     if month is not None:
         entries = entries.filter(work_date__range=_month_range(month))
     if ticket_ids is not None:
