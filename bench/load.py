@@ -23,10 +23,17 @@ def main() -> None:
     parser.add_argument("--spawn-rate", type=int, default=5)
     parser.add_argument("--time", default="2m", help="locust's --run-time")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--other-entries",
+        type=int,
+        default=170_000,
+        help="other clients' entries in the current month, seeded once (0: none)",
+    )
     args = parser.parse_args()
 
     webload.django_setup()
     webload.seed_client()
+    webload.seed_other_clients(entries=args.other_entries)
     webload.seed_operator_tickets()
     print(webload.machine())
     with webload.Gunicorn(workers=args.workers) as server:

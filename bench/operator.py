@@ -3,8 +3,9 @@
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/operator.py
 
 It seeds (once) a client with a recurring Gold subscription and tickets on it: one with 50
-messages and 100 time entries, others to save time on (bench/webload.py). It starts
-``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1, signs an operator in through the admin's
+messages and 100 time entries, others to save time on, and other clients' month of 170,000
+entries (bench/webload.py). It starts ``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1,
+signs an operator in through the admin's
 login form, and measures with 16 concurrent clients for ``--seconds`` each, in the same run:
 1. the baseline: the trivial Django view ``/healthz/``;
 2. the admin ticket change page (the workspace) of the busy ticket;
@@ -24,6 +25,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--other-entries",
+        type=int,
+        default=170_000,
+        help="other clients' entries in the current month, seeded once (0: none)",
+    )
     args = parser.parse_args()
 
     webload.django_setup()
@@ -32,6 +39,7 @@ def main() -> None:
     from tickets.models import TimeEntry
 
     busy, saves = webload.seed_operator_tickets()
+    webload.seed_other_clients(entries=args.other_entries)
     save = saves[0]
     print(webload.machine())
     page = reverse("admin:tickets_ticket_change", args=[busy])

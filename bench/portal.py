@@ -2,7 +2,8 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/portal.py
 
-It seeds (once) a client with 3 subscriptions, 200 tickets and 24 closed months, starts
+It seeds (once) a client with 3 subscriptions, 200 tickets and 24 closed months, and other
+clients with 170,000 entries in the current month (the design's monthly volume), starts
 ``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1, signs the client's user in through the
 login form, and measures with 16 concurrent clients for ``--seconds`` each, in the same run:
 1. the baseline: the trivial Django view ``/healthz/`` (one ``SELECT 1``);
@@ -22,12 +23,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--other-entries",
+        type=int,
+        default=170_000,
+        help="other clients' entries in the current month, seeded once (0: none)",
+    )
     args = parser.parse_args()
 
     webload.django_setup()
     from django.urls import reverse
 
     webload.seed_client()
+    webload.seed_other_clients(entries=args.other_entries)
     print(webload.machine())
     home, login_path = reverse("clientarea:home"), reverse("clientarea:login")
     with webload.Gunicorn(workers=args.workers) as server:
