@@ -24,7 +24,7 @@ PASSWORD = os.environ.get("LOCUST_PASSWORD", "bench-password-2026")
 CLIENT_USER = os.environ.get("LOCUST_CLIENT_USER", "bench-client")
 OPERATOR_USER = os.environ.get("LOCUST_OPERATOR_USER", "bench-operator")
 # Operators work on the open tickets this admin search finds (empty: every open ticket).
-OPERATOR_SEARCH = os.environ.get("LOCUST_OPERATOR_SEARCH", "Bench operator")
+OPERATOR_SEARCH = os.environ.get("LOCUST_OPERATOR_SEARCH", "Bench operator:")
 
 
 class SignedIn(HttpUser):

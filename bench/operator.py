@@ -38,9 +38,8 @@ def main() -> None:
 
     from tickets.models import TimeEntry
 
-    busy, saves = webload.seed_operator_tickets()
+    busy, save, _ = webload.seed_operator_tickets()
     webload.seed_other_clients(entries=args.other_entries)
-    save = saves[0]
     print(webload.machine())
     page = reverse("admin:tickets_ticket_change", args=[busy])
     log = reverse("admin:tickets_ticket_log", args=[save])

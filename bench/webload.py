@@ -531,14 +531,17 @@ def machine() -> str:
 
 OPERATOR_CLIENT_NAME = "Bench operator client"
 BUSY_SUBJECT = "Bench operator: busy ticket"
-SAVE_SUBJECT = "Bench operator: save time here"
+SAVE_SUBJECT = "Bench operator: save time here"  # the load test's operators work on these
+SAVE_TARGET_SUBJECT = "Bench save target of bench/operator.py"  # grows by every save measured
 SAVE_TICKETS = 20
 
 
-def seed_operator_tickets() -> tuple[int, list[int]]:
+def seed_operator_tickets() -> tuple[int, int, list[int]]:
     """The operator benchmark's client, apart from the portal's so that saving time does not
     grow the portal's dashboard: a recurring Gold subscription (a save is never refused), one
-    ticket with 50 messages and 100 entries to view, and open tickets to save time on."""
+    ticket with 50 messages and 100 entries to view, the ticket bench/operator.py saves time
+    on, and the load test's open tickets (found by the admin search "Bench operator:").
+    Returns the busy ticket, the save target and the load test's tickets."""
     from django.contrib.auth.models import User
     from django.db import transaction
 
@@ -551,8 +554,15 @@ def seed_operator_tickets() -> tuple[int, list[int]]:
     client = Client.objects.filter(name=OPERATOR_CLIENT_NAME).first()
     if client is not None:
         tickets = Ticket.objects.filter(client=client).order_by("pk")
+        busy = tickets.get(subject=BUSY_SUBJECT)
+        target, _ = Ticket.objects.get_or_create(
+            client=client,
+            subject=SAVE_TARGET_SUBJECT,
+            defaults={"subscription_id": busy.subscription_id},
+        )
         return (
-            tickets.get(subject=BUSY_SUBJECT).pk,
+            busy.pk,
+            target.pk,
             list(tickets.filter(subject=SAVE_SUBJECT).values_list("pk", flat=True)),
         )
     operator = User.objects.get(username=OPERATOR_USER)
@@ -566,6 +576,9 @@ def seed_operator_tickets() -> tuple[int, list[int]]:
             client=client, package=gold, start_date=period_previous(current)
         )
         busy = Ticket.objects.create(client=client, subscription=subscription, subject=BUSY_SUBJECT)
+        target = Ticket.objects.create(
+            client=client, subscription=subscription, subject=SAVE_TARGET_SUBJECT
+        )
         saves = Ticket.objects.bulk_create(
             Ticket(client=client, subscription=subscription, subject=SAVE_SUBJECT)
             for _ in range(SAVE_TICKETS)
@@ -591,7 +604,7 @@ def seed_operator_tickets() -> tuple[int, list[int]]:
             )
             for n in range(100)
         )
-    return busy.pk, [ticket.pk for ticket in saves]
+    return busy.pk, target.pk, [ticket.pk for ticket in saves]
 
 
 NOISE_SQL = [
