@@ -46,7 +46,7 @@ def main() -> None:
     with webload.Gunicorn(workers=args.workers) as server:
         cookies, csrf = webload.login(server.base, reverse("admin:login"), webload.OPERATOR_USER)
         status, _, body = webload.get(server.base, page, cookies)
-        if status != 200 or b"Bench operator: busy ticket" not in body:
+        if status != 200 or webload.BUSY_SUBJECT.encode() not in body:
             raise SystemExit(f"the ticket page did not render for the operator: {status}")
         webload.measure("warm-up", server.base, page, cookies=cookies, seconds=2)
         common = {"concurrency": args.concurrency, "seconds": args.seconds}

@@ -530,7 +530,7 @@ def machine() -> str:
 
 
 OPERATOR_CLIENT_NAME = "Bench operator client"
-BUSY_SUBJECT = "Bench operator: busy ticket"
+BUSY_SUBJECT = "Bench busy ticket: 50 messages, 100 entries"  # not in the load test's search
 SAVE_SUBJECT = "Bench operator: save time here"  # the load test's operators work on these
 SAVE_TARGET_SUBJECT = "Bench save target of bench/operator.py"  # grows by every save measured
 SAVE_TICKETS = 20
