@@ -58,8 +58,12 @@ beat: install
 
 ## Benchmarks on PostgreSQL (DATABASE_URL, REDIS_URL); figures in docs/performance.md.
 bench: install-test
+	$(PIP) install --quiet -c requirements.lock -e '.[test,bench]'
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/rollup.py
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/export.py
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/portal.py
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/operator.py
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3

@@ -385,9 +385,12 @@ def client_ticket_times(
     one-time bucket: its one-time item) is invoiced, ``Billed`` when the month is closed,
     ``Open`` otherwise.
     """
-    entries = TimeEntry.objects.filter(ticket__client_id=client_id).select_related(
-        "ticket", "operator", "subscription__package"
-    )
+    # The subscription's client too (the same one: the time services refuse another client's
+    # subscription), so PostgreSQL reaches the month's entries through the client's few
+    # subscriptions instead of scanning every client's month (docs/performance.md, Portal).
+    entries = TimeEntry.objects.filter(
+        ticket__client_id=client_id, subscription__client_id=client_id
+    ).select_related("ticket", "operator", "subscription__package")
     if month is not None:
         entries = entries.filter(work_date__range=_month_range(month))
     if ticket_ids is not None:
@@ -556,10 +559,25 @@ def client_tickets(*, client_id: int, status: str = "") -> QuerySet[Ticket]:
         tickets = tickets.exclude(status=TicketStatus.CLOSED)
     elif status in TicketStatus.values:
         tickets = tickets.filter(status=status)
+    # Per-ticket subqueries (the entry index by ticket) rather than a join and GROUP BY: the
+    # join made PostgreSQL scan every client's entries, and the page's COUNT repeat it.
+    entries = TimeEntry.objects.filter(ticket=OuterRef("pk")).order_by().values("ticket")
+
+    def per_ticket(aggregate: Any, output_field: models.Field) -> Subquery:
+        return Subquery(
+            entries.annotate(value=aggregate).values("value"), output_field=output_field
+        )
+
     return tickets.annotate(
-        hours_total=Coalesce(Sum("time_entries__hours"), Value(ZERO_HOURS), output_field=HOURS),
-        entry_count=Count("time_entries"),
-        last_work_date=Max("time_entries__work_date"),
+        hours_total=Coalesce(
+            per_ticket(Sum("hours"), HOURS), Value(ZERO_HOURS), output_field=HOURS
+        ),
+        entry_count=Coalesce(
+            per_ticket(Count("pk"), models.IntegerField()),
+            Value(0),
+            output_field=models.IntegerField(),
+        ),
+        last_work_date=per_ticket(Max("work_date"), models.DateField()),
     ).order_by("-updated_at", "-pk")
 
 
