@@ -68,10 +68,16 @@ def celery_eager():
     """Run Celery tasks in the test process, as the embedded default (no REDIS_URL) does."""
     from supportbilling.celery import app
 
+    from celery._state import _set_task_join_will_block
+
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = eager
+    # Eager tasks run from several threads at once (the concurrency tests) can leave Celery's
+    # process-wide "inside a task" flag set: its save-and-restore is not thread-safe. Later
+    # tests that wait on a real worker's result would then be refused.
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)
