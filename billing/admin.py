@@ -4,7 +4,7 @@ the periods page (close an ended month) and exports. Every write goes through a 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
@@ -224,7 +224,7 @@ class BillableItemAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/billing/adjustment_form.html", context)
 
-    def export_view(self, request: HttpRequest) -> HttpResponse:
+    def export_view(self, request: HttpRequest) -> HttpResponseBase:
         self._require(request, "billing.view_billableitem")
         try:
             month = period_parse(request.GET.get("period", ""))

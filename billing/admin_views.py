@@ -5,6 +5,8 @@ and tickets cannot import billing; the ticket page's form posts here by URL name
 (``admin:billing_ticket_service_add``), and refusals are shown on the ticket page again.
 """
 
+from typing import cast
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -13,6 +15,7 @@ from django.urls import reverse
 
 from billing.services import subscription_create
 from packages.models import SupportPackage
+from tickets.admin import TicketAdmin
 from tickets.forms import ServiceAddForm
 from tickets.models import Ticket
 
@@ -24,7 +27,8 @@ def ticket_service_add(request: HttpRequest, ticket_id: int) -> HttpResponse:
     ):
         raise PermissionDenied
     ticket = get_object_or_404(Ticket.objects.select_related("client"), pk=ticket_id)
-    ticket_admin = admin.site.get_model_admin(Ticket)
+    # The site's registry is typed by model only; Ticket's is tickets.admin.TicketAdmin.
+    ticket_admin = cast(TicketAdmin, admin.site.get_model_admin(Ticket))
     form = ServiceAddForm(request.POST)
     if not form.is_valid():
         return ticket_admin.workspace_refuse(request, ticket, None, service_form=form)

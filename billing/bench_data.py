@@ -205,7 +205,7 @@ def bench_flush() -> None:
             cursor.execute(f"TRUNCATE {', '.join(FLUSH_TABLES)} RESTART IDENTITY CASCADE")
     else:
         for model in FLUSH_MODELS:
-            model.objects.all()._raw_delete(connection.alias)
+            model._default_manager.all()._raw_delete(connection.alias)
     User.objects.filter(username__startswith=BENCH_OPERATOR_PREFIX).delete()
 
 
@@ -275,7 +275,7 @@ def _packages() -> list[tuple[_Package, int]]:
 
 
 def _next_id(table: str) -> int:
-    return (MODELS[table].objects.aggregate(last=Max("id"))["last"] or 0) + 1
+    return (MODELS[table]._default_manager.aggregate(last=Max("id"))["last"] or 0) + 1
 
 
 def _write(table: str, rows: Iterable[Sequence[Any]]) -> int:
@@ -301,9 +301,9 @@ def _write(table: str, rows: Iterable[Sequence[Any]]) -> int:
             values[name] = Money(values[name], values["currency"])
         chunk.append(model(**values))
         if len(chunk) == 2000:
-            count += len(model.objects.bulk_create(chunk))
+            count += len(model._default_manager.bulk_create(chunk))
             chunk = []
-    return count + len(model.objects.bulk_create(chunk))
+    return count + len(model._default_manager.bulk_create(chunk))
 
 
 def _month_bounds(start: dt.date, end: dt.date | None, first: dt.date, last: dt.date):

@@ -1,5 +1,7 @@
 """Billable items (what finance hands to the billing system) and sent usage alerts."""
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from djmoney.models.fields import MoneyField
@@ -57,6 +59,12 @@ class BillableItem(models.Model):
         currency_field_name="currency",
         currency_choices=settings.CURRENCY_CHOICES,
     )
+    # Annotations for mypy only: django-money adds the `currency` column (shared by the money
+    # fields) and swaps the default manager's class for one it makes at run time, which
+    # django-stubs' plugin can neither see nor resolve; reverse relations read _default_manager.
+    currency: str
+    objects: ClassVar[models.Manager["BillableItem"]]
+    _default_manager: ClassVar[models.Manager["BillableItem"]]
     invoice_action = models.CharField(max_length=16, choices=InvoiceAction.choices)
     status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     created_by = models.ForeignKey(

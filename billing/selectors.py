@@ -1,7 +1,7 @@
 """Reads of billing: statements of subscriptions, the rollup's aggregated rows, periods."""
 
 import datetime as dt
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -112,7 +112,7 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
+def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[str, Any]]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its price in the client's currency, aggregated by the database in a single query.
 

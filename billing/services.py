@@ -4,6 +4,7 @@ closes a period, adjustments and item statuses."""
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -271,7 +272,7 @@ _ITEMS_STAGING_INSERT = (
 )
 
 
-def _items_insert(new_items: list[tuple[dict[str, Any], ItemDraft]], *, month: dt.date) -> None:
+def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date) -> None:
     """Write the batch's new items: COPY on PostgreSQL, bulk_create elsewhere."""
     if not new_items:
         return
@@ -362,7 +363,7 @@ def period_rollup_batch(
             kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
         ).values_list("subscription_id", "kind")
     )
-    new_items: list[tuple[dict[str, Any], ItemDraft]] = []
+    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
     billed_subscriptions: dict[int, list[str]] = {}
     for row in rows:
         if row["fee"] is None:

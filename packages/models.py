@@ -1,6 +1,7 @@
 """The catalogue (support packages and their prices per currency) and subscriptions."""
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
@@ -70,6 +71,12 @@ class PackagePrice(models.Model):
         currency_choices=settings.CURRENCY_CHOICES,
         validators=[MinMoneyValidator(0)],
     )
+    # Annotations for mypy only: django-money adds the `currency` column (shared by the money
+    # fields) and swaps the default manager's class for one it makes at run time, which
+    # django-stubs' plugin can neither see nor resolve; reverse relations read _default_manager.
+    currency: str
+    objects: ClassVar[models.Manager["PackagePrice"]]
+    _default_manager: ClassVar[models.Manager["PackagePrice"]]
 
     class Meta:
         ordering = ["package", "currency"]

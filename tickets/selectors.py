@@ -1,6 +1,7 @@
 """Reads of tickets and time: hours used per subscription, logged per ticket, period state."""
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -228,8 +229,8 @@ def tickets_with_entries_by(*, tickets: QuerySet[Ticket], operator_id: int) -> Q
 @dataclass(frozen=True)
 class ReportMonth:
     month: dt.date
-    by_operator: list[dict[str, Any]]  # operator__username, hours, entries
-    by_client: list[dict[str, Any]]  # ticket__client__name, hours, entries
+    by_operator: Sequence[Mapping[str, Any]]  # operator__username, hours, entries
+    by_client: Sequence[Mapping[str, Any]]  # ticket__client__name, hours, entries
     hours: Decimal
     entries: int
 

@@ -310,7 +310,7 @@ def ticket_tracking_set(*, ticket: Ticket, track_time: bool, actor: Any) -> Tick
 # --- The conversation ----------------------------------------------------------------------
 
 # The status a ticket takes after a message, unless the writer chooses another.
-STATUS_AFTER_MESSAGE = {
+STATUS_AFTER_MESSAGE: dict[str, str] = {
     MessageKind.CLIENT_REPLY: TicketStatus.CUSTOMER_REPLY,
     MessageKind.OPERATOR_REPLY: TicketStatus.ANSWERED,
 }

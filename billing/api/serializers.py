@@ -16,9 +16,15 @@ from supportbilling.periods import period_label, period_parse
 from tickets.hours import hours_clean
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
 # Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
 MIN_YEAR, MAX_YEAR = 2000, 2999
+
+
+def _money_field(*, source: str | None = None, read_only: bool = False) -> serializers.DecimalField:
+    """An amount of money as the models store it: 14 digits, 2 of them decimals."""
+    return serializers.DecimalField(
+        max_digits=14, decimal_places=2, source=source, read_only=read_only
+    )
 
 
 def _django_messages(exc: DjangoValidationError) -> list[str]:
@@ -144,9 +150,9 @@ class UsageSerializer(serializers.Serializer):
     remaining_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
     overtime_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
     currency = serializers.CharField()
-    hourly_rate = serializers.DecimalField(**MONEY)
-    fee = serializers.DecimalField(**MONEY)
-    overtime_amount = serializers.DecimalField(**MONEY)
+    hourly_rate = _money_field()
+    fee = _money_field()
+    overtime_amount = _money_field()
     closed = serializers.BooleanField()
 
 
@@ -232,8 +238,8 @@ class RollupSerializer(serializers.Serializer):
 class BillableItemSerializer(serializers.ModelSerializer):
     period = PeriodField()
     quantity = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
-    unit_price = serializers.DecimalField(source="unit_price.amount", read_only=True, **MONEY)
-    amount = serializers.DecimalField(source="amount.amount", read_only=True, **MONEY)
+    unit_price = _money_field(source="unit_price.amount", read_only=True)
+    amount = _money_field(source="amount.amount", read_only=True)
     currency = serializers.CharField(read_only=True)
 
     class Meta:
