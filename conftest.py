@@ -66,9 +66,9 @@ def browser_type_launch_args(browser_type_launch_args):
 @pytest.fixture
 def celery_eager():
     """Run Celery tasks in the test process, as the embedded default (no REDIS_URL) does."""
-    from supportbilling.celery import app
-
     from celery._state import _set_task_join_will_block
+
+    from supportbilling.celery import app
 
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = True
