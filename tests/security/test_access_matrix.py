@@ -12,10 +12,10 @@ import json
 
 import pytest
 from django.test import Client
+from rest_framework.authtoken.models import Token
 
 from billing.models import BillableItem, UsageAlert
 from packages.models import Subscription
-from rest_framework.authtoken.models import Token
 from tests.security.conftest import NOW, SECRET
 from tests.security.urlmap import Route, admin_model_view, outcome, routes, url_of
 from tickets.models import AuditEvent, BillingPeriod, Ticket, TicketMessage, TimeEntry, TimeTimer
@@ -25,12 +25,16 @@ ROLES = ("anonymous", "client_a", "client_b", "operator", "finance", "administra
 ADMIN_LOGIN = "302 admin:login?next"
 SIGN_IN = "302 clientarea:login?next"
 TO_ADMIN = "302 admin:index"
+TO_PERIODS = "302 admin:billing_periods"
 NOT_STAFF = (ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN)  # anonymous and both client users
 
 
 def staff(operator, finance, administrator) -> tuple:
     """An admin URL: everyone who is not staff is sent to the admin's sign-in."""
-    return (*NOT_STAFF, *(None if x is None else str(x) for x in (operator, finance, administrator)))
+    return (
+        *NOT_STAFF,
+        *(None if x is None else str(x) for x in (operator, finance, administrator)),
+    )
 
 
 # What each staff role may do on each model's admin pages (v view, a add, c change, d delete),
@@ -107,7 +111,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_timeentry_report": staff(200, 200, 200),
     # finance's pages
     "admin:billing_periods": staff(403, 200, 200),
-    "admin:billing_period_close": staff(403, "302 admin:billing_periods", "302 admin:billing_periods"),
+    "admin:billing_period_close": staff(
+        403, "302 admin:billing_periods", "302 admin:billing_periods"
+    ),
     "admin:billing_adjustment_add": staff(403, 200, 200),
     "admin:billing_export": staff(403, 200, 200),
     # health check, for the load balancer
@@ -302,7 +308,22 @@ def test_post_without_the_right_is_refused_and_changes_nothing(
     route = next(route for route in ROUTES if route.key == key)
     before = fingerprint(world)
     # when a role that may not do it posts to the action
-    response = browser_of(world, role).post(url_of(route, world), data)
+    browser, url = browser_of(world, role), url_of(route, world)
+    if key.startswith("api:"):
+        response = browser.post(url, json.dumps(data), content_type="application/json")
+    else:
+        response = browser.post(url, data)
     # then it is refused, and nothing changed
     assert outcome(response) == expected
     assert fingerprint(world) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/v1/subscriptions/{pk}/usage.json", "/api/v1/packages.json", "/api/v1/tickets/{pk}.json"],
+)
+def test_the_api_has_no_format_suffix_twins(world, db, path):
+    # given an administrator (the suffix twins of the extra actions once answered 500)
+    browser = browser_of(world, "administrator")
+    # then only the documented paths, ending with "/", exist
+    assert browser.get(path.format(pk=world.a.subscription.pk)).status_code == 404
