@@ -6,7 +6,6 @@ Every test still runs in its own savepoint inside the module's transaction, so a
 writes leaves nothing behind for the next one."""
 
 import datetime as dt
-from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +17,6 @@ from django_celery_beat.models import (
     PeriodicTask,
     SolarSchedule,
 )
-from djmoney.money import Money
 from rest_framework.authtoken.models import Token
 
 from billing.models import UsageAlert
@@ -107,7 +105,6 @@ def world_build() -> SimpleNamespace:
         interval=IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES),
         solar=SolarSchedule.objects.create(event="sunrise", latitude=50, longitude=14),
         clocked=ClockedSchedule.objects.create(clocked_time=NOW),
-        money=Money(Decimal("500.00"), "EUR"),
     )
 
 

@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 from billing.models import BillableItem, UsageAlert
 from packages.models import Subscription
 from tests.security.conftest import NOW, SECRET
-from tests.security.urlmap import Route, admin_model_view, outcome, routes, url_of
+from tests.security.urlmap import Route, admin_model_view, admin_models, outcome, routes, url_of
 from tickets.models import AuditEvent, BillingPeriod, Ticket, TicketMessage, TimeEntry, TimeTimer
 
 ROLES = ("anonymous", "client_a", "client_b", "operator", "finance", "administrator")
@@ -226,6 +226,7 @@ def test_every_url_has_an_expectation():
     keys = {route.key for route in ROUTES}
     assert not set(EXPECTED) - keys, "rows for URLs that no longer exist"
     assert not set(POSTS) - keys
+    assert set(ADMIN_RIGHTS) == set(admin_models().values()), "ADMIN_RIGHTS != admin models"
     post_only = {r.key for r in ROUTES if "405" in expected_get(r)}  # type: ignore[operator]
     assert post_only <= set(POSTS), "POST-only URLs without a POST row"
 
