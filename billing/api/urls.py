@@ -8,6 +8,9 @@ from billing.api import views
 
 router = DefaultRouter()
 router.include_root_view = False
+# Paths end with "/" (API.md); the ".json" twins of every route were undocumented and the
+# extra actions (usage, users, time-entries, export) answered them with a 500.
+router.include_format_suffixes = False
 router.register("packages", views.PackageViewSet, basename="package")
 router.register("clients", views.ClientViewSet, basename="client")
 router.register("subscriptions", views.SubscriptionViewSet, basename="subscription")

@@ -54,9 +54,10 @@ def _existing_ids(world) -> dict[str, int]:
     }
 
 
-@pytest.mark.parametrize("role", ["administrator", "client"])
+@pytest.mark.parametrize("role", ["administrator", "operator", "finance", "client"])
 def test_fuzz_finds_no_server_error(world, wsgi_app, settings_override, role):
-    # given the API as an administrator (who reaches every write) or a client user
+    # given the API as an administrator (who reaches every write), an operator and a finance
+    # user (who reach their own writes and are refused the rest) or a client user
     token = Token.objects.create(user=world.users[role]).key
     operations = _operations()
     ids = _existing_ids(world)

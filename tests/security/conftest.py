@@ -1,0 +1,129 @@
+"""One world for the whole access matrix, built once per module: two clients, each with a
+subscription, a ticket, a message, a time entry, a timer, an audit event, a billable item and
+a usage alert; a portal login for each client and one user of each staff role.
+
+Every test still runs in its own savepoint inside the module's transaction, so a request that
+writes leaves nothing behind for the next one."""
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+from django.db import transaction
+from django_celery_beat.models import (
+    ClockedSchedule,
+    CrontabSchedule,
+    IntervalSchedule,
+    PeriodicTask,
+    SolarSchedule,
+)
+from rest_framework.authtoken.models import Token
+
+from billing.models import UsageAlert
+from tests.factories import (
+    AdminFactory,
+    BillableItemFactory,
+    ClientFactory,
+    ClientUserFactory,
+    FinanceFactory,
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TicketMessageFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
+from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeTimer
+
+NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
+SEPTEMBER = dt.date(2026, 9, 1)
+# Words that only one client's objects carry: another client's user must never see them.
+SECRET = {"a": "ALPHA-SECRET", "b": "BRAVO-SECRET"}
+
+
+def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespace:
+    secret = SECRET[key]
+    client = ClientFactory(name=f"{secret} Ltd", currency=currency, email=f"{key}@client.test")
+    login = ClientUserFactory(client=client, user__username=f"client_{key}")
+    subscription = SubscriptionFactory(client=client, package=package, start_date=SEPTEMBER)
+    ticket = TicketFactory(subscription=subscription, subject=f"{secret} mail server down")
+    TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
+    entry = TimeEntryFactory(ticket=ticket, operator=operator, note=f"{secret} restarted postfix")
+    timer = TimeTimer.objects.create(ticket=ticket, operator=operator, started_at=NOW)
+    event = AuditEvent.objects.create(
+        ticket=ticket, subscription=subscription, actor=operator, action=AuditAction.TIME_LOGGED
+    )
+    price = package.prices.get(currency=currency).fee
+    item = BillableItemFactory(
+        subscription=subscription,
+        period=SEPTEMBER,
+        description=f"{secret} support package 2026-09",
+        unit_price=price,
+        amount=price,
+    )
+    alert = UsageAlert.objects.create(subscription=subscription, period=SEPTEMBER, threshold=80)
+    return SimpleNamespace(
+        client=client,
+        login=login,
+        user=login.user,
+        subscription=subscription,
+        ticket=ticket,
+        entry=entry,
+        timer=timer,
+        event=event,
+        item=item,
+        alert=alert,
+    )
+
+
+def world_build() -> SimpleNamespace:
+    package = package_with_prices(
+        {"EUR": ("500.00", "60.00"), "USD": ("550.00", "70.00")}, name="Gold"
+    )
+    operator = OperatorFactory(username="operator")
+    a = _client_side("a", currency="EUR", package=package, operator=operator)
+    b = _client_side("b", currency="USD", package=package, operator=operator)
+    finance = FinanceFactory(username="finance")
+    administrator = AdminFactory(username="administrator")
+    period = BillingPeriod.objects.create(month=SEPTEMBER, status=PeriodStatus.OPEN)
+    Token.objects.create(user=a.user)
+    return SimpleNamespace(
+        a=a,
+        b=b,
+        package=package,
+        period=period,
+        users={
+            "anonymous": None,
+            "client_a": a.user,
+            "client_b": b.user,
+            "operator": operator,
+            "finance": finance,
+            "administrator": administrator,
+        },
+        crontab=CrontabSchedule.objects.first(),
+        periodic_task=PeriodicTask.objects.first(),
+        interval=IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES),
+        solar=SolarSchedule.objects.create(event="sunrise", latitude=50, longitude=14),
+        clocked=ClockedSchedule.objects.create(clocked_time=NOW),
+    )
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker):
+    """Built once inside a transaction that is rolled back when the module ends; each test's
+    ``db`` fixture nests a savepoint in it."""
+    import time_machine
+
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic.__enter__()
+        try:
+            with time_machine.travel(NOW, tick=False):
+                built = world_build()
+        except BaseException:
+            atomic.__exit__(None, None, None)
+            raise
+    yield built
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        atomic.__exit__(None, None, None)
