@@ -240,3 +240,68 @@ class BillableItemAdmin(admin.ModelAdmin):
 class UsageAlertAdmin(admin.ModelAdmin):
     list_display = ["subscription", "period", "threshold", "sent_at"]
     list_filter = ["threshold", "period"]
+
+
+class SubscriptionAdminForm(forms.ModelForm):
+    """Adds and status changes go through the billing services; this form only asks them
+    whether they would refuse, so the message shows next to the fields."""
+
+    class Meta:
+        model = Subscription
+        fields = ["client", "package", "start_date", "status"]
+
+    def clean(self):
+        data = super().clean()
+        try:
+            if self.instance.pk is None:
+                if data.get("client") and data.get("package") and data.get("start_date"):
+                    services.subscription_create_check(
+                        client=data["client"],
+                        package=data["package"],
+                        start_date=data["start_date"],
+                    )
+            elif data.get("status"):
+                current = Subscription.objects.get(pk=self.instance.pk)
+                services.subscription_status_check(subscription=current, status=data["status"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+        return data
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionAdminForm
+    list_display = ["id", "client", "package", "status", "start_date", "end_date"]
+    list_filter = ["status", "package__billing_mode", "package"]
+    list_select_related = ["client", "package"]
+    search_fields = ["client__name", "package__name", "id"]
+    autocomplete_fields = ["client", "package"]
+    date_hierarchy = "start_date"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["client", "package", "start_date"]
+        return ["client", "package", "start_date", "end_date", "status"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["client", "package", "start_date", "end_date"]
+
+    def has_delete_permission(self, request, obj=None):  # billed history keeps its rows
+        return False
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.subscription_status_set(
+                subscription=Subscription.objects.get(pk=obj.pk),
+                status=form.cleaned_data["status"],
+                actor=request.user,
+            )
+            return
+        created = services.subscription_create(
+            client=form.cleaned_data["client"],
+            package=form.cleaned_data["package"],
+            start_date=form.cleaned_data["start_date"],
+            actor=request.user,
+        )
+        obj.pk, obj.status = created.pk, created.status
+        obj._state.adding = False

@@ -84,6 +84,32 @@ def _item_from_draft(
     )
 
 
+def subscription_create_check(
+    *, client: Client, package: SupportPackage, start_date: dt.date
+) -> PackagePrice:
+    """Refuse what subscription_create refuses (forms call it to show the message next to the
+    fields); returns the price the subscription will be billed at."""
+    if not client.active:
+        raise ValidationError("The client is not active.", code="inactive_client")
+    if not package.active:
+        raise ValidationError(f"The package {package} is no longer offered.", code="inactive")
+    try:
+        price = package_price_for(package_id=package.pk, currency=client.currency)
+    except MissingPrice as exc:
+        raise ValidationError(
+            f"The package {package} has no price in {client.currency}, the client's currency.",
+            code="missing_price",
+        ) from exc
+    if period_is_closed(month=period_of(start_date)):
+        # The rollup of that month already ran: it would never bill the month.
+        raise ValidationError(
+            f"{period_label(period_of(start_date))} is closed: start the subscription in an "
+            "open month.",
+            code="period_closed",
+        )
+    return price
+
+
 @transaction.atomic
 def subscription_create(
     *,
@@ -96,25 +122,8 @@ def subscription_create(
 ) -> Subscription:
     """Subscribe a client to a package. A one-time package writes its ``one_time`` item now.
     With ``ticket``, the new subscription is also linked to that ticket."""
-    if not client.active:
-        raise ValidationError("The client is not active.", code="inactive_client")
-    if not package.active:
-        raise ValidationError(f"The package {package} is no longer offered.", code="inactive")
-    try:
-        price = package_price_for(package_id=package.pk, currency=client.currency)
-    except MissingPrice as exc:
-        raise ValidationError(
-            f"The package {package} has no price in {client.currency}, the client's currency.",
-            code="missing_price",
-        ) from exc
     start_date = start_date or local_today(now)
-    if period_is_closed(month=period_of(start_date)):
-        # The rollup of that month already ran: it would never bill the month.
-        raise ValidationError(
-            f"{period_label(period_of(start_date))} is closed: start the subscription in an "
-            "open month.",
-            code="period_closed",
-        )
+    price = subscription_create_check(client=client, package=package, start_date=start_date)
     subscription = Subscription.objects.create(
         client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
     )
@@ -142,21 +151,28 @@ def subscription_create(
     return subscription
 
 
+def subscription_status_check(*, subscription: Subscription, status: str) -> None:
+    """Refuse a status change that subscription_status_set refuses (for forms)."""
+    if status not in SubscriptionStatus.values:
+        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
+    if status == subscription.status:
+        return
+    if SubscriptionStatus.DEPLETED in (status, subscription.status):
+        raise ValidationError(
+            "A one-time package becomes depleted by itself when its hours run out.",
+            code="depleted_is_automatic",
+        )
+    if subscription.status == SubscriptionStatus.TERMINATED:
+        raise ValidationError("A terminated subscription cannot be reopened.", code="terminated")
+
+
 @transaction.atomic
 def subscription_status_set(
     *, subscription: Subscription, status: str, actor: Any = None, now: dt.datetime | None = None
 ) -> Subscription:
     """Suspend, reactivate or terminate. Terminating ends the subscription today (it is still
     billed for this month); ``depleted`` is set only by the bucket running out."""
-    if status not in SubscriptionStatus.values:
-        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
-    if status == SubscriptionStatus.DEPLETED or subscription.status == SubscriptionStatus.DEPLETED:
-        raise ValidationError(
-            "A one-time package becomes depleted by itself when its hours run out.",
-            code="depleted_is_automatic",
-        )
-    if subscription.status == SubscriptionStatus.TERMINATED and status != subscription.status:
-        raise ValidationError("A terminated subscription cannot be reopened.", code="terminated")
+    subscription_status_check(subscription=subscription, status=status)
     old_status = subscription.status
     if old_status == status:
         return subscription

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from packages.models import PackagePrice, Subscription, SupportPackage
+from packages.models import PackagePrice, SupportPackage
 
 
 class PackagePriceInline(admin.TabularInline):
@@ -23,11 +23,4 @@ class SupportPackageAdmin(admin.ModelAdmin):
     inlines = [PackagePriceInline]
 
 
-@admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ["id", "client", "package", "status", "start_date", "end_date"]
-    list_filter = ["status", "package__billing_mode", "package"]
-    list_select_related = ["client", "package"]
-    search_fields = ["client__name", "package__name", "id"]
-    autocomplete_fields = ["client", "package"]
-    date_hierarchy = "start_date"
+# Subscriptions are administered from billing/admin.py: creating one writes billable items.

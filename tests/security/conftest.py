@@ -9,6 +9,7 @@ import datetime as dt
 from types import SimpleNamespace
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.db import transaction
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -105,6 +106,16 @@ def world_build() -> SimpleNamespace:
         interval=IntervalSchedule.objects.create(every=10, period=IntervalSchedule.MINUTES),
         solar=SolarSchedule.objects.create(event="sunrise", latitude=50, longitude=14),
         clocked=ClockedSchedule.objects.create(clocked_time=NOW),
+        # sign-in throttling records (django-axes)
+        access_attempt=AccessAttempt.objects.create(
+            username="guesser", ip_address="127.0.0.9", failures_since_start=2, attempt_time=NOW
+        ),
+        access_log=AccessLog.objects.create(
+            username="guesser", ip_address="127.0.0.9", attempt_time=NOW
+        ),
+        access_failure=AccessFailureLog.objects.create(
+            username="guesser", ip_address="127.0.0.9", attempt_time=NOW
+        ),
     )
 
 

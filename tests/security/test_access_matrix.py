@@ -53,7 +53,10 @@ ADMIN_RIGHTS = {
     "customers.client": ("v", "v", "vacd"),
     "customers.clientuser": ("", "v", "vacd"),
     "packages.supportpackage": ("v", "v", "vacd"),
-    "packages.subscription": ("va", "v", "vacd"),
+    "packages.subscription": ("va", "v", "vac"),  # billed history: never deleted
+    "axes.accessattempt": ("", "", "vcd"),  # sign-in throttling: recorded, never added
+    "axes.accesslog": ("", "", "vcd"),
+    "axes.accessfailurelog": ("", "", "vcd"),
     "tickets.ticket": ("vac", "v", "vac"),  # closed, never deleted
     "tickets.timeentry": ("v", "v", "v"),  # written on the ticket's page only
     "tickets.timetimer": ("v", "", "v"),

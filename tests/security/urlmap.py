@@ -100,6 +100,9 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "tickets.auditevent": lambda: a.event.pk,
         "billing.billableitem": lambda: a.item.pk,
         "billing.usagealert": lambda: a.alert.pk,
+        "axes.accessattempt": lambda: world.access_attempt.pk,
+        "axes.accesslog": lambda: world.access_log.pk,
+        "axes.accessfailurelog": lambda: world.access_failure.pk,
     }
     assert label in objects, f"the matrix has no object of {label} to open in the admin"
     return objects[label]()

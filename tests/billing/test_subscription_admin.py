@@ -1,0 +1,91 @@
+"""The subscription admin adds and changes subscriptions through the billing services."""
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+
+from billing.models import BillableItem
+from packages.models import BillingMode, Subscription, SubscriptionStatus
+from tests.factories import (
+    AdminFactory,
+    ClientFactory,
+    OperatorFactory,
+    SubscriptionFactory,
+    package_with_prices,
+)
+from tickets.models import AuditAction, AuditEvent
+
+pytestmark = pytest.mark.django_db
+ADD = reverse("admin:packages_subscription_add")
+
+
+@pytest.fixture(autouse=True)
+def november(time_machine):
+    time_machine.move_to(dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC), tick=False)
+
+
+def add(client, **fields):
+    return client.post(ADD, {"start_date": "2026-11-24", **fields})
+
+
+def test_an_operator_adds_a_bucket_and_its_fee_is_billed(client):
+    # given an operator and a one-time package priced in the client's currency
+    operator = OperatorFactory()
+    client.force_login(operator)
+    acme = ClientFactory(currency="EUR")
+    bucket = package_with_prices(
+        {"EUR": ("1100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, name="20 h"
+    )
+    # when the operator adds the subscription in the admin
+    response = add(client, client=acme.pk, package=bucket.pk)
+    # then it exists, its one-time item is billed and the audit trail says who added it
+    assert response.status_code == 302
+    subscription = Subscription.objects.get(client=acme)
+    item = BillableItem.objects.get(subscription=subscription)
+    assert (item.kind, str(item.amount.amount), str(item.amount.currency)) == (
+        "one_time",
+        "1100.00",
+        "EUR",
+    )
+    event = AuditEvent.objects.get(subscription=subscription, action=AuditAction.SERVICE_ADDED)
+    assert event.actor == operator
+
+
+def test_a_package_without_a_price_in_the_clients_currency_is_refused_on_the_form(client):
+    client.force_login(AdminFactory())
+    globex = ClientFactory(currency="USD")
+    euro_only = package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold")
+    response = add(client, client=globex.pk, package=euro_only.pk)
+    assert response.status_code == 200
+    assert "has no price in USD" in response.content.decode()
+    assert not Subscription.objects.exists()
+
+
+def test_suspending_goes_through_the_service_and_depleted_cannot_be_chosen(client):
+    admin_user = AdminFactory()
+    client.force_login(admin_user)
+    subscription = SubscriptionFactory()
+    change = reverse("admin:packages_subscription_change", args=[subscription.pk])
+    # when an administrator suspends it
+    assert client.post(change, {"status": "suspended"}).status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.SUSPENDED
+    assert AuditEvent.objects.filter(
+        subscription=subscription, action=AuditAction.SUBSCRIPTION_STATUS, actor=admin_user
+    ).exists()
+    # and tries to mark it depleted by hand
+    response = client.post(change, {"status": "depleted"})
+    assert response.status_code == 200
+    assert "becomes depleted by itself" in response.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.SUSPENDED
+
+
+def test_terminating_sets_the_end_date(client):
+    client.force_login(AdminFactory())
+    subscription = SubscriptionFactory(start_date=dt.date(2026, 1, 1))
+    change = reverse("admin:packages_subscription_change", args=[subscription.pk])
+    assert client.post(change, {"status": "terminated"}).status_code == 302
+    subscription.refresh_from_db()
+    assert subscription.end_date == dt.date(2026, 11, 24)
