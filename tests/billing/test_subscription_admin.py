@@ -25,8 +25,8 @@ def november(time_machine):
     time_machine.move_to(dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC), tick=False)
 
 
-def add(client, **fields):
-    return client.post(ADD, {"start_date": "2026-11-24", **fields})
+def add(http, **fields):
+    return http.post(ADD, {"start_date": "2026-11-24", **fields})
 
 
 def test_an_operator_adds_a_bucket_and_its_fee_is_billed(client):
