@@ -129,11 +129,14 @@ def test_after_an_outage_the_scheduled_close_runs_and_no_usage_alert_is_lost(
     worker = processes(celery_worker_args("after-outage"), env, "worker")
     UsageAlert.objects.update(created_at=F("created_at") - dt.timedelta(minutes=11))
     # then beat's next run closes last month
-    wait_for(
-        lambda: BillingPeriod.objects.filter(month=last_month, status=PeriodStatus.CLOSED),
-        "the scheduled close",
-        seconds=90,
-    )
+    try:
+        wait_for(
+            lambda: BillingPeriod.objects.filter(month=last_month, status=PeriodStatus.CLOSED),
+            "the scheduled close",
+            seconds=90,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- beat\n{beat.output()}\n--- worker\n{worker.output()}")
     items = {i.kind: i.quantity for i in BillableItem.objects.filter(subscription=ended)}
     assert items == {"fee": Decimal("1.00"), "overtime": Decimal("2.25")}
     # and a later check sends the alert, once
