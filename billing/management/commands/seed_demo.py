@@ -152,6 +152,7 @@ class Command(BaseCommand):
             client = Client.objects.create(
                 name=name, email=f"billing@{slug}.example.test", currency=currency
             )
+            user = None
             if username:
                 user = User.objects.create_user(
                     username,
@@ -171,6 +172,7 @@ class Command(BaseCommand):
                     )
                     TicketMessage.objects.create(
                         ticket=ticket,
+                        author=user,
                         kind=MessageKind.CLIENT_REPLY,
                         body="Hello, could you please have a look? Thank you.",
                     )
