@@ -29,7 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench-password-2026"  # noqa: S105 - benchmark data only
+PASSWORD = "bench-password-2026"
 CLIENT_USER = "bench-client"
 OPERATOR_USER = "bench-operator"
 CLIENT_NAME = "Bench portal client"
@@ -143,7 +143,7 @@ def seed_client() -> Seeded:
         )
 
     started = time.perf_counter()
-    rng = random.Random(6)  # noqa: S311 - benchmark data, not security
+    rng = random.Random(6)
     current = period_current()
     months = _months_before(current, CLOSED_MONTHS)
     operator = User.objects.get(username=OPERATOR_USER)
@@ -237,7 +237,7 @@ def _current_month_entries(client_id: int) -> None:
     current = period_current()
     if TimeEntry.objects.filter(ticket__client_id=client_id, work_date__gte=current).exists():
         return
-    rng = random.Random(6)  # noqa: S311 - benchmark data, not security
+    rng = random.Random(6)
     operator = User.objects.get(username=OPERATOR_USER)
     tickets = list(Ticket.objects.filter(client_id=client_id, subscription__isnull=False))
     TimeEntry.objects.bulk_create(
@@ -343,7 +343,7 @@ class Gunicorn:
             "--log-level=warning",
         ]
         print("$ " + " ".join(command))
-        self.process = subprocess.Popen(command, cwd=ROOT, env=bench_env())  # noqa: S603
+        self.process = subprocess.Popen(command, cwd=ROOT, env=bench_env())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

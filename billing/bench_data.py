@@ -319,7 +319,7 @@ def bench_seed(
     """Write ``subscriptions`` subscriptions (and their clients, tickets and one-time items)
     and ``entries`` time entries in ``month`` (default: last month). Every ended month before
     and after ``month`` is marked closed, so the scheduled close finds only ``month`` open."""
-    rng = random.Random(seed)  # noqa: S311 - benchmark data, not security
+    rng = random.Random(seed)
     now = timezone.now()
     month = period_of(month or period_previous(period_of(timezone.localdate(now))))
     first, last = month, period_last_day(month)

@@ -19,7 +19,7 @@ from packages.models import (
 )
 from tickets.models import MessageKind, Ticket, TicketMessage, TimeEntry
 
-PASSWORD = "test-pass-123!"  # noqa: S105
+PASSWORD = "test-pass-123!"
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -97,8 +97,8 @@ class TicketAdmin(admin.ModelAdmin):
         return selectors.tickets_with_hours(tickets=tickets, month=period_current())
 
     @admin.display(description="Hours this period", ordering="hours_this_period")
-    def hours_this_period(self, ticket: Ticket) -> str:
-        return selectors.hours_short(ticket.hours_this_period)  # type: ignore[attr-defined]
+    def hours_this_period(self, ticket: selectors.TicketWithHours) -> str:
+        return selectors.hours_short(ticket.hours_this_period)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -157,6 +157,7 @@ class TicketAdmin(admin.ModelAdmin):
             "conversation": selectors.ticket_conversation(ticket_id=ticket.pk),
             "panel": panel,
             "entries": entries.entries,
+            "locked_entry_ids": entries.locked_ids,
             "entries_total": entries.total,
             "audit_trail": selectors.ticket_audit_trail(ticket_id=ticket.pk),
             "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),

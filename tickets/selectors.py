@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib.auth import get_user_model
 from django.db.models import (
@@ -135,22 +135,25 @@ def ticket_conversation(*, ticket_id: int) -> list[TicketMessage]:
 
 @dataclass(frozen=True)
 class TicketEntries:
-    entries: list[TimeEntry]  # each with ``locked``: its month is closed
+    entries: list[TimeEntry]
+    locked_ids: frozenset[int]  # entries whose month is closed: shown, never changed
     total: Decimal
 
 
 def ticket_entries(*, ticket_id: int) -> TicketEntries:
-    """The ticket's entries, newest first, each marked ``locked`` when its month is closed.
-    Two queries whatever the number of entries."""
+    """The ticket's entries, newest first, and which of them are locked (their month is
+    closed). Two queries whatever the number of entries."""
     entries = list(
         TimeEntry.objects.filter(ticket_id=ticket_id)
         .select_related("operator")
         .order_by("-work_date", "-id")
     )
-    locked = closed_months(months=sorted({period_of(e.work_date) for e in entries}))
-    for entry in entries:
-        entry.locked = period_of(entry.work_date) in locked  # type: ignore[attr-defined]
-    return TicketEntries(entries=entries, total=sum((e.hours for e in entries), ZERO_HOURS))
+    closed = closed_months(months=sorted({period_of(e.work_date) for e in entries}))
+    return TicketEntries(
+        entries=entries,
+        locked_ids=frozenset(e.pk for e in entries if period_of(e.work_date) in closed),
+        total=sum((e.hours for e in entries), ZERO_HOURS),
+    )
 
 
 def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
@@ -195,6 +198,12 @@ def operator_timers(*, operator_id: int) -> list[TimeTimer]:
         .select_related("ticket")
         .order_by("started_at")
     )
+
+
+class TicketWithHours(Protocol):
+    """A ticket of ``tickets_with_hours``: it carries the annotation."""
+
+    hours_this_period: Decimal
 
 
 def tickets_with_hours(*, tickets: QuerySet[Ticket], month: dt.date) -> QuerySet[Ticket]:

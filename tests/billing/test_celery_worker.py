@@ -53,7 +53,7 @@ def celery_worker_process(postgres, transactional_db, redis_url):
         "DEBUG": "0",
     }
     with tempfile.TemporaryFile(mode="w+") as log:
-        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        worker = subprocess.Popen(
             [
                 sys.executable,
                 *("-m", "celery", "-A", "supportbilling", "worker"),

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from djmoney.money import Money
 
-DEMO_PASSWORD = "support-demo-2026"  # noqa: S105 - demo data only
+DEMO_PASSWORD = "support-demo-2026"
 
 LOGINS = [
     ("admin", "administrator (everything)", "/admin/"),
@@ -61,7 +61,7 @@ class Command(BaseCommand):
         from tickets.models import MessageKind, Ticket, TicketMessage
         from tickets.services import time_entry_log
 
-        rng = random.Random(2026)  # noqa: S311 - demo data, not security
+        rng = random.Random(2026)
         User.objects.create_superuser("admin", "admin@example.test", DEMO_PASSWORD)
         operators = []
         for name in ("alice", "bob"):
@@ -152,15 +152,15 @@ class Command(BaseCommand):
             client = Client.objects.create(
                 name=name, email=f"billing@{slug}.example.test", currency=currency
             )
-            user = None
+            portal_user: User | None = None
             if username:
-                user = User.objects.create_user(
+                portal_user = User.objects.create_user(
                     username,
                     f"{username}@{slug}.example.test",
                     DEMO_PASSWORD,
                     first_name=username.title(),
                 )
-                ClientUser.objects.create(user=user, client=client)
+                ClientUser.objects.create(user=portal_user, client=client)
             subscriptions = [
                 subscription_create(client=client, package=pkg, start_date=start)
                 for pkg in packages
@@ -172,7 +172,7 @@ class Command(BaseCommand):
                     )
                     TicketMessage.objects.create(
                         ticket=ticket,
-                        author=user,
+                        author=portal_user,
                         kind=MessageKind.CLIENT_REPLY,
                         body="Hello, could you please have a look? Thank you.",
                     )
