@@ -337,9 +337,8 @@ class TicketAdmin(admin.ModelAdmin):
         form = SubscriptionChoiceForm(request.POST)
         if not form.is_valid():
             return self.workspace_refuse(request, ticket, None, subscription_form=form)
-        subscription = Subscription.objects.filter(
-            pk=form.cleaned_data["subscription"], client_id=ticket.client_id
-        ).first()
+        # Whose it is, and whether it is active, is the service's rule.
+        subscription = Subscription.objects.filter(pk=form.cleaned_data["subscription"]).first()
         try:
             if subscription is None:
                 raise ValidationError("Choose one of the client's subscriptions.")

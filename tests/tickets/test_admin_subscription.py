@@ -121,7 +121,9 @@ def test_another_clients_subscription_cannot_be_chosen(client, operator, ticket)
         {"subscription": foreign.pk},
     )
     assert response.status_code == 400
-    assert "Choose one of the client's subscriptions." in text(response.content.decode())
+    assert "That subscription belongs to another client." in text(response.content.decode())
+    ticket.refresh_from_db()
+    assert ticket.subscription_id != foreign.pk
 
 
 def test_add_a_support_service_from_the_ticket(client, operator, acme, ticket):
