@@ -28,6 +28,19 @@ from tickets.models import (
     TimeTimer,
 )
 
+# Which argument of the time services each of their refusals is about (by its code), so a form
+# can show the message beside that field; other refusals concern the ticket as a whole.
+TIME_ERROR_FIELDS: dict[str, str] = {
+    "hours_format": "hours",
+    "hours_positive": "hours",
+    "hours_max": "hours",
+    "hours_step": "hours",
+    "bucket_exhausted": "hours",
+    "future_date": "work_date",
+    "outside_subscription": "work_date",
+    "period_closed": "work_date",
+}
+
 
 def audit_record(
     *,
