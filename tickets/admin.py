@@ -14,15 +14,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from packages.models import Subscription
-from supportbilling.periods import period_current
+from supportbilling.periods import local_today, period_current
 from tickets import selectors, services
 from tickets.forms import (
     EntryChangeForm,
@@ -32,6 +32,7 @@ from tickets.forms import (
     TicketAddForm,
     TimeLogForm,
 )
+from tickets.hours import hours_stepped
 from tickets.models import (
     AuditEvent,
     BillingPeriod,
@@ -50,6 +51,8 @@ PERM_CHANGE_TICKET = "tickets.change_ticket"
 PERM_REPLY = "tickets.add_ticketmessage"
 PERM_TIMER = "tickets.add_timetimer"
 PERM_ADD_SERVICE = "packages.add_subscription"
+
+HOURS_STEPS_MAX = 96  # quarter hours in a day: one press of -/+ moves by one
 
 
 class EntriesByOperatorFilter(admin.SimpleListFilter):
@@ -164,7 +167,7 @@ class TicketAdmin(admin.ModelAdmin):
             "packages_offered": selectors.packages_offered() if can_log else [],
             "timer": timer,
             "server_now": timezone.now(),
-            "log_form": TimeLogForm(),
+            "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
             "reply_form": ReplyForm(),
             "entry_form": None,
             "bound_entry_id": None,
@@ -178,6 +181,7 @@ class TicketAdmin(admin.ModelAdmin):
             "can_use_timer": user.has_perm(PERM_TIMER),
             "can_add_service": user.has_perm(PERM_ADD_SERVICE) and can_log,
             "ticket_closed": ticket.status == TicketStatus.CLOSED,
+            "url_hours_step": reverse("admin:tickets_ticket_hours_step"),
             **self._action_urls(ticket),
         }
 
@@ -204,6 +208,8 @@ class TicketAdmin(admin.ModelAdmin):
         for form in bound_forms.values():
             if hasattr(form, "errors"):
                 for field, errors in form.errors.items():
+                    if field in getattr(form, "errors_beside", ()):
+                        continue  # the template shows these beside their field
                     for text in errors:
                         label = "" if field == "__all__" else f"{form[field].label}: "
                         messages.error(request, f"{label}{text}")
@@ -214,6 +220,21 @@ class TicketAdmin(admin.ModelAdmin):
         response = self.change_view(page_request, str(ticket.pk), extra_context=bound_forms)
         response.status_code = 400
         return response
+
+    @staticmethod
+    def _errors_to_fields(form: TimeLogForm, error: ValidationError) -> ValidationError | None:
+        """Put each refusal of the time services on the field it is about (``errors_beside``);
+        return the rest, which concerns the ticket as a whole."""
+        if hasattr(error, "error_dict"):
+            return error
+        rest = []
+        for item in error.error_list:
+            field = services.TIME_ERROR_FIELDS.get(item.code or "")
+            if field in form.errors_beside:
+                form.add_error(field, item)
+            else:
+                rest.append(item)
+        return ValidationError(rest) if rest else None
 
     def _back(self, ticket: Ticket, anchor: str = "") -> HttpResponseRedirect:
         url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
@@ -246,6 +267,11 @@ class TicketAdmin(admin.ModelAdmin):
         ]
         urls += [
             path(
+                "hours/step/",
+                self.admin_site.admin_view(require_GET(self.hours_step_view)),
+                name="tickets_ticket_hours_step",
+            ),
+            path(
                 "<int:ticket_id>/time/<int:entry_id>/change/",
                 wrap(self.entry_change_view),
                 name="tickets_ticket_entry_change",
@@ -257,6 +283,23 @@ class TicketAdmin(admin.ModelAdmin):
             ),
         ]
         return urls + super().get_urls()
+
+    def hours_step_view(self, request: HttpRequest) -> JsonResponse:
+        """The -/+ buttons beside an hours box ask here, so the box reads hours with the
+        server's own grammar: ``?hours=1h 15m&steps=1`` -> ``{"hours": "1.50"}``, or a 400 with
+        the server's message (``{"error": ...}``) that the box shows, leaving what was typed."""
+        try:
+            steps = int(request.GET.get("steps", "0"))
+        except ValueError:
+            steps = HOURS_STEPS_MAX + 1
+        if abs(steps) > HOURS_STEPS_MAX:
+            message = f"steps must be a whole number from -{HOURS_STEPS_MAX} to {HOURS_STEPS_MAX}."
+            return JsonResponse({"error": message}, status=400)
+        try:
+            hours = hours_stepped(request.GET.get("hours", ""), steps=steps)
+        except ValidationError as error:
+            return JsonResponse({"error": " ".join(error.messages)}, status=400)
+        return JsonResponse({"hours": str(hours)})
 
     def log_time_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         """Save time (a new entry, the ticket stays as it is) or close the ticket and save."""
@@ -271,15 +314,23 @@ class TicketAdmin(admin.ModelAdmin):
                 entry = None
                 if hours.strip() or not close:
                     entry = services.time_entry_log(
-                        ticket=ticket, operator=request.user, hours=hours, note=note
+                        ticket=ticket,
+                        operator=request.user,
+                        hours=hours,
+                        work_date=form.cleaned_data["work_date"],
+                        note=note,
                     )
                 if close:
                     services.ticket_status_set(
                         ticket=ticket, status=TicketStatus.CLOSED, actor=request.user
                     )
         except ValidationError as error:
-            return self.workspace_refuse(request, ticket, error, log_form=form)
-        saved = [f"Saved {selectors.hours_short(entry.hours)} h."] if entry else []
+            rest = self._errors_to_fields(form, error)
+            return self.workspace_refuse(request, ticket, rest, log_form=form)
+        saved = []
+        if entry:
+            day = "" if entry.work_date == local_today() else f" on {entry.work_date:%Y-%m-%d}"
+            saved = [f"Saved {selectors.hours_short(entry.hours)} h{day}."]
         messages.success(request, " ".join([*saved, "Ticket closed."] if close else saved))
         return self._back(ticket, "time")
 

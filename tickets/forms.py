@@ -20,7 +20,12 @@ class TicketAddForm(forms.ModelForm):
 class TimeLogForm(forms.Form):
     # Text, not a number: ``1.25``, ``1:15`` and ``75m`` are all read by ``hours_clean``.
     hours = forms.CharField(max_length=20, required=False)
+    # Empty means today; which dates are allowed is the service's rule.
+    work_date = forms.DateField(required=False)
     note = forms.CharField(max_length=500, required=False)
+
+    # The page shows the errors of these fields beside them (not in the messages at the top).
+    errors_beside = ("hours", "work_date")
 
 
 class EntryChangeForm(forms.Form):

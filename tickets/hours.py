@@ -1,7 +1,7 @@
 """Parsing, checking and showing hours. Hours are Decimal quarter hours, never floats."""
 
 import re
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 
@@ -60,6 +60,18 @@ def hours_validate(hours: Decimal) -> Decimal:
 
 def hours_clean(value: object) -> Decimal:
     return hours_validate(hours_parse(value))
+
+
+def hours_stepped(value: object, *, steps: int) -> Decimal:
+    """What the workspace's -/+ buttons show: the typed hours snapped to the nearest quarter
+    hour, moved by ``steps`` quarter hours, kept between one step and the most one entry can
+    hold. An empty box counts as nothing typed yet (``+`` gives 0.25). Anything else that
+    ``hours_parse`` refuses is refused with its message, so the box never guesses."""
+    text = value.strip() if isinstance(value, str) else value
+    hours = Decimal(0) if text == "" else hours_parse(text)
+    quarters = (hours / HOURS_STEP).to_integral_value(rounding=ROUND_HALF_UP) + steps
+    stepped = min(max(quarters * HOURS_STEP, HOURS_STEP), HOURS_MAX_PER_ENTRY)
+    return stepped.quantize(Decimal("0.01"))
 
 
 def hours_round_up_to_step(minutes: Decimal) -> Decimal:

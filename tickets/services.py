@@ -2,6 +2,7 @@
 lives here; the admin, the portal and the API call these functions and nothing else."""
 
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus
 from supportbilling.periods import local_today, period_label, period_of
+from tickets import signals
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
     AuditAction,
@@ -27,6 +29,19 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+
+# Which argument of the time services each of their refusals is about (by its code), so a form
+# can show the message beside that field; other refusals concern the ticket as a whole.
+TIME_ERROR_FIELDS: dict[str, str] = {
+    "hours_format": "hours",
+    "hours_positive": "hours",
+    "hours_max": "hours",
+    "hours_step": "hours",
+    "bucket_exhausted": "hours",
+    "future_date": "work_date",
+    "outside_subscription": "work_date",
+    "period_closed": "work_date",
+}
 
 
 def audit_record(
@@ -68,6 +83,19 @@ def period_lock_open(*, month: dt.date) -> None:
             "deleted. Finance can enter an adjustment instead.",
             code="period_closed",
         )
+
+
+def _time_entries_changed(*, subscription_id: int, months: Iterable[dt.date]) -> None:
+    """Tell upper apps once the time commits (nothing if it rolls back). Robust: the time is
+    saved by then, so a failing receiver is logged and must not fail the request."""
+    changed = tuple(sorted(set(months)))
+
+    def send() -> None:
+        signals.time_entries_changed.send_robust(
+            sender=TimeEntry, subscription_id=subscription_id, months=changed
+        )
+
+    transaction.on_commit(send, robust=True)
 
 
 def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
@@ -181,6 +209,7 @@ def time_entry_log(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=operator)
+    _time_entries_changed(subscription_id=subscription.pk, months=[period_of(work_date)])
     return entry
 
 
@@ -226,6 +255,7 @@ def time_entry_change(
         changes["note"] = [entry.note, note.strip()]
     if not changes:
         return entry
+    months = [period_of(entry.work_date), period_of(new_date)]
     entry.hours, entry.work_date = new_hours, new_date
     if note is not None:
         entry.note = note.strip()
@@ -239,6 +269,8 @@ def time_entry_change(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=actor)
+    if "hours" in changes or "work_date" in changes:  # a new note changes no figure
+        _time_entries_changed(subscription_id=subscription.pk, months=months)
     return entry
 
 
@@ -261,6 +293,7 @@ def time_entry_delete(*, entry: TimeEntry, actor: Any) -> None:
     entry.delete()
     if subscription.package.billing_mode == BillingMode.ONE_TIME:
         _bucket_update_status(subscription=subscription, actor=actor)
+    _time_entries_changed(subscription_id=subscription.pk, months=[period_of(entry.work_date)])
 
 
 @transaction.atomic

@@ -70,3 +70,33 @@ def test_operator_logs_time_and_runs_a_timer(live_server, page, ticket):
         Decimal("0.25"),
         Decimal("0.75"),
     ]
+
+
+def test_the_hour_buttons_read_what_the_server_reads(live_server, page, ticket):
+    # given an operator on the ticket's page
+    OperatorFactory(username="olga")
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}{reverse('admin:tickets_ticket_change', args=[ticket.pk])}")
+
+    # when she types hours and minutes and presses +
+    page.fill("#log-hours", "1h 15m")
+    page.click("#hours-plus")
+    # then the box shows a quarter hour more, as the server reads it
+    expect(page.locator("#log-hours")).to_have_value("1.50")
+    expect(page.locator("#log-hours-error")).to_be_hidden()
+
+    # when she types something the server cannot read and presses +
+    page.fill("#log-hours", "an hour or so")
+    page.click("#hours-plus")
+    # then the server's message shows beside the box, and what she typed stays
+    expect(page.locator("#log-hours-error")).to_have_text("Enter hours as 1.25, 1:15 or 75m.")
+    expect(page.locator("#log-hours")).to_have_value("an hour or so")
+
+    # and when she corrects it, the message goes and the buttons work again
+    page.fill("#log-hours", "1.5h")
+    expect(page.locator("#log-hours-error")).to_be_hidden()
+    page.click("#hours-minus")
+    expect(page.locator("#log-hours")).to_have_value("1.25")

@@ -112,6 +112,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_ticket_entry_delete": POST_ONLY,
     "admin:billing_ticket_service_add": POST_ONLY,
     "admin:tickets_timeentry_report": staff(200, 200, 200),
+    "admin:tickets_ticket_hours_step": staff(200, 200, 200),  # reads typed hours, no data
     # finance's pages
     "admin:billing_periods": staff(403, 200, 200),
     "admin:billing_period_close": staff(

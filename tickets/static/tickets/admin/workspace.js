@@ -1,26 +1,46 @@
 /* The operator's workspace: hour steppers (15 minutes), running timers, confirmations.
-   No framework, no build step. The server stays the source of truth: timers are drawn from
+   No framework, no build step. The server stays the source of truth: the -/+ buttons send
+   what was typed to the server, which reads it with the same rules as saving and answers the
+   new hours or its message (the browser holds no grammar of its own); timers are drawn from
    their start time as stored on the server, corrected for the browser clock's offset. */
 (function () {
   "use strict";
-  var STEP = 0.25;
+  var pending = Promise.resolve();  // one question at a time: each press starts from the last answer
 
-  function parseHours(text) {
-    text = (text || "").trim().toLowerCase();
-    var m;
-    if ((m = text.match(/^(\d{1,2}):([0-5]\d)$/))) return parseInt(m[1], 10) + parseInt(m[2], 10) / 60;
-    if ((m = text.match(/^(\d{1,4})\s*m(in)?$/))) return parseInt(m[1], 10) / 60;
-    if ((m = text.match(/^\d{1,3}([.,]\d+)?$/))) return parseFloat(text.replace(",", "."));
-    return 0;
+  function showError(input, text) {
+    var box = document.getElementById(input.id + "-error");
+    if (box) {
+      box.textContent = text;
+      box.hidden = !text;
+    }
+    if (text) input.setAttribute("aria-invalid", "true");
+    else input.removeAttribute("aria-invalid");
+  }
+
+  function askServer(button) {
+    var input = document.getElementById(button.dataset.target);
+    var query = new URLSearchParams({ hours: input.value, steps: button.dataset.steps });
+    return fetch(button.dataset.url + "?" + query.toString(), {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    })
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        if (answer.hours === undefined) {
+          showError(input, answer.error || "The hours could not be read.");
+          return;
+        }
+        showError(input, "");
+        input.value = answer.hours;
+        input.dispatchEvent(new Event("change", { bubbles: true }));
+      })
+      .catch(function () {
+        showError(input, "The server could not be asked; the hours were not changed.");
+      });
   }
 
   function step(button) {
-    var input = document.getElementById(button.dataset.target);
-    var delta = parseFloat(button.dataset.step);
-    // Snap to the quarter hour first, then move one step; never below one step.
-    var quarters = Math.round(parseHours(input.value) / STEP) + Math.round(delta / STEP);
-    input.value = (Math.max(quarters, 1) * STEP).toFixed(2);
-    input.dispatchEvent(new Event("change", { bubbles: true }));
+    pending = pending.then(function () { return askServer(button); });
   }
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
@@ -33,13 +53,14 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll("button[data-step]").forEach(function (button) {
+    document.querySelectorAll("button[data-steps]").forEach(function (button) {
       button.addEventListener("click", function () { step(button); });
     });
     // Arrow keys in an hours box move it by a quarter hour, like the buttons beside it.
-    document.querySelectorAll("button[data-step]").forEach(function (button) {
+    document.querySelectorAll("button[data-steps]").forEach(function (button) {
       var input = document.getElementById(button.dataset.target);
-      var up = parseFloat(button.dataset.step) > 0;
+      var up = parseInt(button.dataset.steps, 10) > 0;
+      input.addEventListener("input", function () { showError(input, ""); });
       input.addEventListener("keydown", function (event) {
         if (event.key === (up ? "ArrowUp" : "ArrowDown")) {
           event.preventDefault();
