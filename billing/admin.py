@@ -240,8 +240,14 @@ class UsageAlertDeliveryInline(admin.TabularInline):
     """Who the alert reached, read-only: the sending service alone writes deliveries."""
 
     model = UsageAlertDelivery
-    fields = ["address", "status", "attempts", "last_error", "next_attempt_at", "sent_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "address",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+    )
     extra = 0
     can_delete = False
 
