@@ -631,12 +631,14 @@ def _usage_alert_message(
     return message
 
 
-def _smtp_failure(exc: OSError) -> tuple[bool, str]:
+def _smtp_failure(exc: OSError | ValueError) -> tuple[bool, str]:
     """(whether the server refused the recipient for good, a short description)."""
 
     def text(reply: bytes | str) -> str:
         return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
+    if isinstance(exc, ValueError):  # an address Django will not put in a header
+        return True, f"Invalid address: {exc}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
         code, reply = next(iter(exc.recipients.values()))
         return code >= 500, f"{code} {text(reply)}"
@@ -648,7 +650,7 @@ def _smtp_failure(exc: OSError) -> tuple[bool, str]:
 
 
 def _usage_alert_delivery_failed(
-    *, delivery_id: int, attempts: int, exc: OSError, now: dt.datetime
+    *, delivery_id: int, attempts: int, exc: OSError | ValueError, now: dt.datetime
 ) -> None:
     refused, error = _smtp_failure(exc)
     limit = (
@@ -687,6 +689,17 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     due = alert.deliveries.filter(status__in=_OPEN, next_attempt_at__lte=now).select_related("user")
     sent = 0
     for delivery in due:
+        lapsed = delivery.status == DeliveryStatus.SENDING
+        if lapsed and delivery.attempts >= settings.USAGE_ALERT_MAX_ATTEMPTS:
+            # Its workers keep dying before they report: stop rather than loop for ever.
+            UsageAlertDelivery.objects.filter(
+                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+            ).update(
+                status=DeliveryStatus.FAILED,
+                last_error=f"No outcome reported after {delivery.attempts} attempts.",
+                updated_at=now,
+            )
+            continue
         message = _usage_alert_message(alert=alert, delivery=delivery)
         attempts = delivery.attempts + 1
         claimed = UsageAlertDelivery.objects.filter(
@@ -704,7 +717,7 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
             continue
         try:
             message.send()
-        except OSError as exc:  # smtplib's errors and refused connections
+        except (OSError, ValueError) as exc:  # smtplib's errors, refused connections
             _usage_alert_delivery_failed(
                 delivery_id=delivery.pk, attempts=attempts, exc=exc, now=now
             )

@@ -291,3 +291,40 @@ def test_finance_sees_each_recipient_of_an_alert_in_the_admin(
 
     for text in (ACCEPTED, REFUSED, "Sent", "Failed", "550 5.1.1 Recipient address rejected"):
         assert text in page
+
+
+def test_a_claim_that_keeps_lapsing_is_given_up(
+    subscription, settings, time_machine, django_capture_on_commit_callbacks
+):
+    # given a delivery whose workers died before reporting as many times as it may be tried
+    settings.USAGE_ALERT_MAX_ATTEMPTS = 4
+    alert = UsageAlert.objects.create(subscription=subscription, period=OCTOBER, threshold=80)
+    UsageAlertDelivery.objects.create(
+        alert=alert,
+        address=ACCEPTED,
+        status=DeliveryStatus.SENDING,
+        attempts=4,
+        next_attempt_at=NOW + dt.timedelta(minutes=10),
+    )
+    # when a check runs after the last claim lapsed
+    check(django_capture_on_commit_callbacks, time_machine, 11)
+    # then it is given up rather than tried for ever, and the alert is done
+    assert mail.outbox == []
+    assert delivery(ACCEPTED).status == DeliveryStatus.FAILED
+    assert UsageAlert.objects.get().sent_at is not None
+
+
+def test_an_address_that_cannot_be_a_header_is_given_up_without_a_crash(
+    subscription, settings, time_machine, django_capture_on_commit_callbacks
+):
+    # given a user whose stored address would inject a header
+    ClientUserFactory(client=subscription.client, user__email="x@client.test\nBcc: a@b.test")
+    settings.USAGE_ALERT_REFUSED_MAX_ATTEMPTS = 1
+    log(subscription, "8.00")
+    # when the alert goes out
+    check(django_capture_on_commit_callbacks, time_machine, 0)
+    # then the others get it, and that address is failed
+    assert sorted(m.to[0] for m in mail.outbox) == [REFUSED, ACCEPTED]
+    bad = UsageAlertDelivery.objects.get(address__startswith="x@")
+    assert bad.status == DeliveryStatus.FAILED and "Invalid address" in bad.last_error
+    assert UsageAlert.objects.get().sent_at is not None
