@@ -470,8 +470,7 @@ def period_close(
 # killed): the next check queues it again.
 USAGE_ALERT_RESEND_AFTER = dt.timedelta(minutes=10)
 # A delivery claimed by a worker that never reported back (killed mid-send) may be tried again
-# after this: far longer than an SMTP exchange may last (Django's SMTP backend has no timeout
-# unless EMAIL_TIMEOUT is set, so a hung one still ends with the worker's own time limits).
+# after this: far longer than an SMTP exchange may last (EMAIL_TIMEOUT, 30 s by default).
 USAGE_ALERT_CLAIM_TIMEOUT = dt.timedelta(minutes=10)
 # Back-off after a failed attempt: 5 min, 10, 20, ... at most 6 h (the periodic check, every
 # 5 minutes, picks the delivery up once it is due).

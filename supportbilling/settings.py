@@ -186,6 +186,8 @@ EMAIL_PORT = int(env("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
+# Seconds; a hung mail server must not hold a worker (or an alert's claim) for ever.
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "30"))
 # The portal's public address (scheme, host and port, no trailing slash): e-mails sent from a
 # worker, outside any request, build their absolute links from it.
 SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
