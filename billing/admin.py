@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from billing import exports, selectors, services
 from billing.admin_views import ticket_service_add
-from billing.models import BillableItem, ItemStatus, UsageAlert
+from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
 from customers.models import Client
 from packages.models import Subscription
 from supportbilling.periods import period_label, period_parse
@@ -236,10 +236,47 @@ class BillableItemAdmin(admin.ModelAdmin):
         return exports.billable_items_csv_response(month=month)
 
 
+class UsageAlertDeliveryInline(admin.TabularInline):
+    """Who the alert reached, read-only: the sending service alone writes deliveries."""
+
+    model = UsageAlertDelivery
+    fields = readonly_fields = (
+        "address",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        # Part of the alert: whoever may see the alert sees where it went.
+        return request.user.has_perm("billing.view_usagealert")
+
+
 @admin.register(UsageAlert)
 class UsageAlertAdmin(admin.ModelAdmin):
-    list_display = ["subscription", "period", "threshold", "sent_at"]
+    list_display = [
+        "subscription",
+        "period",
+        "threshold",
+        "used_hours",
+        "included_hours",
+        "covered_by",
+        "sent_at",
+    ]
     list_filter = ["threshold", "period"]
+    list_select_related = ["subscription__package", "covered_by"]
+    readonly_fields = ["used_hours", "included_hours", "covered_by", "created_at", "sent_at"]
+    inlines = [UsageAlertDeliveryInline]
 
 
 class SubscriptionAdminForm(forms.ModelForm):

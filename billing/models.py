@@ -1,4 +1,5 @@
-"""Billable items (what finance hands to the billing system) and sent usage alerts."""
+"""Billable items (what finance hands to the billing system) and usage alerts with their
+per-recipient deliveries."""
 
 from typing import ClassVar
 
@@ -112,14 +113,25 @@ class UsageThreshold(models.IntegerChoices):
 
 
 class UsageAlert(models.Model):
-    """A usage notice for one subscription, threshold and month: sent at most once."""
+    """A usage notice for one subscription, threshold and month: recorded once, e-mailed to
+    each user of the client once (its deliveries, docs/decisions.md "Usage alert delivery")."""
 
     subscription = models.ForeignKey(
         Subscription, on_delete=models.CASCADE, related_name="usage_alerts"
     )
     period = models.DateField()
     threshold = models.PositiveSmallIntegerField(choices=UsageThreshold.choices)
+    # The figures when the check saw the threshold crossed: the e-mail states these, however
+    # much time is logged before it goes out. Empty on alerts recorded before they were kept.
+    used_hours = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    included_hours = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    # A lower threshold crossed in the same jump as a higher one: the higher alert's e-mail
+    # told it, so this one is never sent.
+    covered_by = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="covers"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Done: every recipient was served or given up on (see its deliveries).
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -131,3 +143,47 @@ class UsageAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of #{self.subscription_id} in {self.period:%Y-%m}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker; reclaimed if it never reports back
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"  # given up: refused, or too many temporary errors
+
+
+class UsageAlertDelivery(models.Model):
+    """The e-mail of one alert to one address: the unit that is sent once, retried, or given
+    up on, whatever happens to the other recipients."""
+
+    alert = models.ForeignKey(UsageAlert, on_delete=models.CASCADE, related_name="deliveries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    address = models.EmailField()
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Pending: not before this (back-off). Sending: the claim lapses then and the delivery may
+    # be attempted again (the worker that claimed it died).
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["alert_id", "address"]
+        verbose_name_plural = "usage alert deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "address"], name="alert_delivery_once"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.alert} to {self.address}"

@@ -26,7 +26,15 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 
 from billing.calculations import HOURS_QUANTUM, Statement, money_round, statement_compute
-from billing.models import BillableItem, ItemKind, ItemStatus, UsageThreshold
+from billing.models import (
+    BillableItem,
+    DeliveryStatus,
+    ItemKind,
+    ItemStatus,
+    UsageAlert,
+    UsageAlertDelivery,
+    UsageThreshold,
+)
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
     local_today,
@@ -649,6 +657,25 @@ def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
                 SubscriptionUsage(subscription=subscription, month=month, statement=statement)
             )
     return usages
+
+
+def usage_alerts_to_send(*, now: dt.datetime, recorded_before: dt.datetime) -> list[int]:
+    """Ids of the alerts with an e-mail still to try now: not done, not covered by a higher
+    threshold, recorded before ``recorded_before`` (a younger one's own task may still be on
+    its way), and either never started (its task was lost) or with a delivery that is due
+    (back-off over, or claimed by a worker that never reported back). One query."""
+    deliveries = UsageAlertDelivery.objects.filter(alert=OuterRef("pk"))
+    due = deliveries.filter(
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], next_attempt_at__lte=now
+    )
+    return list(
+        UsageAlert.objects.filter(
+            sent_at__isnull=True, covered_by__isnull=True, created_at__lt=recorded_before
+        )
+        .filter(Exists(due) | ~Exists(deliveries))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 # --- Finance: items, totals, periods, exports ----------------------------------------------

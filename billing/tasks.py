@@ -66,12 +66,10 @@ def usage_alerts_check(subscription_ids: list[int] | None = None) -> int:
     return len(services.usage_alerts_check(subscription_ids=subscription_ids))
 
 
-@shared_task(
-    name="billing.usage_alert_send",
-    autoretry_for=(OSError,),
-    retry_backoff=True,
-    max_retries=5,
-)
+# No automatic retry: the service records each recipient's failure and its back-off, and the
+# periodic check queues the alert again when a delivery is due. Retrying the whole task would
+# mail again everyone it had already reached.
+@shared_task(name="billing.usage_alert_send")
 def usage_alert_send(alert_id: int) -> int:
     from billing import services
 

@@ -7,6 +7,7 @@ Celery tasks run eagerly in-process, e-mail printed to the console.
 import datetime as dt
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -185,7 +186,22 @@ EMAIL_PORT = int(env("EMAIL_PORT", "25"))
 EMAIL_HOST_USER = env("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
-DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "support@localhost")
+# Seconds; a hung mail server must not hold a worker (or an alert's claim) for ever.
+EMAIL_TIMEOUT = int(env("EMAIL_TIMEOUT", "30"))
+# The portal's public address (scheme, host and port, no trailing slash): e-mails sent from a
+# worker, outside any request, build their absolute links from it.
+SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# A named sender at the portal's own host unless set: mail servers and mail clients treat a
+# bare address at a host that is not the site's as suspect.
+DEFAULT_FROM_EMAIL = env(
+    "DEFAULT_FROM_EMAIL", f"Support by Time <support@{urlsplit(SITE_URL).hostname or 'localhost'}>"
+)
+# Usage alerts (docs/decisions.md, "Usage alert delivery"): their sender, and how many times
+# one recipient is tried when the server refuses the address (5xx) or fails for any other
+# reason (4xx, connection refused), with back-off between tries, before giving up.
+USAGE_ALERT_FROM_EMAIL = env("USAGE_ALERT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+USAGE_ALERT_REFUSED_MAX_ATTEMPTS = int(env("USAGE_ALERT_REFUSED_MAX_ATTEMPTS", "3"))
+USAGE_ALERT_MAX_ATTEMPTS = int(env("USAGE_ALERT_MAX_ATTEMPTS", "10"))
 
 # Celery: with no REDIS_URL the tasks run eagerly in the calling process.
 REDIS_URL = env("REDIS_URL")

@@ -11,7 +11,7 @@ from billing.models import UsageAlert
 from billing.services import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
 from billing.tasks import usage_alerts_check as usage_alerts_check_task
 from packages.models import BillingMode, SubscriptionStatus
-from tests.clientarea.conftest import OCTOBER
+from tests.clientarea.conftest import NOW, OCTOBER
 from tests.factories import (
     ClientUserFactory,
     SubscriptionFactory,
@@ -88,12 +88,27 @@ def test_100_percent_is_a_second_alert(gold, django_capture_on_commit_callbacks)
     assert sorted(UsageAlert.objects.values_list("threshold", flat=True)) == [80, 100]
 
 
-def test_jumping_past_both_thresholds_sends_both_once(gold, django_capture_on_commit_callbacks):
-    log(gold, "11.00")
-    created = check(django_capture_on_commit_callbacks)
+def test_jumping_from_50_to_110_percent_sends_one_email_saying_100(
+    gold, django_capture_on_commit_callbacks
+):
+    # given 5 h of 10 (50 %), checked: nothing
+    log(gold, "5.00")
     check(django_capture_on_commit_callbacks)
+    # when 6 h more take it to 110 % before the next check
+    log(gold, "6.00", day=11)
+    created = check(django_capture_on_commit_callbacks)
+    # then each user gets one e-mail, saying all hours are used
+    assert len(mail.outbox) == 2
+    assert all("All included support hours used" in m.subject for m in mail.outbox)
+    assert "Used so far: 11.00 h" in mail.outbox[0].body
+    assert "Overtime so far: 1.00 h" in mail.outbox[0].body
+    # and the 80 % threshold is recorded as covered by it, never sent later
+    covered = UsageAlert.objects.get(threshold=80)
+    assert covered.covered_by == UsageAlert.objects.get(threshold=100)
     assert sorted(alert.threshold for alert in created) == [80, 100]
-    assert len(mail.outbox) == 4  # two users, two thresholds
+    mail.outbox.clear()
+    check(django_capture_on_commit_callbacks, now=NOW + dt.timedelta(hours=1))
+    assert mail.outbox == []
 
 
 def test_a_new_month_alerts_again(gold, time_machine, django_capture_on_commit_callbacks):
@@ -167,8 +182,8 @@ def test_an_alert_whose_email_was_lost_is_sent_by_a_later_check(
 def test_the_periodic_task_runs_the_check(gold, django_capture_on_commit_callbacks):
     log(gold, "10.00")
     with django_capture_on_commit_callbacks(execute=True):
-        assert usage_alerts_check_task.delay().get() == 2
-    assert len(mail.outbox) == 4
+        assert usage_alerts_check_task.delay().get() == 2  # 100 %, and 80 % covered by it
+    assert len(mail.outbox) == 2
 
 
 def test_the_dashboard_shows_the_same_notice(signed_in, gold, django_capture_on_commit_callbacks):
