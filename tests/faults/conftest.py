@@ -259,9 +259,14 @@ class PrivatePostgres:
             check=True,
             timeout=120,
             capture_output=True,
-            user=self.owner,
-            extra_groups=[] if self.owner else None,
+            **self.as_owner(),
         )
+
+    def as_owner(self) -> dict:
+        """Popen's arguments to run as the owner (user, its group, no other groups), if any."""
+        if self.owner is None:
+            return {}
+        return {"user": self.owner, "group": pwd.getpwnam(self.owner).pw_gid, "extra_groups": []}
 
     def initdb(self) -> None:
         self.run(
@@ -280,8 +285,7 @@ class PrivatePostgres:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                user=self.owner,
-                extra_groups=[] if self.owner else None,
+                **self.as_owner(),
                 start_new_session=True,  # its own process group: backends are killed with it
             )
         wait_for(self.is_up, "the private PostgreSQL to accept connections")
