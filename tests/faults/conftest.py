@@ -4,6 +4,8 @@ started here is stopped at the end, whatever happens."""
 
 import contextlib
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,8 +22,10 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client as BrowserClient
+
+from conftest import need_service
 
 
 def database_url() -> str:
@@ -219,3 +223,139 @@ def gunicorn(static_manifest, app_env, processes) -> Callable[..., str]:
         return base
 
     return start
+
+
+def postgres_bindir() -> Path | None:
+    """The directory of a PostgreSQL server's binaries (initdb, postgres): Debian's newest
+    /usr/lib/postgresql/<version>/bin, else the one on PATH."""
+    debian = [
+        path.parent
+        for path in Path("/usr/lib/postgresql").glob("*/bin/initdb")
+        if (path.parent / "postgres").exists()
+    ]
+    if debian:
+        return max(debian, key=lambda bindir: int(bindir.parent.name.split(".")[0]))
+    initdb = shutil.which("initdb")
+    return Path(initdb).parent if initdb else None
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL server of the test's own: a cluster made by initdb in a
+    temporary directory, listening on 127.0.0.1 at a free port (socket in the same directory).
+    Stopping it disturbs no other database on the machine."""
+
+    def __init__(self, bindir: Path, directory: Path, owner: str | None) -> None:
+        self.bindir = bindir
+        self.directory = directory
+        self.data = directory / "data"
+        self.owner = owner  # the OS user the server runs as (initdb refuses root)
+        self.port = free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.log = directory / "postgres.log"
+
+    def run(self, *args: str) -> None:
+        subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            check=True,
+            timeout=120,
+            capture_output=True,
+            **self.as_owner(),
+        )
+
+    def as_owner(self) -> dict:
+        """Popen's arguments to run as the owner (user, its group, no other groups), if any."""
+        if self.owner is None:
+            return {}
+        return {"user": self.owner, "group": pwd.getpwnam(self.owner).pw_gid, "extra_groups": []}
+
+    def initdb(self) -> None:
+        self.run(
+            *("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8"),
+            "--no-sync",  # a throw-away cluster: no need to wait for the disk
+        )
+
+    def start(self) -> None:
+        assert self.popen is None or self.popen.poll() is not None, "already running"
+        with open(self.log, "a") as log:
+            self.popen = subprocess.Popen(
+                [
+                    str(self.bindir / "postgres"),
+                    *("-D", str(self.data), "-p", str(self.port), "-k", str(self.directory)),
+                    *("-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **self.as_owner(),
+                start_new_session=True,  # its own process group: backends are killed with it
+            )
+        wait_for(self.is_up, "the private PostgreSQL to accept connections")
+
+    def is_up(self) -> bool:
+        ready = subprocess.run(
+            [str(self.bindir / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)],
+            timeout=10,
+            check=False,
+        )
+        return ready.returncode == 0
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT: connections are cut), SIGKILL to the whole process group if
+        it is not down within 30 s."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGINT)
+        try:
+            self.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=10)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@pytest.fixture
+def private_postgres(postgres, transactional_db) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL server with the app's database migrated on it; for the test's
+    duration the test's own connection (factories, ``database_url()``, hence gunicorn) points
+    at it. Killed and deleted at the end, whatever happens."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        need_service("PostgreSQL server binaries (initdb, postgres)")
+    owner = None
+    if os.geteuid() == 0:
+        try:
+            owner = pwd.getpwnam("postgres").pw_name
+        except KeyError:
+            need_service("a 'postgres' OS user to run a private PostgreSQL as (not root)")
+    directory = Path(tempfile.mkdtemp(prefix="faults-postgres-"))
+    if owner:
+        shutil.chown(directory, owner, owner)
+    server = PrivatePostgres(bindir, directory, owner)
+    default = connections["default"]
+    saved = dict(default.settings_dict)
+    try:
+        server.initdb()
+        server.start()
+        server.run("createdb", "-h", "127.0.0.1", "-p", str(server.port), "-U", "postgres", "app")
+        connections.close_all()
+        default.settings_dict.update(
+            NAME="app", HOST="127.0.0.1", PORT=str(server.port), USER="postgres", PASSWORD=""
+        )
+        subprocess.run(
+            manage("migrate", "--no-input", "-v0"),
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "SECRET_KEY": settings.SECRET_KEY, "DATABASE_URL": database_url()},
+            check=True,
+            timeout=120,
+            capture_output=True,
+        )
+        yield server
+    finally:
+        connections.close_all()
+        default.settings_dict.clear()
+        default.settings_dict.update(saved)
+        server.stop()
+        print(f"--- private PostgreSQL (port {server.port}) ---")
+        print(server.output()[-4000:])
+        shutil.rmtree(directory, ignore_errors=True)
