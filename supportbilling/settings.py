@@ -64,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "supportbilling.middleware.DatabaseUnavailableMiddleware",
+    "supportbilling.middleware.NulCharacterMiddleware",  # 400, not a DataError from PostgreSQL
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
