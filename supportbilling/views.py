@@ -36,11 +36,11 @@ def sign_in_username(request: HttpRequest, credentials: dict | None) -> str | No
     typed, cut to what its table holds and without NUL (PostgreSQL refuses it in text), so that
     a 300-character name is a wrong sign-in, not a server error. No account has a username
     that long (Django's limit is 150), so the cut never merges two real accounts."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    # "username": the field and the credential name of all three sign-ins (axes' default)
     if credentials:
-        username = credentials.get(field)
+        username = credentials.get("username")
     else:
-        username = getattr(request, "data", request.POST).get(field)
+        username = getattr(request, "data", request.POST).get("username")
     if not isinstance(username, str):
         return None
     return username.replace("\x00", "")[:AXES_USERNAME_MAX_LENGTH]
