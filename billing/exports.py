@@ -1,6 +1,7 @@
 """Exports of a month's billable items as CSV and XLSX, streamed so that a month of a million
 items never sits in memory: rows come from a chunked cursor (billing.selectors) and leave as
-they are written. Amounts are plain decimals with a dot ("135.00"), never float-formatted."""
+they are written. Amounts are plain decimals with a dot ("135.00"), never float-formatted.
+Text never runs as a formula in a spreadsheet (``spreadsheet_text``; docs/api.md)."""
 
 import csv
 import datetime as dt
@@ -12,6 +13,7 @@ from decimal import Decimal
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 from billing.selectors import EXPORT_COLUMNS, billable_items_export_rows
 from supportbilling.periods import period_label
@@ -19,12 +21,25 @@ from supportbilling.periods import period_label
 ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body
 _DECIMAL_COLUMNS = {"quantity", "unit_price", "amount"}
 _DECIMAL_INDEXES = [i for i, name in enumerate(EXPORT_COLUMNS) if name in _DECIMAL_COLUMNS]
+_OTHER_INDEXES = [i for i in range(len(EXPORT_COLUMNS)) if i not in _DECIMAL_INDEXES]
 _PERIOD_INDEX = EXPORT_COLUMNS.index("period")
 _CREATED_INDEX = EXPORT_COLUMNS.index("created_at")
 _SUBSCRIPTION_INDEX = EXPORT_COLUMNS.index("subscription")
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# injection"): ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, ``-2+3``.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a spreadsheet must show it, never run it: a leading single quote makes a
+    would-be formula plain text. The one rule for every text cell of both exports; numbers
+    (amounts, quantities) never pass here, so ``-10.00`` stays a number."""
+    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def _decimal_text(value: Decimal) -> str:
@@ -39,13 +54,19 @@ def _csv_row(row: tuple) -> list:
     values[_CREATED_INDEX] = values[_CREATED_INDEX].isoformat().replace("+00:00", "Z")
     if values[_SUBSCRIPTION_INDEX] is None:
         values[_SUBSCRIPTION_INDEX] = ""
+    for index in _OTHER_INDEXES:
+        if isinstance(values[index], str):
+            values[index] = spreadsheet_text(values[index])
     return values
 
 
 def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
     """The header, then the rows, ROWS_PER_CHUNK at a time."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    # CRLF line ends (RFC 4180): the csv module quotes a field only when it holds a character
+    # of the line terminator, and a bare CR inside a cell must be quoted too, or a spreadsheet
+    # starts a new row there (and reads what follows as a fresh cell).
+    writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_COLUMNS)
     for count, row in enumerate(rows, start=1):
         writer.writerow(_csv_row(row))
@@ -71,7 +92,8 @@ def billable_items_csv_response(*, month: dt.date) -> StreamingHttpResponse:
 
 def xlsx_write(*, rows: Iterable[tuple], target) -> None:
     """openpyxl's write-only mode keeps one row in memory; decimals are numeric cells with two
-    decimals (written from the Decimal's text, never a float)."""
+    decimals (written from the Decimal's text, never a float); text is a string cell, never a
+    formula, after the same ``spreadsheet_text`` rule as the CSV."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Billable items")
     sheet.append(list(EXPORT_COLUMNS))
@@ -81,8 +103,20 @@ def xlsx_write(*, rows: Iterable[tuple], target) -> None:
             cell = WriteOnlyCell(sheet, value=row[index])
             cell.number_format = "0.00"
             values[index] = cell
+        for index in _OTHER_INDEXES:
+            if isinstance(values[index], str):
+                values[index] = _xlsx_text_cell(sheet, values[index])
         sheet.append(values)
     workbook.save(target)
+
+
+def _xlsx_text_cell(sheet, text: str) -> WriteOnlyCell:
+    # Control characters are not allowed in an XLSX file (openpyxl refuses the whole row), so
+    # they go, and the rule is applied again to what is left; the data type is set after the
+    # value because openpyxl guesses "f" (formula) for a leading "=".
+    cell = WriteOnlyCell(sheet, value=spreadsheet_text(ILLEGAL_CHARACTERS_RE.sub("", text)))
+    cell.data_type = "s"
+    return cell
 
 
 def billable_items_xlsx_response(*, month: dt.date) -> FileResponse:

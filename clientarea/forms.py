@@ -9,7 +9,12 @@ from django.core.exceptions import ValidationError
 from billing.selectors import client_subscriptions_to_choose
 from packages.models import Subscription
 from tickets.hours import hours_parse
-from tickets.models import HOURS_STEP, TicketStatus
+from tickets.models import (
+    HOURS_STEP,
+    MESSAGE_BODY_MAX_LENGTH,
+    MESSAGE_BODY_TOO_LONG,
+    TicketStatus,
+)
 
 # A month has at most 744 hours; anything above is a typo, not a question.
 CALCULATOR_MAX_HOURS = Decimal("744")
@@ -44,7 +49,12 @@ class SubscriptionChoiceField(forms.ModelChoiceField):
 
 class TicketCreateForm(forms.Form):
     subject = forms.CharField(max_length=200)
-    body = forms.CharField(label="What do you need?", widget=forms.Textarea(attrs={"rows": 6}))
+    body = forms.CharField(
+        label="What do you need?",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        error_messages={"max_length": MESSAGE_BODY_TOO_LONG},
+    )
     subscription = SubscriptionChoiceField(
         queryset=Subscription.objects.none(),
         required=False,
@@ -60,7 +70,12 @@ class TicketCreateForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
-    body = forms.CharField(label="Your reply", widget=forms.Textarea(attrs={"rows": 5}))
+    body = forms.CharField(
+        label="Your reply",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        error_messages={"max_length": MESSAGE_BODY_TOO_LONG},
+    )
 
 
 TICKET_FILTERS = [

@@ -47,7 +47,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PortalPasswordResetView.as_view(
             template_name="registration/portal_password_reset.html",
             email_template_name="registration/portal_password_reset_email.txt",
             subject_template_name="registration/portal_password_reset_subject.txt",

@@ -5,11 +5,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from axes.helpers import get_client_ip_address
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
+from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.views import PasswordResetView, redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -19,6 +21,7 @@ from billing.calculations import Statement
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
 from clientarea.templatetags.portal import clock, hours, money
 from customers.models import Client, ClientUser
+from customers.services import password_reset_request_record
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
 from tickets.models import MessageKind, Ticket, TicketStatus
@@ -297,3 +300,19 @@ def ticket_close(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
     ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=request.user)
     messages.success(request, f"Ticket #{ticket.pk} is closed. Reply to it to open it again.")
     return redirect("clientarea:ticket", pk=ticket.pk)
+
+
+class PortalPasswordResetView(PasswordResetView):
+    """Django's reset page, sending the e-mail only while the address and the client address
+    are within their hourly limits; over the limit the answer is the same page, so it tells
+    nobody whether the address has an account or was limited."""
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        allowed = password_reset_request_record(
+            email=form.cleaned_data["email"],
+            # the address the sign-in throttle counts too (django-axes' setting)
+            client_address=get_client_ip_address(self.request) or "",
+        )
+        if allowed:
+            return super().form_valid(form)
+        return HttpResponseRedirect(self.get_success_url())

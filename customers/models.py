@@ -44,3 +44,22 @@ class ClientUser(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.client}"
+
+
+class PasswordResetRequest(models.Model):
+    """One request for a password-reset e-mail, counted against the e-mail address asked for
+    and against the client address asking (``customers.services.password_reset_request_record``).
+    Rows older than the counting window are deleted as new requests come in."""
+
+    # SHA-256 of "email:<address>" or "ip:<address>": the counts need no readable address.
+    key = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["key", "created_at"], name="passwordreset_key_time"),
+            models.Index(fields=["created_at"], name="passwordreset_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Password reset request at {self.created_at:%Y-%m-%d %H:%M}"

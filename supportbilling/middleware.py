@@ -1,10 +1,12 @@
-"""Answer "try again shortly" (503) instead of a server error while the database is away."""
+"""Answer "try again shortly" (503) instead of a server error while the database is away, and
+400 to a NUL character in the address."""
 
 import logging
 from collections.abc import Callable
+from urllib.parse import unquote_plus
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 logger = logging.getLogger(__name__)
 
@@ -32,3 +34,23 @@ class DatabaseUnavailableMiddleware:
         response = HttpResponse(UNAVAILABLE_PAGE, status=503)
         response["Retry-After"] = "30"
         return response
+
+
+NUL_REFUSED = "A NUL character is not allowed in the address."
+
+
+class NulCharacterMiddleware:
+    """Answer 400 to a NUL character (``%00``) in the path or the query string, on every page:
+    PostgreSQL refuses NUL in a text parameter (psycopg raises DataError), so an admin filter
+    or search with one would fail as a server error. No address of ours has a use for it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        query = unquote_plus(request.META.get("QUERY_STRING", ""), errors="replace")
+        if "\x00" in request.path_info or "\x00" in query:
+            if request.path_info.startswith("/api/"):
+                return JsonResponse({"detail": NUL_REFUSED}, status=400)
+            return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "supportbilling.middleware.DatabaseUnavailableMiddleware",
+    "supportbilling.middleware.NulCharacterMiddleware",  # 400, not a DataError from PostgreSQL
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -88,6 +89,8 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 AXES_LOCKOUT_CALLABLE = "supportbilling.views.sign_in_locked"
+# What was typed as the username, cut to the 255 characters axes can store (not a 500).
+AXES_USERNAME_CALLABLE = "supportbilling.views.sign_in_username"
 
 # Content Security Policy: everything from our own origin, nothing inline, no framing.
 CONTENT_SECURITY_POLICY = {

@@ -132,3 +132,36 @@ def test_the_api_docs_load_swagger_from_our_own_static_files(client):
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()
     assert "<script>" not in html  # the initialiser is a separate script (CSP: no inline code)
+
+
+# Longer than the 255 characters django-axes stores for an attempt's username.
+LONG_USERNAME = "u" * 300
+
+
+@pytest.mark.parametrize(
+    ("url_name", "expected_status", "expected_text"),
+    [
+        ("clientarea:login", 200, "enter a correct username and password"),
+        ("admin:login", 200, "enter the correct username and password"),
+        ("api:token", 400, "Unable to log in with provided credentials."),
+    ],
+)
+def test_a_username_too_long_to_record_is_a_wrong_sign_in(
+    client, url_name, expected_status, expected_text
+):
+    # when someone signs in with a 300-character username on any sign-in form
+    body = {"username": LONG_USERNAME, "password": "guess"}
+    if url_name == "api:token":
+        response = client.post(reverse(url_name), body, content_type="application/json")
+    else:
+        response = client.post(reverse(url_name), body)
+    # then it is a wrong sign-in like any other, not a server error
+    assert response.status_code == expected_status
+    assert expected_text in response.content.decode()
+
+
+def test_long_usernames_are_still_counted_and_locked(client):
+    login = reverse("clientarea:login")
+    for _ in range(5):
+        client.post(login, {"username": LONG_USERNAME, "password": "guess"})
+    assert client.post(login, {"username": LONG_USERNAME, "password": "guess"}).status_code == 429

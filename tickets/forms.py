@@ -4,13 +4,24 @@ whose refusals the admin shows next to the form, keeping the typed values."""
 
 from django import forms
 
-from tickets.models import MessageKind, Ticket, TicketStatus
+from tickets.models import (
+    MESSAGE_BODY_MAX_LENGTH,
+    MESSAGE_BODY_TOO_LONG,
+    MessageKind,
+    Ticket,
+    TicketStatus,
+)
 
 
 class TicketAddForm(forms.ModelForm):
     """An operator opens a ticket with its first message (through ``ticket_create``)."""
 
-    body = forms.CharField(label="First message", widget=forms.Textarea(attrs={"rows": 6}))
+    body = forms.CharField(
+        label="First message",
+        widget=forms.Textarea(attrs={"rows": 6}),
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        error_messages={"max_length": MESSAGE_BODY_TOO_LONG},
+    )
 
     class Meta:
         model = Ticket
@@ -43,7 +54,9 @@ class ReplyForm(forms.Form):
         initial=MessageKind.OPERATOR_REPLY,
     )
     body = forms.CharField(
-        label="Message", max_length=20000, error_messages={"required": "write something first."}
+        label="Message",
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        error_messages={"required": "write something first.", "max_length": MESSAGE_BODY_TOO_LONG},
     )
     status_after = forms.ChoiceField(
         choices=[("", "Status as usual (reply: answered)"), *TicketStatus.choices],

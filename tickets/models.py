@@ -69,6 +69,15 @@ class MessageKind(models.TextChoices):
     INTERNAL_NOTE = "internal_note", "Internal note"
 
 
+# The longest message (a client's question or reply, an operator's reply, a note), in
+# characters: one limit for the portal, the admin and the API, whose forms and serializers use
+# it; the services refuse anything longer whatever the path.
+MESSAGE_BODY_MAX_LENGTH = 20_000
+MESSAGE_BODY_TOO_LONG = (
+    "A message has at most %(limit_value)s characters; this one has %(show_value)s."
+)
+
+
 class TicketMessage(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(

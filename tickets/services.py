@@ -17,6 +17,8 @@ from supportbilling.periods import local_today, period_label, period_of
 from tickets import signals
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
+    MESSAGE_BODY_MAX_LENGTH,
+    MESSAGE_BODY_TOO_LONG,
     AuditAction,
     AuditEvent,
     BillingPeriod,
@@ -349,6 +351,12 @@ STATUS_AFTER_MESSAGE: dict[str, str] = {
 }
 
 
+def _message_body_check(body: str) -> None:
+    if len(body) > MESSAGE_BODY_MAX_LENGTH:
+        params = {"limit_value": MESSAGE_BODY_MAX_LENGTH, "show_value": len(body)}
+        raise ValidationError({"body": MESSAGE_BODY_TOO_LONG % params})
+
+
 @transaction.atomic
 def ticket_create(
     *,
@@ -367,6 +375,7 @@ def ticket_create(
         raise ValidationError({"subject": "Enter a subject."})
     if not body:
         raise ValidationError({"body": "Describe what you need."})
+    _message_body_check(body)
     if subscription is not None and (
         subscription.client_id != client.pk or subscription.status != SubscriptionStatus.ACTIVE
     ):
@@ -391,6 +400,7 @@ def ticket_message_add(
     body = body.strip()
     if not body:
         raise ValidationError({"body": "The message is empty."})
+    _message_body_check(body)
     if kind not in MessageKind.values:
         raise ValidationError({"kind": f"Unknown message kind {kind!r}."})
     if status_after is not None and status_after not in TicketStatus.values:

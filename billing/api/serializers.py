@@ -14,7 +14,13 @@ from customers.models import Client
 from packages.models import PackagePrice, Subscription, SubscriptionStatus, SupportPackage
 from supportbilling.periods import period_label, period_parse
 from tickets.hours import hours_clean
-from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
+from tickets.models import (
+    MESSAGE_BODY_MAX_LENGTH,
+    Ticket,
+    TicketPriority,
+    TicketStatus,
+    TimeEntry,
+)
 
 # Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
 MIN_YEAR, MAX_YEAR = 2000, 2999
@@ -164,7 +170,7 @@ class TicketSerializer(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
     track_time = serializers.BooleanField(required=False)
     hours_logged = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
-    body = serializers.CharField(write_only=True, max_length=20000)
+    body = serializers.CharField(write_only=True, max_length=MESSAGE_BODY_MAX_LENGTH)
     priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
 
     class Meta:

@@ -19,6 +19,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.models import MESSAGE_BODY_MAX_LENGTH, Ticket
 
 
 def log_time(world, body, ticket=None, role="operator"):
@@ -425,3 +426,12 @@ def test_item_status_transitions(world, old, new):
     else:
         assert (response.status_code, world.item.status) == (400, old)
         assert "detail" in response.json()
+
+
+def test_a_ticket_body_over_the_message_limit_is_refused(world):
+    api = api_as(world.users["operator"])
+    body = {"client": world.acme.pk, "subject": "VPN", "body": "x" * (MESSAGE_BODY_MAX_LENGTH + 1)}
+    response = api.post("/api/v1/tickets/", body, format="json")
+    assert response.status_code == 400
+    assert "body" in response.json()
+    assert not Ticket.objects.filter(subject="VPN").exists()

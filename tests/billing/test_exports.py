@@ -11,7 +11,9 @@ import openpyxl
 import pytest
 from django.db import connection
 from django.http import FileResponse, StreamingHttpResponse
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from djmoney.money import Money
 
 from billing.selectors import EXPORT_COLUMNS
@@ -85,7 +87,7 @@ def test_csv_has_the_api_columns_and_plain_decimals(world):
 
 def test_an_empty_month_exports_only_the_header(world):
     response = api_as(world.users["finance"]).get("/api/v1/billable-items/export/?period=2025-01")
-    assert b"".join(response.streaming_content).decode() == ",".join(EXPORT_COLUMNS) + "\n"
+    assert b"".join(response.streaming_content).decode() == ",".join(EXPORT_COLUMNS) + "\r\n"
 
 
 def test_xlsx_has_the_same_rows_with_two_decimal_numbers(world):
@@ -168,3 +170,87 @@ def test_xlsx_queries_do_not_grow_with_the_items(world):
     assert len(large) == len(small)
     rows = list(openpyxl.load_workbook(io.BytesIO(large_body)).active.iter_rows(values_only=True))
     assert len(rows) == 1 + 2 + 2_200
+
+
+# Descriptions a spreadsheet would run as formulas (OWASP, "CSV injection").
+FORMULAS = [
+    '=HYPERLINK("http://x","y")',
+    "+cmd|' /C calc'!A0",
+    "@SUM(1+1)",
+    "-2+3",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+@pytest.fixture
+def formula_items(world):
+    """Adjustments of October whose descriptions are formulas, one a credit of -10.00."""
+    for number, text in enumerate(FORMULAS):
+        amount = Money(Decimal("-10.00") if number == 0 else Decimal("1.00"), "EUR")
+        BillableItemFactory(
+            subscription=None,
+            client=world.acme,
+            kind="adjustment",
+            description=text,
+            unit_price=amount,
+            amount=amount,
+        )
+
+
+def _finance_admin(world):
+    browser = Client()
+    browser.force_login(world.users["finance"])
+    return browser
+
+
+def _download(world, source, kind):
+    if source == "api":
+        return _export(api_as(world.users["finance"]), kind)[1]
+    url = reverse("admin:billing_export") + f"?period=2026-10&format={kind}"
+    response = _finance_admin(world).get(url)
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("source", ["api", "admin"])
+def test_csv_cells_never_start_a_formula_and_amounts_stay_numbers(world, formula_items, source):
+    # when finance exports a month with formula-like descriptions
+    rows = list(csv.reader(io.StringIO(_download(world, source, "csv").decode(), newline="")))
+    adjustments = [r for r in rows[1:] if r[4] == "adjustment"]
+    # then each description is the text with a leading quote, shown and never run
+    assert sorted(r[5] for r in adjustments) == sorted("'" + text for text in FORMULAS)
+    # and the -10.00 credit is a plain number, not prefixed
+    assert sorted(r[9] for r in adjustments) == ["-10.00"] + ["1.00"] * 5
+    for row in rows[1:]:
+        for index, value in enumerate(row):
+            if EXPORT_COLUMNS[index] not in {"quantity", "unit_price", "amount"}:
+                assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+@pytest.mark.parametrize("source", ["api", "admin"])
+def test_xlsx_text_cells_are_strings_and_amounts_numbers(world, formula_items, source):
+    sheet = openpyxl.load_workbook(io.BytesIO(_download(world, source, "xlsx"))).active
+    description = EXPORT_COLUMNS.index("description") + 1
+    amount = EXPORT_COLUMNS.index("amount") + 1
+    cells = list(sheet.iter_rows(min_row=2))
+    assert not [c.coordinate for row in cells for c in row if c.data_type == "f"]
+    adjustments = [row for row in cells if row[4].value == "adjustment"]
+    assert {row[description - 1].data_type for row in adjustments} == {"s"}
+    assert sorted(row[description - 1].value for row in adjustments) == sorted(
+        "'" + text for text in FORMULAS
+    )
+    assert {row[amount - 1].data_type for row in cells} == {"n"}
+    assert (
+        sorted(Decimal(str(row[amount - 1].value)) for row in adjustments)
+        == [Decimal("-10")] + [Decimal("1")] * 5
+    )
+
+
+def test_xlsx_drops_control_characters_a_worksheet_cannot_hold(world):
+    BillableItemFactory(
+        subscription=None, client=world.acme, kind="adjustment", description="\x01=1+1 \x07bell"
+    )
+    sheet = openpyxl.load_workbook(io.BytesIO(_download(world, "api", "xlsx"))).active
+    descriptions = [row[5] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert "'=1+1 bell" in descriptions

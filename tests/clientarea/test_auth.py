@@ -1,10 +1,12 @@
 """Signing in, out, and passwords (Django's auth views with the portal's pages)."""
 
+import datetime as dt
 import re
 
 import pytest
 from django.core import mail
 
+from tests.clientarea.conftest import NOW
 from tests.factories import PASSWORD, ClientUserFactory, OperatorFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,4 +100,54 @@ def test_password_reset_by_email(client):
 def test_password_reset_for_an_unknown_address_sends_nothing_and_says_the_same(client):
     response = client.post("/password/reset/", {"email": "nobody@nowhere.test"})
     assert response["Location"] == "/password/reset/sent/"
+    assert mail.outbox == []
+
+
+def _ask_reset(client, email, address="203.0.113.7"):
+    return client.post("/password/reset/", {"email": email}, REMOTE_ADDR=address)
+
+
+def test_a_fourth_reset_within_the_hour_sends_no_mail_and_reads_the_same(client, time_machine):
+    ClientUserFactory(user__email="jane@acme.test")
+    # when Jane's address is asked for four times within an hour (any spelling of it)
+    answers = [_ask_reset(client, email) for email in ["jane@acme.test"] * 3 + ["JANE@acme.test"]]
+    # then three e-mails go, the fourth request sends none, and every answer is the same
+    assert len(mail.outbox) == 3
+    assert {answer["Location"] for answer in answers} == {"/password/reset/sent/"}
+    # and an hour after the first, she can ask again
+    time_machine.move_to(NOW + dt.timedelta(hours=1, seconds=1), tick=False)
+    _ask_reset(client, "jane@acme.test")
+    assert len(mail.outbox) == 4
+
+
+def test_the_limit_of_an_address_holds_from_any_client_address(client):
+    ClientUserFactory(user__email="jane@acme.test")
+    for number in range(4):
+        _ask_reset(client, "jane@acme.test", address=f"198.51.100.{number}")
+    assert len(mail.outbox) == 3
+
+
+def test_one_client_address_asking_for_many_addresses_is_limited(client):
+    # given someone asking from one address for ten unknown addresses, then a real one
+    ClientUserFactory(user__email="jane@acme.test")
+    for number in range(10):
+        assert _ask_reset(client, f"guess{number}@acme.test")["Location"] == (
+            "/password/reset/sent/"
+        )
+    # when they ask for Jane's
+    response = _ask_reset(client, "jane@acme.test")
+    # then the page reads the same, and no e-mail goes
+    assert response["Location"] == "/password/reset/sent/"
+    assert mail.outbox == []
+    # while Jane herself, from her own address, still gets hers
+    _ask_reset(client, "jane@acme.test", address="192.0.2.1")
+    assert len(mail.outbox) == 1
+
+
+def test_the_limit_counts_unknown_addresses_like_known_ones(client):
+    # the same number of requests for an unknown address leaves the same trace: none sent,
+    # and the fourth is as silent as for a known address
+    answers = [_ask_reset(client, "nobody@nowhere.test") for _ in range(4)]
+    assert {answer.status_code for answer in answers} == {302}
+    assert {answer["Location"] for answer in answers} == {"/password/reset/sent/"}
     assert mail.outbox == []

@@ -19,6 +19,7 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import (
+    MESSAGE_BODY_MAX_LENGTH,
     AuditAction,
     AuditEvent,
     BillingPeriod,
@@ -343,3 +344,17 @@ def test_operator_opens_a_ticket_with_its_first_message(client, operator, ticket
     assert response.status_code == 302
     new = ticket.client.tickets.get(subject="Printer")
     assert list(new.messages.values_list("kind", "body")) == [("operator_reply", "Hi")]
+
+
+def test_a_reply_longer_than_the_message_limit_is_refused(client, operator, ticket):
+    # when an operator pastes a reply one character over the limit of every message
+    response = client.post(
+        action_url("reply", ticket),
+        {"kind": MessageKind.OPERATOR_REPLY, "body": "x" * (MESSAGE_BODY_MAX_LENGTH + 1)},
+    )
+    # then the ticket page says so and the conversation is unchanged
+    assert response.status_code == 400
+    assert "Message: A message has at most 20000 characters; this one has 20001." in text_of(
+        response
+    )
+    assert not ticket.messages.exists()

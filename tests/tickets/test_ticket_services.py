@@ -5,7 +5,14 @@ from django.core.exceptions import ValidationError
 
 from packages.models import SubscriptionStatus
 from tests.factories import ClientFactory, OperatorFactory, SubscriptionFactory, TicketFactory
-from tickets.models import AuditAction, AuditEvent, MessageKind, Ticket, TicketStatus
+from tickets.models import (
+    MESSAGE_BODY_MAX_LENGTH,
+    AuditAction,
+    AuditEvent,
+    MessageKind,
+    Ticket,
+    TicketStatus,
+)
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
 
 pytestmark = pytest.mark.django_db
@@ -88,3 +95,22 @@ def test_bad_messages_are_refused(body, kind, status):
     with pytest.raises(ValidationError):
         ticket_message_add(ticket=ticket, author=None, body=body, kind=kind, status_after=status)
     assert not ticket.messages.exists()
+
+
+def test_a_message_longer_than_the_limit_is_refused_by_every_path():
+    # given an open ticket; when a new ticket or a reply is 20,001 characters long
+    too_long = "x" * (MESSAGE_BODY_MAX_LENGTH + 1)
+    client = ClientFactory()
+    with pytest.raises(ValidationError) as opened:
+        ticket_create(client=client, subject="Help", body=too_long, author=None)
+    ticket = TicketFactory(client=client, subscription=None)
+    with pytest.raises(ValidationError) as replied:
+        ticket_message_add(
+            ticket=ticket, author=None, body=too_long, kind=MessageKind.OPERATOR_REPLY
+        )
+    # then both are refused with the limit named, and nothing is written
+    for refusal in (opened, replied):
+        assert refusal.value.message_dict == {
+            "body": ["A message has at most 20000 characters; this one has 20001."]
+        }
+    assert Ticket.objects.get() == ticket and not ticket.messages.exists()
