@@ -33,7 +33,7 @@ def _errors_on_form(form: forms.BaseForm, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class BillingAuditMixin:
+class BillingAuditAdmin(admin.ModelAdmin):
     """Lists the billing audit of the object on its change page (newest first, one query);
     the templates under admin/<app>/<model>/change_form.html include it."""
 
@@ -47,9 +47,7 @@ class BillingAuditMixin:
                 {"event": event, "lines": audit.billing_event_lines(event)} for event in events
             ]
             context["audit_links_items"] = self.audit_key != "item_id"
-        return super().change_view(  # type: ignore[misc]
-            request, object_id, form_url, extra_context=context
-        )
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
 
 class PeriodListFilter(admin.SimpleListFilter):
@@ -111,7 +109,7 @@ def _status_action(status: str, label: str):
 
 
 @admin.register(BillableItem)
-class BillableItemAdmin(BillingAuditMixin, admin.ModelAdmin):
+class BillableItemAdmin(BillingAuditAdmin):
     audit_key = "item_id"
     list_display = [
         "id",
@@ -305,7 +303,7 @@ class SubscriptionAdminForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(BillingAuditMixin, admin.ModelAdmin):
+class SubscriptionAdmin(BillingAuditAdmin):
     audit_key = "subscription_id"
     form = SubscriptionAdminForm
     list_display = ["id", "client", "package", "status", "start_date", "end_date"]
@@ -378,7 +376,7 @@ def _client_fields(form: forms.ModelForm) -> dict[str, Any]:
 
 
 @admin.register(Client)
-class ClientAdmin(BillingAuditMixin, admin.ModelAdmin):
+class ClientAdmin(BillingAuditAdmin):
     audit_key = "client_id"
     form = ClientAdminForm
     list_display = ["name", "email", "currency", "active", "created_at"]
@@ -456,7 +454,7 @@ class PackagePriceFormSet(BaseInlineFormSet):
         prices = []
         for form in self.forms:
             data = getattr(form, "cleaned_data", None)
-            if not data or self._should_delete_form(form):
+            if not data or data.get("DELETE"):
                 continue
             fee, hourly_rate = data.get("fee"), data.get("hourly_rate")
             if fee is None or hourly_rate is None:
@@ -491,7 +489,7 @@ class PackagePriceInline(admin.TabularInline):
 
 
 @admin.register(SupportPackage)
-class SupportPackageAdmin(BillingAuditMixin, admin.ModelAdmin):
+class SupportPackageAdmin(BillingAuditAdmin):
     audit_key = "package_id"
     form = SupportPackageAdminForm
     list_display = [

@@ -87,7 +87,8 @@ def prices_diff(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str 
 
 
 def value_text(value: Any) -> Any:
-    """A field value as the audit stores it: strings for decimals, money and dates."""
+    """A field value as the audit stores it: booleans and None as they are, decimals with
+    two places (as stored, so 12 and 12.00 are no change), anything else as a string."""
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, Decimal):

@@ -174,7 +174,12 @@ def test_an_adjustment_is_audited_once(world, client, path):
     if path == "api":
         response = api_as(finance).post(
             "/api/v1/billable-items/",
-            {"client": world.acme.pk, "period": "2026-09", "amount": "-40.00", "description": "SLA"},
+            {
+                "client": world.acme.pk,
+                "period": "2026-09",
+                "amount": "-40.00",
+                "description": "SLA",
+            },
             format="json",
         )
         assert response.status_code == 201
