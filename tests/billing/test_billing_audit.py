@@ -349,6 +349,37 @@ def test_a_portal_login_is_audited_once(world, superuser, path):
     )
 
 
+@pytest.mark.parametrize("path", ["api", "admin"])
+def test_a_new_client_is_audited_once(world, superuser, path):
+    administrator = world.users["administrator"]
+    fields = {"name": "Initech", "email": "billing@initech.test", "currency": "PLN"}
+    if path == "api":
+        response = api_as(administrator).post("/api/v1/clients/", fields, format="json")
+        assert response.status_code == 201
+    else:
+        response = superuser.post(
+            reverse("admin:customers_client_add"),
+            {**fields, "active": "on", "members-TOTAL_FORMS": "0", "members-INITIAL_FORMS": "0"},
+        )
+        assert response.status_code == 302
+    event = _only_event(client=Client.objects.get(name="Initech"))
+    assert (event.action, event.actor_username, event.detail["currency"]) == (
+        BillingAction.CLIENT_CREATED,
+        administrator.username,
+        [None, "PLN"],
+    )
+
+
+def test_a_portal_login_added_from_its_own_admin_list_is_audited(world, superuser):
+    gina = UserFactory(username="gina")
+    response = superuser.post(
+        reverse("admin:customers_clientuser_add"), {"user": gina.pk, "client": world.globex.pk}
+    )
+    assert response.status_code == 302
+    event = _only_event(client=world.globex)
+    assert (event.action, event.detail["username"]) == (BillingAction.PORTAL_LOGIN_ADDED, "gina")
+
+
 # --- where finance reads it -----------------------------------------------------------------
 
 
