@@ -1,20 +1,53 @@
 """Finance's admin: billable items with totals per currency, status actions, adjustments,
-the periods page (close an ended month) and exports. Every write goes through a service."""
+the periods page (close an ended month) and exports; and the admin of what billing rules
+depend on (clients, packages and their prices, subscriptions), registered here because
+their writes go through billing's services. Every write goes through a service, and the
+change pages show the billing audit."""
+
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from billing import exports, selectors, services
+from billing import audit, exports, selectors, services
 from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
-from customers.models import Client
-from packages.models import Subscription
+from customers.models import Client, ClientUser
+from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_label, period_parse
+
+
+def _errors_on_form(form: forms.BaseForm, error: ValidationError) -> None:
+    """Show a service's refusal next to the field it names (or above the form)."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error.messages)
+        return
+    for field, errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+class BillingAuditAdmin(admin.ModelAdmin):
+    """Lists the billing audit of the object on its change page (newest first, one query);
+    the templates under admin/<app>/<model>/change_form.html include it."""
+
+    audit_key = ""  # which link of BillingEvent points at this model
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        context = dict(extra_context or {})
+        if object_id and str(object_id).isdigit():
+            events = audit.billing_event_list(**{self.audit_key: int(object_id)})
+            context["billing_audit"] = [
+                {"event": event, "lines": audit.billing_event_lines(event)} for event in events
+            ]
+            context["audit_links_items"] = self.audit_key != "item_id"
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
 
 class PeriodListFilter(admin.SimpleListFilter):
@@ -76,7 +109,8 @@ def _status_action(status: str, label: str):
 
 
 @admin.register(BillableItem)
-class BillableItemAdmin(admin.ModelAdmin):
+class BillableItemAdmin(BillingAuditAdmin):
+    audit_key = "item_id"
     list_display = [
         "id",
         "period_label",
@@ -306,7 +340,8 @@ class SubscriptionAdminForm(forms.ModelForm):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(BillingAuditAdmin):
+    audit_key = "subscription_id"
     form = SubscriptionAdminForm
     list_display = ["id", "client", "package", "status", "start_date", "end_date"]
     list_filter = ["status", "package__billing_mode", "package"]
@@ -342,3 +377,187 @@ class SubscriptionAdmin(admin.ModelAdmin):
         )
         obj.pk, obj.status = created.pk, created.status
         obj._state.adding = False
+
+
+# --- Clients -----------------------------------------------------------------------------------
+
+
+class ClientAdminForm(forms.ModelForm):
+    """Saved by client_create / client_update; asks client_update_check first so a refusal
+    (a currency change under existing subscriptions) shows on the form."""
+
+    class Meta:
+        model = Client
+        fields = list(services.CLIENT_FIELDS)
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is not None:
+            try:
+                services.client_update_check(
+                    client=Client.objects.get(pk=self.instance.pk), fields=data
+                )
+            except ValidationError as exc:
+                _errors_on_form(self, exc)
+        return data
+
+
+class ClientUserInline(admin.TabularInline):
+    model = ClientUser
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+def _client_fields(form: forms.ModelForm) -> dict[str, Any]:
+    return {key: form.cleaned_data[key] for key in services.CLIENT_FIELDS}
+
+
+@admin.register(Client)
+class ClientAdmin(BillingAuditAdmin):
+    audit_key = "client_id"
+    form = ClientAdminForm
+    list_display = ["name", "email", "currency", "active", "created_at"]
+    list_filter = ["active", "currency"]
+    search_fields = ["name", "email"]
+    inlines = [ClientUserInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.client_update(client=obj, fields=_client_fields(form), actor=request.user)
+            return
+        created = services.client_create(fields=_client_fields(form), actor=request.user)
+        obj.pk, obj.created_at = created.pk, created.created_at
+        obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        """New portal logins go through client_user_link, which records them."""
+        memberships = formset.save(commit=False)
+        for removed in formset.deleted_objects:
+            removed.delete()
+        for membership in memberships:
+            if membership.pk is not None:  # the row now names another user
+                ClientUser.objects.filter(pk=membership.pk).delete()
+            services.client_user_link(
+                client=form.instance, user=membership.user, actor=request.user
+            )
+
+
+@admin.register(ClientUser)
+class ClientUserAdmin(admin.ModelAdmin):
+    list_display = ["user", "client"]
+    list_select_related = ["user", "client"]
+    search_fields = ["user__username", "user__email", "client__name"]
+    autocomplete_fields = ["user", "client"]
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        if change and not form.changed_data:
+            return
+        if change:
+            ClientUser.objects.filter(pk=obj.pk).delete()
+        services.client_user_link(client=obj.client, user=obj.user, actor=request.user)
+        obj.pk = ClientUser.objects.get(user=obj.user).pk
+        obj._state.adding = False
+
+
+# --- Packages and their prices -----------------------------------------------------------------
+
+
+class SupportPackageAdminForm(forms.ModelForm):
+    """Saved with its prices by package_create / package_update; asks package_update_check
+    first so a refusal (the billing mode of a package with subscriptions) shows on the form."""
+
+    class Meta:
+        model = SupportPackage
+        fields = list(services.PACKAGE_FIELDS)
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is not None:
+            try:
+                services.package_update_check(
+                    package=SupportPackage.objects.get(pk=self.instance.pk), fields=data
+                )
+            except ValidationError as exc:
+                _errors_on_form(self, exc)
+        return data
+
+
+class PackagePriceFormSet(BaseInlineFormSet):
+    """The price rows as the service takes them; package_prices_check refuses what the
+    service would (a currency a live subscription is billed in must keep its price)."""
+
+    def prices(self) -> list[dict[str, Any]]:
+        prices = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", None)
+            if not data or data.get("DELETE"):
+                continue
+            fee, hourly_rate = data.get("fee"), data.get("hourly_rate")
+            if fee is None or hourly_rate is None:
+                continue
+            prices.append(
+                {
+                    "currency": fee.currency.code,
+                    "fee": fee.amount,
+                    "hourly_rate": hourly_rate.amount,
+                    "hourly_rate_currency": hourly_rate.currency.code,
+                }
+            )
+        return prices
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        prices = self.prices()
+        if any(price.pop("hourly_rate_currency") != price["currency"] for price in prices):
+            raise forms.ValidationError("A price's fee and hourly rate are in one currency.")
+        try:
+            services.package_prices_check(package=self.instance, prices=prices)
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc
+
+
+class PackagePriceInline(admin.TabularInline):
+    model = PackagePrice
+    formset = PackagePriceFormSet
+    extra = 1
+
+
+@admin.register(SupportPackage)
+class SupportPackageAdmin(BillingAuditAdmin):
+    audit_key = "package_id"
+    form = SupportPackageAdminForm
+    list_display = [
+        "name",
+        "billing_mode",
+        "included_hours",
+        "invoice_action",
+        "show_work_log",
+        "active",
+    ]
+    list_filter = ["billing_mode", "active", "invoice_action"]
+    search_fields = ["name"]
+    inlines = [PackagePriceInline]
+
+    def save_model(self, request, obj, form, change):
+        """Nothing yet: the package is written with its prices in save_related."""
+
+    def save_related(self, request, form, formsets, change):
+        price_formset = next(fs for fs in formsets if isinstance(fs, PackagePriceFormSet))
+        # Only for the admin's change message; the service writes the prices.
+        price_formset.save(commit=False)
+        prices = [
+            {key: price[key] for key in ("currency", "fee", "hourly_rate")}
+            for price in price_formset.prices()
+        ]
+        fields = {key: form.cleaned_data[key] for key in services.PACKAGE_FIELDS}
+        if change:
+            services.package_update(
+                package=form.instance, fields=fields, prices=prices, actor=request.user
+            )
+            return
+        created = services.package_create(fields=fields, prices=prices, actor=request.user)
+        form.instance.pk = created.pk
+        form.instance._state.adding = False

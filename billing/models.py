@@ -1,5 +1,5 @@
-"""Billable items (what finance hands to the billing system) and usage alerts with their
-per-recipient deliveries."""
+"""Billable items (what finance hands to the billing system), usage alerts with their
+per-recipient deliveries, and the audit of money changes."""
 
 from typing import ClassVar
 
@@ -8,7 +8,7 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from customers.models import Client
-from packages.models import InvoiceAction, Subscription
+from packages.models import InvoiceAction, Subscription, SupportPackage
 
 
 class ItemKind(models.TextChoices):
@@ -187,3 +187,54 @@ class UsageAlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.alert} to {self.address}"
+
+
+class BillingAction(models.TextChoices):
+    ITEM_STATUS = "item_status", "Item status changed"
+    ADJUSTMENT_ADDED = "adjustment_added", "Adjustment added"
+    PACKAGE_CREATED = "package_created", "Package created"
+    PACKAGE_CHANGED = "package_changed", "Package changed"
+    CLIENT_CREATED = "client_created", "Client created"
+    CLIENT_CHANGED = "client_changed", "Client changed"
+    PORTAL_LOGIN_ADDED = "portal_login_added", "Portal login added"
+
+
+class BillingEvent(models.Model):
+    """Append-only audit of every change that affects money: who, when, old and new values.
+
+    Written by the billing service that makes the change, in its transaction. PostgreSQL
+    refuses UPDATE and DELETE on the table (migration 0004); the links PROTECT, so an audited
+    item, subscription, package or client cannot be deleted under its history."""
+
+    item = models.ForeignKey(
+        BillableItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    package = models.ForeignKey(
+        SupportPackage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # Plain values, not a foreign key: deleting the user must neither change the row (it is
+    # append-only) nor lose who it was. Empty for the system (rollup, commands without a user).
+    actor_user_id = models.PositiveIntegerField(null=True, blank=True)
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=24, choices=BillingAction.choices)
+    # What changed as {"field": [old, new]} with strings (money as "500.00"), never floats.
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["item", "created_at"]),
+            models.Index(fields=["subscription", "created_at"]),
+            models.Index(fields=["package", "created_at"]),
+            models.Index(fields=["client", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"

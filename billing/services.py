@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing import audit
 from billing.calculations import (
     ItemDraft,
     money_round,
@@ -30,6 +31,7 @@ from billing.calculations import (
 )
 from billing.models import (
     BillableItem,
+    BillingAction,
     DeliveryStatus,
     ItemKind,
     ItemStatus,
@@ -765,9 +767,9 @@ def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = No
         return item
     if status not in ITEM_STATUS_TRANSITIONS[item.status]:
         raise ValidationError(_status_refusal(item.status, status), code="status_transition")
+    audit.item_status_events_record(items=[item], status=status, actor=actor)
     item.status = status
     item.save(update_fields=["status", "updated_at"])
-    logger.info("Billable item #%s set to %s by %s", item.pk, status, actor)
     return item
 
 
@@ -782,10 +784,12 @@ def billable_items_status_set(
     allowed_from = [old for old, targets in ITEM_STATUS_TRANSITIONS.items() if status in targets]
     selected = BillableItem.objects.filter(pk__in=item_ids)
     unchanged = selected.filter(status=status).count()
-    changed = selected.filter(status__in=allowed_from).update(
+    # Locked, so each audit row's old status is the one the UPDATE replaces.
+    movable = list(selected.filter(status__in=allowed_from).select_for_update().order_by("pk"))
+    changed = BillableItem.objects.filter(pk__in=[item.pk for item in movable]).update(
         status=status, updated_at=timezone.now()
     )
-    logger.info("%d billable items set to %s by %s", changed, status, actor)
+    audit.item_status_events_record(items=movable, status=status, actor=actor)
     return changed, len(set(item_ids)) - changed - unchanged
 
 
@@ -820,7 +824,7 @@ def adjustment_create(
     invoice_action = (
         subscription.package.invoice_action if subscription else InvoiceAction.NEXT_INVOICE
     )
-    return BillableItem.objects.create(
+    item = BillableItem.objects.create(
         client=client,
         subscription=subscription,
         period=period_of(month),
@@ -833,6 +837,19 @@ def adjustment_create(
         invoice_action=invoice_action,
         created_by=actor if getattr(actor, "is_authenticated", False) else None,
     )
+    audit.billing_event_record(
+        action=BillingAction.ADJUSTMENT_ADDED,
+        actor=actor,
+        item_id=item.pk,
+        subscription_id=item.subscription_id,
+        client_id=client.pk,
+        detail={
+            "amount": [None, f"{rounded.amount} {client.currency}"],
+            "period": period_label(item.period),
+            "reason": item.description,
+        },
+    )
+    return item
 
 
 # --- The catalogue and clients, as the API writes them ---------------------------------------
@@ -852,9 +869,13 @@ def _prices_check(*, prices: list[dict[str, Any]]) -> None:
             raise ValidationError({"prices": "Fees and hourly rates cannot be negative."})
 
 
-def _prices_replace(*, package: SupportPackage, prices: list[dict[str, Any]]) -> None:
-    """Prices are written whole; a currency still used by a live subscription must stay."""
+def package_prices_check(*, package: SupportPackage, prices: list[dict[str, Any]]) -> None:
+    """Refuse a price list that package_create or package_update refuses (forms call it):
+    known currencies, one price each, nothing negative, and a currency still used by a live
+    subscription of the package must stay."""
     _prices_check(prices=prices)
+    if package.pk is None:
+        return
     kept = {price["currency"] for price in prices}
     in_use = sorted(
         set(
@@ -871,6 +892,11 @@ def _prices_replace(*, package: SupportPackage, prices: list[dict[str, Any]]) ->
                 "keep a price in that currency."
             }
         )
+
+
+def _prices_replace(*, package: SupportPackage, prices: list[dict[str, Any]]) -> None:
+    """Prices are written whole."""
+    package_prices_check(package=package, prices=prices)
     PackagePrice.objects.filter(package=package).delete()
     PackagePrice.objects.bulk_create(
         PackagePrice(
@@ -892,42 +918,82 @@ PACKAGE_FIELDS = (
 )
 
 
+def _package_values(package: SupportPackage) -> dict[str, Any]:
+    return {key: getattr(package, key) for key in PACKAGE_FIELDS}
+
+
 @transaction.atomic
-def package_create(*, fields: dict[str, Any], prices: list[dict[str, Any]]) -> SupportPackage:
+def package_create(
+    *, fields: dict[str, Any], prices: list[dict[str, Any]], actor: Any = None
+) -> SupportPackage:
     package = SupportPackage(**{key: fields[key] for key in PACKAGE_FIELDS if key in fields})
     package.full_clean()
     package.save()
     _prices_replace(package=package, prices=prices)
+    audit.billing_event_record(
+        action=BillingAction.PACKAGE_CREATED,
+        actor=actor,
+        package_id=package.pk,
+        detail={
+            **audit.fields_diff({}, _package_values(package)),
+            **audit.prices_diff({}, audit.prices_text(package.prices.all())),
+        },
+    )
     return package
 
 
-@transaction.atomic
-def package_update(
-    *, package: SupportPackage, fields: dict[str, Any], prices: list[dict[str, Any]] | None
-) -> SupportPackage:
-    """Change a package; ``prices`` (when given) replaces every price. The billing mode of a
-    package with subscriptions cannot change: its items were written under the old mode."""
-    package = SupportPackage.objects.select_for_update().get(pk=package.pk)
+def package_update_check(*, package: SupportPackage, fields: dict[str, Any]) -> None:
+    """Refuse a change of fields that package_update refuses (forms call it). The billing
+    mode of a package with subscriptions cannot change: its items were written under the
+    old mode."""
     new_mode = fields.get("billing_mode", package.billing_mode)
     if new_mode != package.billing_mode and package.subscriptions.exists():
         raise ValidationError(
             {"billing_mode": "The package has subscriptions; its billing mode cannot change."}
         )
+
+
+@transaction.atomic
+def package_update(
+    *,
+    package: SupportPackage,
+    fields: dict[str, Any],
+    prices: list[dict[str, Any]] | None,
+    actor: Any = None,
+) -> SupportPackage:
+    """Change a package; ``prices`` (when given) replaces every price. One audit event lists
+    what changed, old and new."""
+    package = SupportPackage.objects.select_for_update().get(pk=package.pk)
+    package_update_check(package=package, fields=fields)
+    old_values = _package_values(package)
+    old_prices = audit.prices_text(package.prices.all())
     for key in PACKAGE_FIELDS:
         if key in fields:
             setattr(package, key, fields[key])
     package.full_clean()
     package.save()
+    new_prices = old_prices
     if prices is not None:
         _prices_replace(package=package, prices=prices)
+        new_prices = audit.prices_text(package.prices.all())
+    changes = {
+        **audit.fields_diff(old_values, _package_values(package)),
+        **audit.prices_diff(old_prices, new_prices),
+    }
+    if changes:
+        audit.billing_event_record(
+            action=BillingAction.PACKAGE_CHANGED, actor=actor, package_id=package.pk, detail=changes
+        )
     return package
 
 
-@transaction.atomic
-def client_update(*, client: Client, fields: dict[str, Any]) -> Client:
-    """Change a client. Its currency is fixed once it has subscriptions or billable items:
-    their prices and amounts are in that currency."""
-    client = Client.objects.select_for_update().get(pk=client.pk)
+CLIENT_FIELDS = ("name", "email", "currency", "active")
+
+
+def client_update_check(*, client: Client, fields: dict[str, Any]) -> None:
+    """Refuse a change that client_update refuses (forms call it). The currency is fixed
+    once the client has subscriptions or billable items: their prices and amounts are in
+    that currency."""
     new_currency = fields.get("currency", client.currency)
     if new_currency != client.currency and (
         client.subscriptions.exists() or client.billable_items.exists()
@@ -938,11 +1004,24 @@ def client_update(*, client: Client, fields: dict[str, Any]) -> Client:
                 f"{client.currency}; its currency cannot change."
             }
         )
-    for key in ("name", "email", "currency", "active"):
+
+
+@transaction.atomic
+def client_update(*, client: Client, fields: dict[str, Any], actor: Any = None) -> Client:
+    """Change a client; one audit event lists what changed, old and new."""
+    client = Client.objects.select_for_update().get(pk=client.pk)
+    client_update_check(client=client, fields=fields)
+    old_values = {key: getattr(client, key) for key in CLIENT_FIELDS}
+    for key in CLIENT_FIELDS:
         if key in fields:
             setattr(client, key, fields[key])
     client.full_clean()
     client.save()
+    changes = audit.fields_diff(old_values, {key: getattr(client, key) for key in CLIENT_FIELDS})
+    if changes:
+        audit.billing_event_record(
+            action=BillingAction.CLIENT_CHANGED, actor=actor, client_id=client.pk, detail=changes
+        )
     return client
 
 
@@ -972,15 +1051,41 @@ def client_user_create(
     user.full_clean(exclude=["password"])
     user.save()
     ClientUser.objects.create(user=user, client=client)
-    logger.info("Portal login %s created for client #%s by %s", username, client.pk, actor)
+    _portal_login_audit(client=client, user=user, actor=actor)
+    return user
+
+
+def _portal_login_audit(*, client: Client, user: Any, actor: Any) -> None:
+    audit.billing_event_record(
+        action=BillingAction.PORTAL_LOGIN_ADDED,
+        actor=actor,
+        client_id=client.pk,
+        detail={"username": user.get_username(), "email": user.email},
+    )
+
+
+@transaction.atomic
+def client_user_link(*, client: Client, user: Any, actor: Any = None) -> Any:
+    """Give an existing user a portal login for ``client`` (the client's admin page)."""
+    from customers.models import ClientUser
+
+    membership, created = ClientUser.objects.get_or_create(user=user, defaults={"client": client})
+    if membership.client_id != client.pk:
+        raise ValidationError({"user": "That user already acts for another client."})
+    if created:
+        _portal_login_audit(client=client, user=user, actor=actor)
     return user
 
 
 @transaction.atomic
-def client_create(*, fields: dict[str, Any]) -> Client:
-    client = Client(
-        **{key: fields[key] for key in ("name", "email", "currency", "active") if key in fields}
-    )
+def client_create(*, fields: dict[str, Any], actor: Any = None) -> Client:
+    client = Client(**{key: fields[key] for key in CLIENT_FIELDS if key in fields})
     client.full_clean()
     client.save()
+    audit.billing_event_record(
+        action=BillingAction.CLIENT_CREATED,
+        actor=actor,
+        client_id=client.pk,
+        detail=audit.fields_diff({}, {key: getattr(client, key) for key in CLIENT_FIELDS}),
+    )
     return client

@@ -76,7 +76,7 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         prices = fields.pop("prices")
-        package = services.package_create(fields=fields, prices=prices)
+        package = services.package_create(fields=fields, prices=prices, actor=request.user)
         return self._render(package, status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
@@ -85,7 +85,9 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         prices = fields.pop("prices", None)
-        package = services.package_update(package=package, fields=fields, prices=prices)
+        package = services.package_update(
+            package=package, fields=fields, prices=prices, actor=request.user
+        )
         return self._render(package)
 
 
@@ -104,14 +106,16 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        client = services.client_create(fields=serializer.validated_data)
+        client = services.client_create(fields=serializer.validated_data, actor=request.user)
         return Response(self.get_serializer(client).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         client = self.get_object()
         serializer = self.get_serializer(client, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        client = services.client_update(client=client, fields=serializer.validated_data)
+        client = services.client_update(
+            client=client, fields=serializer.validated_data, actor=request.user
+        )
         return Response(self.get_serializer(client).data)
 
     @extend_schema(responses=s.ClientUserSerializer(many=True))
