@@ -112,7 +112,9 @@ class Recorder:
         return errors
 
 
-def test_a_month_through_a_generated_client(live_server, generated, served_schema, time_machine):
+def test_a_month_through_a_generated_client(
+    live_server, generated, served_schema, time_machine, request
+):
     from sbt_client import AuthenticatedClient, Client
     from sbt_client.api.v1 import (
         v1_auth_token_create,
@@ -160,7 +162,11 @@ def test_a_month_through_a_generated_client(live_server, generated, served_schem
     recorder = Recorder()
     hooks = {"event_hooks": {"response": [recorder]}}
     base = dict(base_url=live_server.url, raise_on_unexpected_status=True, httpx_args=hooks)
+    opened = []
+    # Closing the clients ends the server's keep-alive threads and their database connections.
+    request.addfinalizer(lambda: [c.get_httpx_client().close() for c in opened])
     anonymous = Client(**base)
+    opened.append(anonymous)
     AdminFactory(username="root")
     OperatorFactory(username="alice")
     FinanceFactory(username="fiona")
@@ -170,7 +176,8 @@ def test_a_month_through_a_generated_client(live_server, generated, served_schem
             client=anonymous, body=TokenRequestRequest(username=username, password=password)
         )
         assert answer.status_code == 200, answer.content
-        return AuthenticatedClient(token=answer.parsed.token, prefix=prefix, **base)
+        opened.append(AuthenticatedClient(token=answer.parsed.token, prefix=prefix, **base))
+        return opened[-1]
 
     october = RollupRequest(period="2026-10")
 
