@@ -101,3 +101,9 @@ class ApiPagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        # The four keys are always sent; "next" and "previous" are null at the ends.
+        paginated["required"] = ["count", "next", "previous", "results"]
+        return paginated

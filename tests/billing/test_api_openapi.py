@@ -39,6 +39,8 @@ def test_fields_the_server_always_sends_are_required_in_responses(schema):
         component = _component(schema, name)
         assert set(component["properties"]) == set(component["required"]), name
         assert fields <= set(component["required"]), name
+    for name in ("PaginatedTicketList", "PaginatedBillableItemList"):
+        assert _component(schema, name)["required"] == ["count", "next", "previous", "results"]
 
 
 def test_a_status_patch_declares_the_status_it_requires(schema, world):
