@@ -250,11 +250,13 @@ ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # "Token <key>", and "Bearer <key>" as generated clients send it
+        "billing.api.authentication.TokenOrBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # required fields, error responses, decimals and ids as the API has them (docs/api.md)
+    "DEFAULT_SCHEMA_CLASS": "billing.api.schema.ApiAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "COERCE_DECIMAL_TO_STRING": True,
     # JSON numbers are read as Decimal (never float); services' refusals become 400s.
@@ -270,11 +272,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Separate request and response components: each side says what is required.
     "COMPONENT_SPLIT_REQUEST": True,
+    "COMPONENT_NO_READ_ONLY_REQUIRED": False,
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.TicketStatus",
         "SubscriptionStatusEnum": "packages.models.SubscriptionStatus",
         "BillableItemStatusEnum": "billing.models.ItemStatus",
+        "CurrencyEnum": "supportbilling.settings.CURRENCY_CHOICES",
+        "BillingModeEnum": "packages.models.BillingMode",
     },
 }
 

@@ -362,20 +362,23 @@ def ticket_create(
     *,
     client: Client,
     subject: str,
-    body: str,
+    body: str | None,
     author: Any,
     kind: str = MessageKind.CLIENT_REPLY,
     subscription: Subscription | None = None,
     priority: str = TicketPriority.NORMAL,
 ) -> Ticket:
-    """Open a ticket with its first message. A subscription, when given, must be an active one
-    of the same client (time will be booked to it)."""
-    subject, body = subject.strip(), body.strip()
+    """Open a ticket with its first message (``body``; None opens it without one, as an
+    integration may). A subscription, when given, must be an active one of the same client
+    (time will be booked to it)."""
+    subject = subject.strip()
     if not subject:
         raise ValidationError({"subject": "Enter a subject."})
-    if not body:
-        raise ValidationError({"body": "Describe what you need."})
-    _message_body_check(body)
+    if body is not None:
+        body = body.strip()
+        if not body:
+            raise ValidationError({"body": "Describe what you need."})
+        _message_body_check(body)
     if subscription is not None and (
         subscription.client_id != client.pk or subscription.status != SubscriptionStatus.ACTIVE
     ):
@@ -383,7 +386,8 @@ def ticket_create(
     ticket = Ticket.objects.create(
         client=client, subject=subject, subscription=subscription, priority=priority
     )
-    TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    if body is not None:
+        TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
     return ticket
 
 

@@ -11,10 +11,18 @@ from rest_framework import serializers
 from billing.models import BillableItem, ItemStatus
 from billing.selectors import EXPORT_COLUMNS
 from customers.models import Client
-from packages.models import PackagePrice, Subscription, SubscriptionStatus, SupportPackage
+from packages.models import (
+    BillingMode,
+    PackagePrice,
+    Subscription,
+    SubscriptionStatus,
+    SupportPackage,
+)
 from supportbilling.periods import period_label, period_parse
 from tickets.hours import hours_clean
 from tickets.models import (
+    HOURS_MAX_PER_ENTRY,
+    HOURS_STEP,
     MESSAGE_BODY_MAX_LENGTH,
     Ticket,
     TicketPriority,
@@ -24,13 +32,21 @@ from tickets.models import (
 
 # Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
 MIN_YEAR, MAX_YEAR = 2000, 2999
+ZERO = Decimal("0")
 
 
-def _money_field(*, source: str | None = None, read_only: bool = False) -> serializers.DecimalField:
+def _money_field(
+    *, source: str | None = None, read_only: bool = False, min_value: Decimal | None = None
+) -> serializers.DecimalField:
     """An amount of money as the models store it: 14 digits, 2 of them decimals."""
     return serializers.DecimalField(
-        max_digits=14, decimal_places=2, source=source, read_only=read_only
+        max_digits=14, decimal_places=2, source=source, read_only=read_only, min_value=min_value
     )
+
+
+def _hours_total() -> serializers.DecimalField:
+    """A sum of hours the server sends: never negative."""
+    return serializers.DecimalField(max_digits=12, decimal_places=2, min_value=ZERO)
 
 
 def _django_messages(exc: DjangoValidationError) -> list[str]:
@@ -60,6 +76,10 @@ class PeriodField(serializers.Field):
 class HoursField(serializers.Field):
     """Hours as a decimal string ("1.25"); a JSON number is read exactly (the API's JSON parser
     turns numbers into Decimal, never float). The time rules of tickets.hours apply."""
+
+    # Bounds for the schema (billing.api.schema); tickets.hours checks them.
+    min_value = HOURS_STEP
+    max_value = HOURS_MAX_PER_ENTRY
 
     def to_representation(self, value):
         return f"{value:.2f}"
@@ -123,7 +143,8 @@ class ClientSerializer(serializers.ModelSerializer):
 class ClientUserSerializer(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(max_length=150)
-    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    # No default: the schema would declare "" as the default of an e-mail address.
+    email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     password = serializers.CharField(
         write_only=True, max_length=128, style={"input_type": "password"}
     )
@@ -144,21 +165,23 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionStatusSerializer(serializers.Serializer):
+    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+
     status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
 
 
 class UsageSerializer(serializers.Serializer):
     subscription = serializers.IntegerField()
     period = PeriodField()
-    billing_mode = serializers.CharField()
-    included_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
-    used_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
-    remaining_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
-    overtime_hours = serializers.DecimalField(max_digits=12, decimal_places=2)
-    currency = serializers.CharField()
-    hourly_rate = _money_field()
-    fee = _money_field()
-    overtime_amount = _money_field()
+    billing_mode = serializers.ChoiceField(choices=BillingMode.choices)
+    included_hours = _hours_total()
+    used_hours = _hours_total()
+    remaining_hours = _hours_total()
+    overtime_hours = _hours_total()
+    currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
+    hourly_rate = _money_field(min_value=ZERO)
+    fee = _money_field(min_value=ZERO)
+    overtime_amount = _money_field(min_value=ZERO)
     closed = serializers.BooleanField()
 
 
@@ -169,8 +192,15 @@ class TicketSerializer(serializers.ModelSerializer):
     )
     status = serializers.ChoiceField(choices=TicketStatus.choices, required=False)
     track_time = serializers.BooleanField(required=False)
-    hours_logged = serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True)
-    body = serializers.CharField(write_only=True, max_length=MESSAGE_BODY_MAX_LENGTH)
+    hours_logged = serializers.DecimalField(
+        max_digits=12, decimal_places=2, read_only=True, min_value=ZERO
+    )
+    body = serializers.CharField(
+        write_only=True,
+        required=False,
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        help_text="The first message, recorded as the client's request; none when left out.",
+    )
     priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
 
     class Meta:
@@ -243,10 +273,12 @@ class RollupSerializer(serializers.Serializer):
 
 class BillableItemSerializer(serializers.ModelSerializer):
     period = PeriodField()
-    quantity = serializers.DecimalField(max_digits=10, decimal_places=2, read_only=True)
+    quantity = serializers.DecimalField(
+        max_digits=10, decimal_places=2, read_only=True, min_value=ZERO
+    )
     unit_price = _money_field(source="unit_price.amount", read_only=True)
     amount = _money_field(source="amount.amount", read_only=True)
-    currency = serializers.CharField(read_only=True)
+    currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES, read_only=True)
 
     class Meta:
         model = BillableItem
@@ -277,6 +309,8 @@ class AdjustmentSerializer(serializers.Serializer):
 
 
 class BillableItemStatusSerializer(serializers.Serializer):
+    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+
     status = serializers.ChoiceField(choices=ItemStatus.choices)
 
 

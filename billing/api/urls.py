@@ -6,7 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from billing.api import views
 
-router = DefaultRouter()
+router = DefaultRouter(use_regex_path=False)
 router.include_root_view = False
 # Paths end with "/" (API.md); the ".json" twins of every route were undocumented and the
 # extra actions (usage, users, time-entries, export) answered them with a 500.

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import DecimalField, Prefetch, Sum, Value
 from django.db.models.functions import Coalesce
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -43,12 +44,14 @@ ADMIN_ONLY = frozenset({ADMIN})
 TICKET_WRITERS = frozenset({ADMIN, OPERATOR})
 FINANCE_ROLES = frozenset({ADMIN, FINANCE})
 HOURS_SUM = DecimalField(max_digits=12, decimal_places=2)
+PERIOD_PARAMETER = OpenApiParameter("period", str, required=True, description="YYYY-MM")
+CSV_TEXT = {"type": "string", "description": "CSV, UTF-8, a header row then one row per item"}
 
 
 class ApiViewSet(viewsets.GenericViewSet):
     permission_classes = [IsAuthenticated, RolePolicy]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    lookup_value_regex = r"[0-9]+"
+    lookup_value_converter = "int"  # ids are integers, in the URL and in the schema
     roles: dict[str, frozenset[str]] = {}
 
     def client_scope(self) -> int | None:
@@ -135,7 +138,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         user = services.client_user_create(
             client=client,
             username=serializer.validated_data["username"],
-            email=serializer.validated_data["email"],
+            email=serializer.validated_data.get("email", ""),
             password=serializer.validated_data["password"],
             actor=request.user,
         )
@@ -264,7 +267,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             ticket = ticket_services.ticket_create(
                 client=data["client"],
                 subject=data["subject"],
-                body=data["body"],
+                body=data.get("body"),
                 author=request.user,
                 subscription=data.get("subscription"),
                 priority=data.get("priority", TicketPriority.NORMAL),
@@ -396,6 +399,8 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         "create": FINANCE_ROLES,
         "partial_update": FINANCE_ROLES,
         "export": FINANCE_ROLES,
+        "export_csv": FINANCE_ROLES,
+        "export_xlsx": FINANCE_ROLES,
     }
 
     @extend_schema(request=s.AdjustmentSerializer, responses={201: s.BillableItemSerializer})
@@ -425,24 +430,67 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
 
     def perform_content_negotiation(self, request, force=False):
         # ``?format=csv`` belongs to the export, not to DRF's renderer override.
-        if self.action == "export":
+        if self.action in ("export", "export_csv", "export_xlsx"):
             renderer = JSONRenderer()
             return renderer, renderer.media_type
         return super().perform_content_negotiation(request, force)
 
+    # One operation per format, each with one media type, so that a generated client knows
+    # what it receives; /export/?format= stays for the callers that use it.
     @extend_schema(
+        deprecated=True,
+        description="Both formats at one URL: prefer export/csv/ and export/xlsx/.",
         parameters=[
-            OpenApiParameter("period", str, required=True, description="YYYY-MM"),
+            PERIOD_PARAMETER,
             OpenApiParameter("format", str, enum=["csv", "xlsx"], description="csv (default)"),
         ],
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY),
+            (200, "text/csv"): OpenApiResponse(CSV_TEXT),
             (200, exports.XLSX_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY),
         },
     )
     @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
     def export(self, request):
-        serializer = s.ExportRequestSerializer(data=request.query_params)
+        return self._export(request.query_params)
+
+    @extend_schema(
+        description="Every item of the period as CSV (UTF-8 text, a header row).",
+        parameters=[PERIOD_PARAMETER],
+        responses={(200, "text/csv"): OpenApiResponse(CSV_TEXT)},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export/csv",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export_csv(self, request):
+        return self._export({**request.query_params.dict(), "format": "csv"})
+
+    @extend_schema(
+        description=(
+            "Every item of the period as an Excel workbook, sent as plain bytes "
+            "(application/octet-stream, a file name ending in .xlsx)."
+        ),
+        parameters=[PERIOD_PARAMETER],
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="export/xlsx",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def export_xlsx(self, request):
+        response = self._export({**request.query_params.dict(), "format": "xlsx"})
+        # Bytes as every client generator reads them; the file name says what they are.
+        response["Content-Type"] = "application/octet-stream"
+        return response
+
+    def _export(self, query) -> StreamingHttpResponse | FileResponse:
+        serializer = s.ExportRequestSerializer(data=query)
         serializer.is_valid(raise_exception=True)
         month = serializer.validated_data["period"]
         if serializer.validated_data["format"] == "xlsx":

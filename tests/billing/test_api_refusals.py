@@ -56,7 +56,8 @@ def test_token_refused_for_a_wrong_password(world):
         "/api/v1/auth/token/", {"username": "alice", "password": "nope"}, format="json"
     )
     assert response.status_code == 400
-    assert response.json() == {"non_field_errors": ["Unable to log in with provided credentials."]}
+    # the refusal of the request as a whole is a "detail", as everywhere in the API
+    assert response.json() == {"detail": "Unable to log in with provided credentials."}
 
 
 def test_a_bad_token_is_401(world):

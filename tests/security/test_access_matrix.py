@@ -140,6 +140,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "api:billable-item-list": API_FINANCE,
     "api:billable-item-detail": API_FINANCE,
     "api:billable-item-export": API_FINANCE,
+    "api:billable-item-export-csv": API_FINANCE,
+    "api:billable-item-export-xlsx": API_FINANCE,
     "api:schema": EVERYONE,
     "api:docs": EVERYONE,
     # the portal

@@ -131,6 +131,8 @@ QUERY = {
     "admin:billing_export": "?period=2026-09&format=csv",
     "api:billable-item-export": "?period=2026-09&format=csv",
     "api:billable-item-export+format": "?period=2026-09",
+    "api:billable-item-export-csv": "?period=2026-09",
+    "api:billable-item-export-xlsx": "?period=2026-09",
     "api:subscription-usage": "?period=2026-09",
 }
 
