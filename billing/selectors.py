@@ -29,12 +29,11 @@ from djmoney.money import Money
 from billing.calculations import (
     HOURS_QUANTUM,
     TERMS_BILLED,
-    TERMS_CURRENT,
     Statement,
     money_round,
     statement_compute,
 )
-from billing.models import BilledTerms, BillableItem, ItemKind, ItemStatus, UsageThreshold
+from billing.models import BillableItem, BilledTerms, ItemKind, ItemStatus, UsageThreshold
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
     local_today,
@@ -299,7 +298,9 @@ def _with_stored_terms(subscriptions: QuerySet[Subscription], *, month: dt.date)
     """Annotate the terms stored for ``month`` (see ``_billed_terms_of``): one join, at most
     one row (unique per month; a bucket has one)."""
     return subscriptions.annotate(
-        stored=FilteredRelation("billed_terms", condition=_billed_terms_of(month, "billed_terms__")),
+        stored=FilteredRelation(
+            "billed_terms", condition=_billed_terms_of(month, "billed_terms__")
+        ),
         stored_billing_mode=F("stored__billing_mode"),
         stored_included_hours=F("stored__included_hours"),
         stored_fee=F("stored__fee"),
@@ -603,10 +604,10 @@ def client_history(
     ):
         items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
-    for terms in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
+    for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
         # A bucket's terms serve every month of it.
-        month_key = None if terms.billing_mode == BillingMode.ONE_TIME else terms.month
-        terms_by_key[(terms.subscription_id, month_key)] = terms
+        month_key = None if stored.billing_mode == BillingMode.ONE_TIME else stored.month
+        terms_by_key[(stored.subscription_id, month_key)] = stored
     current = period_current(now)
     chart_range = periods_between(_months_back(current, chart_months - 1), current)
     histories = []

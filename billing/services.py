@@ -25,7 +25,7 @@ from billing.calculations import (
     rollup_item_drafts,
     statement_compute,
 )
-from billing.models import BilledTerms, BillableItem, ItemKind, ItemStatus, ItemUnit, UsageAlert
+from billing.models import BillableItem, BilledTerms, ItemKind, ItemStatus, ItemUnit, UsageAlert
 from billing.selectors import (
     MissingPrice,
     client_subscription_usages,
