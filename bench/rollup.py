@@ -10,8 +10,8 @@ It seeds the database (or reuses a seed of the same size), then closes the month
    per-subscription totals (the floor any rollup can reach), and checks the totals agree,
 3. through the scheduled task ``billing.close_ended_periods`` with 1, 2 and 4 real Celery
    worker processes sharing the batches (needs REDIS_URL).
-Between runs the month is reset: its fee/overtime items and billing audit are deleted, its
-entries unflagged and the period reopened. For a benchmark database only.
+Between runs the month is reset: its fee/overtime items, stored terms and billing audit are
+deleted, its entries unflagged and the period reopened. For a benchmark database only.
 """
 
 import argparse
@@ -37,7 +37,7 @@ INSERT INTO bench_rollup_scratch
 SELECT s.id, s.client_id, c.currency, COALESCE(SUM(e.hours), 0) AS used_hours, pr.fee,
        GREATEST(COALESCE(SUM(e.hours), 0) - p.included_hours, 0) AS overtime_hours,
        ROUND(GREATEST(COALESCE(SUM(e.hours), 0) - p.included_hours, 0) * pr.hourly_rate, 2),
-       pr.hourly_rate, p.name, p.invoice_action
+       pr.hourly_rate, p.name, p.invoice_action, p.included_hours
 FROM packages_subscription s
 JOIN customers_client c ON c.id = s.client_id
 JOIN packages_supportpackage p ON p.id = s.package_id
@@ -53,10 +53,11 @@ SCRATCH_TABLE = """
 CREATE UNLOGGED TABLE bench_rollup_scratch (
     subscription_id bigint, client_id bigint, currency varchar(3), used_hours numeric,
     fee numeric, overtime_hours numeric, overtime_amount numeric, hourly_rate numeric,
-    package_name varchar(120), invoice_action varchar(16))
+    package_name varchar(120), invoice_action varchar(16), included_hours numeric)
 """
-# What the rollup writes besides reading, as bare SQL from the scratch totals: the items, one
-# audit row per billed subscription and the billed flag of the month's entries (rolled back).
+# What the rollup writes besides reading, as bare SQL from the scratch totals: the items, the
+# terms of every subscription, one audit row per billed subscription and the billed flag of
+# the month's entries (rolled back).
 WRITES_SQL = [
     """
     INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, description,
@@ -72,6 +73,14 @@ WRITES_SQL = [
            || ' ' || currency, 'hours', overtime_hours, hourly_rate, overtime_amount,
            currency, invoice_action, 'pending', now(), now()
     FROM bench_rollup_scratch WHERE overtime_hours > 0
+    ON CONFLICT DO NOTHING
+    """,
+    """
+    INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, fee,
+        hourly_rate, currency, created_at)
+    SELECT subscription_id, %(first)s, 'recurring', included_hours, fee, hourly_rate, currency,
+           now()
+    FROM bench_rollup_scratch
     ON CONFLICT DO NOTHING
     """,
     """
@@ -179,7 +188,10 @@ def seed_or_reuse(*, subscriptions: int, entries: int, month, flush: bool) -> No
 
 
 def period_reset(month) -> None:
-    """Undo the close of ``month`` (benchmark only): items, audit, entry flags, period."""
+    """Undo the close of ``month`` (benchmark only): items, terms, audit, entry flags,
+    period."""
+    from django.db import transaction
+
     from billing.models import BillableItem, ItemKind
     from supportbilling.periods import period_label, period_last_day
     from tickets.models import AuditAction, AuditEvent, BillingPeriod, TimeEntry
@@ -192,10 +204,15 @@ def period_reset(month) -> None:
         billed_at=None
     )
     BillingPeriod.objects.filter(month=month).delete()
+    # Stored terms are append-only (a trigger): only the benchmark lifts it, for this delete.
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE billing_billedterms DISABLE TRIGGER USER")
+        cursor.execute("DELETE FROM billing_billedterms WHERE month = %s", [month])
+        cursor.execute("ALTER TABLE billing_billedterms ENABLE TRIGGER USER")
     with connection.cursor() as cursor:
         cursor.execute(
-            "VACUUM ANALYZE billing_billableitem, tickets_auditevent, tickets_timeentry, "
-            "tickets_billingperiod"
+            "VACUUM ANALYZE billing_billableitem, billing_billedterms, tickets_auditevent, "
+            "tickets_timeentry, tickets_billingperiod"
         )
 
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
-from billing.models import BillableItem, UsageAlert
+from billing.models import BillableItem, BilledTerms, UsageAlert
 from customers.models import Client, ClientUser
 from packages.models import BillingMode, InvoiceAction, PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_last_day, period_next, period_of, period_previous
@@ -131,12 +131,23 @@ COLUMNS = {
         "created_at",
         "updated_at",
     ),
+    "billing_billedterms": (
+        "subscription_id",
+        "month",
+        "billing_mode",
+        "included_hours",
+        "currency",
+        "fee",
+        "hourly_rate",
+        "created_at",
+    ),
 }
 # Deleted (children first) by ``--flush``: everything the generator writes, and what the
 # product derives from it.
 FLUSH_MODELS = [
     UsageAlert,
     BillableItem,
+    BilledTerms,
     AuditEvent,
     TimeTimer,
     TimeEntry,
@@ -152,6 +163,7 @@ FLUSH_MODELS = [
 FLUSH_TABLES = [
     "billing_usagealert",
     "billing_billableitem",
+    "billing_billedterms",
     "tickets_auditevent",
     "tickets_timetimer",
     "tickets_timeentry",
@@ -171,6 +183,7 @@ MODELS = {
     "tickets_ticket": Ticket,
     "tickets_timeentry": TimeEntry,
     "billing_billableitem": BillableItem,
+    "billing_billedterms": BilledTerms,
 }
 
 
@@ -193,6 +206,7 @@ class _Package:
     included_hours: Decimal
     invoice_action: str
     fees: dict[str, Decimal]
+    rates: dict[str, Decimal]
 
 
 def bench_flush() -> None:
@@ -246,15 +260,17 @@ def _packages() -> list[tuple[_Package, int]]:
             invoice_action=InvoiceAction.NEXT_INVOICE,
         )
         fees = {}
+        rates = {}
         prices = []
         for currency in settings.CURRENCIES:
             factor = Decimal(RATES.get(currency, "1"))
             fees[currency] = (Decimal(fee) * factor).quantize(Decimal("1.00"))
+            rates[currency] = (Decimal(rate) * factor).quantize(Decimal("1.00"))
             prices.append(
                 PackagePrice(
                     package=package,
                     fee=Money(fees[currency], currency),
-                    hourly_rate=Money((Decimal(rate) * factor).quantize(Decimal("1.00")), currency),
+                    hourly_rate=Money(rates[currency], currency),
                 )
             )
         PackagePrice.objects.bulk_create(prices)
@@ -267,6 +283,7 @@ def _packages() -> list[tuple[_Package, int]]:
                     included_hours=package.included_hours,
                     invoice_action=package.invoice_action,
                     fees=fees,
+                    rates=rates,
                 ),
                 share,
             )
@@ -358,6 +375,7 @@ def bench_seed(
     chosen = rng.choices(packages, cum_weights=package_cum, k=subscriptions)
     subscription_rows = []
     one_time_items = []
+    one_time_terms = []
     runs_in_month: list[tuple[int, int, dt.date, dt.date, bool]] = []
     for n in range(subscriptions):
         subscription_id = subscription_id0 + n
@@ -376,6 +394,19 @@ def bench_seed(
         )
         currency = client_currency[client_n]
         if package.billing_mode == BillingMode.ONE_TIME:
+            # What subscription_create stores for a bucket: its terms, as bought.
+            one_time_terms.append(
+                (
+                    subscription_id,
+                    period_of(start),
+                    BillingMode.ONE_TIME.value,
+                    package.included_hours,
+                    currency,
+                    package.fees[currency],
+                    package.rates[currency],
+                    now,
+                )
+            )
             one_time_items.append(
                 (
                     client_id0 + client_n,
@@ -405,6 +436,7 @@ def bench_seed(
         "billing_billableitem",
         ((item_id0 + n, *row) for n, row in enumerate(one_time_items)),
     )
+    _write("billing_billedterms", one_time_terms)
 
     # Who works this month, and how much: most subscriptions nothing, a few a lot.
     weights = rng.choices(

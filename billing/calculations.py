@@ -16,6 +16,11 @@ from packages.models import BillingMode
 ZERO = Decimal("0")
 HOURS_QUANTUM = Decimal("0.01")
 
+# Which terms a statement's figures use: those stored when its month was billed (a closed
+# month, a one-time bucket), or the package's prices today (the open month).
+TERMS_BILLED = "billed"
+TERMS_CURRENT = "current"
+
 
 def money_round(amount: Decimal, currency: str) -> Money:
     """Round once, half up, to the currency's minor unit (2 for EUR, 0 for JPY)."""
@@ -36,6 +41,7 @@ class Statement:
     fee: Money
     hourly_rate: Money
     overtime_amount: Money
+    terms: str = TERMS_CURRENT
 
     @property
     def total(self) -> Money:
@@ -57,8 +63,10 @@ def statement_compute(
     used_hours: Decimal,
     fee: Decimal,
     hourly_rate: Decimal,
+    terms: str = TERMS_CURRENT,
 ) -> Statement:
-    """DESIGN.md's billing rules for one subscription and period.
+    """DESIGN.md's billing rules for one subscription and period; ``terms`` says where
+    the included hours, fee and rate come from (TERMS_BILLED or TERMS_CURRENT).
 
     Recurring: overtime = max(0, used - included), charged at the hourly rate.
     One-time: the bucket is drawn down; never any overtime.
@@ -77,6 +85,7 @@ def statement_compute(
         fee=money_round(fee, currency),
         hourly_rate=Money(hourly_rate, currency),
         overtime_amount=money_round(overtime * hourly_rate, currency),
+        terms=terms,
     )
 
 

@@ -8,7 +8,7 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from customers.models import Client
-from packages.models import InvoiceAction, Subscription, SupportPackage
+from packages.models import BillingMode, InvoiceAction, Subscription, SupportPackage
 
 
 class ItemKind(models.TextChoices):
@@ -238,3 +238,51 @@ class BillingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class BilledTerms(models.Model):
+    """The terms one subscription was billed with in one month, stored when the rollup closes
+    the month (a one-time bucket: when it is bought, in its start month). Append-only: later
+    price or package changes never reach a closed month (docs/decisions.md)."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="billed_terms"
+    )
+    month = models.DateField(help_text="First day of the month these terms billed.")
+    billing_mode = models.CharField(max_length=16, choices=BillingMode.choices)
+    # Recurring: hours included in the month. One-time: the size of the bucket bought.
+    included_hours = models.DecimalField(max_digits=6, decimal_places=2)
+    # The monthly fee (one-time: the bucket's price), exact as in the price list then.
+    fee = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+    )
+    # Price of one hour beyond the included hours (recurring only).
+    hourly_rate = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        currency_field_name="currency",
+        currency_choices=settings.CURRENCY_CHOICES,
+    )
+    # Annotations for mypy only, as on BillableItem.
+    currency: str
+    objects: ClassVar[models.Manager["BilledTerms"]]
+    _default_manager: ClassVar[models.Manager["BilledTerms"]]
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "billed terms"
+        ordering = ["month", "subscription_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "month"], name="terms_once_per_month"),
+            models.CheckConstraint(condition=models.Q(month__day=1), name="terms_month_first_day"),
+            models.CheckConstraint(
+                condition=models.Q(included_hours__gte=0, fee__gte=0, hourly_rate__gte=0),
+                name="terms_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Terms of #{self.subscription_id} in {self.month:%Y-%m}"

@@ -24,10 +24,18 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, TruncMonth
+from djmoney.money import Money
 
-from billing.calculations import HOURS_QUANTUM, Statement, money_round, statement_compute
+from billing.calculations import (
+    HOURS_QUANTUM,
+    TERMS_BILLED,
+    Statement,
+    money_round,
+    statement_compute,
+)
 from billing.models import (
     BillableItem,
+    BilledTerms,
     DeliveryStatus,
     ItemKind,
     ItemStatus,
@@ -74,14 +82,42 @@ def package_price_for(*, package_id: int, currency: str) -> PackagePrice:
     return price
 
 
+def _billed_terms_of(month: dt.date, prefix: str = "") -> Q:
+    """The stored terms that bill ``month``: the month's own (a recurring subscription, once
+    the month is closed) or the bucket's (a one-time subscription, stored when bought)."""
+    return Q(**{f"{prefix}month": month}) | Q(**{f"{prefix}billing_mode": BillingMode.ONE_TIME})
+
+
+def billed_terms_get(*, subscription_id: int, month: dt.date) -> BilledTerms | None:
+    """The terms ``month`` of the subscription was billed with, or None (the month is open,
+    or was closed before terms were stored): then the current prices apply."""
+    return (
+        BilledTerms.objects.filter(subscription_id=subscription_id)
+        .filter(_billed_terms_of(month))
+        .first()
+    )
+
+
 def statement_for_subscription(
     *, subscription: Subscription, month: dt.date, extra_hours: Decimal = Decimal("0")
 ) -> Statement:
-    """The statement of one subscription for ``month``; ``extra_hours`` answers "what if"
+    """The statement of one subscription for ``month``, with the terms it was billed with
+    (closed month, bucket) or else the current prices; ``extra_hours`` answers "what if"
     (the portal's cost calculator) with the very same arithmetic."""
+    used = subscription_hours_used(subscription=subscription, month=month)
+    terms = billed_terms_get(subscription_id=subscription.pk, month=month)
+    if terms is not None:
+        return statement_compute(
+            billing_mode=terms.billing_mode,
+            currency=terms.currency,
+            included_hours=terms.included_hours,
+            used_hours=used + extra_hours,
+            fee=terms.fee.amount,
+            hourly_rate=terms.hourly_rate.amount,
+            terms=TERMS_BILLED,
+        )
     currency = subscription.client.currency
     price = package_price_for(package_id=subscription.package_id, currency=currency)
-    used = subscription_hours_used(subscription=subscription, month=month)
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=currency,
@@ -122,7 +158,9 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
 
 def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[str, Any]]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
-    its price in the client's currency, aggregated by the database in a single query.
+    its terms (included hours, fee and hourly rate in the client's currency), aggregated by
+    the database in a single query. Terms already stored for the month (a batch that ran
+    before) win over the current ones, so a batch billed again computes what it billed.
 
     The subscriptions of ``subscriptions_billed_in``; "has entries in the month" is the
     hours used being above zero (hours are positive), so one correlated sum per subscription
@@ -145,11 +183,13 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             price=FilteredRelation(
                 "package__prices", condition=Q(package__prices__currency=F("client__currency"))
             ),
+            stored=FilteredRelation("billed_terms", condition=Q(billed_terms__month=month)),
             used_hours=Coalesce(
                 Subquery(used, output_field=HOURS), Value(Decimal("0")), output_field=HOURS
             ),
-            fee=F("price__fee"),
-            hourly_rate=F("price__hourly_rate"),
+            included_hours=Coalesce("stored__included_hours", "package__included_hours"),
+            fee=Coalesce("stored__fee", "price__fee"),
+            hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
         )
         .filter(_runs_in(first, last) | Q(used_hours__gt=0))
         .order_by("pk")
@@ -158,7 +198,7 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             "client_id",
             "client__currency",
             "package__name",
-            "package__included_hours",
+            "included_hours",
             "package__invoice_action",
             "used_hours",
             "fee",
@@ -263,9 +303,52 @@ def _priced_subscriptions(*, client_id: int) -> QuerySet[Subscription]:
     )
 
 
+def _with_stored_terms(subscriptions: QuerySet[Subscription], *, month: dt.date) -> QuerySet:
+    """Annotate the terms stored for ``month`` (see ``_billed_terms_of``): one join, at most
+    one row (unique per month; a bucket has one)."""
+    return subscriptions.annotate(
+        stored=FilteredRelation(
+            "billed_terms", condition=_billed_terms_of(month, "billed_terms__")
+        ),
+        stored_billing_mode=F("stored__billing_mode"),
+        stored_included_hours=F("stored__included_hours"),
+        stored_fee=F("stored__fee"),
+        stored_hourly_rate=F("stored__hourly_rate"),
+        stored_currency=F("stored__currency"),
+    )
+
+
+def _stored_terms_of_row(subscription: Any) -> BilledTerms | None:
+    if subscription.stored_fee is None:
+        return None
+    return BilledTerms(
+        subscription=subscription,
+        billing_mode=subscription.stored_billing_mode,
+        included_hours=subscription.stored_included_hours,
+        fee=Money(subscription.stored_fee, subscription.stored_currency),
+        hourly_rate=Money(subscription.stored_hourly_rate, subscription.stored_currency),
+    )
+
+
 def _statement_of_row(
-    subscription: Any, *, used_hours: Decimal, extra_hours: Decimal = ZERO_HOURS
+    subscription: Any,
+    *,
+    used_hours: Decimal,
+    extra_hours: Decimal = ZERO_HOURS,
+    terms: BilledTerms | None = None,
 ) -> Statement | None:
+    """The statement with the stored ``terms`` when given, else with the current price
+    (annotated by ``_priced_subscriptions``); None when neither exists."""
+    if terms is not None:
+        return statement_compute(
+            billing_mode=terms.billing_mode,
+            currency=terms.currency,
+            included_hours=terms.included_hours,
+            used_hours=used_hours + extra_hours,
+            fee=terms.fee.amount,
+            hourly_rate=terms.hourly_rate.amount,
+            terms=TERMS_BILLED,
+        )
     if subscription.price_fee is None:
         return None
     return statement_compute(
@@ -293,7 +376,7 @@ def client_subscription_usages(
     """
     first, last = _month_range(month)
     subscriptions = (
-        _priced_subscriptions(client_id=client_id)
+        _with_stored_terms(_priced_subscriptions(client_id=client_id), month=month)
         .filter(Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first)))
         .annotate(
             used_in_month=_hours_subquery(
@@ -316,7 +399,12 @@ def client_subscription_usages(
             SubscriptionUsage(
                 subscription=subscription,
                 month=month,
-                statement=_statement_of_row(subscription, used_hours=used, extra_hours=extra),
+                statement=_statement_of_row(
+                    subscription,
+                    used_hours=used,
+                    extra_hours=extra,
+                    terms=_stored_terms_of_row(subscription),
+                ),
                 extra_hours=extra,
             )
         )
@@ -477,6 +565,14 @@ class SubscriptionHistory:
     chart: list[ChartPoint]  # the last 12 months, oldest first (recurring only)
 
 
+def _included_in(
+    subscription: Any, month: dt.date, terms_by_key: Mapping[tuple[int, dt.date | None], Any]
+) -> Decimal:
+    """The hours included in ``month``: as billed when its terms are stored, else today's."""
+    terms = terms_by_key.get((subscription.pk, month))
+    return terms.included_hours if terms else subscription.package.included_hours
+
+
 def client_history(
     *,
     client_id: int,
@@ -485,8 +581,9 @@ def client_history(
     chart_months: int = 12,
 ) -> list[SubscriptionHistory]:
     """Per subscription of the client: one row per closed month it was billed in, with the
-    statement (current package terms) and its billable items, and the hours used against the
-    hours included over the last ``chart_months`` months. Four queries in all."""
+    statement (with the terms stored when the month was billed; the current ones only for a
+    month closed before terms were stored) and its billable items, and the hours used
+    against the hours included over the last ``chart_months`` months. Five queries in all."""
     subscriptions = list(
         _priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -515,6 +612,11 @@ def client_history(
         "period", "kind", "pk"
     ):
         items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
+    terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
+    for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
+        # A bucket's terms serve every month of it.
+        month_key = None if stored.billing_mode == BillingMode.ONE_TIME else stored.month
+        terms_by_key[(stored.subscription_id, month_key)] = stored
     current = period_current(now)
     chart_range = periods_between(_months_back(current, chart_months - 1), current)
     histories = []
@@ -530,14 +632,15 @@ def client_history(
                 continue
             if not is_recurring and not month_items and not hours:
                 continue
-            statement = _statement_of_row(subscription, used_hours=hours)
+            terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
+            statement = _statement_of_row(subscription, used_hours=hours, terms=terms)
             rows.append(HistoryRow(month=month, statement=statement, items=month_items))
         chart = (
             [
                 ChartPoint(
                     month=month,
                     used_hours=used.get((subscription.pk, month), ZERO_HOURS),
-                    included_hours=subscription.package.included_hours
+                    included_hours=_included_in(subscription, month, terms_by_key)
                     if first <= month <= last
                     else ZERO_HOURS,
                 )

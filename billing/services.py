@@ -31,6 +31,7 @@ from billing.calculations import (
 )
 from billing.models import (
     BillableItem,
+    BilledTerms,
     BillingAction,
     DeliveryStatus,
     ItemKind,
@@ -133,7 +134,8 @@ def subscription_create(
     ticket: Ticket | None = None,
     now: dt.datetime | None = None,
 ) -> Subscription:
-    """Subscribe a client to a package. A one-time package writes its ``one_time`` item now.
+    """Subscribe a client to a package. A one-time package stores its terms (the bucket's
+    hours and price) and writes its ``one_time`` item now.
     With ``ticket``, the new subscription is also linked to that ticket."""
     start_date = start_date or local_today(now)
     price = subscription_create_check(client=client, package=package, start_date=start_date)
@@ -141,6 +143,15 @@ def subscription_create(
         client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
     )
     if package.billing_mode == BillingMode.ONE_TIME:
+        # The bucket's size and price are fixed now: later package changes do not reach it.
+        BilledTerms.objects.create(
+            subscription=subscription,
+            month=period_of(start_date),
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=package.included_hours,
+            fee=price.fee,
+            hourly_rate=price.hourly_rate,
+        )
         draft = one_time_item_draft(
             package_name=package.name, fee=price.fee.amount, currency=client.currency
         )
@@ -347,6 +358,55 @@ def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month
         cursor.execute(_ITEMS_STAGING_INSERT)
 
 
+# One statement for the whole batch: the rows' columns as arrays, unnested by PostgreSQL.
+_TERMS_INSERT = (
+    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
+    "fee, hourly_rate, currency, created_at) "
+    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, %s "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[]) "
+    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency) "
+    "ON CONFLICT (subscription_id, month) DO NOTHING"
+)
+
+
+def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
+    """Store the terms of every subscription of the batch, with items or without, so that
+    the month shows what was billed whatever the prices become. Terms a batch stored before
+    stay as they are (append-only)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        BilledTerms.objects.bulk_create(
+            [
+                BilledTerms(
+                    subscription_id=row["pk"],
+                    month=month,
+                    billing_mode=BillingMode.RECURRING,
+                    included_hours=row["included_hours"],
+                    fee=Money(row["fee"], row["client__currency"]),
+                    hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+                )
+                for row in rows
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TERMS_INSERT,
+            [
+                month,
+                BillingMode.RECURRING.value,
+                timezone.now(),
+                [row["pk"] for row in rows],
+                [row["included_hours"] for row in rows],
+                [row["fee"] for row in rows],
+                [row["hourly_rate"] for row in rows],
+                [row["client__currency"] for row in rows],
+            ],
+        )
+
+
 def _audit_insert(audit_details: list[tuple[int, dict[str, Any]]]) -> None:
     """One ``period_billed`` audit row per billed subscription: COPY on PostgreSQL."""
     if not audit_details:
@@ -377,8 +437,9 @@ def period_rollup_batch(
     """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
 
     A constant number of queries whatever the batch size: read the aggregated rows, read what
-    is already billed, insert the rest in bulk, flag the entries, record the audit (on
-    PostgreSQL the inserts are COPY statements, which Django's query log does not show).
+    is already billed, insert the rest in bulk, store the terms of every subscription of the
+    batch, flag the entries, record the audit (on PostgreSQL the items and audit are COPY
+    statements, which Django's query log does not show).
     Idempotent: a batch that ran before writes nothing.
     """
     now = now or timezone.now()
@@ -400,7 +461,7 @@ def period_rollup_batch(
         statement = statement_compute(
             billing_mode=BillingMode.RECURRING,
             currency=row["client__currency"],
-            included_hours=row["package__included_hours"],
+            included_hours=row["included_hours"],
             used_hours=row["used_hours"],
             fee=row["fee"],
             hourly_rate=row["hourly_rate"],
@@ -419,6 +480,7 @@ def period_rollup_batch(
         for subscription_id, billed in billed_subscriptions.items()
     ]
     _items_insert(new_items, month=month)
+    _terms_insert(rows, month=month)
     TimeEntry.objects.filter(
         subscription_id__gte=first_id,
         subscription_id__lte=last_id,

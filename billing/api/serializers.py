@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.calculations import TERMS_BILLED, TERMS_CURRENT
 from billing.models import BillableItem, ItemStatus
 from billing.selectors import EXPORT_COLUMNS
 from customers.models import Client
@@ -183,6 +184,12 @@ class UsageSerializer(serializers.Serializer):
     fee = _money_field(min_value=ZERO)
     overtime_amount = _money_field(min_value=ZERO)
     closed = serializers.BooleanField()
+    terms = serializers.ChoiceField(
+        choices=[TERMS_BILLED, TERMS_CURRENT],
+        help_text="billed: the terms stored when the month was closed (a one-time package: "
+        "when it was bought); current: the package's prices today, which apply to the open "
+        "month.",
+    )
 
 
 class TicketSerializer(serializers.ModelSerializer):

@@ -215,6 +215,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             "fee": statement.fee.amount,
             "overtime_amount": statement.overtime_amount.amount,
             "closed": period_is_closed(month=month),
+            "terms": statement.terms,
         }
         return Response(s.UsageSerializer(data).data)
 

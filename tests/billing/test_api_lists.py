@@ -200,6 +200,7 @@ def test_usage_of_a_recurring_subscription(world):
         "fee": "500.00",
         "overtime_amount": "135.00",
         "closed": False,
+        "terms": "current",
     }
     # the period defaults to the current month; a bad one is a 400
     api = api_as(world.users["client"])

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
-from billing.models import BillableItem
+from billing.models import BillableItem, BilledTerms
 from billing.services import period_close
 from customers.models import Client
 from packages.models import BillingMode, Subscription
@@ -75,6 +75,20 @@ def test_its_month_closes_with_the_overtime_of_the_hours_logged():
         == BillableItem.objects.filter(period=OCTOBER, kind__in=["fee", "overtime"]).count()
     )
     assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+    # and the terms are stored: October's of every subscription billed, each bucket's as bought
+    billed = set(
+        BillableItem.objects.filter(period=OCTOBER, kind__in=["fee", "overtime"]).values_list(
+            "subscription_id", flat=True
+        )
+    )
+    with_terms = set(
+        BilledTerms.objects.filter(month=OCTOBER, billing_mode=BillingMode.RECURRING).values_list(
+            "subscription_id", flat=True
+        )
+    )
+    assert billed and billed <= with_terms
+    buckets = Subscription.objects.filter(package__billing_mode=BillingMode.ONE_TIME)
+    assert buckets.count() == BilledTerms.objects.filter(billing_mode=BillingMode.ONE_TIME).count()
 
 
 def test_refuses_a_database_that_holds_subscriptions():

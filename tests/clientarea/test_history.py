@@ -7,7 +7,8 @@ import pytest
 from djmoney.money import Money
 
 from billing.models import BillableItem, ItemStatus
-from billing.services import period_close
+from billing.selectors import client_history
+from billing.services import period_close, subscription_create
 from packages.models import BillingMode
 from tests.clientarea.conftest import SEPTEMBER, figures, section
 from tests.factories import (
@@ -134,3 +135,89 @@ def test_another_clients_history_is_not_found(signed_in, gold):
     foreign = SubscriptionFactory()
     assert signed_in.get(f"/subscriptions/{foreign.pk}/").status_code == 404
     assert f"history-{foreign.pk}" not in signed_in.get("/history/").content.decode()
+
+
+def reprice(package, *, fee: str, hourly_rate: str, included_hours: str | None = None) -> None:
+    """An administrator changes the package after September closed."""
+    if included_hours is not None:
+        package.included_hours = Decimal(included_hours)
+        package.save(update_fields=["included_hours"])
+    package.prices.update(fee=Decimal(fee), hourly_rate=Decimal(hourly_rate))
+
+
+def test_closed_months_keep_the_price_they_were_billed_with(signed_in, gold):
+    # given September was billed 500.00 + 2.25 h x 60.00 = 135.00
+    # when the package's price becomes 550.00 + 70.00 EUR/h
+    reprice(gold.package, fee="550.00", hourly_rate="70.00")
+    # then the history still shows what was billed, next to the same items
+    html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+    shown = figures(html.split("<table")[1])
+    assert shown["fee"] == ["€500.00", "€500.00"]
+    assert shown["overtime-amount"] == ["€135.00", "€0.00"]
+    assert shown["item-amount"] == ["€500.00", "€135.00", "€500.00"]
+    assert 'data-month="2026-09" data-terms="billed"' in html
+    assert "the terms it was billed with" in html
+    # and the open October, on the dashboard, uses the new price and says so
+    card = section(signed_in.get("/").content.decode(), f"subscription-{gold.pk}")
+    assert figures(card)["fee"] == ["€550.00"]
+    assert figures(card)["rate"] == ["€70.00"]
+    assert 'data-terms="current"' in card
+    assert "current prices" in card
+
+
+def test_closed_months_keep_their_included_hours_in_rows_and_chart(signed_in, gold):
+    # when the package includes 12 h from now on
+    reprice(gold.package, fee="500.00", hourly_rate="60.00", included_hours="12.00")
+    # then September and August still had 10 h included, and September's 2.25 h overtime
+    html = signed_in.get(f"/subscriptions/{gold.pk}/").content.decode()
+    shown = figures(html.split("<table")[1])
+    assert shown["included"] == ["10.00 h", "10.00 h"]
+    assert shown["overtime"] == ["2.25 h", "0.00 h"]
+    assert shown["overtime-amount"] == ["€135.00", "€0.00"]
+    svg = html[html.index('<svg class="usage-chart"') :]
+    assert 'data-month="2026-09" data-used="12.25" data-included="10.00"' in svg
+    # while the open October has the new 12 h
+    assert 'data-month="2026-10" data-used="1.00" data-included="12.00"' in svg
+
+
+def test_a_bucket_keeps_what_was_bought_after_the_package_changes(signed_in, portal_user):
+    # given a 20 h bucket bought in September for 1,100.00 EUR, 3.50 h used
+    package = package_with_prices(
+        {"EUR": ("1100.00", "0.00")},
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("20.00"),
+    )
+    bucket = subscription_create(client=portal_user.client, package=package, start_date=SEPTEMBER)
+    log(bucket, "3.50", dt.date(2026, 9, 20))
+    period_close(month=SEPTEMBER)
+    # when the package becomes a 10 h bucket for 900.00 EUR
+    reprice(package, fee="900.00", hourly_rate="0.00", included_hours="10.00")
+    # then the dashboard still shows the 20 h bought for 1,100.00, 16.50 h left
+    card = section(signed_in.get("/").content.decode(), f"subscription-{bucket.pk}")
+    shown = figures(card)
+    assert shown["included"] == ["20.00 h"]
+    assert shown["left"] == ["16.50 h"]
+    assert shown["fee"] == ["€1,100.00"]
+    assert 'data-terms="billed"' in card
+    # and so does its history
+    html = section(signed_in.get("/history/").content.decode(), f"history-{bucket.pk}")
+    assert figures(html)["item-amount"] == ["€1,100.00"]
+    assert 'data-month="2026-09" data-terms="billed"' in html
+
+
+def test_history_reads_the_stored_terms_in_one_query(portal_user, django_assert_num_queries):
+    # given a monthly package and a bucket, both with stored terms of a closed September
+    monthly = SubscriptionFactory(client=portal_user.client, start_date=SEPTEMBER)
+    bucket = subscription_create(
+        client=portal_user.client,
+        package=package_with_prices({"EUR": ("300.00", "0.00")}, billing_mode=BillingMode.ONE_TIME),
+        start_date=SEPTEMBER,
+    )
+    log(monthly, "2.00", dt.date(2026, 9, 3))
+    log(bucket, "1.00", dt.date(2026, 9, 3))
+    period_close(month=SEPTEMBER)
+    # then subscriptions, closed months, hours, items and stored terms: five queries
+    with django_assert_num_queries(5):
+        histories = client_history(client_id=portal_user.client.pk)
+    assert [len(history.rows) for history in histories] == [1, 1]
+    assert {row.statement.terms for h in histories for row in h.rows} == {"billed"}

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 
 from billing.calculations import rollup_item_drafts, statement_compute
-from billing.models import BillableItem
+from billing.models import BillableItem, BilledTerms
 from billing.selectors import rollup_batches
 from billing.services import _batch_lock, period_close_begin, period_close_finish
 from billing.tasks import rollup_batch
@@ -126,6 +126,13 @@ def assert_october_billed_once(expected: list[ItemRow]) -> None:
     assert {row["subscription_id"]: row["lines"] for row in audit} == {
         row[0]: 1 for row in expected
     }
+    # and the terms of October stored once per subscription, items or not
+    terms = BilledTerms.objects.filter(month=OCTOBER).values("subscription_id")
+    per_subscription = {
+        row["subscription_id"]: row["rows"] for row in terms.annotate(rows=Count("pk"))
+    }
+    assert set(per_subscription.values()) == {1}
+    assert {row[0] for row in expected} <= set(per_subscription)
 
 
 def backends_waiting(event: str, query_start: str) -> list[int]:
