@@ -12,12 +12,12 @@ from billing.models import BillableItem, ItemStatus
 from billing.selectors import EXPORT_COLUMNS
 from customers.models import Client
 from packages.models import PackagePrice, Subscription, SubscriptionStatus, SupportPackage
-from supportbilling.periods import period_label, period_parse
+from supportbilling.periods import PERIOD_YEAR_MAX, PERIOD_YEAR_MIN, period_label, period_parse
 from tickets.hours import hours_clean
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 
-# Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
-MIN_YEAR, MAX_YEAR = 2000, 2999
+# Dates far from now are typing mistakes: the years of every period (supportbilling.periods).
+MIN_YEAR, MAX_YEAR = PERIOD_YEAR_MIN, PERIOD_YEAR_MAX
 
 
 def _money_field(*, source: str | None = None, read_only: bool = False) -> serializers.DecimalField:
@@ -42,12 +42,9 @@ class PeriodField(serializers.Field):
         if not isinstance(data, str):
             raise serializers.ValidationError("Enter the period as YYYY-MM, for example 2026-10.")
         try:
-            month = period_parse(data)
+            return period_parse(data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_messages(exc)) from exc
-        if month.year > MAX_YEAR:
-            raise serializers.ValidationError(f"Enter a month before {MAX_YEAR + 1}.")
-        return month
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$"})
