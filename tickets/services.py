@@ -51,18 +51,25 @@ _PERIOD_STATUS = "SELECT status FROM tickets_billingperiod WHERE month = %s"
 _PERIOD_STATUS_SHARED = "SELECT status FROM tickets_billingperiod WHERE month = %s FOR SHARE"
 
 
-def period_lock_open(*, month: dt.date) -> None:
-    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit.
+def period_lock(*, month: dt.date) -> str:
+    """The status of ``month``, holding a shared lock on its row until commit; the row is
+    created (open) when missing, race-safe.
 
     The rollup flips the row to ``closing`` with an UPDATE, which waits for these shared
-    locks: no entry can slip into a month after its totals were read.
+    locks: nothing can slip into a month after its totals were read.
     """
     BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
     sql = _PERIOD_STATUS_SHARED if connection.vendor == "postgresql" else _PERIOD_STATUS
     with connection.cursor() as cursor:
         cursor.execute(sql, [month])
         (status,) = cursor.fetchone()
-    if status != PeriodStatus.OPEN:
+    return str(status)
+
+
+def period_lock_open(*, month: dt.date) -> None:
+    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit
+    (``period_lock``)."""
+    if period_lock(month=month) != PeriodStatus.OPEN:
         raise ValidationError(
             f"{period_label(month)} is closed: its time can no longer be logged, changed or "
             "deleted. Finance can enter an adjustment instead.",
