@@ -36,7 +36,6 @@ from supportbilling.periods import (
     period_has_ended,
     period_last_day,
     period_of,
-    period_parse,
     period_previous,
     periods_between,
 )
@@ -49,7 +48,7 @@ from tickets.models import (
     TicketStatus,
     TimeEntry,
 )
-from tickets.selectors import subscription_hours_used
+from tickets.selectors import billing_start, subscription_hours_used
 
 HOURS = DecimalField(max_digits=12, decimal_places=2)
 
@@ -174,15 +173,6 @@ def subscriptions_without_price(*, month: dt.date) -> list[int]:
         .exclude(Exists(price))
         .values_list("pk", flat=True)
     )
-
-
-def billing_start() -> dt.date | None:
-    """The first month billed: ``BILLING_START`` when set, else the month of the first
-    BillingPeriod row (``subscription_create`` writes the row of its start month); None
-    before anything was sold. Earlier months are never closed or billed."""
-    if settings.BILLING_START:
-        return period_parse(settings.BILLING_START)
-    return BillingPeriod.objects.aggregate(first=Min("month"))["first"]
 
 
 def subscription_start_earliest(*, now: dt.datetime | None = None) -> dt.date:

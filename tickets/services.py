@@ -27,6 +27,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+from tickets.selectors import billing_start
 
 
 def audit_record(
@@ -68,7 +69,15 @@ def period_lock(*, month: dt.date) -> str:
 
 def period_lock_open(*, month: dt.date) -> None:
     """Refuse unless ``month`` is open, and hold a shared lock on its row until commit
-    (``period_lock``)."""
+    (``period_lock``). A month before the billing start is refused too: it is never closed,
+    and writing its row would move the billing start back."""
+    start = billing_start()
+    if start is not None and month < start:
+        raise ValidationError(
+            f"{period_label(month)} is before billing began ({period_label(start)}): its time "
+            "is never billed and cannot be logged, changed or deleted.",
+            code="before_billing_start",
+        )
     if period_lock(month=month) != PeriodStatus.OPEN:
         raise ValidationError(
             f"{period_label(month)} is closed: its time can no longer be logged, changed or "
@@ -105,6 +114,7 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
 def _check_work_date(*, subscription: Subscription, work_date: dt.date, today: dt.date) -> None:
     if work_date > today:
         raise ValidationError("The work date cannot be in the future.", code="future_date")
+
     if work_date < subscription.start_date or (
         subscription.end_date and work_date > subscription.end_date
     ):

@@ -27,6 +27,7 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import BillingPeriod, PeriodStatus
+from tickets.services import time_entry_log
 
 pytestmark = pytest.mark.django_db
 
@@ -179,6 +180,25 @@ def test_the_catch_up_starts_at_the_billing_start():
         BillableItem.objects.filter(subscription=legacy).values_list("period", flat=True)
     ) == {dt.date(2026, 8, 1), dt.date(2026, 9, 1)}
     assert not BillingPeriod.objects.filter(month__lt=dt.date(2026, 8, 1)).exists()
+
+
+def test_time_before_the_billing_start_is_refused_and_does_not_move_it():
+    # given a subscription backdated to 2000 and billing that began in August 2026
+    legacy = legacy_subscription(dt.date(2000, 1, 1))
+    SubscriptionFactory(start_date=dt.date(2026, 8, 1))
+    ticket = TicketFactory(subscription=legacy)
+    # when time is logged in July 2026, then it is refused and billing still began in August
+    with pytest.raises(
+        ValidationError, match=re.escape("2026-07 is before billing began (2026-08)")
+    ):
+        time_entry_log(
+            ticket=ticket, operator=OperatorFactory(), hours="1", work_date=dt.date(2026, 7, 15)
+        )
+    assert billing_start() == dt.date(2026, 8, 1)
+    # and time in August is accepted
+    time_entry_log(
+        ticket=ticket, operator=OperatorFactory(), hours="1", work_date=dt.date(2026, 8, 15)
+    )
 
 
 def test_nothing_is_closed_before_billing_began():
