@@ -240,8 +240,10 @@ if BILLING_START:
         period_parse(BILLING_START)
     except ValidationError as exc:
         raise ImproperlyConfigured(f"BILLING_START: {' '.join(exc.messages)}") from exc
-# How far after the current month a subscription may start.
+# How far after the current month a subscription may start (0 to 120 months).
 SUBSCRIPTION_START_MAX_MONTHS_AHEAD = int(env("SUBSCRIPTION_START_MAX_MONTHS_AHEAD", "12"))
+if not 0 <= SUBSCRIPTION_START_MAX_MONTHS_AHEAD <= 120:
+    raise ImproperlyConfigured("SUBSCRIPTION_START_MAX_MONTHS_AHEAD must be 0 to 120 months.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
