@@ -1,6 +1,6 @@
 """Record when billing began on an existing install: with subscriptions but no BillingPeriod
 row yet, write the open row of the earliest subscription's start month, so the scheduled
-close keeps closing every month from there (billing.selectors.billing_start)."""
+close keeps closing every month from there (tickets.selectors.billing_start)."""
 
 from django.db import migrations
 from django.db.models import Min
