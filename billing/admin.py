@@ -197,7 +197,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         if not request.user.has_perm(perm):
             raise PermissionDenied
 
-    def periods_view(self, request: HttpRequest) -> HttpResponse:
+    def periods_view(self, request: HttpRequest, status: int = 200) -> HttpResponse:
         self._require(request, "billing.view_billableitem")
         context = {
             **self.admin_site.each_context(request),
@@ -206,14 +206,20 @@ class BillableItemAdmin(BillingAuditAdmin):
             "periods": selectors.periods_overview(),
             "can_close": request.user.has_perm("tickets.change_billingperiod"),
         }
-        return TemplateResponse(request, "admin/billing/periods.html", context)
+        return TemplateResponse(request, "admin/billing/periods.html", context, status=status)
 
     def period_close_view(self, request: HttpRequest, period: str) -> HttpResponse:
         self._require(request, "tickets.change_billingperiod")
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:billing_periods"))
         try:
-            result = services.period_close(month=period_parse(period), actor=request.user)
+            month = period_parse(period)
+        except ValidationError as exc:
+            # An address no button of the periods page leads to: the page, with the reason.
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return self.periods_view(request, status=400)
+        try:
+            result = services.period_close(month=month, actor=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:

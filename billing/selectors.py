@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import (
@@ -46,6 +47,7 @@ from billing.models import (
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from supportbilling.periods import (
     local_today,
+    period_add,
     period_current,
     period_has_ended,
     period_last_day,
@@ -62,7 +64,7 @@ from tickets.models import (
     TicketStatus,
     TimeEntry,
 )
-from tickets.selectors import subscription_hours_used
+from tickets.selectors import billing_start, subscription_hours_used
 
 HOURS = DecimalField(max_digits=12, decimal_places=2)
 
@@ -221,20 +223,33 @@ def subscriptions_without_price(*, month: dt.date) -> list[int]:
     )
 
 
+def subscription_start_earliest(*, now: dt.datetime | None = None) -> dt.date:
+    """The first month a new subscription may start in: the billing start, or the current
+    month when billing has not begun by then (a first sale makes it begin)."""
+    current = period_current(now)
+    start = billing_start()
+    if start is None:
+        return current
+    return start if settings.BILLING_START else min(start, current)
+
+
+def subscription_start_latest(*, now: dt.datetime | None = None) -> dt.date:
+    """The last month a new subscription may start in."""
+    return period_add(period_current(now), settings.SUBSCRIPTION_START_MAX_MONTHS_AHEAD)
+
+
 def periods_to_close(*, now: dt.datetime | None = None) -> list[dt.date]:
-    """Every ended month that is still open, from the first month anything happened."""
-    earliest = Subscription.objects.aggregate(first=Min("start_date"))["first"]
-    if earliest is None:
+    """Every ended month that is still open, from the billing start."""
+    start = billing_start()
+    if start is None:
         return []
-    last_ended = period_previous(period_of(local_today(now)))
+    last_ended = period_previous(period_current(now))
     closed = set(
-        BillingPeriod.objects.filter(status=PeriodStatus.CLOSED).values_list("month", flat=True)
+        BillingPeriod.objects.filter(status=PeriodStatus.CLOSED, month__gte=start).values_list(
+            "month", flat=True
+        )
     )
-    return [
-        month
-        for month in periods_between(period_of(earliest), last_ended)
-        if month not in closed and period_has_ended(month, now)
-    ]
+    return [month for month in periods_between(start, last_ended) if month not in closed]
 
 
 # --- The client portal -----------------------------------------------------------------------
@@ -855,6 +870,7 @@ class PeriodOverview:
     status: str  # open, closing or closed
     ended: bool
     totals: list[dict[str, Any]]
+    billed: bool = True  # False before the billing start: never closed
 
     @property
     def label(self) -> str:
@@ -862,19 +878,20 @@ class PeriodOverview:
 
     @property
     def can_close(self) -> bool:
-        return self.ended and self.status != PeriodStatus.CLOSED
+        return self.billed and self.ended and self.status != PeriodStatus.CLOSED
 
 
 def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
-    """Every month from the first subscription or item to the current one, newest first, with
-    its state and billed totals per currency; three queries whatever the number of months."""
-    first_start = Subscription.objects.aggregate(first=Min("start_date"))["first"]
+    """Every month from the billing start (or an earlier item) to the current one, newest
+    first, with its state and billed totals per currency; four queries whatever the number
+    of months."""
+    start = billing_start()
     first_item = BillableItem.objects.aggregate(first=Min("period"))["first"]
-    starts = [day for day in (first_start, first_item) if day is not None]
+    starts = [day for day in (start, first_item) if day is not None]
     current = period_of(local_today(now))
     if not starts:
         return []
-    months = periods_between(period_of(min(starts)), current)
+    months = periods_between(period_of(min(starts)), max(current, period_of(max(starts))))
     states = dict(BillingPeriod.objects.values_list("month", "status"))
     totals: dict[dt.date, list[dict[str, Any]]] = {}
     rows = (
@@ -898,6 +915,7 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
             status=states.get(month, PeriodStatus.OPEN),
             ended=period_has_ended(month, now),
             totals=totals.get(month, []),
+            billed=start is not None and month >= start,
         )
         for month in reversed(months)
     ]

@@ -42,9 +42,12 @@ from billing.models import (
 )
 from billing.selectors import (
     MissingPrice,
+    billing_start,
     package_price_for,
     rollup_batches,
     rollup_rows,
+    subscription_start_earliest,
+    subscription_start_latest,
     subscriptions_without_price,
     usage_alert_candidates,
     usage_alerts_to_send,
@@ -64,13 +67,14 @@ from supportbilling.periods import (
     period_current,
     period_has_ended,
     period_label,
+    period_last_day,
     period_next,
     period_of,
 )
 from supportbilling.queue import task_enqueue
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
 from tickets.selectors import period_is_closed
-from tickets.services import audit_record, ticket_subscription_set
+from tickets.services import audit_record, period_lock, ticket_subscription_set
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +102,27 @@ def _item_from_draft(
     )
 
 
+def _start_month_closed(month: dt.date) -> ValidationError:
+    # The rollup of that month already ran: it would never bill the month.
+    return ValidationError(
+        f"{period_label(month)} is closed: start the subscription in an open month.",
+        code="period_closed",
+    )
+
+
 def subscription_create_check(
-    *, client: Client, package: SupportPackage, start_date: dt.date
+    *,
+    client: Client,
+    package: SupportPackage,
+    start_date: dt.date,
+    now: dt.datetime | None = None,
 ) -> PackagePrice:
     """Refuse what subscription_create refuses (forms call it to show the message next to the
-    fields); returns the price the subscription will be billed at."""
+    fields); returns the price the subscription will be billed at.
+
+    The start month lies between the billing start (or the current month, before billing
+    began) and SUBSCRIPTION_START_MAX_MONTHS_AHEAD after the current month, and is open: so
+    its months, and a one-time fee, land in months the rollup closes and finance exports."""
     if not client.active:
         raise ValidationError("The client is not active.", code="inactive_client")
     if not package.active:
@@ -114,13 +134,24 @@ def subscription_create_check(
             f"The package {package} has no price in {client.currency}, the client's currency.",
             code="missing_price",
         ) from exc
-    if period_is_closed(month=period_of(start_date)):
-        # The rollup of that month already ran: it would never bill the month.
+    month = period_of(start_date)
+    earliest = subscription_start_earliest(now=now)
+    if month < earliest:
         raise ValidationError(
-            f"{period_label(period_of(start_date))} is closed: start the subscription in an "
-            "open month.",
-            code="period_closed",
+            f"The start date cannot be before {earliest:%Y-%m-%d}: months before "
+            f"{period_label(earliest)} are not billed.",
+            code="start_before_billing",
         )
+    latest = subscription_start_latest(now=now)
+    if month > latest:
+        raise ValidationError(
+            "The start date can be at most "
+            f"{settings.SUBSCRIPTION_START_MAX_MONTHS_AHEAD} months ahead: "
+            f"{period_last_day(latest):%Y-%m-%d} at the latest.",
+            code="start_too_far_ahead",
+        )
+    if period_is_closed(month=month):
+        raise _start_month_closed(month)
     return price
 
 
@@ -138,7 +169,13 @@ def subscription_create(
     hours and price) and writes its ``one_time`` item now.
     With ``ticket``, the new subscription is also linked to that ticket."""
     start_date = start_date or local_today(now)
-    price = subscription_create_check(client=client, package=package, start_date=start_date)
+    price = subscription_create_check(
+        client=client, package=package, start_date=start_date, now=now
+    )
+    # Writes the start month's row when missing: it records that billing began (billing_start
+    # reads the first row). Its shared lock makes a rollup of that month wait for this commit.
+    if period_lock(month=period_of(start_date)) != PeriodStatus.OPEN:
+        raise _start_month_closed(period_of(start_date))
     subscription = Subscription.objects.create(
         client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
     )
@@ -231,12 +268,26 @@ class PeriodCloseResult:
 
 def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> bool:
     """Stop time entries of ``month`` (status ``closing``). Returns False when the month is
-    already closed. Refuses a month that has not ended or that cannot be billed."""
+    already closed. Refuses a month before the billing start, one that has not ended, and
+    one that cannot be billed."""
     if not period_has_ended(month, now):
         raise ValidationError(
             f"{period_label(month)} has not ended yet; it can be closed from "
             f"{period_next(month):%Y-%m-%d}.",
             code="period_not_ended",
+        )
+    start = billing_start()
+    if start is None:
+        raise ValidationError(
+            f"Billing has not begun: no subscription was sold yet, so {period_label(month)} "
+            "has nothing to close.",
+            code="before_billing_start",
+        )
+    if month < start:
+        raise ValidationError(
+            f"{period_label(month)} is before billing began ({period_label(start)}): it is "
+            "never closed or billed.",
+            code="before_billing_start",
         )
     unpriced = subscriptions_without_price(month=month)
     if unpriced:

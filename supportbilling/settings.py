@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+
+from supportbilling.periods import period_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -247,6 +249,20 @@ CELERY_BEAT_SCHEDULE = {
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
 ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
+
+# Billing start and subscription dates (docs/decisions.md, "Billing start and periods").
+# BILLING_START (YYYY-MM) names the first month billed, for data imported from before the first
+# BillingPeriod row; unset, billing began in the month of that first row.
+BILLING_START = env("BILLING_START").strip()
+if BILLING_START:
+    try:
+        period_parse(BILLING_START)
+    except ValidationError as exc:
+        raise ImproperlyConfigured(f"BILLING_START: {' '.join(exc.messages)}") from exc
+# How far after the current month a subscription may start (0 to 120 months).
+SUBSCRIPTION_START_MAX_MONTHS_AHEAD = int(env("SUBSCRIPTION_START_MAX_MONTHS_AHEAD", "12"))
+if not 0 <= SUBSCRIPTION_START_MAX_MONTHS_AHEAD <= 120:
+    raise ImproperlyConfigured("SUBSCRIPTION_START_MAX_MONTHS_AHEAD must be 0 to 120 months.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

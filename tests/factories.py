@@ -17,7 +17,8 @@ from packages.models import (
     SubscriptionStatus,
     SupportPackage,
 )
-from tickets.models import MessageKind, Ticket, TicketMessage, TimeEntry
+from supportbilling.periods import period_of
+from tickets.models import BillingPeriod, MessageKind, Ticket, TicketMessage, TimeEntry
 
 PASSWORD = "test-pass-123!"
 
@@ -120,16 +121,24 @@ def package_with_prices(
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):
-    """Written directly, for set-up; ``billing.services.subscription_create`` is the real path."""
+    """Written directly, for set-up; ``billing.services.subscription_create`` is the real path.
+    Like it, makes sure the start month has its BillingPeriod row (billing began by then), so
+    the scheduled close bills the subscription's months."""
 
     class Meta:
         model = Subscription
+        skip_postgeneration_save = True
 
     client = factory.SubFactory(ClientFactory)
     package = factory.LazyFunction(package_with_prices)
     status = SubscriptionStatus.ACTIVE
     start_date = dt.date(2026, 1, 1)
     end_date = None
+
+    @factory.post_generation
+    def billing_started(obj, create, extracted, **kwargs):
+        if create:
+            BillingPeriod.objects.get_or_create(month=period_of(obj.start_date))
 
 
 class TicketFactory(factory.django.DjangoModelFactory):

@@ -80,6 +80,16 @@ def test_a_secret_key_is_required_unless_debug_is_on():
     assert json.loads(settings_with(DEBUG="1").stdout)["debug"] is True
 
 
+def test_billing_start_and_start_bounds_are_checked_at_startup():
+    refused = settings_with(SECRET_KEY="k", BILLING_START="1999-12")
+    assert refused.returncode != 0
+    assert "BILLING_START: Enter a month from 2000-01 to 2999-12." in refused.stderr
+    refused = settings_with(SECRET_KEY="k", SUBSCRIPTION_START_MAX_MONTHS_AHEAD="-1")
+    assert refused.returncode != 0
+    assert "SUBSCRIPTION_START_MAX_MONTHS_AHEAD must be 0 to 120 months." in refused.stderr
+    assert settings_with(SECRET_KEY="k", BILLING_START="2026-05").returncode == 0
+
+
 def test_the_health_check_answers_when_the_database_does(client, db):
     response = client.get("/healthz/")
     assert response.status_code == 200

@@ -509,6 +509,9 @@ class TimeTimerAdmin(admin.ModelAdmin):
 
 @admin.register(BillingPeriod)
 class BillingPeriodAdmin(admin.ModelAdmin):
+    """Read-only: months are opened by the services and closed by the rollup; a closed month
+    is never reopened or deleted (the database refuses it too)."""
+
     list_display = ["month", "status", "closed_at", "closed_by"]
     list_filter = ["status"]
 
@@ -516,6 +519,9 @@ class BillingPeriodAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -26,6 +28,7 @@ from supportbilling.periods import (
     period_label,
     period_last_day,
     period_of,
+    period_parse,
     period_previous,
 )
 from tickets.models import (
@@ -56,6 +59,15 @@ def ticket_hours_logged(*, ticket_id: int, month: dt.date | None = None) -> Deci
     if month is not None:
         entries = entries.filter(work_date__range=(month, period_last_day(month)))
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
+
+
+def billing_start() -> dt.date | None:
+    """The first month billed: ``BILLING_START`` when set, else the month of the first
+    BillingPeriod row (``billing.services.subscription_create`` writes the row of its start
+    month); None before anything was sold. Earlier months are never closed or billed."""
+    if settings.BILLING_START:
+        return period_parse(settings.BILLING_START)
+    return BillingPeriod.objects.aggregate(first=Min("month"))["first"]
 
 
 def period_is_closed(*, month: dt.date) -> bool:

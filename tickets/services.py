@@ -31,6 +31,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+from tickets.selectors import billing_start
 
 # Which argument of the time services each of their refusals is about (by its code), so a form
 # can show the message beside that field; other refusals concern the ticket as a whole.
@@ -68,18 +69,33 @@ _PERIOD_STATUS = "SELECT status FROM tickets_billingperiod WHERE month = %s"
 _PERIOD_STATUS_SHARED = "SELECT status FROM tickets_billingperiod WHERE month = %s FOR SHARE"
 
 
-def period_lock_open(*, month: dt.date) -> None:
-    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit.
+def period_lock(*, month: dt.date) -> str:
+    """The status of ``month``, holding a shared lock on its row until commit; the row is
+    created (open) when missing, race-safe.
 
     The rollup flips the row to ``closing`` with an UPDATE, which waits for these shared
-    locks: no entry can slip into a month after its totals were read.
+    locks: nothing can slip into a month after its totals were read.
     """
     BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
     sql = _PERIOD_STATUS_SHARED if connection.vendor == "postgresql" else _PERIOD_STATUS
     with connection.cursor() as cursor:
         cursor.execute(sql, [month])
         (status,) = cursor.fetchone()
-    if status != PeriodStatus.OPEN:
+    return str(status)
+
+
+def period_lock_open(*, month: dt.date) -> None:
+    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit
+    (``period_lock``). A month before the billing start is refused too: it is never closed,
+    and writing its row would move the billing start back."""
+    start = billing_start()
+    if start is not None and month < start:
+        raise ValidationError(
+            f"{period_label(month)} is before billing began ({period_label(start)}): its time "
+            "is never billed and cannot be logged, changed or deleted.",
+            code="before_billing_start",
+        )
+    if period_lock(month=month) != PeriodStatus.OPEN:
         raise ValidationError(
             f"{period_label(month)} is closed: its time can no longer be logged, changed or "
             "deleted. Finance can enter an adjustment instead.",
@@ -128,6 +144,7 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
 def _check_work_date(*, subscription: Subscription, work_date: dt.date, today: dt.date) -> None:
     if work_date > today:
         raise ValidationError("The work date cannot be in the future.", code="future_date")
+
     if work_date < subscription.start_date or (
         subscription.end_date and work_date > subscription.end_date
     ):

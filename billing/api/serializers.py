@@ -19,7 +19,7 @@ from packages.models import (
     SubscriptionStatus,
     SupportPackage,
 )
-from supportbilling.periods import period_label, period_parse
+from supportbilling.periods import PERIOD_YEAR_MAX, PERIOD_YEAR_MIN, period_label, period_parse
 from tickets.hours import hours_clean
 from tickets.models import (
     HOURS_MAX_PER_ENTRY,
@@ -31,8 +31,8 @@ from tickets.models import (
     TimeEntry,
 )
 
-# Dates far from now are typing mistakes (and month arithmetic overflows at year 9999).
-MIN_YEAR, MAX_YEAR = 2000, 2999
+# Dates far from now are typing mistakes: the years of every period (supportbilling.periods).
+MIN_YEAR, MAX_YEAR = PERIOD_YEAR_MIN, PERIOD_YEAR_MAX
 ZERO = Decimal("0")
 
 
@@ -65,12 +65,9 @@ class PeriodField(serializers.Field):
         if not isinstance(data, str):
             raise serializers.ValidationError("Enter the period as YYYY-MM, for example 2026-10.")
         try:
-            month = period_parse(data)
+            return period_parse(data)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(_django_messages(exc)) from exc
-        if month.year > MAX_YEAR:
-            raise serializers.ValidationError(f"Enter a month before {MAX_YEAR + 1}.")
-        return month
 
 
 @extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^\d+(\.\d{1,2})?$"})

@@ -13,9 +13,15 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 
 from billing.models import BillableItem
-from billing.services import period_close, period_close_begin, period_close_finish
+from billing.services import (
+    period_close,
+    period_close_begin,
+    period_close_finish,
+    subscription_create,
+)
 from packages.models import BillingMode
 from tests.factories import (
+    ClientFactory,
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
@@ -143,6 +149,41 @@ def test_time_logged_while_the_month_closes_is_billed(concurrent_db):
     assert entry.billed_at is not None
     overtime = BillableItem.objects.get(subscription=subscription, kind="overtime")
     assert overtime.quantity == Decimal("1.00")
+
+
+def test_a_subscription_sold_while_its_month_closes_is_billed(concurrent_db):
+    # given October open with a subscription in it, and a client being sold a package starting
+    # on 31 October (the sale's transaction not committed yet)
+    SubscriptionFactory(start_date=OCTOBER)
+    client, package = ClientFactory(), package_with_prices()
+    sold, release = threading.Event(), threading.Event()
+
+    def sell_slowly() -> Any:
+        with transaction.atomic():
+            subscription = subscription_create(
+                client=client,
+                package=package,
+                start_date=dt.date(2026, 10, 31),
+                now=dt.datetime(2026, 10, 31, 23, 0, tzinfo=dt.UTC),
+            )
+            sold.set()
+            assert release.wait(30)
+        return subscription
+
+    def close_when_sold() -> Any:
+        assert sold.wait(30)
+        return period_close(month=OCTOBER, now=NOW)
+
+    def release_once_the_close_waits() -> None:
+        assert sold.wait(30)
+        # when the rollup starts: it waits for the sale instead of missing it
+        wait_until(lambda: sessions_waiting_for_a_lock() >= 1)
+        release.set()
+
+    subscription, result, _ = in_threads(sell_slowly, close_when_sold, release_once_the_close_waits)
+    # then October bills the new subscription's fee too
+    assert result.items_created == 2, result
+    assert BillableItem.objects.filter(subscription=subscription, kind="fee").exists()
 
 
 def test_time_logged_once_the_close_has_begun_is_refused(concurrent_db):

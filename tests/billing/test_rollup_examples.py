@@ -144,6 +144,7 @@ def test_a_subscription_ended_mid_month_is_billed_that_month_and_not_the_next(ti
 
 
 def test_a_subscription_starting_after_the_month_is_not_billed():
+    SubscriptionFactory(start_date=dt.date(2026, 1, 1))  # billing began in January
     subscription = SubscriptionFactory(start_date=dt.date(2026, 11, 1))
     period_close(month=OCTOBER)
     assert not items_of(subscription)
@@ -275,7 +276,10 @@ def test_one_time_buckets_get_no_monthly_items():
         {"EUR": ("1100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours="20"
     )
     subscription = subscription_create(
-        client=ClientFactory(), package=package, start_date=dt.date(2026, 10, 1)
+        client=ClientFactory(),
+        package=package,
+        start_date=dt.date(2026, 10, 1),
+        now=dt.datetime(2026, 10, 1, 9, 0, tzinfo=dt.UTC),  # sold in October
     )
     log(TicketFactory(subscription=subscription), "12")
     period_close(month=OCTOBER)

@@ -11,7 +11,7 @@ from billing.models import BillableItem
 from billing.services import period_close
 from packages.models import Subscription
 from tests.factories import ClientFactory, OperatorFactory, package_with_prices
-from tickets.models import Ticket, TimeEntry
+from tickets.models import BillingPeriod, Ticket, TimeEntry
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +26,9 @@ def subscriptions_with_overtime(count: int, month: dt.date) -> None:
     clients = [ClientFactory() for _ in range(10)]
     operator = OperatorFactory()
     last_day = month.replace(day=28)
+    BillingPeriod.objects.get_or_create(
+        month=month
+    )  # billing began, as subscription_create records
     subscriptions = Subscription.objects.bulk_create(
         Subscription(client=clients[n % 10], package=package, start_date=month, end_date=last_day)
         for n in range(count)

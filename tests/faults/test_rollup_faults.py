@@ -43,6 +43,8 @@ def a_month_to_bill(count: int) -> tuple[list[int], list[ItemRow]]:
         Client(name=f"Faulty {n} Ltd", email=f"f{n}@client.test", currency=currency)
         for n, currency in enumerate(["EUR", "USD"] * 3)
     )
+    # Billing began with the subscriptions, as subscription_create records it.
+    BillingPeriod.objects.get_or_create(month=dt.date(2026, 1, 1))
     subscriptions = Subscription.objects.bulk_create(
         Subscription(
             client=clients[i % len(clients)],

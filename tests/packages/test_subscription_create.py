@@ -11,7 +11,7 @@ from djmoney.money import Money
 from billing.models import BillableItem, ItemKind
 from billing.services import period_close, subscription_create, subscription_status_set
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
-from tests.factories import ClientFactory, TicketFactory, package_with_prices
+from tests.factories import ClientFactory, SubscriptionFactory, TicketFactory, package_with_prices
 
 pytestmark = pytest.mark.django_db
 
@@ -124,7 +124,8 @@ def test_terminating_ends_the_subscription_today_and_cannot_be_undone():
 
 
 def test_a_subscription_cannot_start_in_a_closed_month():
-    # given October is closed (its rollup ran)
+    # given billing began in October and October is closed (its rollup ran)
+    SubscriptionFactory(start_date=dt.date(2026, 10, 1))
     period_close(month=dt.date(2026, 10, 1))
     package = package_with_prices({"EUR": ("100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME)
     # then a subscription starting in October, which would never be billed, is refused
@@ -132,8 +133,8 @@ def test_a_subscription_cannot_start_in_a_closed_month():
         subscription_create(
             client=ClientFactory(), package=package, start_date=dt.date(2026, 10, 20)
         )
-    assert not Subscription.objects.exists()
-    assert not BillableItem.objects.exists()
+    assert Subscription.objects.count() == 1
+    assert not BillableItem.objects.filter(kind=ItemKind.ONE_TIME).exists()
 
 
 def test_a_price_form_refuses_negative_amounts_with_a_message():

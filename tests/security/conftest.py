@@ -86,7 +86,8 @@ def world_build() -> SimpleNamespace:
     b = _client_side("b", currency="USD", package=package, operator=operator)
     finance = FinanceFactory(username="finance")
     administrator = AdminFactory(username="administrator")
-    period = BillingPeriod.objects.create(month=SEPTEMBER, status=PeriodStatus.OPEN)
+    # The subscriptions' start month: its row exists since they were sold (open).
+    period = BillingPeriod.objects.get(month=SEPTEMBER, status=PeriodStatus.OPEN)
     Token.objects.create(user=a.user)
     return SimpleNamespace(
         a=a,

@@ -60,7 +60,7 @@ ADMIN_RIGHTS = {
     "tickets.ticket": ("vac", "v", "vac"),  # closed, never deleted
     "tickets.timeentry": ("v", "v", "v"),  # written on the ticket's page only
     "tickets.timetimer": ("v", "", "v"),
-    "tickets.billingperiod": ("v", "v", "vd"),  # closed by the rollup, not by hand
+    "tickets.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
     "tickets.auditevent": ("v", "v", "v"),  # append-only
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "vacd"),

@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 from djmoney.money import Money
 
 DEMO_PASSWORD = "support-demo-2026"
@@ -141,6 +142,8 @@ class Command(BaseCommand):
 
         today = local_today()
         start = period_previous(period_previous(period_previous(period_of(today))))
+        # Sold three months ago: a start date that far back is refused today.
+        sold_at = timezone.make_aware(dt.datetime.combine(start, dt.time(9)))
         clients = [
             ("ACME Ltd", "EUR", "jane", [gold, bucket]),
             ("Globex Inc", "USD", "john", [silver]),
@@ -162,7 +165,7 @@ class Command(BaseCommand):
                 )
                 ClientUser.objects.create(user=portal_user, client=client)
             subscriptions = [
-                subscription_create(client=client, package=pkg, start_date=start)
+                subscription_create(client=client, package=pkg, start_date=start, now=sold_at)
                 for pkg in packages
             ]
             for subscription in subscriptions:
