@@ -1,5 +1,5 @@
-"""Answer "try again shortly" (503) instead of a server error while the database is away, and
-400 to a NUL character in the address."""
+"""Answer "try again shortly" (503) instead of a server error while the database is away,
+400 to a NUL character in the address, and 400 to an admin filter value out of range."""
 
 import logging
 from collections.abc import Callable
@@ -54,3 +54,35 @@ class NulCharacterMiddleware:
                 return JsonResponse({"detail": NUL_REFUSED}, status=400)
             return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
+
+
+FILTER_REFUSED = "A filter value in the address is out of range or malformed: {reason}."
+
+
+class AdminFilterValueMiddleware:
+    """Answer 400 when an admin changelist's filter values cannot be turned into a query.
+
+    Django's admin refuses unknown lookups itself, but a value it accepts can still fail when
+    the query is built: ``?start_date__year=9999&start_date__month=12`` or ``?created__year=99999``
+    overflow Python's dates (ValueError, OverflowError) while the changelist counts its rows.
+    Every changelist, ours and third-party ones, goes through here; the error is logged."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        match = request.resolver_match
+        if not (
+            isinstance(exception, ValueError | OverflowError)
+            and match is not None
+            and match.namespace == "admin"
+            and (match.url_name or "").endswith("_changelist")
+        ):
+            return None
+        logger.warning("Refused admin filter %s: %s", request.get_full_path(), exception)
+        return HttpResponseBadRequest(
+            FILTER_REFUSED.format(reason=exception), content_type="text/plain; charset=utf-8"
+        )

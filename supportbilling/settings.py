@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "supportbilling.middleware.DatabaseUnavailableMiddleware",
     "supportbilling.middleware.NulCharacterMiddleware",  # 400, not a DataError from PostgreSQL
+    "supportbilling.middleware.AdminFilterValueMiddleware",  # 400, not a date overflow
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
