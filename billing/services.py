@@ -180,16 +180,17 @@ def subscription_create(
     # reads the first row). Its shared lock makes a rollup of that month wait for this commit.
     if period_lock(month=period_of(start_date)) != PeriodStatus.OPEN:
         raise _start_month_closed(period_of(start_date))
-    is_bucket = package.billing_mode == BillingMode.ONE_TIME
-    # The bucket's size and price are fixed now: later package changes do not reach it.
+    # A bucket's size and price are fixed now: later package changes do not reach it.
     subscription = Subscription.objects.create(
         client=client,
         package=package,
         start_date=start_date,
         status=SubscriptionStatus.ACTIVE,
-        bucket_hours=package.included_hours if is_bucket else None,
+        bucket_hours=package.included_hours
+        if package.billing_mode == BillingMode.ONE_TIME
+        else None,
     )
-    if is_bucket:
+    if subscription.bucket_hours is not None:  # a one-time package
         BilledTerms.objects.create(
             subscription=subscription,
             month=period_of(start_date),

@@ -112,7 +112,14 @@ class Subscription(models.Model):
     end_date = models.DateField(null=True, blank=True)
     # One-time: the size of the bucket as bought (the package's hours then); later changes
     # of the package do not reach it. Null for a recurring subscription.
-    bucket_hours = models.DecimalField(max_digits=6, decimal_places=2, null=True, blank=True)
+    bucket_hours = models.DecimalField(
+        "hours bought",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="One-time package: the size of the bucket when it was bought.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -136,9 +136,12 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     end_date = None
     # Like subscription_create: a bucket's size is the package's hours when it is bought.
     bucket_hours = factory.LazyAttribute(
-        lambda s: Decimal(s.package.included_hours)
-        if s.package.billing_mode == BillingMode.ONE_TIME and Decimal(s.package.included_hours) > 0
-        else None
+        lambda s: (
+            Decimal(s.package.included_hours)
+            if s.package.billing_mode == BillingMode.ONE_TIME
+            and Decimal(s.package.included_hours) > 0
+            else None
+        )
     )
 
     @factory.post_generation

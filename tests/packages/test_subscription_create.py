@@ -156,7 +156,9 @@ def test_a_price_form_refuses_negative_amounts_with_a_message():
 def test_a_bucket_stores_its_size_when_bought_and_keeps_it():
     # given a 20 h bucket package and a recurring one
     bucket = package_with_prices(
-        {"EUR": ("1100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours=Decimal("20")
+        {"EUR": ("1100.00", "0.00")},
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("20"),
     )
     monthly = package_with_prices({"EUR": ("500.00", "60.00")}, included_hours=Decimal("10"))
     client = ClientFactory(currency="EUR")
