@@ -147,7 +147,9 @@ class Subscription(models.Model):
     def hours_included(self) -> Decimal:
         """The hours the subscription includes: a bucket's size as bought; a recurring
         subscription's monthly hours as the package has them now (a closed month keeps its
-        own in billing's stored terms). Reads ``package``: select it with the subscription."""
+        own in billing's stored terms). A bucket without a size (a package of no hours, sold
+        before such sales were refused) holds nothing. Reads ``package``: select it with the
+        subscription."""
         if self.package.billing_mode == BillingMode.ONE_TIME:
             return self.bucket_hours or Decimal("0")
         return self.package.included_hours
