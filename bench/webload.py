@@ -155,7 +155,12 @@ def seed_client() -> Seeded:
         user = User.objects.create_user(CLIENT_USER, "client@bench.test", PASSWORD)
         ClientUser.objects.create(user=user, client=client)
         subscriptions = [
-            Subscription.objects.create(client=client, package=package, start_date=months[0])
+            Subscription.objects.create(
+                client=client,
+                package=package,
+                start_date=months[0],
+                bucket_hours=package.included_hours if package is block else None,
+            )
             for package in (gold, silver, block)
         ]
         tickets = Ticket.objects.bulk_create(

@@ -359,10 +359,12 @@ class SubscriptionAdmin(BillingAuditAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["client", "package", "start_date"]
-        return ["client", "package", "start_date", "end_date", "status"]
+        return ["client", "package", "bucket_hours", "start_date", "end_date", "status"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["client", "package", "start_date", "end_date"]
+        return (
+            [] if obj is None else ["client", "package", "bucket_hours", "start_date", "end_date"]
+        )
 
     def has_delete_permission(self, request, obj=None):  # billed history keeps its rows
         return False

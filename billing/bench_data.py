@@ -89,6 +89,7 @@ COLUMNS = {
         "status",
         "start_date",
         "end_date",
+        "bucket_hours",
         "created_at",
     ),
     "tickets_ticket": (
@@ -389,12 +390,15 @@ def bench_seed(
             status = "terminated"
         elif rng.random() < 0.04:
             status = "suspended"
+        is_bucket = package.billing_mode == BillingMode.ONE_TIME
+        # What subscription_create stores for a bucket: its size and terms, as bought.
+        bucket_hours = package.included_hours if is_bucket else None
         subscription_rows.append(
-            (subscription_id, client_id0 + client_n, package.id, status, start, end, now)
+            (subscription_id, client_id0 + client_n, package.id, status, start, end)
+            + (bucket_hours, now)
         )
         currency = client_currency[client_n]
-        if package.billing_mode == BillingMode.ONE_TIME:
-            # What subscription_create stores for a bucket: its terms, as bought.
+        if is_bucket:
             one_time_terms.append(
                 (
                     subscription_id,

@@ -123,7 +123,7 @@ def statement_for_subscription(
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=currency,
-        included_hours=subscription.package.included_hours,
+        included_hours=subscription.hours_included,
         used_hours=used + extra_hours,
         fee=price.fee.amount,
         hourly_rate=price.hourly_rate.amount,
@@ -369,7 +369,7 @@ def _statement_of_row(
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=subscription.client.currency,
-        included_hours=subscription.package.included_hours,
+        included_hours=subscription.hours_included,
         used_hours=used_hours + extra_hours,
         fee=subscription.price_fee,
         hourly_rate=subscription.price_hourly_rate,
@@ -585,7 +585,7 @@ def _included_in(
 ) -> Decimal:
     """The hours included in ``month``: as billed when its terms are stored, else today's."""
     terms = terms_by_key.get((subscription.pk, month))
-    return terms.included_hours if terms else subscription.package.included_hours
+    return terms.included_hours if terms else subscription.hours_included
 
 
 def client_history(

@@ -127,6 +127,10 @@ def subscription_create_check(
         raise ValidationError("The client is not active.", code="inactive_client")
     if not package.active:
         raise ValidationError(f"The package {package} is no longer offered.", code="inactive")
+    if package.billing_mode == BillingMode.ONE_TIME and package.included_hours <= 0:
+        raise ValidationError(
+            f"The one-time package {package} has no hours to sell.", code="empty_bucket"
+        )
     try:
         price = package_price_for(package_id=package.pk, currency=client.currency)
     except MissingPrice as exc:
@@ -176,16 +180,22 @@ def subscription_create(
     # reads the first row). Its shared lock makes a rollup of that month wait for this commit.
     if period_lock(month=period_of(start_date)) != PeriodStatus.OPEN:
         raise _start_month_closed(period_of(start_date))
+    # A bucket's size and price are fixed now: later package changes do not reach it.
     subscription = Subscription.objects.create(
-        client=client, package=package, start_date=start_date, status=SubscriptionStatus.ACTIVE
+        client=client,
+        package=package,
+        start_date=start_date,
+        status=SubscriptionStatus.ACTIVE,
+        bucket_hours=package.included_hours
+        if package.billing_mode == BillingMode.ONE_TIME
+        else None,
     )
-    if package.billing_mode == BillingMode.ONE_TIME:
-        # The bucket's size and price are fixed now: later package changes do not reach it.
+    if subscription.bucket_hours is not None:  # a one-time package
         BilledTerms.objects.create(
             subscription=subscription,
             month=period_of(start_date),
             billing_mode=BillingMode.ONE_TIME,
-            included_hours=package.included_hours,
+            included_hours=subscription.bucket_hours,
             fee=price.fee,
             hourly_rate=price.hourly_rate,
         )

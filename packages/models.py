@@ -110,11 +110,25 @@ class Subscription(models.Model):
     )
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
+    # One-time: the size of the bucket as bought (the package's hours then); later changes
+    # of the package do not reach it. Null for a recurring subscription.
+    bucket_hours = models.DecimalField(
+        "hours bought",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="One-time package: the size of the bucket when it was bought.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(bucket_hours__isnull=True) | models.Q(bucket_hours__gt=0),
+                name="subscription_bucket_hours_gt_0",
+            ),
             models.CheckConstraint(
                 condition=models.Q(end_date__isnull=True)
                 | models.Q(end_date__gte=models.F("start_date")),
@@ -128,3 +142,14 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.package.name} #{self.pk} ({self.get_status_display().lower()})"
+
+    @property
+    def hours_included(self) -> Decimal:
+        """The hours the subscription includes: a bucket's size as bought; a recurring
+        subscription's monthly hours as the package has them now (a closed month keeps its
+        own in billing's stored terms). A bucket without a size (a package of no hours, sold
+        before such sales were refused) holds nothing. Reads ``package``: select it with the
+        subscription."""
+        if self.package.billing_mode == BillingMode.ONE_TIME:
+            return self.bucket_hours or Decimal("0")
+        return self.package.included_hours

@@ -134,6 +134,15 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     status = SubscriptionStatus.ACTIVE
     start_date = dt.date(2026, 1, 1)
     end_date = None
+    # Like subscription_create: a bucket's size is the package's hours when it is bought.
+    bucket_hours = factory.LazyAttribute(
+        lambda s: (
+            Decimal(s.package.included_hours)
+            if s.package.billing_mode == BillingMode.ONE_TIME
+            and Decimal(s.package.included_hours) > 0
+            else None
+        )
+    )
 
     @factory.post_generation
     def billing_started(obj, create, extracted, **kwargs):

@@ -132,7 +132,7 @@ def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> Time
         subscription=subscription,
         is_bucket=subscription.package.billing_mode == BillingMode.ONE_TIME,
         month=month,
-        included=subscription.package.included_hours,
+        included=subscription.hours_included,
         used=subscription_hours_used(subscription=subscription, month=month),
     )
 

@@ -162,7 +162,7 @@ def _bucket_used(subscription_id: int) -> Decimal:
 
 def _bucket_check(*, subscription: Subscription, extra_hours: Decimal) -> None:
     """A one-time bucket cannot be overdrawn (the subscription row is locked)."""
-    left = subscription.package.included_hours - _bucket_used(subscription.pk)
+    left = subscription.hours_included - _bucket_used(subscription.pk)
     if extra_hours > left:
         raise ValidationError(
             f"Only {max(left, Decimal(0)):.2f} h left in this one-time package.",
@@ -172,7 +172,7 @@ def _bucket_check(*, subscription: Subscription, extra_hours: Decimal) -> None:
 
 def _bucket_update_status(*, subscription: Subscription, actor: Any) -> None:
     """``depleted`` exactly when nothing is left; back to ``active`` if time was given back."""
-    left = subscription.package.included_hours - _bucket_used(subscription.pk)
+    left = subscription.hours_included - _bucket_used(subscription.pk)
     new_status = None
     if left <= 0 and subscription.status == SubscriptionStatus.ACTIVE:
         new_status = SubscriptionStatus.DEPLETED

@@ -174,6 +174,18 @@ def test_subscription_without_a_price_in_the_clients_currency_is_refused(world):
     }
 
 
+def test_a_one_time_package_with_no_hours_is_not_sold(world):
+    empty = package_with_prices(
+        {"EUR": ("0.00", "0.00")}, name="Empty", billing_mode="one_time", included_hours=Decimal(0)
+    )
+    response = api_as(world.users["operator"]).post(
+        "/api/v1/subscriptions/", {"client": world.acme.pk, "package": empty.pk}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "The one-time package Empty has no hours to sell."}
+    assert not empty.subscriptions.exists()
+
+
 def test_a_terminated_subscription_cannot_be_reopened(world):
     api = api_as(world.users["administrator"])
     path = f"/api/v1/subscriptions/{world.subscription.pk}/"

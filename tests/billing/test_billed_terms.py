@@ -20,6 +20,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.models import BillingPeriod
 
 pytestmark = pytest.mark.django_db
 SEPTEMBER = dt.date(2026, 9, 1)
@@ -106,6 +107,7 @@ def test_a_bucket_keeps_the_hours_and_price_it_was_bought_with():
         billing_mode=BillingMode.ONE_TIME,
         included_hours=Decimal("20.00"),
     )
+    BillingPeriod.objects.get_or_create(month=SEPTEMBER)  # billing began in September
     bucket = subscription_create(
         client=ClientFactory(currency="EUR"), package=package, start_date=SEPTEMBER
     )

@@ -273,7 +273,9 @@ def test_a_batch_delivered_again_writes_nothing_more():
 
 def test_one_time_buckets_get_no_monthly_items():
     package = package_with_prices(
-        {"EUR": ("1100.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours="20"
+        {"EUR": ("1100.00", "0.00")},
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("20"),
     )
     subscription = subscription_create(
         client=ClientFactory(),

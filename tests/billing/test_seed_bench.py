@@ -89,6 +89,13 @@ def test_its_month_closes_with_the_overtime_of_the_hours_logged():
     assert billed and billed <= with_terms
     buckets = Subscription.objects.filter(package__billing_mode=BillingMode.ONE_TIME)
     assert buckets.count() == BilledTerms.objects.filter(billing_mode=BillingMode.ONE_TIME).count()
+    # and every bucket holds the hours it was sold with, as its stored terms say
+    assert all(
+        bucket.bucket_hours
+        == bucket.billed_terms.get().included_hours
+        == bucket.package.included_hours
+        for bucket in buckets.select_related("package")
+    )
 
 
 def test_refuses_a_database_that_holds_subscriptions():

@@ -17,6 +17,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.models import BillingPeriod
 
 pytestmark = pytest.mark.django_db
 AUGUST = dt.date(2026, 8, 1)
@@ -187,6 +188,7 @@ def test_a_bucket_keeps_what_was_bought_after_the_package_changes(signed_in, por
         billing_mode=BillingMode.ONE_TIME,
         included_hours=Decimal("20.00"),
     )
+    BillingPeriod.objects.get_or_create(month=SEPTEMBER)  # billing began in September
     bucket = subscription_create(client=portal_user.client, package=package, start_date=SEPTEMBER)
     log(bucket, "3.50", dt.date(2026, 9, 20))
     period_close(month=SEPTEMBER)

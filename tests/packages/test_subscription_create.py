@@ -151,3 +151,47 @@ def test_a_price_form_refuses_negative_amounts_with_a_message():
     accepted = form_class(data={**data, "hourly_rate_0": "60.00", "hourly_rate_1": "EUR"})
     assert accepted.is_valid(), accepted.errors
     assert accepted.save().hourly_rate == Money("60.00", "EUR")
+
+
+def test_a_bucket_stores_its_size_when_bought_and_keeps_it():
+    # given a 20 h bucket package and a recurring one
+    bucket = package_with_prices(
+        {"EUR": ("1100.00", "0.00")},
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("20"),
+    )
+    monthly = package_with_prices({"EUR": ("500.00", "60.00")}, included_hours=Decimal("10"))
+    client = ClientFactory(currency="EUR")
+    # when both are bought and the bucket package then shrinks
+    subscription = subscription_create(client=client, package=bucket)
+    recurring = subscription_create(client=client, package=monthly)
+    bucket.included_hours = Decimal("5")
+    bucket.save(update_fields=["included_hours"])
+    # then the bucket keeps the 20 h bought, as its stored terms say; a monthly one has none
+    subscription.refresh_from_db()
+    assert subscription.bucket_hours == Decimal("20.00")
+    assert subscription.hours_included == Decimal("20.00")
+    assert subscription.billed_terms.get().included_hours == subscription.bucket_hours
+    recurring.refresh_from_db()
+    assert recurring.bucket_hours is None
+    assert recurring.hours_included == Decimal("10.00")
+
+
+def test_a_bucket_without_hours_cannot_be_bought():
+    package = package_with_prices(
+        {"EUR": ("0.00", "0.00")},
+        name="Empty",
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal("0"),
+    )
+    with pytest.raises(ValidationError, match="Empty has no hours to sell"):
+        subscription_create(client=ClientFactory(currency="EUR"), package=package)
+    assert not Subscription.objects.exists()
+
+
+@pytest.mark.parametrize("hours", ["0", "-1"])
+def test_the_database_refuses_a_bucket_of_no_hours(hours):
+    subscription = SubscriptionFactory()
+    subscription.bucket_hours = Decimal(hours)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        subscription.save(update_fields=["bucket_hours"])

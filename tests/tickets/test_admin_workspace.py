@@ -9,8 +9,10 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from billing.services import subscription_create
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
+    ClientFactory,
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
@@ -172,6 +174,26 @@ def test_bucket_exhausted_is_refused_with_what_is_left(client, operator):
     assert response.status_code == 400
     assert "Only 0.25 h left in this one-time package." in text_of(response)
     assert TimeEntry.objects.count() == 1
+
+
+def test_the_time_panel_shows_the_bucket_bought_after_the_package_changed(client, operator):
+    # given a 10 h bucket bought, then its package cut to 5 h for new buyers
+    bucket = package_with_prices(
+        name="Bucket 10", billing_mode=BillingMode.ONE_TIME, included_hours=Decimal("10.00")
+    )
+    subscription = subscription_create(client=ClientFactory(currency="EUR"), package=bucket)
+    ticket = TicketFactory(client=subscription.client, subscription=subscription)
+    bucket.included_hours = Decimal("5.00")
+    bucket.save(update_fields=["included_hours"])
+    assert "Bucket 10 (active) - 10 of 10 h left in the bucket" in text_of(
+        client.get(page_url(ticket))
+    )
+    # when 6 h are saved in the workspace
+    response = client.post(action_url("log", ticket), {"hours": "6"})
+    # then they are accepted and the panel measures the 10 h bought
+    assert response.status_code == 302
+    page = text_of(client.get(page_url(ticket)))
+    assert "Bucket 10 (active) - 4 of 10 h left in the bucket" in page
 
 
 def test_inactive_subscription_is_refused(client, operator):

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing.services import period_close, subscription_status_set
+from billing.selectors import client_subscription_usages
+from billing.services import period_close, subscription_create, subscription_status_set
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,
@@ -310,6 +311,67 @@ def test_a_bucket_cannot_be_overdrawn_by_changing_an_entry(bucket_ticket, operat
         time_entry_change(entry=entry, actor=operator, hours="2.25")
     entry.refresh_from_db()
     assert entry.hours == Decimal("1.00")
+
+
+def bought_bucket_ticket(hours: str):
+    """A ticket on a bucket of ``hours`` bought through the real path (subscription_create)."""
+    package = package_with_prices(
+        {"EUR": ("1100.00", "0.00")},
+        billing_mode=BillingMode.ONE_TIME,
+        included_hours=Decimal(hours),
+    )
+    subscription = subscription_create(client=ClientFactory(currency="EUR"), package=package)
+    return TicketFactory(client=subscription.client, subscription=subscription)
+
+
+def package_hours_set(ticket, hours: str) -> None:
+    package = ticket.subscription.package
+    package.included_hours = Decimal(hours)
+    package.save(update_fields=["included_hours"])
+
+
+def test_a_bucket_keeps_the_hours_bought_when_the_package_shrinks(operator):
+    # given a 10 h bucket bought, then its package cut to 5 h for new buyers
+    ticket = bought_bucket_ticket("10.00")
+    package_hours_set(ticket, "5.00")
+    subscription = ticket.subscription
+    # when 6 h are logged
+    time_entry_log(ticket=ticket, operator=operator, hours="6", work_date=TODAY)
+    # then they are accepted with 4 h left: the bucket is not depleted at 5 h
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+    with pytest.raises(ValidationError, match=r"Only 4\.00 h left"):
+        time_entry_log(ticket=ticket, operator=operator, hours="4.25", work_date=TODAY)
+    # and it is depleted exactly at the 10 h bought
+    time_entry_log(ticket=ticket, operator=operator, hours="3.75", work_date=TODAY)
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+    time_entry_log(ticket=ticket, operator=operator, hours="0.25", work_date=TODAY)
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.DEPLETED
+
+
+def test_a_bucket_gives_no_more_than_bought_when_the_package_grows(operator):
+    # given a 5 h bucket bought, then its package raised to 10 h for new buyers
+    ticket = bought_bucket_ticket("5.00")
+    package_hours_set(ticket, "10.00")
+    subscription = ticket.subscription
+    # when 6 h are logged, then they are refused with the 5 h bought
+    with pytest.raises(ValidationError, match=r"Only 5\.00 h left"):
+        time_entry_log(ticket=ticket, operator=operator, hours="6", work_date=TODAY)
+    # and neither logging nor changing an entry draws past 5 h
+    entry = time_entry_log(ticket=ticket, operator=operator, hours="4", work_date=TODAY)
+    with pytest.raises(ValidationError, match=r"Only 1\.00 h left"):
+        time_entry_change(entry=entry, actor=operator, hours="5.25")
+    time_entry_change(entry=entry, actor=operator, hours="5")
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.DEPLETED
+    # and the client's portal shows the same bucket: 5 h bought, all used
+    (usage,) = client_subscription_usages(client_id=subscription.client_id, month=NOVEMBER)
+    assert (usage.statement.included_hours, usage.statement.used_hours) == (
+        Decimal("5.00"),
+        Decimal("5.00"),
+    )
 
 
 def test_giving_time_back_to_a_depleted_bucket_reactivates_it(bucket_ticket, operator):
