@@ -44,6 +44,7 @@ TIME_ERROR_FIELDS: dict[str, str] = {
     "future_date": "work_date",
     "outside_subscription": "work_date",
     "period_closed": "work_date",
+    "before_billing_start": "work_date",
 }
 
 

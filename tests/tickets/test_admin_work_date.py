@@ -104,12 +104,14 @@ def test_back_dating_in_one_step(client, operator, ticket):
     [
         ("2026-11-21", "The work date cannot be in the future."),
         ("2026-08-31", "The work date is outside the subscription's dates (2026-09-01 to open)."),
+        ("2026-07-31", "2026-07 is before billing began (2026-08)"),
         ("2026-10-14", "2026-10 is closed: its time can no longer be logged"),
         ("soon", "Enter a valid date."),
     ],
 )
 def test_a_refused_work_date_is_shown_beside_the_field(client, operator, ticket, typed, message):
-    # given October closed
+    # given billing began in August and October closed
+    BillingPeriod.objects.get_or_create(month=dt.date(2026, 8, 1))
     BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
     # when the operator logs time on a date the rules refuse
     response = log(client, ticket, work_date=typed)
