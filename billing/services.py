@@ -73,8 +73,13 @@ from supportbilling.periods import (
 )
 from supportbilling.queue import task_enqueue
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
-from tickets.selectors import period_is_closed
-from tickets.services import audit_record, period_lock, ticket_subscription_set
+from tickets.selectors import period_closed_from
+from tickets.services import (
+    audit_record,
+    period_lock,
+    periods_lock_after,
+    ticket_subscription_set,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +107,16 @@ def _item_from_draft(
     )
 
 
-def _start_month_closed(month: dt.date) -> ValidationError:
-    # The rollup of that month already ran: it would never bill the month.
-    return ValidationError(
-        f"{period_label(month)} is closed: start the subscription in an open month.",
-        code="period_closed",
-    )
+def _start_month_closed(month: dt.date, closed: dt.date) -> ValidationError:
+    # The rollup of that month already ran: it would never bill the subscription there.
+    if closed == month:
+        message = f"{period_label(month)} is closed: start the subscription in an open month."
+    else:
+        message = (
+            f"{period_label(closed)} is already closed: start the subscription after it, in "
+            f"{period_label(period_next(closed))} or later."
+        )
+    return ValidationError(message, code="period_closed")
 
 
 def subscription_create_check(
@@ -154,8 +163,9 @@ def subscription_create_check(
             f"{period_last_day(latest):%Y-%m-%d} at the latest.",
             code="start_too_far_ahead",
         )
-    if period_is_closed(month=month):
-        raise _start_month_closed(month)
+    closed = period_closed_from(month=month)
+    if closed is not None:
+        raise _start_month_closed(month, closed)
     return price
 
 
@@ -178,8 +188,13 @@ def subscription_create(
     )
     # Writes the start month's row when missing: it records that billing began (billing_start
     # reads the first row). Its shared lock makes a rollup of that month wait for this commit.
-    if period_lock(month=period_of(start_date)) != PeriodStatus.OPEN:
-        raise _start_month_closed(period_of(start_date))
+    month = period_of(start_date)
+    if period_lock(month=month) != PeriodStatus.OPEN:
+        raise _start_month_closed(month, month)
+    # Later months closed meanwhile (out of order) would never bill it either.
+    closed = periods_lock_after(month=month)
+    if closed is not None:
+        raise _start_month_closed(month, closed)
     # A bucket's size and price are fixed now: later package changes do not reach it.
     subscription = Subscription.objects.create(
         client=client,

@@ -12,6 +12,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    Max,
     Min,
     OuterRef,
     Q,
@@ -73,6 +74,17 @@ def billing_start() -> dt.date | None:
 def period_is_closed(*, month: dt.date) -> bool:
     """Closed or being closed: no time entry of the month may change."""
     return BillingPeriod.objects.filter(month=month).exclude(status=PeriodStatus.OPEN).exists()
+
+
+def period_closed_from(*, month: dt.date) -> dt.date | None:
+    """The last month, from ``month`` on, that is closed or being closed; None when none is.
+    Months may close out of order (one held back by a missing price), so a month can be open
+    while a later one is closed."""
+    return (
+        BillingPeriod.objects.filter(month__gte=month)
+        .exclude(status=PeriodStatus.OPEN)
+        .aggregate(last=Max("month"))["last"]
+    )
 
 
 def closed_months(*, months: list[dt.date]) -> set[dt.date]:

@@ -85,6 +85,23 @@ def period_lock(*, month: dt.date) -> str:
     return str(status)
 
 
+_LATER_PERIODS = "SELECT month, status FROM tickets_billingperiod WHERE month > %s"
+
+
+def periods_lock_after(*, month: dt.date) -> dt.date | None:
+    """Hold a shared lock on the rows of every month after ``month`` until commit and return
+    the last of them that is closed or being closed (None when all are open).
+
+    A sale that bills from ``month`` on must not start under a later month that a rollup has
+    closed (it would never be billed there); the locks make such a rollup wait for the sale.
+    """
+    sql = _LATER_PERIODS + (" FOR SHARE" if connection.vendor == "postgresql" else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [month])
+        not_open = [row[0] for row in cursor.fetchall() if row[1] != PeriodStatus.OPEN]
+    return max(not_open, default=None)
+
+
 def period_lock_open(*, month: dt.date) -> None:
     """Refuse unless ``month`` is open, and hold a shared lock on its row until commit
     (``period_lock``). A month before the billing start is refused too: it is never closed,

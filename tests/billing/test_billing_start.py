@@ -257,3 +257,44 @@ def test_the_migration_records_the_billing_start_of_an_existing_install():
     # and running it again (rows exist) changes nothing
     migration.billing_start_record(apps, None)
     assert BillingPeriod.objects.count() == 1
+
+
+# --- Months closed out of order ------------------------------------------------------------
+
+
+def test_a_sale_cannot_start_in_an_open_month_before_a_closed_one():
+    # given billing began in August, September held open (say, a missing price) and October
+    # closed before it; it is now November
+    BillingPeriod.objects.create(month=dt.date(2026, 8, 1), status=PeriodStatus.CLOSED)
+    BillingPeriod.objects.create(month=dt.date(2026, 9, 1))
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    now = dt.datetime(2026, 11, 5, 9, 0, tzinfo=dt.UTC)
+    client = ClientFactory()
+    # when a subscription is sold to start in September
+    with pytest.raises(ValidationError) as refused:
+        subscription_create(
+            client=client, package=package_with_prices(), start_date=dt.date(2026, 9, 15), now=now
+        )
+    # then it is refused, naming the closed month it would never be billed in
+    assert "2026-10 is already closed: start the subscription after it, in 2026-11" in str(
+        refused.value
+    )
+    assert not Subscription.objects.filter(client=client).exists()
+    # and November is still possible
+    subscription_create(
+        client=client, package=package_with_prices(), start_date=dt.date(2026, 11, 1), now=now
+    )
+
+
+def test_the_api_refuses_a_start_before_a_closed_month():
+    BillingPeriod.objects.create(month=dt.date(2026, 9, 1))
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    customer = ClientFactory()
+    response = api_as(OperatorFactory()).post(
+        SUBSCRIPTIONS,
+        {"client": customer.pk, "package": package_with_prices().pk, "start_date": "2026-09-20"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "2026-10 is already closed" in str(response.json())
+    assert not Subscription.objects.filter(client=customer).exists()
