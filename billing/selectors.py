@@ -739,9 +739,12 @@ def client_subscription_get(*, client_id: int, subscription_id: int) -> Subscrip
     )
 
 
-def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
-    """Active recurring subscriptions with included hours whose usage in ``month`` reached
-    the first alert threshold, with their statements; one query."""
+def usage_alert_candidates(
+    *, month: dt.date, subscription_ids: Collection[int] | None = None
+) -> list[SubscriptionUsage]:
+    """Active recurring subscriptions (all, or those of ``subscription_ids``) with included
+    hours whose usage in ``month`` reached the first alert threshold, with their statements;
+    one query."""
     first, last = _month_range(month)
     used = _hours_subquery(
         TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
@@ -767,6 +770,8 @@ def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
         .filter(used_in_month__gte=F("package__included_hours") * lowest)
         .order_by("pk")
     )
+    if subscription_ids is not None:
+        subscriptions = subscriptions.filter(pk__in=subscription_ids)
     usages = []
     for subscription in subscriptions:
         statement = _statement_of_row(subscription, used_hours=subscription.used_in_month)

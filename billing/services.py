@@ -662,18 +662,16 @@ def usage_alerts_check(
 ) -> list[UsageAlert]:
     """Record an alert for every active recurring subscription that reached 80 % or 100 % of
     its included hours this month, once per subscription, threshold and month, and queue its
-    e-mail when the recording commits. Also re-queues alerts with an e-mail still to try (a
-    lost task, a recipient whose back-off is over).
+    e-mail when the recording commits. With ``subscription_ids`` (time logged on them) only
+    those are read; the periodic check (None) reads all and also re-queues alerts with an
+    e-mail still to try (a lost task, a recipient whose back-off is over).
 
     The unique constraint decides who records an alert, so two checks at once send one e-mail.
     Returns the alerts recorded by this call (covered ones included).
     """
     now = now or timezone.now()
     month = period_current(now)
-    candidates = usage_alert_candidates(month=month)
-    if subscription_ids is not None:
-        wanted = set(subscription_ids)
-        candidates = [c for c in candidates if c.subscription.pk in wanted]
+    candidates = usage_alert_candidates(month=month, subscription_ids=subscription_ids)
     existing = set(
         UsageAlert.objects.filter(
             period=month, subscription_id__in=[c.subscription.pk for c in candidates]
@@ -696,8 +694,11 @@ def usage_alerts_check(
                 used=usage.statement.used_hours,
                 included=usage.statement.included_hours,
             )
-    for alert_id in usage_alerts_to_send(now=now, recorded_before=now - USAGE_ALERT_RESEND_AFTER):
-        _usage_alert_queue(alert_id)
+    if subscription_ids is None:  # the periodic check, not one subscription's time
+        for alert_id in usage_alerts_to_send(
+            now=now, recorded_before=now - USAGE_ALERT_RESEND_AFTER
+        ):
+            _usage_alert_queue(alert_id)
     return created
 
 
@@ -816,7 +817,14 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     or repeat the others. A failure is retried with back-off by a later check, a refused
     address given up after USAGE_ALERT_REFUSED_MAX_ATTEMPTS. The alert is done (``sent_at``)
     once no delivery is open. Call it outside a transaction. Returns the e-mails sent."""
-    now = now or timezone.now()
+    replayed = now  # a caller replaying a moment keeps it for every step
+
+    def moment() -> dt.datetime:
+        # Each claim lapses USAGE_ALERT_CLAIM_TIMEOUT after it is made, not after the task
+        # began: a long run over many recipients must not hand later claims out as lapsed.
+        return replayed or timezone.now()
+
+    now = moment()
     alert = (
         UsageAlert.objects.select_related("subscription__package", "subscription__client")
         .filter(pk=alert_id, sent_at__isnull=True, covered_by__isnull=True)
@@ -841,6 +849,7 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
             continue
         message = _usage_alert_message(alert=alert, delivery=delivery)
         attempts = delivery.attempts + 1
+        now = moment()
         claimed = UsageAlertDelivery.objects.filter(
             pk=delivery.pk,
             status__in=_OPEN,
@@ -858,17 +867,17 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
             message.send()
         except (OSError, ValueError) as exc:  # smtplib's errors, refused connections
             _usage_alert_delivery_failed(
-                delivery_id=delivery.pk, attempts=attempts, exc=exc, now=now
+                delivery_id=delivery.pk, attempts=attempts, exc=exc, now=moment()
             )
             continue
         # Accepted by the server: a crash before this line is the one duplicate left.
         UsageAlertDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.SENT, sent_at=timezone.now(), last_error="", updated_at=now
+            status=DeliveryStatus.SENT, sent_at=moment(), last_error="", updated_at=moment()
         )
         sent += 1
     still_open = UsageAlertDelivery.objects.filter(alert=OuterRef("pk"), status__in=_OPEN)
     UsageAlert.objects.filter(pk=alert.pk, sent_at__isnull=True).exclude(Exists(still_open)).update(
-        sent_at=now
+        sent_at=moment()
     )
     return sent
 

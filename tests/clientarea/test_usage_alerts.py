@@ -8,6 +8,7 @@ import pytest
 from django.core import mail
 
 from billing.models import UsageAlert
+from billing.selectors import usage_alert_candidates
 from billing.services import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
 from billing.tasks import usage_alerts_check as usage_alerts_check_task
 from packages.models import BillingMode, SubscriptionStatus
@@ -209,3 +210,24 @@ def test_billing_interfaces_can_check_one_subscription_after_logging_time(
 
     assert list(UsageAlert.objects.values_list("subscription_id", flat=True)) == [gold.pk]
     assert len(mail.outbox) == 2
+
+
+def test_a_check_for_one_subscription_reads_and_alerts_only_that_one(
+    gold, portal_user, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    # given another client's subscription past 80 % as well
+    other = SubscriptionFactory()
+    other.ticket = TicketFactory(subscription=other)
+    log(other, "9")
+    log(gold, "8")
+    # when time logged on ``gold`` triggers its own check
+    with django_assert_num_queries(1):
+        candidates = usage_alert_candidates(month=OCTOBER, subscription_ids=[gold.pk])
+    assert [usage.subscription.pk for usage in candidates] == [gold.pk]
+    created = check(django_capture_on_commit_callbacks, subscription_ids=[gold.pk], now=NOW)
+    # then only gold's alert is recorded; the other waits for the periodic check
+    assert [alert.subscription_id for alert in created] == [gold.pk]
+    assert not UsageAlert.objects.filter(subscription=other).exists()
+    assert [a.subscription_id for a in check(django_capture_on_commit_callbacks, now=NOW)] == [
+        other.pk
+    ]
