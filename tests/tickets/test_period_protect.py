@@ -114,8 +114,20 @@ def test_postgresql_lets_a_month_close_and_its_closer_leave(postgres):
     assert (period.status, period.closed_by) == (PeriodStatus.CLOSED, None)
 
 
-def test_an_open_month_without_anything_in_it_can_still_be_deleted(postgres):
-    # (the services write open rows on demand; only closing and closed rows are history)
-    BillingPeriod.objects.create(month=OCTOBER)
-    BillingPeriod.objects.filter(month=OCTOBER).delete()
-    assert not BillingPeriod.objects.exists()
+def test_postgresql_refuses_to_delete_even_an_open_month(postgres):
+    # given billing began in September (its open row is the billing start)
+    period = BillingPeriod.objects.create(month=SEPTEMBER)
+    # when someone deletes that row
+    message = refused(lambda: BillingPeriod.objects.filter(pk=period.pk).delete())
+    # then it is refused: the billing start cannot move forward under unbilled months
+    assert "Billing period 2026-09 is open: it can never be deleted." in message
+    assert BillingPeriod.objects.filter(pk=period.pk).exists()
+
+
+def test_postgresql_refuses_to_rewrite_when_and_by_whom_a_month_closed(postgres):
+    period = closed_period()
+    message = refused(
+        lambda: BillingPeriod.objects.filter(pk=period.pk).update(closed_at=timezone.now())
+    )
+    assert "Billing period 2026-09 is closed: when and by whom cannot change." in message
+    refused(lambda: BillingPeriod.objects.filter(pk=period.pk).update(closed_by=FinanceFactory()))

@@ -1,7 +1,9 @@
-"""PostgreSQL refuses to delete or reopen a closed month: a trigger on tickets_billingperiod
-raises on DELETE of a closed or closing row, on an UPDATE that changes ``month``, and on an
-UPDATE that moves ``status`` backwards (closed to anything else, closing to open). Other
-updates, such as ``closed_by`` set to NULL when that user is deleted, go through."""
+"""PostgreSQL refuses to delete or reopen a month: a trigger on tickets_billingperiod raises on
+any DELETE (an open row records when billing began: deleting the earliest would move the
+billing start forward and leave its months unbilled), on an UPDATE that changes ``month``, on
+one that moves ``status`` backwards (closed to anything else, closing to open), and on a change
+of a closed row's ``closed_at`` or ``closed_by``, except ``closed_by`` set to NULL when that user
+is deleted."""
 
 from django.db import migrations
 
@@ -10,12 +12,9 @@ CREATE OR REPLACE FUNCTION tickets_billingperiod_protect() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
-        IF OLD.status <> 'open' THEN
-            RAISE EXCEPTION 'Billing period % is %: it can never be deleted.',
-                to_char(OLD.month, 'YYYY-MM'), OLD.status
-                USING ERRCODE = 'integrity_constraint_violation';
-        END IF;
-        RETURN OLD;
+        RAISE EXCEPTION 'Billing period % is %: it can never be deleted.',
+            to_char(OLD.month, 'YYYY-MM'), OLD.status
+            USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     IF NEW.month <> OLD.month THEN
         RAISE EXCEPTION 'The month of billing period % cannot change.',
@@ -26,6 +25,14 @@ BEGIN
             OR (OLD.status = 'closing' AND NEW.status = 'open') THEN
         RAISE EXCEPTION 'Billing period % is %: it can never be reopened.',
             to_char(OLD.month, 'YYYY-MM'), OLD.status
+            USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+    IF OLD.status = 'closed' AND (
+            NEW.closed_at IS DISTINCT FROM OLD.closed_at
+            OR (NEW.closed_by_id IS DISTINCT FROM OLD.closed_by_id
+                AND NEW.closed_by_id IS NOT NULL)) THEN
+        RAISE EXCEPTION 'Billing period % is closed: when and by whom cannot change.',
+            to_char(OLD.month, 'YYYY-MM')
             USING ERRCODE = 'integrity_constraint_violation';
     END IF;
     RETURN NEW;
