@@ -318,6 +318,17 @@ class UsageAlertAdmin(admin.ModelAdmin):
     readonly_fields = ["used_hours", "included_hours", "covered_by", "created_at", "sent_at"]
     inlines = [UsageAlertDeliveryInline]
 
+    # An alert is the record that its e-mail went out: editing or deleting it would send the
+    # e-mail again at the next check. The checks write it; the admin only shows it.
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
 
 class SubscriptionAdminForm(forms.ModelForm):
     """Adds and status changes go through the billing services; this form only asks them
@@ -438,13 +449,17 @@ class ClientAdmin(BillingAuditAdmin):
         obj._state.adding = False
 
     def save_formset(self, request, form, formset, change):
-        """New portal logins go through client_user_link, which records them."""
+        """Portal logins are added and removed through client_user_link / client_user_unlink,
+        which record them in the client's billing audit."""
         memberships = formset.save(commit=False)
         for removed in formset.deleted_objects:
-            removed.delete()
+            services.client_user_unlink(client=form.instance, user=removed.user, actor=request.user)
         for membership in memberships:
             if membership.pk is not None:  # the row now names another user
-                ClientUser.objects.filter(pk=membership.pk).delete()
+                previous = ClientUser.objects.select_related("user").get(pk=membership.pk)
+                services.client_user_unlink(
+                    client=form.instance, user=previous.user, actor=request.user
+                )
             services.client_user_link(
                 client=form.instance, user=membership.user, actor=request.user
             )
@@ -462,10 +477,20 @@ class ClientUserAdmin(admin.ModelAdmin):
         if change and not form.changed_data:
             return
         if change:
-            ClientUser.objects.filter(pk=obj.pk).delete()
+            previous = ClientUser.objects.select_related("user", "client").get(pk=obj.pk)
+            services.client_user_unlink(
+                client=previous.client, user=previous.user, actor=request.user
+            )
         services.client_user_link(client=obj.client, user=obj.user, actor=request.user)
         obj.pk = ClientUser.objects.get(user=obj.user).pk
         obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.client_user_unlink(client=obj.client, user=obj.user, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for membership in queryset.select_related("user", "client"):
+            self.delete_model(request, membership)
 
 
 # --- Packages and their prices -----------------------------------------------------------------

@@ -197,6 +197,7 @@ class BillingAction(models.TextChoices):
     CLIENT_CREATED = "client_created", "Client created"
     CLIENT_CHANGED = "client_changed", "Client changed"
     PORTAL_LOGIN_ADDED = "portal_login_added", "Portal login added"
+    PORTAL_LOGIN_REMOVED = "portal_login_removed", "Portal login removed"
 
 
 class BillingEvent(models.Model):

@@ -1202,9 +1202,11 @@ def client_user_create(
     return user
 
 
-def _portal_login_audit(*, client: Client, user: Any, actor: Any) -> None:
+def _portal_login_audit(
+    *, client: Client, user: Any, actor: Any, action: str = BillingAction.PORTAL_LOGIN_ADDED
+) -> None:
     audit.billing_event_record(
-        action=BillingAction.PORTAL_LOGIN_ADDED,
+        action=action,
         actor=actor,
         client_id=client.pk,
         detail={"username": user.get_username(), "email": user.email},
@@ -1222,6 +1224,19 @@ def client_user_link(*, client: Client, user: Any, actor: Any = None) -> Any:
     if created:
         _portal_login_audit(client=client, user=user, actor=actor)
     return user
+
+
+@transaction.atomic
+def client_user_unlink(*, client: Client, user: Any, actor: Any = None) -> None:
+    """Take ``user``'s portal login for ``client`` away (the user account stays), recorded in
+    the client's billing audit like its addition."""
+    from customers.models import ClientUser
+
+    removed, _ = ClientUser.objects.filter(user=user, client=client).delete()
+    if removed:
+        _portal_login_audit(
+            client=client, user=user, actor=actor, action=BillingAction.PORTAL_LOGIN_REMOVED
+        )
 
 
 @transaction.atomic

@@ -12,13 +12,15 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import services
-from billing.models import BillableItem, BillingAction, BillingEvent
+from billing.models import BillableItem, BillingAction, BillingEvent, UsageAlert
 from customers.models import Client, ClientUser
 from packages.models import BillingMode, PackagePrice, SupportPackage
 from tests.billing.conftest import api_as
 from tests.factories import BillableItemFactory, ClientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+User = get_user_model()
 
 
 @pytest.fixture(autouse=True)
@@ -476,3 +478,63 @@ def test_an_audited_item_client_or_package_cannot_be_deleted_under_its_history(w
         BillableItem.objects.filter(pk=world.item.pk).delete()
     lonely = BillableItemFactory(subscription=world.subscription, kind="overtime")
     BillableItem.objects.filter(pk=lonely.pk).delete()  # no history: nothing holds it
+
+
+@pytest.mark.parametrize("path", ["client page", "portal login list"])
+def test_removing_a_portal_login_in_the_admin_is_audited(world, superuser, path):
+    # given gina acts for Globex
+    gina = UserFactory(username="gina", email="gina@globex.test")
+    membership = ClientUser.objects.create(client=world.globex, user=gina)
+    # when an administrator removes her portal login
+    if path == "client page":
+        response = superuser.post(
+            reverse("admin:customers_client_change", args=[world.globex.pk]),
+            client_form(
+                world.globex,
+                **{
+                    "members-TOTAL_FORMS": "1",
+                    "members-INITIAL_FORMS": "1",
+                    "members-0-id": str(membership.pk),
+                    "members-0-client": str(world.globex.pk),
+                    "members-0-user": str(gina.pk),
+                    "members-0-DELETE": "on",
+                },
+            ),
+        )
+    else:
+        response = superuser.post(
+            reverse("admin:customers_clientuser_delete", args=[membership.pk]), {"post": "yes"}
+        )
+    assert response.status_code == 302
+    # then the login is gone, the user account stays, and the client's audit says who did it
+    assert not ClientUser.objects.filter(user=gina).exists()
+    assert User.objects.filter(pk=gina.pk).exists()
+    event = _only_event(client=world.globex)
+    assert (event.action, event.actor_username, event.detail) == (
+        BillingAction.PORTAL_LOGIN_REMOVED,
+        world.users["administrator"].username,
+        {"username": "gina", "email": "gina@globex.test"},
+    )
+
+
+def test_usage_alerts_are_read_only_in_the_admin(world, superuser):
+    # given an alert that was recorded (its e-mail is the record's purpose)
+    alert = UsageAlert.objects.create(
+        subscription=world.subscription,
+        period=dt.date(2026, 10, 1),
+        threshold=80,
+        used_hours=Decimal("8.00"),
+        included_hours=Decimal("10.00"),
+    )
+    change = reverse("admin:billing_usagealert_change", args=[alert.pk])
+    # when an administrator opens it, tries to edit or to delete it
+    page = superuser.get(change)
+    superuser.post(change, {"threshold": "100", "period": "2026-11-01"})
+    deleted = superuser.post(
+        reverse("admin:billing_usagealert_delete", args=[alert.pk]), {"post": "yes"}
+    )
+    # then the page shows it without a save button, and nothing changed or went away
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert deleted.status_code == 403
+    alert.refresh_from_db()
+    assert (alert.threshold, alert.period) == (80, dt.date(2026, 10, 1))

@@ -63,7 +63,7 @@ ADMIN_RIGHTS = {
     "tickets.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
     "tickets.auditevent": ("v", "v", "v"),  # append-only
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
-    "billing.usagealert": ("", "v", "vacd"),
+    "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
 }
 _NEEDS = {"changelist": "v", "history": "v", "change": "v", "add": "a", "delete": "d"}
 
