@@ -1,6 +1,6 @@
 """API v1 views: parse, check the role and the client, call one service or selector, render.
 
-Services refuse with django's ValidationError; billing.api.errors turns that into a 400 in one
+Services refuse with django's ValidationError; api.errors turns that into a 400 in one
 place. A client user's querysets are cut to their own client, so anything else is a 404.
 """
 
@@ -21,9 +21,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import exports, selectors, services
-from billing.api import serializers as s
-from billing.api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
-from billing.api.permissions import (
+from api import serializers as s
+from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
+from api.permissions import (
     ADMIN,
     EVERYONE,
     FINANCE,

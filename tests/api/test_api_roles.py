@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from tests.billing.conftest import ROLES, api_as
+from tests.api.conftest import ROLES, api_as
 
 # Expected status per role, in ROLES order: anonymous, client, operator, finance, admin.
 NOBODY_BUT_ADMIN_READ = (401, 403, 403, 403, 200)

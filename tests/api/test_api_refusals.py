@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from billing.models import BillableItem
 from billing.services import period_close
 from packages.models import SubscriptionStatus
-from tests.billing.conftest import api_as
+from tests.api.conftest import api_as
 from tests.factories import (
     PASSWORD,
     ClientFactory,

@@ -4,7 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from billing.api import views
+from api import views
 
 router = DefaultRouter(use_regex_path=False)
 router.include_root_view = False

@@ -75,7 +75,7 @@ class HoursField(serializers.Field):
     """Hours as a decimal string ("1.25"); a JSON number is read exactly (the API's JSON parser
     turns numbers into Decimal, never float). The time rules of tickets.hours apply."""
 
-    # Bounds for the schema (billing.api.schema); tickets.hours checks them.
+    # Bounds for the schema (api.schema); tickets.hours checks them.
     min_value = HOURS_STEP
     max_value = HOURS_MAX_PER_ENTRY
 
@@ -163,7 +163,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionStatusSerializer(serializers.Serializer):
-    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+    whole_on_patch = True  # PATCH needs the status (api.schema)
 
     status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
 
@@ -313,7 +313,7 @@ class AdjustmentSerializer(serializers.Serializer):
 
 
 class BillableItemStatusSerializer(serializers.Serializer):
-    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+    whole_on_patch = True  # PATCH needs the status (api.schema)
 
     status = serializers.ChoiceField(choices=ItemStatus.choices)
 
