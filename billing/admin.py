@@ -9,7 +9,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_POST
 from billing import audit, exports, selectors, services
 from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
+from billing.portal_logins import client_user_replace
 from customers.models import Client, ClientUser
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_label, period_parse
@@ -436,15 +436,17 @@ class ClientAdmin(BillingAuditAdmin):
         obj._state.adding = False
 
     def save_formset(self, request, form, formset, change):
-        """New portal logins go through client_user_link, which records them."""
+        """Portal logins go through client_user_replace, which records them."""
         memberships = formset.save(commit=False)
         for removed in formset.deleted_objects:
             removed.delete()
         for membership in memberships:
-            if membership.pk is not None:  # the row now names another user
-                ClientUser.objects.filter(pk=membership.pk).delete()
-            services.client_user_link(
-                client=form.instance, user=membership.user, actor=request.user
+            # a row with a pk now names another user: it replaces that login
+            client_user_replace(
+                replaced_id=membership.pk,
+                client=form.instance,
+                user=membership.user,
+                actor=request.user,
             )
 
 
@@ -455,13 +457,15 @@ class ClientUserAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "client__name"]
     autocomplete_fields = ["user", "client"]
 
-    @transaction.atomic
     def save_model(self, request, obj, form, change):
         if change and not form.changed_data:
             return
-        if change:
-            ClientUser.objects.filter(pk=obj.pk).delete()
-        services.client_user_link(client=obj.client, user=obj.user, actor=request.user)
+        client_user_replace(
+            replaced_id=obj.pk if change else None,
+            client=obj.client,
+            user=obj.user,
+            actor=request.user,
+        )
         obj.pk = ClientUser.objects.get(user=obj.user).pk
         obj._state.adding = False
 
