@@ -1,4 +1,4 @@
-"""Shapes of the API's JSON (API.md). Decimals are strings with 2 decimals; writes are handed
+"""Shapes of the API's JSON (docs/api.md). Decimals are strings with 2 decimals; writes are handed
 to the services by the views, so these classes only parse and render."""
 
 from decimal import Decimal
@@ -286,7 +286,7 @@ class BillableItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BillableItem
-        fields = list(EXPORT_COLUMNS)  # API.md: the export has the same columns as the JSON
+        fields = list(EXPORT_COLUMNS)  # docs/api.md: the export has the same columns as the JSON
         read_only_fields = fields
 
 

@@ -1,4 +1,4 @@
-"""Every refusal of API.md with its status code and message; a client user never sees another
+"""Every refusal of docs/api.md with its status code and message; a client user never sees another
 client's objects (404)."""
 
 import datetime as dt

@@ -122,7 +122,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:billing_export": staff(403, 200, 200),
     # health check, for the load balancer
     "healthz": EVERYONE,
-    # the API (API.md); its schema and docs describe it and hold no data
+    # the API (docs/api.md); its schema and docs describe it and hold no data
     "api:token": ("405",) * 6,  # POST only
     "api:rollups": ("401", "405", "405", "405", "405", "405"),  # POST only, for finance
     "api:package-list": API_STAFF,
