@@ -101,17 +101,11 @@ def _roles_and_schedule_after_flush(request):
             return
         request.getfixturevalue("transactional_db")
     from django.apps import apps
-    from django.contrib.auth.models import Group, Permission
     from django_celery_beat.models import PeriodicTask
 
+    from supportbilling.roles import roles_sync
+
+    roles_sync()
     setup = importlib.import_module("billing.migrations.0002_roles_and_schedule")
-    for group_name, codes in setup.ROLE_PERMISSIONS.items():
-        group, created = Group.objects.get_or_create(name=group_name)
-        if created:
-            for code in codes:
-                app_label, codename = code.split(".")
-                group.permissions.add(
-                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
-                )
     if not PeriodicTask.objects.filter(name=setup.SCHEDULE_NAME).exists():
         setup.create_schedule(apps, None)

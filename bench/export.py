@@ -1,4 +1,4 @@
-"""Benchmark of the billable item exports on PostgreSQL (issue 5). One command:
+"""Benchmark of the billable item exports on PostgreSQL (docs/performance.md). One command:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_finance \
     python bench/export.py --items 1000000 --xlsx

@@ -1,4 +1,4 @@
-"""The load test (issue 6), one command:
+"""The load test (docs/performance.md), one command:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/load.py
 

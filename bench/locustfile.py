@@ -1,4 +1,4 @@
-"""Load test of the portal and the operator's workspace (issue 6), for locust:
+"""Load test of the portal and the operator's workspace (docs/performance.md), for locust:
 
     locust -f bench/locustfile.py --headless -u 20 -r 5 -t 2m --only-summary \
         --host http://127.0.0.1:8000

@@ -1,4 +1,4 @@
-"""Benchmark of the operator's workspace under gunicorn (issue 6). One command:
+"""Benchmark of the operator's workspace under gunicorn (docs/performance.md). One command:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_loadbench python bench/operator.py
 

@@ -1,4 +1,4 @@
-"""Benchmark of the monthly rollup on PostgreSQL (issue 6). One command:
+"""Benchmark of the monthly rollup on PostgreSQL (docs/performance.md). One command:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/sbt_bench \
     REDIS_URL=redis://127.0.0.1:6379/5 \

@@ -100,11 +100,13 @@ def users_seed() -> None:
     """The portal user of the bench client (created by ``seed_client``) and an operator."""
     from django.contrib.auth.models import Group, User
 
+    from supportbilling.roles import OPERATORS_GROUP
+
     if not User.objects.filter(username=OPERATOR_USER).exists():
         operator = User.objects.create_user(
             OPERATOR_USER, "operator@bench.test", PASSWORD, is_staff=True, first_name="Olga"
         )
-        operator.groups.add(Group.objects.get(name="Operators"))
+        operator.groups.add(Group.objects.get(name=OPERATORS_GROUP))
 
 
 def seed_client() -> Seeded:

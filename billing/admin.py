@@ -9,7 +9,6 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -449,19 +448,18 @@ class ClientAdmin(BillingAuditAdmin):
         obj._state.adding = False
 
     def save_formset(self, request, form, formset, change):
-        """Portal logins are added and removed through client_user_link / client_user_unlink,
-        which record them in the client's billing audit."""
+        """Portal logins are added, replaced and removed through the services, which record
+        them in the client's billing audit."""
         memberships = formset.save(commit=False)
         for removed in formset.deleted_objects:
             services.client_user_unlink(client=form.instance, user=removed.user, actor=request.user)
         for membership in memberships:
-            if membership.pk is not None:  # the row now names another user
-                previous = ClientUser.objects.select_related("user").get(pk=membership.pk)
-                services.client_user_unlink(
-                    client=form.instance, user=previous.user, actor=request.user
-                )
-            services.client_user_link(
-                client=form.instance, user=membership.user, actor=request.user
+            # a row with a pk now names another user: it replaces that login
+            services.client_user_replace(
+                replaced_id=membership.pk,
+                client=form.instance,
+                user=membership.user,
+                actor=request.user,
             )
 
 
@@ -472,16 +470,15 @@ class ClientUserAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "user__email", "client__name"]
     autocomplete_fields = ["user", "client"]
 
-    @transaction.atomic
     def save_model(self, request, obj, form, change):
         if change and not form.changed_data:
             return
-        if change:
-            previous = ClientUser.objects.select_related("user", "client").get(pk=obj.pk)
-            services.client_user_unlink(
-                client=previous.client, user=previous.user, actor=request.user
-            )
-        services.client_user_link(client=obj.client, user=obj.user, actor=request.user)
+        services.client_user_replace(
+            replaced_id=obj.pk if change else None,
+            client=obj.client,
+            user=obj.user,
+            actor=request.user,
+        )
         obj.pk = ClientUser.objects.get(user=obj.user).pk
         obj._state.adding = False
 

@@ -1,7 +1,7 @@
 """A large, believable data set for the benchmarks (``manage.py seed_bench``), written fast:
 COPY on PostgreSQL, multi-row inserts elsewhere. Never used by the product itself.
 
-The shape follows issue 6's scale: about 1.2 subscriptions per client (mostly recurring, some
+The shape is docs/performance.md's: about 1.2 subscriptions per client (mostly recurring, some
 one-time buckets), prices in every configured currency, a skewed spread of time entries over
 the subscriptions of one month (most clients log nothing, a few log a lot and run into
 overtime), in quarter hours. Rows carry explicit ids, so one pass builds every foreign key.

@@ -1240,6 +1240,23 @@ def client_user_unlink(*, client: Client, user: Any, actor: Any = None) -> None:
 
 
 @transaction.atomic
+def client_user_replace(
+    *, replaced_id: int | None, client: Client, user: Any, actor: Any = None
+) -> Any:
+    """The admin's edit of a portal login row: remove the login ``replaced_id`` (None: there is
+    none) and give ``user`` a portal login for ``client``, both or neither, each recorded as
+    client_user_unlink / client_user_link record it. Returns the user."""
+    from customers.models import ClientUser
+
+    if replaced_id is not None:
+        replaced = ClientUser.objects.select_related("user", "client").get(pk=replaced_id)
+        if (replaced.user_id, replaced.client_id) == (user.pk, client.pk):
+            return user  # unchanged
+        client_user_unlink(client=replaced.client, user=replaced.user, actor=actor)
+    return client_user_link(client=client, user=user, actor=actor)
+
+
+@transaction.atomic
 def client_create(*, fields: dict[str, Any], actor: Any = None) -> Client:
     client = Client(**{key: fields[key] for key in CLIENT_FIELDS if key in fields})
     client.full_clean()

@@ -20,10 +20,11 @@ from billing import selectors
 from billing.calculations import Statement
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
 from clientarea.templatetags.portal import clock, hours, money
-from customers.models import Client, ClientUser
+from customers.models import Client
 from customers.services import password_reset_request_record
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
+from supportbilling.roles import client_membership, is_staff_member
 from tickets.models import MessageKind, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
 
@@ -38,11 +39,9 @@ def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if request.user.is_staff:
+        if is_staff_member(request.user):
             return redirect("admin:index")
-        membership = (
-            ClientUser.objects.select_related("client").filter(user_id=request.user.pk).first()
-        )
+        membership = client_membership(request.user)
         if membership is None:
             return render(request, "clientarea/no_client.html", status=403)
         return view(request, membership.client, *args, **kwargs)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "tickets",
     "billing",
     "clientarea",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -268,18 +269,18 @@ if not 0 <= SUBSCRIPTION_START_MAX_MONTHS_AHEAD <= 120:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # "Token <key>", and "Bearer <key>" as generated clients send it
-        "billing.api.authentication.TokenOrBearerAuthentication",
+        "api.authentication.TokenOrBearerAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # required fields, error responses, decimals and ids as the API has them (docs/api.md)
-    "DEFAULT_SCHEMA_CLASS": "billing.api.schema.ApiAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "api.schema.ApiAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "COERCE_DECIMAL_TO_STRING": True,
     # JSON numbers are read as Decimal (never float); services' refusals become 400s.
-    "DEFAULT_PARSER_CLASSES": ["billing.api.errors.DecimalJSONParser"],
-    "EXCEPTION_HANDLER": "billing.api.errors.api_exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "billing.api.errors.ApiPagination",
+    "DEFAULT_PARSER_CLASSES": ["api.errors.DecimalJSONParser"],
+    "EXCEPTION_HANDLER": "api.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "api.errors.ApiPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {

@@ -8,6 +8,6 @@ from supportbilling.views import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz/", healthz, name="healthz"),
-    path("api/", include("billing.api.urls")),
+    path("api/", include("api.urls")),
     path("", include("clientarea.urls")),
 ]

@@ -18,6 +18,7 @@ from packages.models import (
     SupportPackage,
 )
 from supportbilling.periods import period_of
+from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
 from tickets.models import BillingPeriod, MessageKind, Ticket, TicketMessage, TimeEntry
 
 PASSWORD = "test-pass-123!"
@@ -46,7 +47,7 @@ class OperatorFactory(UserFactory):
     @factory.post_generation
     def groups(obj, create, extracted, **kwargs):
         if create:
-            obj.groups.add(Group.objects.get(name="Operators"))
+            obj.groups.add(Group.objects.get(name=OPERATORS_GROUP))
 
 
 class FinanceFactory(UserFactory):
@@ -56,7 +57,7 @@ class FinanceFactory(UserFactory):
     @factory.post_generation
     def groups(obj, create, extracted, **kwargs):
         if create:
-            obj.groups.add(Group.objects.get(name="Finance"))
+            obj.groups.add(Group.objects.get(name=FINANCE_GROUP))
 
 
 class AdminFactory(UserFactory):

@@ -13,7 +13,6 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -310,20 +309,22 @@ class TicketAdmin(admin.ModelAdmin):
         close = "close" in request.POST
         hours, note = form.cleaned_data["hours"], form.cleaned_data["note"]
         try:
-            with transaction.atomic():
-                entry = None
-                if hours.strip() or not close:
-                    entry = services.time_entry_log(
-                        ticket=ticket,
-                        operator=request.user,
-                        hours=hours,
-                        work_date=form.cleaned_data["work_date"],
-                        note=note,
-                    )
-                if close:
-                    services.ticket_status_set(
-                        ticket=ticket, status=TicketStatus.CLOSED, actor=request.user
-                    )
+            if close:
+                entry = services.ticket_close(
+                    ticket=ticket,
+                    actor=request.user,
+                    hours=hours,
+                    work_date=form.cleaned_data["work_date"],
+                    note=note,
+                )
+            else:
+                entry = services.time_entry_log(
+                    ticket=ticket,
+                    operator=request.user,
+                    hours=hours,
+                    work_date=form.cleaned_data["work_date"],
+                    note=note,
+                )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)
             return self.workspace_refuse(request, ticket, rest, log_form=form)

@@ -474,6 +474,87 @@ def ticket_status_set(*, ticket: Ticket, status: str, actor: Any) -> Ticket:
     return ticket
 
 
+# --- Whole actions of the interfaces --------------------------------------------------------
+
+
+class _Unchanged:
+    """The value of an argument left out of ticket_update (None unlinks the subscription)."""
+
+
+UNCHANGED = _Unchanged()
+
+
+@transaction.atomic
+def ticket_open(
+    *,
+    client: Client,
+    subject: str,
+    body: str | None,
+    author: Any,
+    subscription: Subscription | None = None,
+    priority: str = TicketPriority.NORMAL,
+    track_time: bool = True,
+    status: str = TicketStatus.OPEN,
+) -> Ticket:
+    """Open a ticket with its first message and, in the same transaction, its time tracking
+    and status when they are not the defaults (each change audited as its own service does)."""
+    ticket = ticket_create(
+        client=client,
+        subject=subject,
+        body=body,
+        author=author,
+        subscription=subscription,
+        priority=priority,
+    )
+    if not track_time:
+        ticket_tracking_set(ticket=ticket, track_time=False, actor=author)
+    if status != TicketStatus.OPEN:
+        ticket_status_set(ticket=ticket, status=status, actor=author)
+    return ticket
+
+
+@transaction.atomic
+def ticket_update(
+    *,
+    ticket: Ticket,
+    actor: Any,
+    subscription: Subscription | None | _Unchanged = UNCHANGED,
+    track_time: bool | None = None,
+    status: str | None = None,
+) -> Ticket:
+    """Change the subscription, the time tracking and the status of a ticket, those given, in
+    this order and all or nothing."""
+    if not isinstance(subscription, _Unchanged):
+        ticket_subscription_set(ticket=ticket, subscription=subscription, actor=actor)
+    if track_time is not None:
+        ticket_tracking_set(ticket=ticket, track_time=track_time, actor=actor)
+    if status is not None:
+        ticket_status_set(ticket=ticket, status=status, actor=actor)
+    return ticket
+
+
+@transaction.atomic
+def ticket_close(
+    *,
+    ticket: Ticket,
+    actor: Any,
+    hours: object = "",
+    work_date: dt.date | None = None,
+    note: str = "",
+    now: dt.datetime | None = None,
+) -> TimeEntry | None:
+    """Close the ticket, first logging ``hours`` of the operator's time on it when given (the
+    workspace's "close the ticket and save"). Both or neither: a refused entry leaves the ticket
+    open. Returns the entry logged, if any."""
+    entry = None
+    if hours is not None and str(hours).strip():
+        entry = time_entry_log(
+            ticket=ticket, operator=actor, hours=hours, work_date=work_date, note=note, now=now
+        )
+    ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
+    return entry
+
+
 # --- Live timers ---------------------------------------------------------------------------
 
 

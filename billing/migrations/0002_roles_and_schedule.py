@@ -1,50 +1,12 @@
-"""Create the Operators and Finance groups with their permissions, and the monthly schedule
-of the rollup (first day of each month, 00:05 in TIME_ZONE), so a fresh install has both."""
+"""Create the Operators and Finance groups with their permissions (supportbilling.roles), and
+the monthly schedule of the rollup (first day of each month, 00:05 in TIME_ZONE), so a fresh
+install has both."""
 
 from django.conf import settings
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-ROLE_PERMISSIONS = {
-    "Operators": [
-        "customers.view_client",
-        "packages.view_supportpackage",
-        "packages.view_packageprice",
-        "packages.view_subscription",
-        "packages.add_subscription",
-        "tickets.view_ticket",
-        "tickets.add_ticket",
-        "tickets.change_ticket",
-        "tickets.view_ticketmessage",
-        "tickets.add_ticketmessage",
-        "tickets.view_timeentry",
-        "tickets.add_timeentry",
-        "tickets.change_timeentry",
-        "tickets.delete_timeentry",
-        "tickets.view_timetimer",
-        "tickets.add_timetimer",
-        "tickets.delete_timetimer",
-        "tickets.view_auditevent",
-        "tickets.view_billingperiod",
-    ],
-    "Finance": [
-        "customers.view_client",
-        "customers.view_clientuser",
-        "packages.view_supportpackage",
-        "packages.view_packageprice",
-        "packages.view_subscription",
-        "tickets.view_ticket",
-        "tickets.view_ticketmessage",
-        "tickets.view_timeentry",
-        "tickets.view_auditevent",
-        "tickets.view_billingperiod",
-        "tickets.change_billingperiod",
-        "billing.view_billableitem",
-        "billing.add_billableitem",
-        "billing.change_billableitem",
-        "billing.view_usagealert",
-    ],
-}
+from supportbilling.roles import roles_sync
 
 SCHEDULE_NAME = "Close ended billing periods"
 
@@ -54,15 +16,10 @@ def create_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, codes in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        for code in codes:
-            app_label, codename = code.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    # The lists are supportbilling.roles'; a later change of them is applied by a new data
+    # migration that calls roles_sync again (as 0006_roles_sync does). Permissions of models
+    # that do not exist yet at this point are granted by that later migration.
+    roles_sync(apps, missing_ok=True)
 
 
 def create_schedule(apps, schema_editor):

@@ -1,4 +1,4 @@
-"""Rollup figures on worked examples (DESIGN.md's billing rules)."""
+"""Rollup figures on worked examples (docs/billing-rules.md)."""
 
 import datetime as dt
 from decimal import Decimal

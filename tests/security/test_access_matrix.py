@@ -4,7 +4,7 @@ The URLs are read from the URL configuration, so a URL without a row in ``EXPECT
 the admin's per-model pages, a model without a row in ``ADMIN_RIGHTS``) fails
 ``test_every_url_has_an_expectation``. Each URL is filled with client A's objects: client A's
 user must get them and client B's user must get a 404, never A's data. The narrower matrices
-(tests/clientarea/test_access.py, tests/billing/test_api_roles.py) check the details: writes
+(tests/clientarea/test_access.py, tests/api/test_api_roles.py) check the details: writes
 per role, users of no client, staff linked to a client.
 """
 
@@ -122,7 +122,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:billing_export": staff(403, 200, 200),
     # health check, for the load balancer
     "healthz": EVERYONE,
-    # the API (API.md); its schema and docs describe it and hold no data
+    # the API (docs/api.md); its schema and docs describe it and hold no data
     "api:token": ("405",) * 6,  # POST only
     "api:rollups": ("401", "405", "405", "405", "405", "405"),  # POST only, for finance
     "api:package-list": API_STAFF,

@@ -12,6 +12,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.http import HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 
+from supportbilling.roles import OPERATORS_GROUP
+
 _KWARG = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>")
 
 
@@ -81,7 +83,7 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
     where it belongs to a client."""
     a = world.a
     objects = {
-        "auth.group": lambda: Group.objects.get(name="Operators").pk,
+        "auth.group": lambda: Group.objects.get(name=OPERATORS_GROUP).pk,
         "auth.user": lambda: a.user.pk,
         "authtoken.tokenproxy": lambda: a.user.pk,  # the admin finds tokens by their user
         "django_celery_beat.periodictask": lambda: world.periodic_task.pk,

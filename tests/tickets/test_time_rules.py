@@ -1,5 +1,5 @@
-"""Where, when and how much time can be logged: every rule of DESIGN.md with its refusals,
-through the services the admin, the portal and the API all call."""
+"""Where, when and how much time can be logged: every rule of docs/billing-rules.md with its
+refusals, through the services the admin, the portal and the API all call."""
 
 import datetime as dt
 from decimal import Decimal

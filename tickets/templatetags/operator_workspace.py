@@ -7,6 +7,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from supportbilling.roles import is_staff_member
 from tickets import selectors
 from tickets.models import AuditEvent
 
@@ -38,7 +39,7 @@ def running_timers(context: template.Context) -> dict[str, Any]:
     """The signed-in operator's running timers (one query), for staff only."""
     request = context.get("request")
     user = getattr(request, "user", None)
-    if user is None or not (user.is_active and user.is_staff):
+    if user is None or not is_staff_member(user):
         return {"timers": []}
     return {"timers": selectors.operator_timers(operator_id=user.pk), "now": timezone.now()}
 

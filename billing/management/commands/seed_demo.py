@@ -59,6 +59,7 @@ class Command(BaseCommand):
         from customers.models import Client, ClientUser
         from packages.models import BillingMode, InvoiceAction, PackagePrice, SupportPackage
         from supportbilling.periods import local_today, period_of, period_previous
+        from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
         from tickets.models import MessageKind, Ticket, TicketMessage
         from tickets.services import time_entry_log
 
@@ -73,12 +74,12 @@ class Command(BaseCommand):
                 is_staff=True,
                 first_name=name.title(),
             )
-            user.groups.add(Group.objects.get(name="Operators"))
+            user.groups.add(Group.objects.get(name=OPERATORS_GROUP))
             operators.append(user)
         finance = User.objects.create_user(
             "fiona", "fiona@example.test", DEMO_PASSWORD, is_staff=True, first_name="Fiona"
         )
-        finance.groups.add(Group.objects.get(name="Finance"))
+        finance.groups.add(Group.objects.get(name=FINANCE_GROUP))
 
         def package(name, mode, hours, prices, show_work_log=True):
             pkg = SupportPackage.objects.create(

@@ -5,7 +5,7 @@ import csv
 import datetime as dt
 import io
 
-from tests.billing.conftest import api_as
+from tests.api.conftest import api_as
 from tests.factories import AdminFactory, FinanceFactory, OperatorFactory
 
 

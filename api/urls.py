@@ -4,11 +4,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from billing.api import views
+from api import views
 
 router = DefaultRouter(use_regex_path=False)
 router.include_root_view = False
-# Paths end with "/" (API.md); the ".json" twins of every route were undocumented and the
+# Paths end with "/" (docs/api.md); the ".json" twins of every route were undocumented and the
 # extra actions (usage, users, time-entries, export) answered them with a 500.
 router.include_format_suffixes = False
 router.register("packages", views.PackageViewSet, basename="package")

@@ -1,11 +1,10 @@
 """API v1 views: parse, check the role and the client, call one service or selector, render.
 
-Services refuse with django's ValidationError; billing.api.errors turns that into a 400 in one
+Services refuse with django's ValidationError; api.errors turns that into a 400 in one
 place. A client user's querysets are cut to their own client, so anything else is a 404.
 """
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.db.models import DecimalField, Prefetch, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, StreamingHttpResponse
@@ -20,22 +19,18 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import serializers as s
+from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
+from api.permissions import RolePolicy
 from billing import exports, selectors, services
-from billing.api import serializers as s
-from billing.api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
-from billing.api.permissions import (
-    ADMIN,
-    EVERYONE,
-    FINANCE,
-    OPERATOR,
-    STAFF,
-    RolePolicy,
-    client_id_of,
-)
 from billing.models import BillableItem
 from customers.models import Client
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_current
+from supportbilling.roles import ADMINISTRATOR as ADMIN
+from supportbilling.roles import ALL_ROLES as EVERYONE
+from supportbilling.roles import FINANCE, OPERATOR, client_id_of
+from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 from tickets.selectors import period_is_closed
@@ -264,23 +259,16 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with transaction.atomic():
-            ticket = ticket_services.ticket_create(
-                client=data["client"],
-                subject=data["subject"],
-                body=data.get("body"),
-                author=request.user,
-                subscription=data.get("subscription"),
-                priority=data.get("priority", TicketPriority.NORMAL),
-            )
-            if data.get("track_time") is False:
-                ticket_services.ticket_tracking_set(
-                    ticket=ticket, track_time=False, actor=request.user
-                )
-            if data.get("status", TicketStatus.OPEN) != TicketStatus.OPEN:
-                ticket_services.ticket_status_set(
-                    ticket=ticket, status=data["status"], actor=request.user
-                )
+        ticket = ticket_services.ticket_open(
+            client=data["client"],
+            subject=data["subject"],
+            body=data.get("body"),
+            author=request.user,
+            subscription=data.get("subscription"),
+            priority=data.get("priority", TicketPriority.NORMAL),
+            track_time=data.get("track_time") is not False,
+            status=data.get("status", TicketStatus.OPEN),
+        )
         return self._render(ticket, status.HTTP_201_CREATED)
 
     @extend_schema(request=s.TicketUpdateSerializer, responses=s.TicketSerializer)
@@ -289,19 +277,13 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         serializer = s.TicketUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        with transaction.atomic():
-            if "subscription" in data:
-                ticket_services.ticket_subscription_set(
-                    ticket=ticket, subscription=data["subscription"], actor=request.user
-                )
-            if "track_time" in data:
-                ticket_services.ticket_tracking_set(
-                    ticket=ticket, track_time=data["track_time"], actor=request.user
-                )
-            if "status" in data:
-                ticket_services.ticket_status_set(
-                    ticket=ticket, status=data["status"], actor=request.user
-                )
+        ticket_services.ticket_update(
+            ticket=ticket,
+            actor=request.user,
+            subscription=data.get("subscription", ticket_services.UNCHANGED),
+            track_time=data.get("track_time"),
+            status=data.get("status"),
+        )
         return self._render(ticket)
 
     @extend_schema(responses=s.TimeEntrySerializer(many=True))

@@ -1,10 +1,10 @@
-"""Who may call what (API.md's roles): every endpoint x every role, with the status code."""
+"""Who may call what (docs/api.md's roles): every endpoint x every role, with the status code."""
 
 import itertools
 
 import pytest
 
-from tests.billing.conftest import ROLES, api_as
+from tests.api.conftest import ROLES, api_as
 
 # Expected status per role, in ROLES order: anonymous, client, operator, finance, admin.
 NOBODY_BUT_ADMIN_READ = (401, 403, 403, 403, 200)
@@ -201,7 +201,7 @@ def test_role_matrix(world, method, path, body, role, expected):
     # when it calls the endpoint
     kwargs = {"format": "json"} if method in ("post", "patch") else {}
     response = getattr(api, method)(path(world), body(world) if body else None, **kwargs)
-    # then it gets the status API.md gives that role
+    # then it gets the status docs/api.md gives that role
     assert response.status_code == expected, getattr(response, "data", response)
     if expected in (401, 403):
         assert "detail" in response.json()

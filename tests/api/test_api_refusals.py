@@ -1,4 +1,4 @@
-"""Every refusal of API.md with its status code and message; a client user never sees another
+"""Every refusal of docs/api.md with its status code and message; a client user never sees another
 client's objects (404)."""
 
 import datetime as dt
@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from billing.models import BillableItem
 from billing.services import period_close
 from packages.models import SubscriptionStatus
-from tests.billing.conftest import api_as
+from tests.api.conftest import api_as
 from tests.factories import (
     PASSWORD,
     ClientFactory,

@@ -9,7 +9,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 
-# 400: {"field": ["message", ...]} and/or {"detail": "message"} (billing.api.errors).
+# 400: {"field": ["message", ...]} and/or {"detail": "message"} (api.errors).
 FIELD_ERRORS_SCHEMA = {
     "type": "object",
     "description": (
@@ -116,7 +116,7 @@ def _decimal_schema(field: Any, schema: dict[str, Any], direction: str) -> dict[
 
 
 class TokenSchemeExtension(OpenApiAuthenticationExtension):
-    target_class = "billing.api.authentication.TokenOrBearerAuthentication"
+    target_class = "api.authentication.TokenOrBearerAuthentication"
     name = "tokenAuth"
 
     def get_security_definition(self, auto_schema):

@@ -1,4 +1,4 @@
-"""Shapes of the API's JSON (API.md). Decimals are strings with 2 decimals; writes are handed
+"""Shapes of the API's JSON (docs/api.md). Decimals are strings with 2 decimals; writes are handed
 to the services by the views, so these classes only parse and render."""
 
 from decimal import Decimal
@@ -75,7 +75,7 @@ class HoursField(serializers.Field):
     """Hours as a decimal string ("1.25"); a JSON number is read exactly (the API's JSON parser
     turns numbers into Decimal, never float). The time rules of tickets.hours apply."""
 
-    # Bounds for the schema (billing.api.schema); tickets.hours checks them.
+    # Bounds for the schema (api.schema); tickets.hours checks them.
     min_value = HOURS_STEP
     max_value = HOURS_MAX_PER_ENTRY
 
@@ -163,7 +163,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionStatusSerializer(serializers.Serializer):
-    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+    whole_on_patch = True  # PATCH needs the status (api.schema)
 
     status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
 
@@ -286,7 +286,7 @@ class BillableItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BillableItem
-        fields = list(EXPORT_COLUMNS)  # API.md: the export has the same columns as the JSON
+        fields = list(EXPORT_COLUMNS)  # docs/api.md: the export has the same columns as the JSON
         read_only_fields = fields
 
 
@@ -313,7 +313,7 @@ class AdjustmentSerializer(serializers.Serializer):
 
 
 class BillableItemStatusSerializer(serializers.Serializer):
-    whole_on_patch = True  # PATCH needs the status (billing.api.schema)
+    whole_on_patch = True  # PATCH needs the status (api.schema)
 
     status = serializers.ChoiceField(choices=ItemStatus.choices)
 

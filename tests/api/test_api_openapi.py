@@ -6,7 +6,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 
-from tests.billing.conftest import api_as
+from tests.api.conftest import api_as
 from tests.factories import PASSWORD, ClientFactory
 from tickets.models import TicketMessage
 

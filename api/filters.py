@@ -1,4 +1,4 @@
-"""Query filters of the lists (API.md): each refuses a value it cannot read with a 400."""
+"""Query filters of the lists (docs/api.md): each refuses a value it cannot read with a 400."""
 
 import django_filters
 from django.conf import settings

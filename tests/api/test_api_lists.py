@@ -8,7 +8,7 @@ import pytest
 from djmoney.money import Money
 
 from customers.models import Client
-from tests.billing.conftest import api_as
+from tests.api.conftest import api_as
 from tests.factories import (
     BillableItemFactory,
     ClientFactory,

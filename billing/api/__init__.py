@@ -1,2 +1,0 @@
-"""The HTTP API, version 1 (docs/api.md, ../shared/API.md): thin DRF views over the services
-and selectors of the apps."""
