@@ -221,7 +221,7 @@ def period_reset(month) -> None:
 
 def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, float | None]:
     """Wall time, queries, items, CPU of this process and of the PostgreSQL backend."""
-    from billing.services import period_close
+    from billing.services.rollup import period_close
 
     counter = QueryCounter()
     server_before = backend_cpu()
@@ -304,7 +304,7 @@ def totals_agree(month) -> str:
 
 def explain_batch(month, batch_size: int) -> str:
     """EXPLAIN ANALYZE of the rollup_rows query of the first batch."""
-    from billing.selectors import rollup_batches, rollup_rows
+    from billing.selectors.rollup import rollup_batches, rollup_rows
 
     first_id, last_id = rollup_batches(month=month, batch_size=batch_size)[0]
     captured = []
@@ -507,7 +507,7 @@ def main() -> None:
         if check_celery != "identical":
             check = f"{check}; Celery x{count}: {check_celery}"
 
-    from billing.selectors import rollup_batches
+    from billing.selectors.rollup import rollup_batches
 
     batches = len(rollup_batches(month=month, batch_size=options.batch_size))
     print(

@@ -16,9 +16,30 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from billing import audit, exports, selectors, services
+from billing import audit, exports
 from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
+from billing.selectors.finance import billable_item_totals, periods_overview
+from billing.services.catalogue import (
+    CLIENT_FIELDS,
+    PACKAGE_FIELDS,
+    client_create,
+    client_update,
+    client_update_check,
+    client_user_link,
+    package_create,
+    package_prices_check,
+    package_update,
+    package_update_check,
+)
+from billing.services.items import adjustment_create, billable_items_status_set
+from billing.services.rollup import period_close
+from billing.services.subscriptions import (
+    subscription_create,
+    subscription_create_check,
+    subscription_status_check,
+    subscription_status_set,
+)
 from customers.models import Client, ClientUser
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_label, period_parse
@@ -93,7 +114,7 @@ class AdjustmentForm(forms.Form):
 
 def _status_action(status: str, label: str):
     def mark(modeladmin, request, queryset):
-        changed, refused = services.billable_items_status_set(
+        changed, refused = billable_items_status_set(
             item_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
         )
         modeladmin.message_user(request, f"{changed} item(s) marked {status}.", messages.SUCCESS)
@@ -162,7 +183,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            response.context_data["currency_totals"] = selectors.billable_item_totals(
+            response.context_data["currency_totals"] = billable_item_totals(
                 items=changelist.queryset
             )
             response.context_data["period_filter"] = request.GET.get("period", "")
@@ -203,7 +224,7 @@ class BillableItemAdmin(BillingAuditAdmin):
             **self.admin_site.each_context(request),
             "title": "Billing periods",
             "opts": self.model._meta,
-            "periods": selectors.periods_overview(),
+            "periods": periods_overview(),
             "can_close": request.user.has_perm("tickets.change_billingperiod"),
         }
         return TemplateResponse(request, "admin/billing/periods.html", context, status=status)
@@ -219,7 +240,7 @@ class BillableItemAdmin(BillingAuditAdmin):
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self.periods_view(request, status=400)
         try:
-            result = services.period_close(month=month, actor=request.user)
+            result = period_close(month=month, actor=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -239,7 +260,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                item = services.adjustment_create(
+                item = adjustment_create(
                     client=data["client"],
                     month=data["period"],
                     amount=data["amount"],
@@ -332,14 +353,14 @@ class SubscriptionAdminForm(forms.ModelForm):
         try:
             if self.instance.pk is None:
                 if data.get("client") and data.get("package") and data.get("start_date"):
-                    services.subscription_create_check(
+                    subscription_create_check(
                         client=data["client"],
                         package=data["package"],
                         start_date=data["start_date"],
                     )
             elif data.get("status"):
                 current = Subscription.objects.get(pk=self.instance.pk)
-                services.subscription_status_check(subscription=current, status=data["status"])
+                subscription_status_check(subscription=current, status=data["status"])
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
         return data
@@ -369,13 +390,13 @@ class SubscriptionAdmin(BillingAuditAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.subscription_status_set(
+            subscription_status_set(
                 subscription=Subscription.objects.get(pk=obj.pk),
                 status=form.cleaned_data["status"],
                 actor=request.user,
             )
             return
-        created = services.subscription_create(
+        created = subscription_create(
             client=form.cleaned_data["client"],
             package=form.cleaned_data["package"],
             start_date=form.cleaned_data["start_date"],
@@ -394,15 +415,13 @@ class ClientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Client
-        fields = list(services.CLIENT_FIELDS)
+        fields = list(CLIENT_FIELDS)
 
     def clean(self):
         data = super().clean()
         if self.instance.pk is not None:
             try:
-                services.client_update_check(
-                    client=Client.objects.get(pk=self.instance.pk), fields=data
-                )
+                client_update_check(client=Client.objects.get(pk=self.instance.pk), fields=data)
             except ValidationError as exc:
                 _errors_on_form(self, exc)
         return data
@@ -415,7 +434,7 @@ class ClientUserInline(admin.TabularInline):
 
 
 def _client_fields(form: forms.ModelForm) -> dict[str, Any]:
-    return {key: form.cleaned_data[key] for key in services.CLIENT_FIELDS}
+    return {key: form.cleaned_data[key] for key in CLIENT_FIELDS}
 
 
 @admin.register(Client)
@@ -429,9 +448,9 @@ class ClientAdmin(BillingAuditAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.client_update(client=obj, fields=_client_fields(form), actor=request.user)
+            client_update(client=obj, fields=_client_fields(form), actor=request.user)
             return
-        created = services.client_create(fields=_client_fields(form), actor=request.user)
+        created = client_create(fields=_client_fields(form), actor=request.user)
         obj.pk, obj.created_at = created.pk, created.created_at
         obj._state.adding = False
 
@@ -443,9 +462,7 @@ class ClientAdmin(BillingAuditAdmin):
         for membership in memberships:
             if membership.pk is not None:  # the row now names another user
                 ClientUser.objects.filter(pk=membership.pk).delete()
-            services.client_user_link(
-                client=form.instance, user=membership.user, actor=request.user
-            )
+            client_user_link(client=form.instance, user=membership.user, actor=request.user)
 
 
 @admin.register(ClientUser)
@@ -461,7 +478,7 @@ class ClientUserAdmin(admin.ModelAdmin):
             return
         if change:
             ClientUser.objects.filter(pk=obj.pk).delete()
-        services.client_user_link(client=obj.client, user=obj.user, actor=request.user)
+        client_user_link(client=obj.client, user=obj.user, actor=request.user)
         obj.pk = ClientUser.objects.get(user=obj.user).pk
         obj._state.adding = False
 
@@ -475,13 +492,13 @@ class SupportPackageAdminForm(forms.ModelForm):
 
     class Meta:
         model = SupportPackage
-        fields = list(services.PACKAGE_FIELDS)
+        fields = list(PACKAGE_FIELDS)
 
     def clean(self):
         data = super().clean()
         if self.instance.pk is not None:
             try:
-                services.package_update_check(
+                package_update_check(
                     package=SupportPackage.objects.get(pk=self.instance.pk), fields=data
                 )
             except ValidationError as exc:
@@ -520,7 +537,7 @@ class PackagePriceFormSet(BaseInlineFormSet):
         if any(price.pop("hourly_rate_currency") != price["currency"] for price in prices):
             raise forms.ValidationError("A price's fee and hourly rate are in one currency.")
         try:
-            services.package_prices_check(package=self.instance, prices=prices)
+            package_prices_check(package=self.instance, prices=prices)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
 
@@ -558,12 +575,10 @@ class SupportPackageAdmin(BillingAuditAdmin):
             {key: price[key] for key in ("currency", "fee", "hourly_rate")}
             for price in price_formset.prices()
         ]
-        fields = {key: form.cleaned_data[key] for key in services.PACKAGE_FIELDS}
+        fields = {key: form.cleaned_data[key] for key in PACKAGE_FIELDS}
         if change:
-            services.package_update(
-                package=form.instance, fields=fields, prices=prices, actor=request.user
-            )
+            package_update(package=form.instance, fields=fields, prices=prices, actor=request.user)
             return
-        created = services.package_create(fields=fields, prices=prices, actor=request.user)
+        created = package_create(fields=fields, prices=prices, actor=request.user)
         form.instance.pk = created.pk
         form.instance._state.adding = False

@@ -15,7 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from billing.selectors import EXPORT_COLUMNS, billable_items_export_rows
+from billing.selectors.finance import EXPORT_COLUMNS, billable_items_export_rows
 from supportbilling.periods import period_label
 
 ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body

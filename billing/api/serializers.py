@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from billing.calculations import TERMS_BILLED, TERMS_CURRENT
 from billing.models import BillableItem, ItemStatus
-from billing.selectors import EXPORT_COLUMNS
+from billing.selectors.finance import EXPORT_COLUMNS
 from customers.models import Client
 from packages.models import (
     BillingMode,

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.selectors import EXPORT_COLUMNS
+from billing.selectors.finance import EXPORT_COLUMNS
 from tests.billing.conftest import api_as
 from tests.factories import BillableItemFactory
 

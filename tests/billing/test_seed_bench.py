@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
 from billing.models import BillableItem, BilledTerms
-from billing.services import period_close
+from billing.services.rollup import period_close
 from customers.models import Client
 from packages.models import BillingMode, Subscription
 from tickets.models import HOURS_STEP, BillingPeriod, PeriodStatus, TimeEntry

@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing.services import period_close, subscription_status_set
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_status_set
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,

@@ -1,0 +1,86 @@
+"""Reads of usage alerts: the subscriptions that reached a threshold, the e-mails still due."""
+
+import datetime as dt
+from decimal import Decimal
+
+from django.db.models import (
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+)
+
+from billing.models import (
+    DeliveryStatus,
+    UsageAlert,
+    UsageAlertDelivery,
+    UsageThreshold,
+)
+from billing.selectors.statements import (
+    SubscriptionUsage,
+    hours_used_subquery,
+    month_range,
+    statement_of_row,
+)
+from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
+from tickets.models import (
+    TimeEntry,
+)
+
+
+def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
+    """Active recurring subscriptions with included hours whose usage in ``month`` reached
+    the first alert threshold, with their statements; one query."""
+    first, last = month_range(month)
+    used = hours_used_subquery(
+        TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
+    )
+    lowest = Decimal(min(UsageThreshold.values)) / 100
+    price = PackagePrice.objects.filter(
+        package=OuterRef("package_id"), currency=OuterRef("client__currency")
+    )
+    subscriptions = (
+        Subscription.objects.filter(
+            status=SubscriptionStatus.ACTIVE,
+            package__billing_mode=BillingMode.RECURRING,
+            package__included_hours__gt=0,
+            start_date__lte=last,
+        )
+        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
+        .select_related("package", "client")
+        .annotate(
+            used_in_month=used,
+            price_fee=Subquery(price.values("fee")[:1]),
+            price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+        )
+        .filter(used_in_month__gte=F("package__included_hours") * lowest)
+        .order_by("pk")
+    )
+    usages = []
+    for subscription in subscriptions:
+        statement = statement_of_row(subscription, used_hours=subscription.used_in_month)
+        if statement is not None:
+            usages.append(
+                SubscriptionUsage(subscription=subscription, month=month, statement=statement)
+            )
+    return usages
+
+
+def usage_alerts_to_send(*, now: dt.datetime, recorded_before: dt.datetime) -> list[int]:
+    """Ids of the alerts with an e-mail still to try now: not done, not covered by a higher
+    threshold, recorded before ``recorded_before`` (a younger one's own task may still be on
+    its way), and either never started (its task was lost) or with a delivery that is due
+    (back-off over, or claimed by a worker that never reported back). One query."""
+    deliveries = UsageAlertDelivery.objects.filter(alert=OuterRef("pk"))
+    due = deliveries.filter(
+        status__in=[DeliveryStatus.PENDING, DeliveryStatus.SENDING], next_attempt_at__lte=now
+    )
+    return list(
+        UsageAlert.objects.filter(
+            sent_at__isnull=True, covered_by__isnull=True, created_at__lt=recorded_before
+        )
+        .filter(Exists(due) | ~Exists(deliveries))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
