@@ -25,7 +25,6 @@ from pathlib import Path
 
 import django
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,13 +177,9 @@ def seed_or_reuse(*, subscriptions: int, entries: int, month, flush: bool) -> No
             f"The database holds {have_subscriptions} subscriptions and {have_entries} entries "
             "in the month, not the size asked for; add --flush to wipe it and seed again."
         )
-    call_command(
-        "seed_bench",
-        subscriptions=subscriptions,
-        entries=entries,
-        month=period_label(month),
-        flush=True,
-    )
+    from bench.seed import seed
+
+    print(seed(subscriptions=subscriptions, entries=entries, month=period_label(month), flush=True))
 
 
 def period_reset(month) -> None:

@@ -1,4 +1,4 @@
-"""A large, believable data set for the benchmarks (``manage.py seed_bench``), written fast:
+"""A large, believable data set for the benchmarks (``bench/seed.py``), written fast:
 COPY on PostgreSQL, multi-row inserts elsewhere. Never used by the product itself.
 
 The shape follows issue 6's scale: about 1.2 subscriptions per client (mostly recurring, some
