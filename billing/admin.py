@@ -552,14 +552,7 @@ class PackagePriceInline(admin.TabularInline):
 class SupportPackageAdmin(BillingAuditAdmin):
     audit_key = "package_id"
     form = SupportPackageAdminForm
-    list_display = [
-        "name",
-        "billing_mode",
-        "included_hours",
-        "invoice_action",
-        "show_work_log",
-        "active",
-    ]
+    list_display = list(PACKAGE_FIELDS)
     list_filter = ["billing_mode", "active", "invoice_action"]
     search_fields = ["name"]
     inlines = [PackagePriceInline]

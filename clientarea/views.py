@@ -31,13 +31,14 @@ from billing.selectors.portal_tickets import (
 )
 from billing.selectors.statements import ZERO_HOURS
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
-from clientarea.templatetags.portal import clock, hours, money
+from clientarea.templatetags.portal import clock, money
 from customers.models import Client, ClientUser
 from customers.services import password_reset_request_record
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
 from tickets.models import MessageKind, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
+from tickets.templatetags.hours import hours
 
 TICKETS_PER_PAGE = 25
 

@@ -54,13 +54,6 @@ def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> De
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
 
 
-def ticket_hours_logged(*, ticket_id: int, month: dt.date | None = None) -> Decimal:
-    entries = TimeEntry.objects.filter(ticket_id=ticket_id)
-    if month is not None:
-        entries = entries.filter(work_date__range=(month, period_last_day(month)))
-    return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
-
-
 def billing_start() -> dt.date | None:
     """The first month billed: ``BILLING_START`` when set, else the month of the first
     BillingPeriod row (``billing.services.subscription_create`` writes the row of its start

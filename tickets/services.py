@@ -116,6 +116,16 @@ def _time_entries_changed(*, subscription_id: int, months: Iterable[dt.date]) ->
     transaction.on_commit(send, robust=True)
 
 
+def _subscription_refusal(*, subscription: Subscription, client_id: int) -> str | None:
+    """Why a ticket of ``client_id`` cannot book its time to ``subscription`` (the code of the
+    refusal), or None: only an active subscription of the ticket's own client takes time."""
+    if subscription.client_id != client_id:
+        return "foreign_subscription"
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        return "inactive_subscription"
+    return None
+
+
 def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if not ticket.track_time:
         raise ValidationError("This ticket does not track time.", code="not_tracked")
@@ -128,11 +138,12 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if for_update:
         subscriptions = subscriptions.select_for_update(of=("self",))
     subscription = subscriptions.get(pk=ticket.subscription_id)
-    if subscription.client_id != ticket.client_id:
+    refusal = _subscription_refusal(subscription=subscription, client_id=ticket.client_id)
+    if refusal == "foreign_subscription":
         raise ValidationError(
             "The ticket's subscription belongs to another client.", code="foreign_subscription"
         )
-    if subscription.status != SubscriptionStatus.ACTIVE:
+    if refusal == "inactive_subscription":
         raise ValidationError(
             f"The subscription is {subscription.get_status_display().lower()}: time can only "
             "be logged on an active subscription.",
@@ -322,11 +333,12 @@ def ticket_subscription_set(
     """Link the subscription new time on the ticket is booked to (existing entries keep
     theirs). Only an active subscription of the ticket's own client can be chosen."""
     if subscription is not None:
-        if subscription.client_id != ticket.client_id:
+        refusal = _subscription_refusal(subscription=subscription, client_id=ticket.client_id)
+        if refusal == "foreign_subscription":
             raise ValidationError(
                 "That subscription belongs to another client.", code="foreign_subscription"
             )
-        if subscription.status != SubscriptionStatus.ACTIVE:
+        if refusal == "inactive_subscription":
             raise ValidationError(
                 f"That subscription is {subscription.get_status_display().lower()}; choose an "
                 "active one.",
@@ -396,8 +408,8 @@ def ticket_create(
         if not body:
             raise ValidationError({"body": "Describe what you need."})
         _message_body_check(body)
-    if subscription is not None and (
-        subscription.client_id != client.pk or subscription.status != SubscriptionStatus.ACTIVE
+    if subscription is not None and _subscription_refusal(
+        subscription=subscription, client_id=client.pk
     ):
         raise ValidationError({"subscription": "Choose one of the client's active subscriptions."})
     ticket = Ticket.objects.create(

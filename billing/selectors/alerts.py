@@ -7,8 +7,6 @@ from django.db.models import (
     Exists,
     F,
     OuterRef,
-    Q,
-    Subquery,
 )
 
 from billing.models import (
@@ -22,38 +20,26 @@ from billing.selectors.statements import (
     hours_used_subquery,
     month_range,
     statement_of_row,
+    subscription_runs_in,
+    with_current_price,
 )
-from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
-from tickets.models import (
-    TimeEntry,
-)
+from packages.models import BillingMode, Subscription, SubscriptionStatus
 
 
 def usage_alert_candidates(*, month: dt.date) -> list[SubscriptionUsage]:
     """Active recurring subscriptions with included hours whose usage in ``month`` reached
     the first alert threshold, with their statements; one query."""
-    first, last = month_range(month)
-    used = hours_used_subquery(
-        TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
-    )
     lowest = Decimal(min(UsageThreshold.values)) / 100
-    price = PackagePrice.objects.filter(
-        package=OuterRef("package_id"), currency=OuterRef("client__currency")
-    )
     subscriptions = (
-        Subscription.objects.filter(
-            status=SubscriptionStatus.ACTIVE,
-            package__billing_mode=BillingMode.RECURRING,
-            package__included_hours__gt=0,
-            start_date__lte=last,
+        with_current_price(
+            Subscription.objects.filter(
+                subscription_runs_in(*month_range(month)),
+                status=SubscriptionStatus.ACTIVE,
+                package__billing_mode=BillingMode.RECURRING,
+                package__included_hours__gt=0,
+            ).select_related("package", "client")
         )
-        .filter(Q(end_date__isnull=True) | Q(end_date__gte=first))
-        .select_related("package", "client")
-        .annotate(
-            used_in_month=used,
-            price_fee=Subquery(price.values("fee")[:1]),
-            price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
-        )
+        .annotate(used_in_month=hours_used_subquery(month))
         .filter(used_in_month__gte=F("package__included_hours") * lowest)
         .order_by("pk")
     )

@@ -17,6 +17,7 @@ from billing.calculations import (
     money_round,
 )
 from billing.models import (
+    BILLABLE_ITEM_COLUMNS,
     BillableItem,
     ItemStatus,
 )
@@ -32,43 +33,13 @@ from tickets.models import (
 )
 from tickets.selectors import billing_start
 
-# The columns of an export, in order: the same fields as the API's billable item.
-EXPORT_COLUMNS = (
-    "id",
-    "client",
-    "subscription",
-    "period",
-    "kind",
-    "description",
-    "unit",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-    "invoice_action",
-    "status",
-    "created_at",
-)
-_EXPORT_VALUES = (
-    "id",
-    "client_id",
-    "subscription_id",
-    "period",
-    "kind",
-    "description",
-    "unit",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-    "invoice_action",
-    "status",
-    "created_at",
-)
+# Ids rather than related objects: plain tuples, no join.
+_ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
+_EXPORT_VALUES = tuple(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS)
 
 
 def billable_items_export_rows(*, month: dt.date, chunk_size: int = 2000) -> Iterator[tuple]:
-    """Every item of ``month`` as plain tuples in EXPORT_COLUMNS order, read in chunks (a
+    """Every item of ``month`` as plain tuples in BILLABLE_ITEM_COLUMNS order, read in chunks (a
     server-side cursor on PostgreSQL): one query and flat memory however many items."""
     return (
         BillableItem.objects.filter(period=month)
@@ -78,24 +49,24 @@ def billable_items_export_rows(*, month: dt.date, chunk_size: int = 2000) -> Ite
     )
 
 
-def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any]]:
-    """Totals per currency of ``items`` (void items left out: they are not billed), as
-    ``[{"currency": "EUR", "total": Money, "count": 3}]``; one query."""
+def _currency_totals(items: QuerySet[BillableItem], *by: str) -> Iterator[dict[str, Any]]:
+    """Totals per currency (and per ``by``) of ``items``, void items left out (they are not
+    billed): each row ``{**by, "currency": "EUR", "total": Money, "count": 3}``; one query."""
     rows = (
         items.exclude(status=ItemStatus.VOID)
         .order_by()
-        .values("currency")
+        .values(*by, "currency")
         .annotate(total=Sum("amount"), count=Count("id"))
-        .order_by("currency")
+        .order_by(*by, "currency")
     )
-    return [
-        {
-            "currency": row["currency"],
-            "total": money_round(row["total"] or Decimal("0"), row["currency"]),
-            "count": row["count"],
-        }
-        for row in rows
-    ]
+    for row in rows:
+        yield {**row, "total": money_round(row["total"] or Decimal("0"), row["currency"])}
+
+
+def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any]]:
+    """Totals per currency of ``items``, as ``[{"currency": "EUR", "total": Money,
+    "count": 3}]``; one query."""
+    return list(_currency_totals(items))
 
 
 @dataclass(frozen=True)
@@ -128,21 +99,8 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
     months = periods_between(period_of(min(starts)), max(current, period_of(max(starts))))
     states = dict(BillingPeriod.objects.values_list("month", "status"))
     totals: dict[dt.date, list[dict[str, Any]]] = {}
-    rows = (
-        BillableItem.objects.exclude(status=ItemStatus.VOID)
-        .order_by()
-        .values("period", "currency")
-        .annotate(total=Sum("amount"), count=Count("id"))
-        .order_by("period", "currency")
-    )
-    for row in rows:
-        totals.setdefault(row["period"], []).append(
-            {
-                "currency": row["currency"],
-                "total": money_round(row["total"], row["currency"]),
-                "count": row["count"],
-            }
-        )
+    for row in _currency_totals(BillableItem.objects.all(), "period"):
+        totals.setdefault(row.pop("period"), []).append(row)
     return [
         PeriodOverview(
             month=month,

@@ -9,8 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
-    OuterRef,
-    Q,
     QuerySet,
     Sum,
 )
@@ -32,6 +30,7 @@ from billing.selectors.statements import (
     priced_subscriptions,
     statement_of_row,
     stored_terms_of_row,
+    subscription_runs_in,
     with_stored_terms,
 )
 from packages.models import BillingMode, Subscription, SubscriptionStatus
@@ -70,15 +69,8 @@ def client_subscription_usages(
     first, last = month_range(month)
     subscriptions = (
         with_stored_terms(priced_subscriptions(client_id=client_id), month=month)
-        .filter(Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first)))
-        .annotate(
-            used_in_month=hours_used_subquery(
-                TimeEntry.objects.filter(
-                    subscription=OuterRef("pk"), work_date__range=(first, last)
-                )
-            ),
-            used_ever=hours_used_subquery(TimeEntry.objects.filter(subscription=OuterRef("pk"))),
-        )
+        .filter(subscription_runs_in(first, last))
+        .annotate(used_in_month=hours_used_subquery(month), used_ever=hours_used_subquery())
         .order_by("-package__billing_mode", "start_date", "pk")
     )
     if subscription_id is not None:

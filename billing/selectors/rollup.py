@@ -3,7 +3,6 @@ aggregated hours and terms."""
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
@@ -13,14 +12,16 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Sum,
-    Value,
 )
 from django.db.models.functions import Coalesce
 
-from billing.selectors.statements import HOURS, month_range, subscription_runs_in
-from packages.models import BillingMode, PackagePrice, Subscription
+from billing.selectors.statements import (
+    current_price,
+    hours_used_subquery,
+    month_range,
+    subscription_runs_in,
+)
+from packages.models import BillingMode, Subscription
 from tickets.models import (
     TimeEntry,
 )
@@ -57,13 +58,6 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
     correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
     selected column (docs/performance.md)."""
     first, last = month_range(month)
-    used = (
-        TimeEntry.objects.filter(subscription=OuterRef("pk"), work_date__range=(first, last))
-        .order_by()
-        .values("subscription")
-        .annotate(total=Sum("hours"))
-        .values("total")
-    )
     return list(
         Subscription.objects.filter(
             pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
@@ -73,9 +67,7 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
                 "package__prices", condition=Q(package__prices__currency=F("client__currency"))
             ),
             stored=FilteredRelation("billed_terms", condition=Q(billed_terms__month=month)),
-            used_hours=Coalesce(
-                Subquery(used, output_field=HOURS), Value(Decimal("0")), output_field=HOURS
-            ),
+            used_hours=hours_used_subquery(month),
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
@@ -99,12 +91,9 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
     """Recurring subscriptions to bill in ``month`` whose package has no price in the
     client's currency: the rollup refuses to run until they are fixed."""
-    price = PackagePrice.objects.filter(
-        package=OuterRef("package_id"), currency=OuterRef("client__currency")
-    )
     return list(
         subscriptions_billed_in(month=month)
         .filter(package__billing_mode=BillingMode.RECURRING)
-        .exclude(Exists(price))
+        .exclude(Exists(current_price()))
         .values_list("pk", flat=True)
     )

@@ -80,27 +80,33 @@ def statement_for_subscription(
     """The statement of one subscription for ``month``, with the terms it was billed with
     (closed month, bucket) or else the current prices; ``extra_hours`` answers "what if"
     (the portal's cost calculator) with the very same arithmetic."""
-    used = subscription_hours_used(subscription=subscription, month=month)
+    used = subscription_hours_used(subscription=subscription, month=month) + extra_hours
     terms = billed_terms_get(subscription_id=subscription.pk, month=month)
     if terms is not None:
-        return statement_compute(
-            billing_mode=terms.billing_mode,
-            currency=terms.currency,
-            included_hours=terms.included_hours,
-            used_hours=used + extra_hours,
-            fee=terms.fee.amount,
-            hourly_rate=terms.hourly_rate.amount,
-            terms=TERMS_BILLED,
-        )
+        return statement_of_terms(terms, used_hours=used)
     currency = subscription.client.currency
     price = package_price_for(package_id=subscription.package_id, currency=currency)
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=currency,
         included_hours=subscription.package.included_hours,
-        used_hours=used + extra_hours,
+        used_hours=used,
         fee=price.fee.amount,
         hourly_rate=price.hourly_rate.amount,
+    )
+
+
+def statement_of_terms(terms: BilledTerms, *, used_hours: Decimal) -> Statement:
+    """The statement of ``used_hours`` under terms stored when the month (or bucket) was
+    billed."""
+    return statement_compute(
+        billing_mode=terms.billing_mode,
+        currency=terms.currency,
+        included_hours=terms.included_hours,
+        used_hours=used_hours,
+        fee=terms.fee.amount,
+        hourly_rate=terms.hourly_rate.amount,
+        terms=TERMS_BILLED,
     )
 
 
@@ -138,23 +144,43 @@ class SubscriptionUsage:
     def thresholds_reached(self) -> list[int]:
         return usage_thresholds_reached(statement=self.statement) if self.statement else []
 
+    @property
+    def exhausted(self) -> bool:
+        return UsageThreshold.EXHAUSTED in self.thresholds_reached
 
-def hours_used_subquery(entries: QuerySet[TimeEntry]) -> Coalesce:
+
+def hours_used_subquery(month: dt.date | None = None) -> Coalesce:
+    """The hours the subscription of the outer row used in ``month`` (None: ever), zero when
+    none: one correlated sum per subscription over the (subscription, work_date) index, which
+    is faster than a join and GROUP BY over every entry (docs/performance.md)."""
+    entries = TimeEntry.objects.filter(subscription=OuterRef("pk"))
+    if month is not None:
+        entries = entries.filter(work_date__range=month_range(month))
     total = entries.order_by().values("subscription").annotate(total=Sum("hours")).values("total")
     return Coalesce(Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS)
 
 
-def priced_subscriptions(*, client_id: int) -> QuerySet[Subscription]:
-    price = PackagePrice.objects.filter(
+def current_price() -> QuerySet[PackagePrice]:
+    """The price of the outer subscription's package in its client's currency, for subqueries
+    (``Exists``, ``with_current_price``)."""
+    return PackagePrice.objects.filter(
         package=OuterRef("package_id"), currency=OuterRef("client__currency")
     )
-    return (
-        Subscription.objects.filter(client_id=client_id)
-        .select_related("package", "client")
-        .annotate(
-            price_fee=Subquery(price.values("fee")[:1]),
-            price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
-        )
+
+
+def with_current_price(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """Annotate ``price_fee`` and ``price_hourly_rate`` (None without a price), which
+    ``statement_of_row`` reads."""
+    price = current_price()
+    return subscriptions.annotate(
+        price_fee=Subquery(price.values("fee")[:1]),
+        price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+    )
+
+
+def priced_subscriptions(*, client_id: int) -> QuerySet[Subscription]:
+    return with_current_price(
+        Subscription.objects.filter(client_id=client_id).select_related("package", "client")
     )
 
 
@@ -191,17 +217,9 @@ def statement_of_row(
     terms: BilledTerms | None = None,
 ) -> Statement | None:
     """The statement with the stored ``terms`` when given, else with the current price
-    (annotated by ``priced_subscriptions``); None when neither exists."""
+    (annotated by ``with_current_price``); None when neither exists."""
     if terms is not None:
-        return statement_compute(
-            billing_mode=terms.billing_mode,
-            currency=terms.currency,
-            included_hours=terms.included_hours,
-            used_hours=used_hours + extra_hours,
-            fee=terms.fee.amount,
-            hourly_rate=terms.hourly_rate.amount,
-            terms=TERMS_BILLED,
-        )
+        return statement_of_terms(terms, used_hours=used_hours + extra_hours)
     if subscription.price_fee is None:
         return None
     return statement_compute(

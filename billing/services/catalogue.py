@@ -74,6 +74,8 @@ def _prices_replace(*, package: SupportPackage, prices: list[dict[str, Any]]) ->
     )
 
 
+# The fields of a package that are written (prices apart), in the order the admin's list and
+# the API show them.
 PACKAGE_FIELDS = (
     "name",
     "billing_mode",

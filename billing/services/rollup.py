@@ -20,6 +20,7 @@ from billing.calculations import (
     statement_compute,
 )
 from billing.models import (
+    BILLABLE_ITEM_COLUMNS,
     BillableItem,
     BilledTerms,
     ItemKind,
@@ -101,23 +102,10 @@ def _batch_lock(month: dt.date, first_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-# Columns the rollup writes with COPY, in the order of the rows it builds.
-_ITEM_COLUMNS = (
-    "client_id",
-    "subscription_id",
-    "period",
-    "kind",
-    "description",
-    "unit",
-    "quantity",
-    "unit_price",
-    "amount",
-    "currency",
-    "invoice_action",
-    "status",
-    "created_at",
-    "updated_at",
-)
+# Columns the rollup writes with COPY, in the order of the rows it builds: the item's columns
+# but the id (the database gives it), then its update time. (No field sets db_column.)
+_ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
+_ITEM_COLUMNS = (*(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS[1:]), "updated_at")
 _AUDIT_COLUMNS = ("subscription_id", "action", "detail", "created_at")
 
 
@@ -135,6 +123,7 @@ def _copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]
 # New items go through a temporary table so that ON CONFLICT DO NOTHING still drops an item
 # another batch wrote meanwhile (a batch with other boundaries holds another lock), as
 # bulk_create(ignore_conflicts=True) did.
+# Literal SQL (no text built from names); the columns are those of _ITEM_COLUMNS.
 _ITEMS_STAGING_CREATE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS rollup_new_items ON COMMIT DELETE ROWS AS "
     "SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
