@@ -116,14 +116,16 @@ def _time_entries_changed(*, subscription_id: int, months: Iterable[dt.date]) ->
     transaction.on_commit(send, robust=True)
 
 
-def _subscription_refusal(*, subscription: Subscription, client_id: int) -> str | None:
-    """Why a ticket of ``client_id`` cannot book its time to ``subscription`` (the code of the
-    refusal), or None: only an active subscription of the ticket's own client takes time."""
+def _subscription_takes_time_check(
+    *, subscription: Subscription, client_id: int, foreign: str, inactive: str
+) -> None:
+    """Only an active subscription of the ticket's own client (``client_id``) takes its time.
+    The caller words the refusal; ``inactive`` may name the ``{status}``."""
     if subscription.client_id != client_id:
-        return "foreign_subscription"
+        raise ValidationError(foreign, code="foreign_subscription")
     if subscription.status != SubscriptionStatus.ACTIVE:
-        return "inactive_subscription"
-    return None
+        status = subscription.get_status_display().lower()
+        raise ValidationError(inactive.format(status=status), code="inactive_subscription")
 
 
 def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
@@ -138,17 +140,12 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if for_update:
         subscriptions = subscriptions.select_for_update(of=("self",))
     subscription = subscriptions.get(pk=ticket.subscription_id)
-    refusal = _subscription_refusal(subscription=subscription, client_id=ticket.client_id)
-    if refusal == "foreign_subscription":
-        raise ValidationError(
-            "The ticket's subscription belongs to another client.", code="foreign_subscription"
-        )
-    if refusal == "inactive_subscription":
-        raise ValidationError(
-            f"The subscription is {subscription.get_status_display().lower()}: time can only "
-            "be logged on an active subscription.",
-            code="inactive_subscription",
-        )
+    _subscription_takes_time_check(
+        subscription=subscription,
+        client_id=ticket.client_id,
+        foreign="The ticket's subscription belongs to another client.",
+        inactive="The subscription is {status}: time can only be logged on an active subscription.",
+    )
     return subscription
 
 
@@ -333,17 +330,12 @@ def ticket_subscription_set(
     """Link the subscription new time on the ticket is booked to (existing entries keep
     theirs). Only an active subscription of the ticket's own client can be chosen."""
     if subscription is not None:
-        refusal = _subscription_refusal(subscription=subscription, client_id=ticket.client_id)
-        if refusal == "foreign_subscription":
-            raise ValidationError(
-                "That subscription belongs to another client.", code="foreign_subscription"
-            )
-        if refusal == "inactive_subscription":
-            raise ValidationError(
-                f"That subscription is {subscription.get_status_display().lower()}; choose an "
-                "active one.",
-                code="inactive_subscription",
-            )
+        _subscription_takes_time_check(
+            subscription=subscription,
+            client_id=ticket.client_id,
+            foreign="That subscription belongs to another client.",
+            inactive="That subscription is {status}; choose an active one.",
+        )
     ticket.subscription = subscription
     ticket.save(update_fields=["subscription", "updated_at"])
     audit_record(
@@ -408,10 +400,16 @@ def ticket_create(
         if not body:
             raise ValidationError({"body": "Describe what you need."})
         _message_body_check(body)
-    if subscription is not None and _subscription_refusal(
-        subscription=subscription, client_id=client.pk
-    ):
-        raise ValidationError({"subscription": "Choose one of the client's active subscriptions."})
+    if subscription is not None:
+        try:
+            _subscription_takes_time_check(
+                subscription=subscription, client_id=client.pk, foreign="", inactive=""
+            )
+        except ValidationError as exc:
+            # The form's field: one message for either reason.
+            raise ValidationError(
+                {"subscription": "Choose one of the client's active subscriptions."}
+            ) from exc
     ticket = Ticket.objects.create(
         client=client, subject=subject, subscription=subscription, priority=priority
     )
