@@ -29,7 +29,8 @@ def task_enqueue(task: Task | str, *args: Any, **kwargs: Any) -> bool:
     runs here, and its own errors are raised as usual.)
 
     By name, services queue their app's tasks without importing the tasks module, which
-    imports the services (each app's ``ready`` imports its tasks, so the name is registered)."""
+    imports the services (``BillingConfig.ready`` imports billing's tasks, so their names are
+    registered in every process)."""
     if isinstance(task, str):
         task = celery_app.tasks[task]
     if task.app.conf.task_always_eager:
