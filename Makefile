@@ -38,7 +38,7 @@ lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/bandit -q -r customers packages tickets billing clientarea api supportbilling \
-		-x '*/migrations/*,*/seed_demo.py,*/seed_bench.py,*/bench_data.py'
+		-x '*/migrations/*,*/seed_demo.py'
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production} \
 		$(VENV)/bin/mypy customers packages tickets billing clientarea api supportbilling
 

@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.calculations import TERMS_BILLED, TERMS_CURRENT
-from billing.models import BillableItem, ItemStatus
-from billing.selectors import EXPORT_COLUMNS
+from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, ItemStatus
+from billing.services.catalogue import PACKAGE_FIELDS
 from customers.models import Client
 from packages.models import (
     BillingMode,
@@ -118,16 +118,7 @@ class PackageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SupportPackage
-        fields = [
-            "id",
-            "name",
-            "billing_mode",
-            "included_hours",
-            "invoice_action",
-            "show_work_log",
-            "active",
-            "prices",
-        ]
+        fields = ["id", *PACKAGE_FIELDS, "prices"]
 
 
 class ClientSerializer(serializers.ModelSerializer):
@@ -286,7 +277,7 @@ class BillableItemSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BillableItem
-        fields = list(EXPORT_COLUMNS)  # docs/api.md: the export has the same columns as the JSON
+        fields = list(BILLABLE_ITEM_COLUMNS)  # the export's columns too (docs/api.md)
         read_only_fields = fields
 
 

@@ -22,8 +22,19 @@ from rest_framework.views import APIView
 from api import serializers as s
 from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
 from api.permissions import RolePolicy
-from billing import exports, selectors, services
+from billing import exports
 from billing.models import BillableItem
+from billing.selectors.statements import statement_for_subscription
+from billing.services.catalogue import (
+    client_create,
+    client_update,
+    client_user_create,
+    package_create,
+    package_update,
+)
+from billing.services.items import adjustment_create, billable_item_status_set
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create, subscription_status_set
 from customers.models import Client
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_current
@@ -74,7 +85,7 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         prices = fields.pop("prices")
-        package = services.package_create(fields=fields, prices=prices, actor=request.user)
+        package = package_create(fields=fields, prices=prices, actor=request.user)
         return self._render(package, status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
@@ -83,9 +94,7 @@ class PackageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSe
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         prices = fields.pop("prices", None)
-        package = services.package_update(
-            package=package, fields=fields, prices=prices, actor=request.user
-        )
+        package = package_update(package=package, fields=fields, prices=prices, actor=request.user)
         return self._render(package)
 
 
@@ -104,16 +113,14 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        client = services.client_create(fields=serializer.validated_data, actor=request.user)
+        client = client_create(fields=serializer.validated_data, actor=request.user)
         return Response(self.get_serializer(client).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request, pk=None):
         client = self.get_object()
         serializer = self.get_serializer(client, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        client = services.client_update(
-            client=client, fields=serializer.validated_data, actor=request.user
-        )
+        client = client_update(client=client, fields=serializer.validated_data, actor=request.user)
         return Response(self.get_serializer(client).data)
 
     @extend_schema(responses=s.ClientUserSerializer(many=True))
@@ -130,7 +137,7 @@ class ClientViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
         client = self.get_object()
         serializer = s.ClientUserSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = services.client_user_create(
+        user = client_user_create(
             client=client,
             username=serializer.validated_data["username"],
             email=serializer.validated_data.get("email", ""),
@@ -164,7 +171,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
     def create(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = services.subscription_create(
+        subscription = subscription_create(
             client=serializer.validated_data["client"],
             package=serializer.validated_data["package"],
             start_date=serializer.validated_data.get("start_date"),
@@ -177,7 +184,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         subscription = self.get_object()
         serializer = s.SubscriptionStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = services.subscription_status_set(
+        subscription = subscription_status_set(
             subscription=subscription,
             status=serializer.validated_data["status"],
             actor=request.user,
@@ -196,7 +203,7 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         query = s.UsageRequestSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("period") or period_current()
-        statement = selectors.statement_for_subscription(subscription=subscription, month=month)
+        statement = statement_for_subscription(subscription=subscription, month=month)
         data = {
             "subscription": subscription.pk,
             "period": month,
@@ -364,9 +371,7 @@ class RollupView(APIView):
     def post(self, request):
         serializer = s.RollupSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        result = services.period_close(
-            month=serializer.validated_data["period"], actor=request.user
-        )
+        result = period_close(month=serializer.validated_data["period"], actor=request.user)
         body = {"period": result.period, "closed": True, "items_created": result.items_created}
         code = status.HTTP_200_OK if result.already_closed else status.HTTP_201_CREATED
         return Response(body, status=code)
@@ -391,7 +396,7 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         serializer = s.AdjustmentSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        item = services.adjustment_create(
+        item = adjustment_create(
             client=data["client"],
             month=data["period"],
             amount=data["amount"],
@@ -406,7 +411,7 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         item = self.get_object()
         serializer = s.BillableItemStatusSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        item = services.billable_item_status_set(
+        item = billable_item_status_set(
             item=item, status=serializer.validated_data["status"], actor=request.user
         )
         return Response(self.get_serializer(item).data)

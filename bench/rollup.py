@@ -25,7 +25,6 @@ from pathlib import Path
 
 import django
 from django.conf import settings
-from django.core.management import call_command
 from django.db import connection, transaction
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -178,13 +177,9 @@ def seed_or_reuse(*, subscriptions: int, entries: int, month, flush: bool) -> No
             f"The database holds {have_subscriptions} subscriptions and {have_entries} entries "
             "in the month, not the size asked for; add --flush to wipe it and seed again."
         )
-    call_command(
-        "seed_bench",
-        subscriptions=subscriptions,
-        entries=entries,
-        month=period_label(month),
-        flush=True,
-    )
+    from bench.seed import seed
+
+    print(seed(subscriptions=subscriptions, entries=entries, month=period_label(month), flush=True))
 
 
 def period_reset(month) -> None:
@@ -221,7 +216,7 @@ def period_reset(month) -> None:
 
 def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, float | None]:
     """Wall time, queries, items, CPU of this process and of the PostgreSQL backend."""
-    from billing.services import period_close
+    from billing.services.rollup import period_close
 
     counter = QueryCounter()
     server_before = backend_cpu()
@@ -304,7 +299,7 @@ def totals_agree(month) -> str:
 
 def explain_batch(month, batch_size: int) -> str:
     """EXPLAIN ANALYZE of the rollup_rows query of the first batch."""
-    from billing.selectors import rollup_batches, rollup_rows
+    from billing.selectors.rollup import rollup_batches, rollup_rows
 
     first_id, last_id = rollup_batches(month=month, batch_size=batch_size)[0]
     captured = []
@@ -507,7 +502,7 @@ def main() -> None:
         if check_celery != "identical":
             check = f"{check}; Celery x{count}: {check_celery}"
 
-    from billing.selectors import rollup_batches
+    from billing.selectors.rollup import rollup_batches
 
     batches = len(rollup_batches(month=month, batch_size=options.batch_size))
     print(

@@ -15,9 +15,31 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from billing import audit, exports, selectors, services
+from billing import audit, exports
 from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
+from billing.selectors.finance import billable_item_totals, periods_overview
+from billing.services.catalogue import (
+    CLIENT_FIELDS,
+    PACKAGE_FIELDS,
+    client_create,
+    client_update,
+    client_update_check,
+    client_user_replace,
+    client_user_unlink,
+    package_create,
+    package_prices_check,
+    package_update,
+    package_update_check,
+)
+from billing.services.items import adjustment_create, billable_items_status_set
+from billing.services.rollup import period_close
+from billing.services.subscriptions import (
+    subscription_create,
+    subscription_create_check,
+    subscription_status_check,
+    subscription_status_set,
+)
 from customers.models import Client, ClientUser
 from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.periods import period_label, period_parse
@@ -92,7 +114,7 @@ class AdjustmentForm(forms.Form):
 
 def _status_action(status: str, label: str):
     def mark(modeladmin, request, queryset):
-        changed, refused = services.billable_items_status_set(
+        changed, refused = billable_items_status_set(
             item_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
         )
         modeladmin.message_user(request, f"{changed} item(s) marked {status}.", messages.SUCCESS)
@@ -161,7 +183,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            response.context_data["currency_totals"] = selectors.billable_item_totals(
+            response.context_data["currency_totals"] = billable_item_totals(
                 items=changelist.queryset
             )
             response.context_data["period_filter"] = request.GET.get("period", "")
@@ -202,7 +224,7 @@ class BillableItemAdmin(BillingAuditAdmin):
             **self.admin_site.each_context(request),
             "title": "Billing periods",
             "opts": self.model._meta,
-            "periods": selectors.periods_overview(),
+            "periods": periods_overview(),
             "can_close": request.user.has_perm("tickets.change_billingperiod"),
         }
         return TemplateResponse(request, "admin/billing/periods.html", context, status=status)
@@ -218,7 +240,7 @@ class BillableItemAdmin(BillingAuditAdmin):
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self.periods_view(request, status=400)
         try:
-            result = services.period_close(month=month, actor=request.user)
+            result = period_close(month=month, actor=request.user)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         else:
@@ -238,7 +260,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
-                item = services.adjustment_create(
+                item = adjustment_create(
                     client=data["client"],
                     month=data["period"],
                     amount=data["amount"],
@@ -342,14 +364,14 @@ class SubscriptionAdminForm(forms.ModelForm):
         try:
             if self.instance.pk is None:
                 if data.get("client") and data.get("package") and data.get("start_date"):
-                    services.subscription_create_check(
+                    subscription_create_check(
                         client=data["client"],
                         package=data["package"],
                         start_date=data["start_date"],
                     )
             elif data.get("status"):
                 current = Subscription.objects.get(pk=self.instance.pk)
-                services.subscription_status_check(subscription=current, status=data["status"])
+                subscription_status_check(subscription=current, status=data["status"])
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
         return data
@@ -381,13 +403,13 @@ class SubscriptionAdmin(BillingAuditAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.subscription_status_set(
+            subscription_status_set(
                 subscription=Subscription.objects.get(pk=obj.pk),
                 status=form.cleaned_data["status"],
                 actor=request.user,
             )
             return
-        created = services.subscription_create(
+        created = subscription_create(
             client=form.cleaned_data["client"],
             package=form.cleaned_data["package"],
             start_date=form.cleaned_data["start_date"],
@@ -406,15 +428,13 @@ class ClientAdminForm(forms.ModelForm):
 
     class Meta:
         model = Client
-        fields = list(services.CLIENT_FIELDS)
+        fields = list(CLIENT_FIELDS)
 
     def clean(self):
         data = super().clean()
         if self.instance.pk is not None:
             try:
-                services.client_update_check(
-                    client=Client.objects.get(pk=self.instance.pk), fields=data
-                )
+                client_update_check(client=Client.objects.get(pk=self.instance.pk), fields=data)
             except ValidationError as exc:
                 _errors_on_form(self, exc)
         return data
@@ -427,7 +447,7 @@ class ClientUserInline(admin.TabularInline):
 
 
 def _client_fields(form: forms.ModelForm) -> dict[str, Any]:
-    return {key: form.cleaned_data[key] for key in services.CLIENT_FIELDS}
+    return {key: form.cleaned_data[key] for key in CLIENT_FIELDS}
 
 
 @admin.register(Client)
@@ -441,9 +461,9 @@ class ClientAdmin(BillingAuditAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            services.client_update(client=obj, fields=_client_fields(form), actor=request.user)
+            client_update(client=obj, fields=_client_fields(form), actor=request.user)
             return
-        created = services.client_create(fields=_client_fields(form), actor=request.user)
+        created = client_create(fields=_client_fields(form), actor=request.user)
         obj.pk, obj.created_at = created.pk, created.created_at
         obj._state.adding = False
 
@@ -452,10 +472,10 @@ class ClientAdmin(BillingAuditAdmin):
         them in the client's billing audit."""
         memberships = formset.save(commit=False)
         for removed in formset.deleted_objects:
-            services.client_user_unlink(client=form.instance, user=removed.user, actor=request.user)
+            client_user_unlink(client=form.instance, user=removed.user, actor=request.user)
         for membership in memberships:
             # a row with a pk now names another user: it replaces that login
-            services.client_user_replace(
+            client_user_replace(
                 replaced_id=membership.pk,
                 client=form.instance,
                 user=membership.user,
@@ -473,7 +493,7 @@ class ClientUserAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change and not form.changed_data:
             return
-        services.client_user_replace(
+        client_user_replace(
             replaced_id=obj.pk if change else None,
             client=obj.client,
             user=obj.user,
@@ -483,7 +503,7 @@ class ClientUserAdmin(admin.ModelAdmin):
         obj._state.adding = False
 
     def delete_model(self, request, obj):
-        services.client_user_unlink(client=obj.client, user=obj.user, actor=request.user)
+        client_user_unlink(client=obj.client, user=obj.user, actor=request.user)
 
     def delete_queryset(self, request, queryset):
         for membership in queryset.select_related("user", "client"):
@@ -499,13 +519,13 @@ class SupportPackageAdminForm(forms.ModelForm):
 
     class Meta:
         model = SupportPackage
-        fields = list(services.PACKAGE_FIELDS)
+        fields = list(PACKAGE_FIELDS)
 
     def clean(self):
         data = super().clean()
         if self.instance.pk is not None:
             try:
-                services.package_update_check(
+                package_update_check(
                     package=SupportPackage.objects.get(pk=self.instance.pk), fields=data
                 )
             except ValidationError as exc:
@@ -544,7 +564,7 @@ class PackagePriceFormSet(BaseInlineFormSet):
         if any(price.pop("hourly_rate_currency") != price["currency"] for price in prices):
             raise forms.ValidationError("A price's fee and hourly rate are in one currency.")
         try:
-            services.package_prices_check(package=self.instance, prices=prices)
+            package_prices_check(package=self.instance, prices=prices)
         except ValidationError as exc:
             raise forms.ValidationError(exc.messages) from exc
 
@@ -559,14 +579,7 @@ class PackagePriceInline(admin.TabularInline):
 class SupportPackageAdmin(BillingAuditAdmin):
     audit_key = "package_id"
     form = SupportPackageAdminForm
-    list_display = [
-        "name",
-        "billing_mode",
-        "included_hours",
-        "invoice_action",
-        "show_work_log",
-        "active",
-    ]
+    list_display = list(PACKAGE_FIELDS)
     list_filter = ["billing_mode", "active", "invoice_action"]
     search_fields = ["name"]
     inlines = [PackagePriceInline]
@@ -582,12 +595,10 @@ class SupportPackageAdmin(BillingAuditAdmin):
             {key: price[key] for key in ("currency", "fee", "hourly_rate")}
             for price in price_formset.prices()
         ]
-        fields = {key: form.cleaned_data[key] for key in services.PACKAGE_FIELDS}
+        fields = {key: form.cleaned_data[key] for key in PACKAGE_FIELDS}
         if change:
-            services.package_update(
-                package=form.instance, fields=fields, prices=prices, actor=request.user
-            )
+            package_update(package=form.instance, fields=fields, prices=prices, actor=request.user)
             return
-        created = services.package_create(fields=fields, prices=prices, actor=request.user)
+        created = package_create(fields=fields, prices=prices, actor=request.user)
         form.instance.pk = created.pk
         form.instance._state.adding = False

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from billing.services import subscription_create
+from billing.services.subscriptions import subscription_create
 from packages.models import SupportPackage
 from tickets.admin import TicketAdmin
 from tickets.forms import ServiceAddForm

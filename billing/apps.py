@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -13,3 +15,6 @@ class BillingConfig(AppConfig):
             receivers.usage_alerts_on_time_change,
             dispatch_uid="billing.usage_alerts_on_time_change",
         )
+        # Registers the tasks that services queue by name (supportbilling.queue.task_enqueue)
+        # in every process, not only in a worker that discovered them.
+        import_module("billing.tasks")

@@ -65,8 +65,8 @@ def statement_compute(
     hourly_rate: Decimal,
     terms: str = TERMS_CURRENT,
 ) -> Statement:
-    """DESIGN.md's billing rules for one subscription and period; ``terms`` says where
-    the included hours, fee and rate come from (TERMS_BILLED or TERMS_CURRENT).
+    """The billing rules (docs/billing-rules.md) for one subscription and period; ``terms``
+    says where the included hours, fee and rate come from (TERMS_BILLED or TERMS_CURRENT).
 
     Recurring: overtime = max(0, used - included), charged at the hourly rate.
     One-time: the bucket is drawn down; never any overtime.

@@ -15,16 +15,17 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-from billing.selectors import EXPORT_COLUMNS, billable_items_export_rows
+from billing.models import BILLABLE_ITEM_COLUMNS
+from billing.selectors.finance import billable_items_export_rows
 from supportbilling.periods import period_label
 
 ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body
 _DECIMAL_COLUMNS = {"quantity", "unit_price", "amount"}
-_DECIMAL_INDEXES = [i for i, name in enumerate(EXPORT_COLUMNS) if name in _DECIMAL_COLUMNS]
-_OTHER_INDEXES = [i for i in range(len(EXPORT_COLUMNS)) if i not in _DECIMAL_INDEXES]
-_PERIOD_INDEX = EXPORT_COLUMNS.index("period")
-_CREATED_INDEX = EXPORT_COLUMNS.index("created_at")
-_SUBSCRIPTION_INDEX = EXPORT_COLUMNS.index("subscription")
+_DECIMAL_INDEXES = [i for i, name in enumerate(BILLABLE_ITEM_COLUMNS) if name in _DECIMAL_COLUMNS]
+_OTHER_INDEXES = [i for i in range(len(BILLABLE_ITEM_COLUMNS)) if i not in _DECIMAL_INDEXES]
+_PERIOD_INDEX = BILLABLE_ITEM_COLUMNS.index("period")
+_CREATED_INDEX = BILLABLE_ITEM_COLUMNS.index("created_at")
+_SUBSCRIPTION_INDEX = BILLABLE_ITEM_COLUMNS.index("subscription")
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -67,7 +68,7 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
     # of the line terminator, and a bare CR inside a cell must be quoted too, or a spreadsheet
     # starts a new row there (and reads what follows as a fresh cell).
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(EXPORT_COLUMNS)
+    writer.writerow(BILLABLE_ITEM_COLUMNS)
     for count, row in enumerate(rows, start=1):
         writer.writerow(_csv_row(row))
         if count % ROWS_PER_CHUNK == 0:
@@ -96,7 +97,7 @@ def xlsx_write(*, rows: Iterable[tuple], target) -> None:
     formula, after the same ``spreadsheet_text`` rule as the CSV."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Billable items")
-    sheet.append(list(EXPORT_COLUMNS))
+    sheet.append(list(BILLABLE_ITEM_COLUMNS))
     for row in rows:
         values: list = _csv_row(row)
         for index in _DECIMAL_INDEXES:

@@ -30,6 +30,26 @@ class ItemStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
+# The fields of a billable item, in order, as the exports' columns and the API's JSON show
+# them (docs/api.md); the rollup's COPY writes the same columns.
+BILLABLE_ITEM_COLUMNS = (
+    "id",
+    "client",
+    "subscription",
+    "period",
+    "kind",
+    "description",
+    "unit",
+    "quantity",
+    "unit_price",
+    "amount",
+    "currency",
+    "invoice_action",
+    "status",
+    "created_at",
+)
+
+
 class BillableItem(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="billable_items")
     # Empty only for an adjustment that concerns the client as a whole.
@@ -108,6 +128,9 @@ class BillableItem(models.Model):
 
 
 class UsageThreshold(models.IntegerChoices):
+    """The share of the included hours used (in %) that alerts, the dashboard's notice and its
+    usage bar react to: the one place these numbers live."""
+
     WARNING = 80, "80%"
     EXHAUSTED = 100, "100%"
 
@@ -143,6 +166,11 @@ class UsageAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.threshold}% of #{self.subscription_id} in {self.period:%Y-%m}"
+
+    @property
+    def exhausted(self) -> bool:
+        """Every included hour is used (the e-mail says so rather than a percentage)."""
+        return self.threshold >= UsageThreshold.EXHAUSTED
 
 
 class DeliveryStatus(models.TextChoices):

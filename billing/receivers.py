@@ -4,7 +4,7 @@ Each one only queues work; the rules stay in the services."""
 import datetime as dt
 from typing import Any
 
-from billing.services import usage_alerts_check_queue
+from billing.services.alerts import usage_alerts_check_queue
 
 
 def usage_alerts_on_time_change(

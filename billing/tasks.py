@@ -1,9 +1,17 @@
-"""Celery tasks of billing: thin wrappers that pass ids and periods, never model instances."""
+"""Celery tasks of billing: thin wrappers that pass ids and periods, never model instances.
+Services queue them by name (``supportbilling.queue.task_enqueue``) and never import this
+module, so it imports them at the top."""
 
 import logging
 
 from celery import chord, shared_task
+from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from billing.selectors.periods import periods_to_close
+from billing.selectors.rollup import rollup_batches
+from billing.services import alerts, rollup
+from supportbilling.periods import period_label, period_parse
 
 logger = logging.getLogger(__name__)
 
@@ -12,15 +20,10 @@ logger = logging.getLogger(__name__)
 def close_ended_periods() -> list[str]:
     """The monthly schedule: close every ended month that is still open, one sub-task per
     batch of subscriptions, then mark each month closed when all its batches are done."""
-    from django.conf import settings
-
-    from billing import selectors, services
-    from supportbilling.periods import period_label
-
     started = []
-    for month in selectors.periods_to_close():
+    for month in periods_to_close():
         try:
-            if not services.period_close_begin(month=month):
+            if not rollup.period_close_begin(month=month):
                 continue
         except ValidationError as exc:
             # One month that cannot close (a missing price) must not hold back the others;
@@ -28,7 +31,7 @@ def close_ended_periods() -> list[str]:
             logger.error("Cannot close %s: %s", period_label(month), " ".join(exc.messages))
             continue
         period = period_label(month)
-        batches = selectors.rollup_batches(month=month, batch_size=settings.ROLLUP_BATCH_SIZE)
+        batches = rollup_batches(month=month, batch_size=settings.ROLLUP_BATCH_SIZE)
         if batches:
             chord(rollup_batch.s(period, first_id, last_id) for first_id, last_id in batches)(
                 period_close_finish.s(period)
@@ -41,29 +44,21 @@ def close_ended_periods() -> list[str]:
 
 @shared_task(name="billing.rollup_batch", acks_late=True)
 def rollup_batch(period: str, first_id: int, last_id: int) -> int:
-    from billing import services
-    from supportbilling.periods import period_parse
-
-    return services.period_rollup_batch(
+    return rollup.period_rollup_batch(
         month=period_parse(period), first_id=first_id, last_id=last_id
     )
 
 
 @shared_task(name="billing.period_close_finish")
 def period_close_finish(items_created: list[int], period: str) -> int:
-    from billing import services
-    from supportbilling.periods import period_parse
-
-    services.period_close_finish(month=period_parse(period))
+    rollup.period_close_finish(month=period_parse(period))
     return sum(items_created)
 
 
 @shared_task(name="billing.usage_alerts_check")
 def usage_alerts_check(subscription_ids: list[int] | None = None) -> int:
     """Every few minutes (beat) and after time is logged through billing's interfaces."""
-    from billing import services
-
-    return len(services.usage_alerts_check(subscription_ids=subscription_ids))
+    return len(alerts.usage_alerts_check(subscription_ids=subscription_ids))
 
 
 # No automatic retry: the service records each recipient's failure and its back-off, and the
@@ -71,6 +66,4 @@ def usage_alerts_check(subscription_ids: list[int] | None = None) -> int:
 # mail again everyone it had already reached.
 @shared_task(name="billing.usage_alert_send")
 def usage_alert_send(alert_id: int) -> int:
-    from billing import services
-
-    return services.usage_alert_send(alert_id=alert_id)
+    return alerts.usage_alert_send(alert_id=alert_id)

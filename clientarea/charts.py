@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
-from billing.selectors import ChartPoint
+from billing.selectors.portal import ChartPoint
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 30

@@ -6,7 +6,7 @@ from typing import cast
 from django import forms
 from django.core.exceptions import ValidationError
 
-from billing.selectors import client_subscriptions_to_choose
+from billing.selectors.portal import client_subscriptions_to_choose
 from packages.models import Subscription
 from tickets.hours import hours_parse
 from tickets.models import (

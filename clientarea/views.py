@@ -16,10 +16,22 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing import selectors
 from billing.calculations import Statement
+from billing.selectors.portal import (
+    client_history,
+    client_subscription_get,
+    client_subscription_usages,
+)
+from billing.selectors.portal_tickets import (
+    client_ticket_badges,
+    client_ticket_conversation,
+    client_ticket_get,
+    client_ticket_times,
+    client_tickets,
+)
+from billing.selectors.statements import ZERO_HOURS
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
-from clientarea.templatetags.portal import clock, hours, money
+from clientarea.templatetags.portal import clock, money
 from customers.models import Client
 from customers.services import password_reset_request_record
 from packages.models import BillingMode, Subscription
@@ -27,6 +39,7 @@ from supportbilling.periods import period_current, period_label
 from supportbilling.roles import client_membership, is_staff_member
 from tickets.models import MessageKind, Ticket, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
+from tickets.templatetags.hours import hours
 
 TICKETS_PER_PAGE = 25
 
@@ -51,14 +64,14 @@ def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespon
 
 def _subscription_or_404(client: Client, pk: int) -> Subscription:
     try:
-        return selectors.client_subscription_get(client_id=client.pk, subscription_id=pk)
+        return client_subscription_get(client_id=client.pk, subscription_id=pk)
     except Subscription.DoesNotExist as exc:
         raise Http404("No such subscription.") from exc
 
 
 def _ticket_or_404(client: Client, pk: int) -> Ticket:
     try:
-        return selectors.client_ticket_get(client_id=client.pk, ticket_id=pk)
+        return client_ticket_get(client_id=client.pk, ticket_id=pk)
     except Ticket.DoesNotExist as exc:
         raise Http404("No such ticket.") from exc
 
@@ -70,8 +83,8 @@ def _ticket_or_404(client: Client, pk: int) -> Ticket:
 @client_portal
 def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     month = period_current()
-    usages = selectors.client_subscription_usages(client_id=client.pk, month=month)
-    ticket_times = selectors.client_ticket_times(client_id=client.pk, month=month)
+    usages = client_subscription_usages(client_id=client.pk, month=month)
+    ticket_times = client_ticket_times(client_id=client.pk, month=month)
     # The calculator without JavaScript: the form reloads the page with ?subscription=&extra=.
     estimate_for, estimate = None, None
     calculator_form = ExtraHoursForm(request.GET if "subscription" in request.GET else None)
@@ -81,7 +94,7 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
         except ValueError:
             estimate_for = None
     if estimate_for is not None and calculator_form.is_valid():
-        found = selectors.client_subscription_usages(
+        found = client_subscription_usages(
             client_id=client.pk,
             month=month,
             subscription_id=estimate_for,
@@ -142,7 +155,7 @@ def subscription_estimate(request: HttpRequest, client: Client, pk: int) -> Json
     if subscription.package.billing_mode != BillingMode.RECURRING:
         return JsonResponse({"detail": "The cost calculator is for monthly packages."}, status=400)
     month = period_current()
-    found = selectors.client_subscription_usages(
+    found = client_subscription_usages(
         client_id=client.pk,
         month=month,
         subscription_id=subscription.pk,
@@ -171,14 +184,14 @@ def history(request: HttpRequest, client: Client) -> HttpResponse:
     return render(
         request,
         "clientarea/history.html",
-        {"client": client, "histories": selectors.client_history(client_id=client.pk)},
+        {"client": client, "histories": client_history(client_id=client.pk)},
     )
 
 
 @require_GET
 @client_portal
 def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
-    histories = selectors.client_history(client_id=client.pk, subscription_id=pk)
+    histories = client_history(client_id=client.pk, subscription_id=pk)
     if not histories:
         raise Http404("No such subscription.")
     return render(
@@ -196,11 +209,9 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
 def ticket_list(request: HttpRequest, client: Client) -> HttpResponse:
     filter_form = TicketFilterForm(request.GET or {"status": "active"})
     status = filter_form.cleaned_data["status"] if filter_form.is_valid() else ""
-    tickets = selectors.client_tickets(client_id=client.pk, status=status)
+    tickets = client_tickets(client_id=client.pk, status=status)
     page = Paginator(tickets, TICKETS_PER_PAGE).get_page(request.GET.get("page"))
-    badges = selectors.client_ticket_badges(
-        client_id=client.pk, ticket_ids=[ticket.pk for ticket in page]
-    )
+    badges = client_ticket_badges(client_id=client.pk, ticket_ids=[ticket.pk for ticket in page])
     rows = [{"ticket": ticket, "badge": badges.get(ticket.pk)} for ticket in page]
     return render(
         request,
@@ -248,16 +259,16 @@ def _add_errors(form: Any, exc: ValidationError) -> None:
 def _ticket_page(
     request: HttpRequest, client: Client, ticket: Ticket, reply_form: ReplyForm, status: int = 200
 ) -> HttpResponse:
-    times = selectors.client_ticket_times(client_id=client.pk, ticket_ids=[ticket.pk])
+    times = client_ticket_times(client_id=client.pk, ticket_ids=[ticket.pk])
     return render(
         request,
         "clientarea/ticket_detail.html",
         {
             "client": client,
             "ticket": ticket,
-            "conversation": selectors.client_ticket_conversation(ticket=ticket),
+            "conversation": client_ticket_conversation(ticket=ticket),
             "times": times,
-            "total_hours": sum((time.total_hours for time in times), selectors.ZERO_HOURS),
+            "total_hours": sum((time.total_hours for time in times), ZERO_HOURS),
             "reply_form": reply_form,
             "is_closed": ticket.status == TicketStatus.CLOSED,
         },

@@ -13,6 +13,8 @@ from celery import Task
 from kombu.exceptions import OperationalError
 from redis.exceptions import RedisError
 
+from supportbilling.celery import app as celery_app
+
 logger = logging.getLogger(__name__)
 
 # What sending raises with the broker or the result store down: kombu's OperationalError,
@@ -21,10 +23,16 @@ logger = logging.getLogger(__name__)
 BROKER_ERRORS = (OperationalError, RedisError, OSError, RuntimeError)
 
 
-def task_enqueue(task: Task, *args: Any, **kwargs: Any) -> bool:
-    """Queue ``task`` with these arguments. Returns False, and logs, when the broker cannot
-    be reached; the caller carries on. (With eager Celery the task runs here, and its own
-    errors are raised as usual.)"""
+def task_enqueue(task: Task | str, *args: Any, **kwargs: Any) -> bool:
+    """Queue ``task`` (a task or its registered name) with these arguments. Returns False, and
+    logs, when the broker cannot be reached; the caller carries on. (With eager Celery the task
+    runs here, and its own errors are raised as usual.)
+
+    By name, services queue their app's tasks without importing the tasks module, which
+    imports the services (``BillingConfig.ready`` imports billing's tasks, so their names are
+    registered in every process)."""
+    if isinstance(task, str):
+        task = celery_app.tasks[task]
     if task.app.conf.task_always_eager:
         task.apply_async(args=args, kwargs=kwargs)
         return True

@@ -134,6 +134,18 @@ def _time_entries_changed(*, subscription_id: int, months: Iterable[dt.date]) ->
     transaction.on_commit(send, robust=True)
 
 
+def _subscription_takes_time_check(
+    *, subscription: Subscription, client_id: int, foreign: str, inactive: str
+) -> None:
+    """Only an active subscription of the ticket's own client (``client_id``) takes its time.
+    The caller words the refusal; ``inactive`` may name the ``{status}``."""
+    if subscription.client_id != client_id:
+        raise ValidationError(foreign, code="foreign_subscription")
+    if subscription.status != SubscriptionStatus.ACTIVE:
+        status = subscription.get_status_display().lower()
+        raise ValidationError(inactive.format(status=status), code="inactive_subscription")
+
+
 def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if not ticket.track_time:
         raise ValidationError("This ticket does not track time.", code="not_tracked")
@@ -146,16 +158,12 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if for_update:
         subscriptions = subscriptions.select_for_update(of=("self",))
     subscription = subscriptions.get(pk=ticket.subscription_id)
-    if subscription.client_id != ticket.client_id:
-        raise ValidationError(
-            "The ticket's subscription belongs to another client.", code="foreign_subscription"
-        )
-    if subscription.status != SubscriptionStatus.ACTIVE:
-        raise ValidationError(
-            f"The subscription is {subscription.get_status_display().lower()}: time can only "
-            "be logged on an active subscription.",
-            code="inactive_subscription",
-        )
+    _subscription_takes_time_check(
+        subscription=subscription,
+        client_id=ticket.client_id,
+        foreign="The ticket's subscription belongs to another client.",
+        inactive="The subscription is {status}: time can only be logged on an active subscription.",
+    )
     return subscription
 
 
@@ -340,16 +348,12 @@ def ticket_subscription_set(
     """Link the subscription new time on the ticket is booked to (existing entries keep
     theirs). Only an active subscription of the ticket's own client can be chosen."""
     if subscription is not None:
-        if subscription.client_id != ticket.client_id:
-            raise ValidationError(
-                "That subscription belongs to another client.", code="foreign_subscription"
-            )
-        if subscription.status != SubscriptionStatus.ACTIVE:
-            raise ValidationError(
-                f"That subscription is {subscription.get_status_display().lower()}; choose an "
-                "active one.",
-                code="inactive_subscription",
-            )
+        _subscription_takes_time_check(
+            subscription=subscription,
+            client_id=ticket.client_id,
+            foreign="That subscription belongs to another client.",
+            inactive="That subscription is {status}; choose an active one.",
+        )
     ticket.subscription = subscription
     ticket.save(update_fields=["subscription", "updated_at"])
     audit_record(
@@ -414,10 +418,16 @@ def ticket_create(
         if not body:
             raise ValidationError({"body": "Describe what you need."})
         _message_body_check(body)
-    if subscription is not None and (
-        subscription.client_id != client.pk or subscription.status != SubscriptionStatus.ACTIVE
-    ):
-        raise ValidationError({"subscription": "Choose one of the client's active subscriptions."})
+    if subscription is not None:
+        try:
+            _subscription_takes_time_check(
+                subscription=subscription, client_id=client.pk, foreign="", inactive=""
+            )
+        except ValidationError as exc:
+            # The form's field: one message for either reason.
+            raise ValidationError(
+                {"subscription": "Choose one of the client's active subscriptions."}
+            ) from exc
     ticket = Ticket.objects.create(
         client=client, subject=subject, subscription=subscription, priority=priority
     )

@@ -1,5 +1,5 @@
-"""Template filters of the portal: money in the client's currency and locale, hours, the usage
-bar and the usage chart."""
+"""Template filters of the portal: money in the client's currency and locale, hours as a clock,
+the usage bar and the usage chart (hours themselves: tickets' ``hours`` library)."""
 
 from decimal import Decimal
 
@@ -8,13 +8,11 @@ from django import template
 from django.utils import translation
 from djmoney.money import Money
 
+from billing.models import UsageThreshold
 from clientarea.charts import usage_chart_svg
-from tickets.hours import hours_clock, hours_display
+from tickets.hours import hours_clock
 
 register = template.Library()
-
-WARNING_PERCENT = 80
-EXHAUSTED_PERCENT = 100
 
 
 def current_locale() -> str:
@@ -30,12 +28,6 @@ def money(value: Money | None) -> str:
 
 
 @register.filter
-def hours(value: Decimal | None) -> str:
-    """``1.25 h``"""
-    return hours_display(value or Decimal("0"))
-
-
-@register.filter
 def clock(value: Decimal | None) -> str:
     """``1:15``"""
     return hours_clock(value or Decimal("0"))
@@ -44,9 +36,9 @@ def clock(value: Decimal | None) -> str:
 @register.filter
 def usage_level(used_percent: int) -> str:
     """The bar's colour: ``ok``, ``warning`` (amber) from 80 %, ``exhausted`` (red) at 100 %."""
-    if used_percent >= EXHAUSTED_PERCENT:
+    if used_percent >= UsageThreshold.EXHAUSTED:
         return "exhausted"
-    if used_percent >= WARNING_PERCENT:
+    if used_percent >= UsageThreshold.WARNING:
         return "warning"
     return "ok"
 

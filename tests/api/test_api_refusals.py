@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from billing.models import BillableItem
-from billing.services import period_close
+from billing.services.rollup import period_close
 from packages.models import SubscriptionStatus
 from tests.api.conftest import api_as
 from tests.factories import (

@@ -8,8 +8,9 @@ import pytest
 from django.db import DatabaseError, transaction
 
 from billing.models import BillableItem, BilledTerms
-from billing.selectors import statement_for_subscription
-from billing.services import period_close, period_rollup_batch, subscription_create
+from billing.selectors.statements import statement_for_subscription
+from billing.services.rollup import period_close, period_rollup_batch
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode
 from tests.billing.conftest import api_as
 from tests.factories import (

@@ -11,8 +11,9 @@ from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing import services
 from billing.models import BillableItem, BillingAction, BillingEvent, UsageAlert
+from billing.services.catalogue import client_update, package_update
+from billing.services.items import billable_item_status_set, billable_items_status_set
 from customers.models import Client, ClientUser
 from packages.models import BillingMode, PackagePrice, SupportPackage
 from tests.billing.conftest import api_as
@@ -163,10 +164,10 @@ def test_an_item_status_change_is_audited_once(world, client, path):
 
 def test_a_refused_or_unchanged_status_writes_nothing(world):
     BillableItem.objects.filter(pk=world.item.pk).update(status="invoiced")
-    assert services.billable_items_status_set(
+    assert billable_items_status_set(
         item_ids=[world.item.pk], status="void", actor=world.users["finance"]
     ) == (0, 1)
-    services.billable_item_status_set(item=world.item, status="invoiced")
+    billable_item_status_set(item=world.item, status="invoiced")
     assert not BillingEvent.objects.exists()
 
 
@@ -392,10 +393,10 @@ def test_the_audit_shows_on_the_change_pages_newest_first_in_local_time(
     settings.TIME_ZONE = "Europe/Prague"
     finance = world.users["finance"]
     time_machine.move_to(dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC), tick=False)
-    services.billable_item_status_set(item=world.item, status="exported", actor=finance)
+    billable_item_status_set(item=world.item, status="exported", actor=finance)
     time_machine.move_to(dt.datetime(2026, 10, 21, 9, 0, tzinfo=dt.UTC), tick=False)
-    services.billable_item_status_set(item=world.item, status="invoiced", actor=finance)
-    services.client_update(client=world.acme, fields={"name": "ACME Corp"}, actor=finance)
+    billable_item_status_set(item=world.item, status="invoiced", actor=finance)
+    client_update(client=world.acme, fields={"name": "ACME Corp"}, actor=finance)
     client.force_login(finance)
     pages = {
         "item": reverse("admin:billing_billableitem_change", args=[world.item.pk]),
@@ -423,7 +424,7 @@ def test_the_package_page_lists_price_changes_in_constant_queries(world, client)
     url = reverse("admin:packages_supportpackage_change", args=[world.package.pk])
 
     def change_fee(fee: str) -> None:
-        services.package_update(
+        package_update(
             package=world.package,
             fields={},
             prices=[
@@ -451,7 +452,7 @@ def test_the_package_page_lists_price_changes_in_constant_queries(world, client)
 def test_postgres_refuses_to_change_or_delete_an_audit_row(postgres, world):
     # given an audited change by a user who later leaves
     leaver = UserFactory(username="leaver", is_staff=True)
-    services.billable_item_status_set(item=world.item, status="exported", actor=leaver)
+    billable_item_status_set(item=world.item, status="exported", actor=leaver)
     event = BillingEvent.objects.get()
     # then the database refuses to rewrite or remove it
     for statement in (
@@ -473,7 +474,7 @@ def test_postgres_refuses_to_change_or_delete_an_audit_row(postgres, world):
 def test_an_audited_item_client_or_package_cannot_be_deleted_under_its_history(world):
     from django.db.models import ProtectedError
 
-    services.billable_item_status_set(item=world.item, status="exported")
+    billable_item_status_set(item=world.item, status="exported")
     with pytest.raises(ProtectedError):
         BillableItem.objects.filter(pk=world.item.pk).delete()
     lonely = BillableItemFactory(subscription=world.subscription, kind="overtime")

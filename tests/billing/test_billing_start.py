@@ -14,8 +14,9 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from billing.models import BillableItem, ItemKind
-from billing.selectors import billing_start, periods_to_close
-from billing.services import period_close, subscription_create
+from billing.selectors.periods import periods_to_close
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode, Subscription
 from tests.billing.conftest import api_as
 from tests.factories import (
@@ -27,6 +28,7 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import BillingPeriod, PeriodStatus
+from tickets.selectors import billing_start
 from tickets.services import time_entry_log
 
 pytestmark = pytest.mark.django_db

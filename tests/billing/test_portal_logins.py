@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.models import BillingAction, BillingEvent
-from billing.services import client_user_replace
+from billing.services.catalogue import client_user_replace
 from customers.models import ClientUser
 from tests.factories import AdminFactory, ClientFactory, ClientUserFactory, UserFactory
 

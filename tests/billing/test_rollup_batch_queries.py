@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import BillableItem
-from billing.services import period_rollup_batch
+from billing.services.rollup import period_rollup_batch
 from tests.factories import SubscriptionFactory, TimeEntryFactory, package_with_prices
 
 OCTOBER = dt.date(2026, 10, 1)

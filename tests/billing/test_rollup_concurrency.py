@@ -13,12 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection, connections, transaction
 
 from billing.models import BillableItem
-from billing.services import (
-    period_close,
-    period_close_begin,
-    period_close_finish,
-    subscription_create,
-)
+from billing.services.rollup import period_close, period_close_begin, period_close_finish
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode
 from tests.factories import (
     ClientFactory,

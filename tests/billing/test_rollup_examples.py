@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from djmoney.money import Money
 
 from billing.models import BillableItem
-from billing.selectors import statement_for_subscription
-from billing.services import period_close, period_rollup_batch, subscription_create
+from billing.selectors.statements import statement_for_subscription
+from billing.services.rollup import period_close, period_rollup_batch
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,

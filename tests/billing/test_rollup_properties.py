@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.models import BillableItem
-from billing.services import period_close, period_rollup_batch
+from billing.services.rollup import period_close, period_rollup_batch
 from packages.models import Subscription
 from tests.factories import (
     ClientFactory,

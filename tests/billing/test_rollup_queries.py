@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.models import BillableItem
-from billing.services import period_close
+from billing.services.rollup import period_close
 from packages.models import Subscription
 from tests.factories import ClientFactory, OperatorFactory, package_with_prices
 from tickets.models import BillingPeriod, Ticket, TimeEntry

@@ -1,17 +1,17 @@
-"""manage.py seed_bench: the benchmark data is what was asked for, follows the time rules,
+"""bench/seed.py: the benchmark data is what was asked for, follows the time rules,
 and its month closes with the totals the billing rules give."""
 
 import datetime as dt
-import io
 from collections import defaultdict
 from decimal import Decimal
 
 import pytest
-from django.core.management import CommandError, call_command
 from django.db.models import Sum
 
+from bench.seed import SeedRefused
+from bench.seed import seed as bench_seed
 from billing.models import BillableItem, BilledTerms
-from billing.services import period_close
+from billing.services.rollup import period_close
 from customers.models import Client
 from packages.models import BillingMode, Subscription
 from tickets.models import HOURS_STEP, BillingPeriod, PeriodStatus, TimeEntry
@@ -26,9 +26,7 @@ def november(time_machine):
 
 
 def seed(**options):
-    out = io.StringIO()
-    call_command("seed_bench", stdout=out, **options)
-    return out.getvalue()
+    return bench_seed(**options)
 
 
 def test_writes_the_numbers_asked_for_in_last_month():
@@ -102,7 +100,7 @@ def test_refuses_a_database_that_holds_subscriptions():
     # given seeded data
     seed(subscriptions=5, entries=5)
     # when seeding again without --flush, then it refuses and writes nothing
-    with pytest.raises(CommandError, match="--flush"):
+    with pytest.raises(SeedRefused, match="--flush"):
         seed(subscriptions=5, entries=5)
     assert Subscription.objects.count() == 5
     # and with --flush it starts over
@@ -119,6 +117,6 @@ def test_refuses_a_database_that_holds_subscriptions():
     ],
 )
 def test_refuses_nonsense(options):
-    with pytest.raises(CommandError):
+    with pytest.raises(SeedRefused):
         seed(**options)
     assert not Subscription.objects.exists()

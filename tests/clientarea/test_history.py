@@ -7,8 +7,9 @@ import pytest
 from djmoney.money import Money
 
 from billing.models import BillableItem, ItemStatus
-from billing.selectors import client_history
-from billing.services import period_close, subscription_create
+from billing.selectors.portal import client_history
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode
 from tests.clientarea.conftest import SEPTEMBER, figures, section
 from tests.factories import (

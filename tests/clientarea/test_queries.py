@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from billing.services import period_close
+from billing.services.rollup import period_close
 from packages.models import BillingMode
 from supportbilling.periods import period_next
 from tests.factories import (

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import BillableItem, ItemStatus
-from billing.services import period_close
+from billing.services.rollup import period_close
 from packages.models import SubscriptionStatus
 from tests.clientarea.conftest import SEPTEMBER, figures
 from tests.factories import (

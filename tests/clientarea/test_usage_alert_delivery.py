@@ -16,7 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.core import mail
 
 from billing.models import DeliveryStatus, UsageAlert, UsageAlertDelivery
-from billing.services import usage_alert_send, usage_alerts_check
+from billing.services.alerts import usage_alert_send, usage_alerts_check
 from tests.clientarea.conftest import NOW, OCTOBER
 from tests.factories import (
     ClientUserFactory,

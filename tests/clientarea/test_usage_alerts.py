@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 
 from billing.models import UsageAlert
-from billing.selectors import usage_alert_candidates
-from billing.services import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
+from billing.selectors.alerts import usage_alert_candidates
+from billing.services.alerts import usage_alert_send, usage_alerts_check, usage_alerts_check_queue
 from billing.tasks import usage_alerts_check as usage_alerts_check_task
 from packages.models import BillingMode, SubscriptionStatus
 from tests.clientarea.conftest import NOW, OCTOBER

@@ -9,7 +9,7 @@ from django.core import mail
 from django.db import connection
 
 from billing.models import DeliveryStatus, UsageAlert, UsageAlertDelivery
-from billing.services import usage_alert_send, usage_alerts_check
+from billing.services.alerts import usage_alert_send, usage_alerts_check
 from conftest import need_service
 from supportbilling.periods import local_today
 from tests.factories import (

@@ -106,7 +106,7 @@ def test_after_an_outage_the_scheduled_close_runs_and_no_usage_alert_is_lost(
         manage(
             "shell",
             "-c",
-            "from billing.services import usage_alerts_check; usage_alerts_check()",
+            "from billing.services.alerts import usage_alerts_check; usage_alerts_check()",
         ),
         env,
         "usage check",

@@ -13,8 +13,8 @@ from django.db.models import Count
 
 from billing.calculations import rollup_item_drafts, statement_compute
 from billing.models import BillableItem, BilledTerms
-from billing.selectors import rollup_batches
-from billing.services import _batch_lock, period_close_begin, period_close_finish
+from billing.selectors.rollup import rollup_batches
+from billing.services.rollup import _batch_lock, period_close_begin, period_close_finish
 from billing.tasks import rollup_batch
 from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus

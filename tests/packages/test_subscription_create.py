@@ -9,7 +9,8 @@ from django.db import IntegrityError, transaction
 from djmoney.money import Money
 
 from billing.models import BillableItem, ItemKind
-from billing.services import period_close, subscription_create, subscription_status_set
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create, subscription_status_set
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
 from tests.factories import ClientFactory, SubscriptionFactory, TicketFactory, package_with_prices
 

@@ -12,7 +12,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.services import period_close
+from billing.services.rollup import period_close
 from tests.factories import (
     AdminFactory,
     ClientFactory,

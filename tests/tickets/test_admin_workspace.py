@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.services import subscription_create
+from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,

@@ -7,8 +7,9 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing.selectors import client_subscription_usages
-from billing.services import period_close, subscription_create, subscription_status_set
+from billing.selectors.portal import client_subscription_usages
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create, subscription_status_set
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,

@@ -1,7 +1,6 @@
 """Template tags of the operator's workspace: running timers on every admin page, the audit
-trail (also on the subscription's admin page, which cannot import tickets), hours display."""
+trail (also on the subscription's admin page, which cannot import tickets)."""
 
-from decimal import Decimal
 from typing import Any
 
 from django import template
@@ -12,11 +11,6 @@ from tickets import selectors
 from tickets.models import AuditEvent
 
 register = template.Library()
-
-
-@register.filter
-def hours(value: Decimal | None) -> str:
-    return selectors.hours_short(value or selectors.ZERO_HOURS)
 
 
 @register.filter

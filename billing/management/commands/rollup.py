@@ -3,6 +3,10 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from billing.selectors.periods import periods_to_close
+from billing.services.rollup import period_close
+from supportbilling.periods import period_parse
+
 
 class Command(BaseCommand):
     help = "Close a billing period: bill fees and overtime and lock its time entries."
@@ -15,13 +19,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: object, period: str | None, all_ended: bool, **options: object) -> None:
-        from billing import selectors, services
-        from supportbilling.periods import period_parse
-
         try:
-            months = selectors.periods_to_close() if all_ended else [period_parse(period or "")]
+            months = periods_to_close() if all_ended else [period_parse(period or "")]
             for month in months:
-                result = services.period_close(month=month)
+                result = period_close(month=month)
                 state = "was already closed" if result.already_closed else "closed"
                 self.stdout.write(
                     f"{result.period} {state}: {result.items_created} billable items written."

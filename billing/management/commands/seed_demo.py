@@ -10,6 +10,16 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.selectors.periods import periods_to_close
+from billing.services.rollup import period_close
+from billing.services.subscriptions import subscription_create
+from customers.models import Client, ClientUser
+from packages.models import BillingMode, InvoiceAction, PackagePrice, SupportPackage
+from supportbilling.periods import local_today, period_of, period_previous
+from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
+from tickets.models import MessageKind, Ticket, TicketMessage
+from tickets.services import time_entry_log
+
 DEMO_PASSWORD = "support-demo-2026"
 
 LOGINS = [
@@ -55,14 +65,6 @@ class Command(BaseCommand):
         self._print_logins()
 
     def _seed(self) -> None:
-        from billing.services import subscription_create
-        from customers.models import Client, ClientUser
-        from packages.models import BillingMode, InvoiceAction, PackagePrice, SupportPackage
-        from supportbilling.periods import local_today, period_of, period_previous
-        from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
-        from tickets.models import MessageKind, Ticket, TicketMessage
-        from tickets.services import time_entry_log
-
         rng = random.Random(2026)
         User.objects.create_superuser("admin", "admin@example.test", DEMO_PASSWORD)
         operators = []
@@ -216,9 +218,6 @@ class Command(BaseCommand):
                     )
 
     def _close_past_months(self) -> None:
-        from billing.selectors import periods_to_close
-        from billing.services import period_close
-
         for month in periods_to_close():
             period_close(month=month)
 

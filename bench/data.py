@@ -1,10 +1,11 @@
-"""A large, believable data set for the benchmarks (``manage.py seed_bench``), written fast:
+"""A large, believable data set for the benchmarks (``bench/seed.py``), written fast:
 COPY on PostgreSQL, multi-row inserts elsewhere. Never used by the product itself.
 
-The shape is docs/performance.md's: about 1.2 subscriptions per client (mostly recurring, some
-one-time buckets), prices in every configured currency, a skewed spread of time entries over
-the subscriptions of one month (most clients log nothing, a few log a lot and run into
-overtime), in quarter hours. Rows carry explicit ids, so one pass builds every foreign key.
+The shape follows the scale docs/performance.md measures: about 1.2 subscriptions per client
+(mostly recurring, some one-time buckets), prices in every configured currency, a skewed
+spread of time entries over the subscriptions of one month (most clients log nothing, a few
+log a lot and run into overtime), in quarter hours. Rows carry explicit ids, so one pass
+builds every foreign key.
 """
 
 import datetime as dt

@@ -1,0 +1,2 @@
+"""Reads of billing, one module per subject; callers import from the module that owns a
+function."""

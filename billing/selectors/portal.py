@@ -1,0 +1,222 @@
+"""The client portal's reads of subscriptions: dashboard cards, history, the subscriptions
+a client may choose. Each is scoped to one client and runs a fixed number of queries,
+whatever the number of subscriptions, entries or months."""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import (
+    QuerySet,
+    Sum,
+)
+from django.db.models.functions import TruncMonth
+
+from billing.calculations import (
+    HOURS_QUANTUM,
+    Statement,
+)
+from billing.models import (
+    BillableItem,
+    BilledTerms,
+)
+from billing.selectors.statements import (
+    ZERO_HOURS,
+    SubscriptionUsage,
+    hours_used_subquery,
+    month_range,
+    priced_subscriptions,
+    statement_of_row,
+    stored_terms_of_row,
+    subscription_runs_in,
+    with_stored_terms,
+)
+from packages.models import BillingMode, Subscription, SubscriptionStatus
+from supportbilling.periods import (
+    period_current,
+    period_of,
+    period_previous,
+    periods_between,
+)
+from tickets.models import (
+    BillingPeriod,
+    PeriodStatus,
+    TimeEntry,
+)
+
+
+def _months_back(month: dt.date, count: int) -> dt.date:
+    for _ in range(count):
+        month = period_previous(month)
+    return month
+
+
+def client_subscription_usages(
+    *,
+    client_id: int,
+    month: dt.date,
+    subscription_id: int | None = None,
+    extra_hours: Decimal = ZERO_HOURS,
+) -> list[SubscriptionUsage]:
+    """The dashboard's cards: every subscription of the client whose dates overlap ``month``
+    (recurring: hours of the month; one-time: the bucket, all time), in one query.
+
+    ``subscription_id`` with ``extra_hours`` answers the cost calculator's "what if" for one
+    subscription with the same arithmetic (``statement_compute``) the rollup uses.
+    """
+    first, last = month_range(month)
+    subscriptions = (
+        with_stored_terms(priced_subscriptions(client_id=client_id), month=month)
+        .filter(subscription_runs_in(first, last))
+        .annotate(used_in_month=hours_used_subquery(month), used_ever=hours_used_subquery())
+        .order_by("-package__billing_mode", "start_date", "pk")
+    )
+    if subscription_id is not None:
+        subscriptions = subscriptions.filter(pk=subscription_id)
+    usages = []
+    for subscription in subscriptions:
+        is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
+        used = subscription.used_in_month if is_recurring else subscription.used_ever
+        extra = extra_hours if subscription.pk == subscription_id else ZERO_HOURS
+        usages.append(
+            SubscriptionUsage(
+                subscription=subscription,
+                month=month,
+                statement=statement_of_row(
+                    subscription,
+                    used_hours=used,
+                    extra_hours=extra,
+                    terms=stored_terms_of_row(subscription),
+                ),
+                extra_hours=extra,
+            )
+        )
+    return usages
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One closed month of one subscription: the statement and what was billed for it."""
+
+    month: dt.date
+    statement: Statement | None
+    items: list[BillableItem]
+
+
+@dataclass(frozen=True)
+class ChartPoint:
+    month: dt.date
+    used_hours: Decimal
+    included_hours: Decimal
+
+
+@dataclass(frozen=True)
+class SubscriptionHistory:
+    subscription: Subscription
+    rows: list[HistoryRow]  # closed months, newest first
+    chart: list[ChartPoint]  # the last 12 months, oldest first (recurring only)
+
+
+def _included_in(
+    subscription: Any, month: dt.date, terms_by_key: Mapping[tuple[int, dt.date | None], Any]
+) -> Decimal:
+    """The hours included in ``month``: as billed when its terms are stored, else today's."""
+    terms = terms_by_key.get((subscription.pk, month))
+    return terms.included_hours if terms else subscription.hours_included
+
+
+def client_history(
+    *,
+    client_id: int,
+    subscription_id: int | None = None,
+    now: dt.datetime | None = None,
+    chart_months: int = 12,
+) -> list[SubscriptionHistory]:
+    """Per subscription of the client: one row per closed month it was billed in, with the
+    statement (with the terms stored when the month was billed; the current ones only for a
+    month closed before terms were stored) and its billable items, and the hours used
+    against the hours included over the last ``chart_months`` months. Five queries in all."""
+    subscriptions = list(
+        priced_subscriptions(client_id=client_id).order_by(
+            "-package__billing_mode", "start_date", "pk"
+        )
+        if subscription_id is None
+        else priced_subscriptions(client_id=client_id).filter(pk=subscription_id)
+    )
+    if not subscriptions:
+        return []
+    subscription_ids = [subscription.pk for subscription in subscriptions]
+    closed_months = list(
+        BillingPeriod.objects.filter(status=PeriodStatus.CLOSED)
+        .order_by("-month")
+        .values_list("month", flat=True)
+    )
+    used: dict[tuple[int, dt.date], Decimal] = {
+        (row["subscription_id"], row["month"]): row["total"].quantize(HOURS_QUANTUM)
+        for row in TimeEntry.objects.filter(subscription_id__in=subscription_ids)
+        .annotate(month=TruncMonth("work_date"))
+        .order_by()
+        .values("subscription_id", "month")
+        .annotate(total=Sum("hours"))
+    }
+    items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
+    for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
+        "period", "kind", "pk"
+    ):
+        items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
+    terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
+    for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
+        # A bucket's terms serve every month of it.
+        month_key = None if stored.billing_mode == BillingMode.ONE_TIME else stored.month
+        terms_by_key[(stored.subscription_id, month_key)] = stored
+    current = period_current(now)
+    chart_range = periods_between(_months_back(current, chart_months - 1), current)
+    histories = []
+    for subscription in subscriptions:
+        first = period_of(subscription.start_date)
+        last = period_of(subscription.end_date) if subscription.end_date else current
+        is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
+        rows = []
+        for month in closed_months:
+            month_items = items_by_key.get((subscription.pk, month), [])
+            hours = used.get((subscription.pk, month), ZERO_HOURS)
+            if not (first <= month <= last) and not month_items and not hours:
+                continue
+            if not is_recurring and not month_items and not hours:
+                continue
+            terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
+            statement = statement_of_row(subscription, used_hours=hours, terms=terms)
+            rows.append(HistoryRow(month=month, statement=statement, items=month_items))
+        chart = (
+            [
+                ChartPoint(
+                    month=month,
+                    used_hours=used.get((subscription.pk, month), ZERO_HOURS),
+                    included_hours=_included_in(subscription, month, terms_by_key)
+                    if first <= month <= last
+                    else ZERO_HOURS,
+                )
+                for month in chart_range
+            ]
+            if is_recurring
+            else []
+        )
+        histories.append(SubscriptionHistory(subscription=subscription, rows=rows, chart=chart))
+    return histories
+
+
+def client_subscriptions_to_choose(*, client_id: int) -> QuerySet[Subscription]:
+    """Subscriptions a client can open a ticket on: its active ones."""
+    return (
+        Subscription.objects.filter(client_id=client_id, status=SubscriptionStatus.ACTIVE)
+        .select_related("package")
+        .order_by("start_date", "pk")
+    )
+
+
+def client_subscription_get(*, client_id: int, subscription_id: int) -> Subscription:
+    return Subscription.objects.select_related("package", "client").get(
+        pk=subscription_id, client_id=client_id
+    )

@@ -1,0 +1,232 @@
+"""Statements of subscriptions: the terms and prices they are computed with, the hours used,
+and the query pieces every read of billing shares (subscriptions running in a month, the
+hours-sum and price subqueries)."""
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    DecimalField,
+    F,
+    FilteredRelation,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from djmoney.money import Money
+
+from billing.calculations import (
+    TERMS_BILLED,
+    Statement,
+    statement_compute,
+)
+from billing.models import (
+    BilledTerms,
+    UsageThreshold,
+)
+from packages.models import BillingMode, PackagePrice, Subscription
+from supportbilling.periods import (
+    period_last_day,
+)
+from tickets.models import (
+    TimeEntry,
+)
+from tickets.selectors import subscription_hours_used
+
+HOURS = DecimalField(max_digits=12, decimal_places=2)
+
+
+class MissingPrice(ValidationError, LookupError):
+    """The package has no price in the client's currency. A ValidationError, so that every
+    interface shows the message instead of failing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="missing_price")
+
+
+def package_price_for(*, package_id: int, currency: str) -> PackagePrice:
+    price = PackagePrice.objects.filter(package_id=package_id, currency=currency).first()
+    if price is None:
+        raise MissingPrice(f"The package has no price in {currency}.")
+    return price
+
+
+def billed_terms_of(month: dt.date, prefix: str = "") -> Q:
+    """The stored terms that bill ``month``: the month's own (a recurring subscription, once
+    the month is closed) or the bucket's (a one-time subscription, stored when bought)."""
+    return Q(**{f"{prefix}month": month}) | Q(**{f"{prefix}billing_mode": BillingMode.ONE_TIME})
+
+
+def billed_terms_get(*, subscription_id: int, month: dt.date) -> BilledTerms | None:
+    """The terms ``month`` of the subscription was billed with, or None (the month is open,
+    or was closed before terms were stored): then the current prices apply."""
+    return (
+        BilledTerms.objects.filter(subscription_id=subscription_id)
+        .filter(billed_terms_of(month))
+        .first()
+    )
+
+
+def statement_for_subscription(
+    *, subscription: Subscription, month: dt.date, extra_hours: Decimal = Decimal("0")
+) -> Statement:
+    """The statement of one subscription for ``month``, with the terms it was billed with
+    (closed month, bucket) or else the current prices; ``extra_hours`` answers "what if"
+    (the portal's cost calculator) with the very same arithmetic."""
+    used = subscription_hours_used(subscription=subscription, month=month) + extra_hours
+    terms = billed_terms_get(subscription_id=subscription.pk, month=month)
+    if terms is not None:
+        return statement_of_terms(terms, used_hours=used)
+    currency = subscription.client.currency
+    price = package_price_for(package_id=subscription.package_id, currency=currency)
+    return statement_compute(
+        billing_mode=subscription.package.billing_mode,
+        currency=currency,
+        included_hours=subscription.hours_included,
+        used_hours=used,
+        fee=price.fee.amount,
+        hourly_rate=price.hourly_rate.amount,
+    )
+
+
+def statement_of_terms(terms: BilledTerms, *, used_hours: Decimal) -> Statement:
+    """The statement of ``used_hours`` under terms stored when the month (or bucket) was
+    billed."""
+    return statement_compute(
+        billing_mode=terms.billing_mode,
+        currency=terms.currency,
+        included_hours=terms.included_hours,
+        used_hours=used_hours,
+        fee=terms.fee.amount,
+        hourly_rate=terms.hourly_rate.amount,
+        terms=TERMS_BILLED,
+    )
+
+
+def month_range(month: dt.date) -> tuple[dt.date, dt.date]:
+    return month, period_last_day(month)
+
+
+def subscription_runs_in(first: dt.date, last: dt.date) -> Q:
+    """The subscription's dates overlap [first, last]."""
+    return Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
+
+
+ZERO_HOURS = Decimal("0.00")
+
+
+def usage_thresholds_reached(*, statement: Statement) -> list[int]:
+    """The usage alert thresholds (80 %, 100 %) a recurring statement has reached: the rule the
+    dashboard notice and the alert e-mails share. Nothing without included hours."""
+    if statement.billing_mode != BillingMode.RECURRING or statement.included_hours <= 0:
+        return []
+    return [threshold for threshold in UsageThreshold.values if statement.used_percent >= threshold]
+
+
+@dataclass(frozen=True)
+class SubscriptionUsage:
+    """One card of the dashboard: a subscription and its statement for the month (None when
+    the package has no price in the client's currency)."""
+
+    subscription: Subscription
+    month: dt.date
+    statement: Statement | None
+    extra_hours: Decimal = ZERO_HOURS
+
+    @property
+    def thresholds_reached(self) -> list[int]:
+        return usage_thresholds_reached(statement=self.statement) if self.statement else []
+
+    @property
+    def exhausted(self) -> bool:
+        return UsageThreshold.EXHAUSTED in self.thresholds_reached
+
+
+def hours_used_subquery(month: dt.date | None = None) -> Coalesce:
+    """The hours the subscription of the outer row used in ``month`` (None: ever), zero when
+    none: one correlated sum per subscription over the (subscription, work_date) index, which
+    is faster than a join and GROUP BY over every entry (docs/performance.md)."""
+    entries = TimeEntry.objects.filter(subscription=OuterRef("pk"))
+    if month is not None:
+        entries = entries.filter(work_date__range=month_range(month))
+    total = entries.order_by().values("subscription").annotate(total=Sum("hours")).values("total")
+    return Coalesce(Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS)
+
+
+def current_price() -> QuerySet[PackagePrice]:
+    """The price of the outer subscription's package in its client's currency, for subqueries
+    (``Exists``, ``with_current_price``)."""
+    return PackagePrice.objects.filter(
+        package=OuterRef("package_id"), currency=OuterRef("client__currency")
+    )
+
+
+def with_current_price(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """Annotate ``price_fee`` and ``price_hourly_rate`` (None without a price), which
+    ``statement_of_row`` reads."""
+    price = current_price()
+    return subscriptions.annotate(
+        price_fee=Subquery(price.values("fee")[:1]),
+        price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),
+    )
+
+
+def priced_subscriptions(*, client_id: int) -> QuerySet[Subscription]:
+    return with_current_price(
+        Subscription.objects.filter(client_id=client_id).select_related("package", "client")
+    )
+
+
+def with_stored_terms(subscriptions: QuerySet[Subscription], *, month: dt.date) -> QuerySet:
+    """Annotate the terms stored for ``month`` (see ``billed_terms_of``): one join, at most
+    one row (unique per month; a bucket has one)."""
+    return subscriptions.annotate(
+        stored=FilteredRelation("billed_terms", condition=billed_terms_of(month, "billed_terms__")),
+        stored_billing_mode=F("stored__billing_mode"),
+        stored_included_hours=F("stored__included_hours"),
+        stored_fee=F("stored__fee"),
+        stored_hourly_rate=F("stored__hourly_rate"),
+        stored_currency=F("stored__currency"),
+    )
+
+
+def stored_terms_of_row(subscription: Any) -> BilledTerms | None:
+    if subscription.stored_fee is None:
+        return None
+    return BilledTerms(
+        subscription=subscription,
+        billing_mode=subscription.stored_billing_mode,
+        included_hours=subscription.stored_included_hours,
+        fee=Money(subscription.stored_fee, subscription.stored_currency),
+        hourly_rate=Money(subscription.stored_hourly_rate, subscription.stored_currency),
+    )
+
+
+def statement_of_row(
+    subscription: Any,
+    *,
+    used_hours: Decimal,
+    extra_hours: Decimal = ZERO_HOURS,
+    terms: BilledTerms | None = None,
+) -> Statement | None:
+    """The statement with the stored ``terms`` when given, else with the current price
+    (annotated by ``with_current_price``); None when neither exists."""
+    if terms is not None:
+        return statement_of_terms(terms, used_hours=used_hours + extra_hours)
+    if subscription.price_fee is None:
+        return None
+    return statement_compute(
+        billing_mode=subscription.package.billing_mode,
+        currency=subscription.client.currency,
+        included_hours=subscription.hours_included,
+        used_hours=used_hours + extra_hours,
+        fee=subscription.price_fee,
+        hourly_rate=subscription.price_hourly_rate,
+    )

@@ -1,0 +1,353 @@
+"""The monthly rollup that closes a period: begin, bill each batch of subscriptions (COPY
+writes on PostgreSQL), finish."""
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing.calculations import (
+    ItemDraft,
+    rollup_item_drafts,
+    statement_compute,
+)
+from billing.models import (
+    BILLABLE_ITEM_COLUMNS,
+    BillableItem,
+    BilledTerms,
+    ItemKind,
+    ItemStatus,
+)
+from billing.selectors.rollup import rollup_batches, rollup_rows, subscriptions_without_price
+from billing.selectors.statements import MissingPrice
+from billing.services.items import billable_item_from_draft
+from packages.models import (
+    BillingMode,
+)
+from supportbilling.periods import (
+    period_has_ended,
+    period_label,
+    period_next,
+)
+from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeEntry
+from tickets.selectors import billing_start
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PeriodCloseResult:
+    month: dt.date
+    items_created: int
+    already_closed: bool
+
+    @property
+    def period(self) -> str:
+        return period_label(self.month)
+
+
+def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> bool:
+    """Stop time entries of ``month`` (status ``closing``). Returns False when the month is
+    already closed. Refuses a month before the billing start, one that has not ended, and
+    one that cannot be billed."""
+    if not period_has_ended(month, now):
+        raise ValidationError(
+            f"{period_label(month)} has not ended yet; it can be closed from "
+            f"{period_next(month):%Y-%m-%d}.",
+            code="period_not_ended",
+        )
+    start = billing_start()
+    if start is None:
+        raise ValidationError(
+            f"Billing has not begun: no subscription was sold yet, so {period_label(month)} "
+            "has nothing to close.",
+            code="before_billing_start",
+        )
+    if month < start:
+        raise ValidationError(
+            f"{period_label(month)} is before billing began ({period_label(start)}): it is "
+            "never closed or billed.",
+            code="before_billing_start",
+        )
+    unpriced = subscriptions_without_price(month=month)
+    if unpriced:
+        raise ValidationError(
+            f"Cannot close {period_label(month)}: subscriptions "
+            f"{', '.join(f'#{pk}' for pk in unpriced[:20])} have no price in their client's "
+            "currency.",
+            code="missing_price",
+        )
+    BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
+    # Waits for time entries of the month that are being written (they hold a share lock).
+    BillingPeriod.objects.filter(month=month, status=PeriodStatus.OPEN).update(
+        status=PeriodStatus.CLOSING
+    )
+    return not BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
+
+
+def _batch_lock(month: dt.date, first_id: int) -> None:
+    """One worker at a time per batch, so the count of new items and the audit are exact.
+    (The unique constraint alone already prevents double billing.)"""
+    if connection.vendor == "postgresql":
+        key = ((month.year * 12 + month.month) << 32) | (first_id & 0xFFFFFFFF)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+# Columns the rollup writes with COPY, in the order of the rows it builds: the item's columns
+# but the id (the database gives it), then its update time. (No field sets db_column.)
+_ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
+_ITEM_COLUMNS = (*(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS[1:]), "updated_at")
+_AUDIT_COLUMNS = ("subscription_id", "action", "detail", "created_at")
+
+
+def _copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """COPY plain rows into ``table`` (PostgreSQL only). For thousands of rows this is
+    several times faster than bulk_create, which builds a model instance per row and adapts
+    every value in Python; the rollup spent most of its time there (docs/performance.md)."""
+    # Django's cursor wrapper has no COPY; psycopg's own cursor does.
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# New items go through a temporary table so that ON CONFLICT DO NOTHING still drops an item
+# another batch wrote meanwhile (a batch with other boundaries holds another lock), as
+# bulk_create(ignore_conflicts=True) did.
+# Literal SQL (no text built from names); the columns are those of _ITEM_COLUMNS.
+_ITEMS_STAGING_CREATE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS rollup_new_items ON COMMIT DELETE ROWS AS "
+    "SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
+    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
+    "FROM billing_billableitem WITH NO DATA"
+)
+_ITEMS_STAGING_INSERT = (
+    "INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, description, "
+    "unit, quantity, unit_price, amount, currency, invoice_action, status, created_at, "
+    "updated_at) SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
+    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
+    "FROM rollup_new_items ON CONFLICT DO NOTHING"
+)
+
+
+def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date) -> None:
+    """Write the batch's new items: COPY on PostgreSQL, bulk_create elsewhere."""
+    if not new_items:
+        return
+    if connection.vendor != "postgresql":
+        BillableItem.objects.bulk_create(
+            [
+                billable_item_from_draft(
+                    draft,
+                    client_id=row["client_id"],
+                    subscription_id=row["pk"],
+                    month=month,
+                    currency=row["client__currency"],
+                    invoice_action=row["package__invoice_action"],
+                )
+                for row, draft in new_items
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    written_at = timezone.now()  # what auto_now_add and auto_now set
+    rows = [
+        (
+            row["client_id"],
+            row["pk"],
+            month,
+            draft.kind,
+            draft.description,
+            draft.unit,
+            draft.quantity,
+            draft.unit_price,
+            draft.amount,
+            row["client__currency"],
+            row["package__invoice_action"],
+            ItemStatus.PENDING.value,
+            written_at,
+            written_at,
+        )
+        for row, draft in new_items
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEMS_STAGING_CREATE)
+        _copy_rows("rollup_new_items", _ITEM_COLUMNS, rows)
+        cursor.execute(_ITEMS_STAGING_INSERT)
+
+
+# One statement for the whole batch: the rows' columns as arrays, unnested by PostgreSQL.
+_TERMS_INSERT = (
+    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
+    "fee, hourly_rate, currency, created_at) "
+    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, %s "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[]) "
+    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency) "
+    "ON CONFLICT (subscription_id, month) DO NOTHING"
+)
+
+
+def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
+    """Store the terms of every subscription of the batch, with items or without, so that
+    the month shows what was billed whatever the prices become. Terms a batch stored before
+    stay as they are (append-only)."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        BilledTerms.objects.bulk_create(
+            [
+                BilledTerms(
+                    subscription_id=row["pk"],
+                    month=month,
+                    billing_mode=BillingMode.RECURRING,
+                    included_hours=row["included_hours"],
+                    fee=Money(row["fee"], row["client__currency"]),
+                    hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+                )
+                for row in rows
+            ],
+            ignore_conflicts=True,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _TERMS_INSERT,
+            [
+                month,
+                BillingMode.RECURRING.value,
+                timezone.now(),
+                [row["pk"] for row in rows],
+                [row["included_hours"] for row in rows],
+                [row["fee"] for row in rows],
+                [row["hourly_rate"] for row in rows],
+                [row["client__currency"] for row in rows],
+            ],
+        )
+
+
+def _audit_insert(audit_details: list[tuple[int, dict[str, Any]]]) -> None:
+    """One ``period_billed`` audit row per billed subscription: COPY on PostgreSQL."""
+    if not audit_details:
+        return
+    if connection.vendor != "postgresql":
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                subscription_id=subscription_id, action=AuditAction.PERIOD_BILLED, detail=detail
+            )
+            for subscription_id, detail in audit_details
+        )
+        return
+    written_at = timezone.now()
+    _copy_rows(
+        AuditEvent._meta.db_table,
+        _AUDIT_COLUMNS,
+        [
+            (subscription_id, AuditAction.PERIOD_BILLED.value, json.dumps(detail), written_at)
+            for subscription_id, detail in audit_details
+        ],
+    )
+
+
+@transaction.atomic
+def period_rollup_batch(
+    *, month: dt.date, first_id: int, last_id: int, now: dt.datetime | None = None
+) -> int:
+    """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
+
+    A constant number of queries whatever the batch size: read the aggregated rows, read what
+    is already billed, insert the rest in bulk, store the terms of every subscription of the
+    batch, flag the entries, record the audit (on PostgreSQL the items and audit are COPY
+    statements, which Django's query log does not show).
+    Idempotent: a batch that ran before writes nothing.
+    """
+    now = now or timezone.now()
+    _batch_lock(month, first_id)
+    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    already = set(
+        BillableItem.objects.filter(
+            period=month,
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
+        ).values_list("subscription_id", "kind")
+    )
+    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
+    billed_subscriptions: dict[int, list[str]] = {}
+    for row in rows:
+        if row["fee"] is None:
+            raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
+        statement = statement_compute(
+            billing_mode=BillingMode.RECURRING,
+            currency=row["client__currency"],
+            included_hours=row["included_hours"],
+            used_hours=row["used_hours"],
+            fee=row["fee"],
+            hourly_rate=row["hourly_rate"],
+        )
+        for draft in rollup_item_drafts(
+            statement=statement, package_name=row["package__name"], month=month
+        ):
+            if (row["pk"], draft.kind) in already:
+                continue
+            new_items.append((row, draft))
+            billed_subscriptions.setdefault(row["pk"], []).append(
+                f"{draft.kind} {draft.amount} {row['client__currency']}"
+            )
+    audit_details = [
+        (subscription_id, {"period": period_label(month), "items": billed})
+        for subscription_id, billed in billed_subscriptions.items()
+    ]
+    _items_insert(new_items, month=month)
+    _terms_insert(rows, month=month)
+    TimeEntry.objects.filter(
+        subscription_id__gte=first_id,
+        subscription_id__lte=last_id,
+        work_date__gte=month,
+        work_date__lt=period_next(month),
+        billed_at__isnull=True,
+    ).update(billed_at=now)
+    _audit_insert(audit_details)
+    return len(new_items)
+
+
+def period_close_finish(
+    *, month: dt.date, actor: Any = None, now: dt.datetime | None = None
+) -> bool:
+    """Mark the month closed once every batch ran. True for the run that closed it."""
+    return bool(
+        BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
+            status=PeriodStatus.CLOSED,
+            closed_at=now or timezone.now(),
+            closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+        )
+    )
+
+
+def period_close(
+    *,
+    month: dt.date,
+    actor: Any = None,
+    now: dt.datetime | None = None,
+    batch_size: int | None = None,
+) -> PeriodCloseResult:
+    """Close ``month`` in this process: the rollup of every batch, then the period.
+    The scheduled task runs the same three steps with the batches spread over workers."""
+    if not period_close_begin(month=month, now=now):
+        return PeriodCloseResult(month=month, items_created=0, already_closed=True)
+    created = 0
+    for first_id, last_id in rollup_batches(
+        month=month, batch_size=batch_size or settings.ROLLUP_BATCH_SIZE
+    ):
+        created += period_rollup_batch(month=month, first_id=first_id, last_id=last_id, now=now)
+    period_close_finish(month=month, actor=actor, now=now)
+    logger.info("Closed %s: %d billable items written", period_label(month), created)
+    return PeriodCloseResult(month=month, items_created=created, already_closed=False)
