@@ -42,6 +42,7 @@ from billing.services.subscriptions import (
 )
 from customers.models import Client, ClientUser
 from packages.models import PackagePrice, Subscription, SupportPackage
+from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import period_label, period_parse
 
 
@@ -324,7 +325,10 @@ class UsageAlertDeliveryInline(admin.TabularInline):
 
 
 @admin.register(UsageAlert)
-class UsageAlertAdmin(admin.ModelAdmin):
+class UsageAlertAdmin(ReadOnlyAdmin):
+    """Read-only: an alert is the record that its e-mail went out; editing or deleting it would
+    send the e-mail again at the next check."""
+
     list_display = [
         "subscription",
         "period",
@@ -338,17 +342,6 @@ class UsageAlertAdmin(admin.ModelAdmin):
     list_select_related = ["subscription__package", "covered_by"]
     readonly_fields = ["used_hours", "included_hours", "covered_by", "created_at", "sent_at"]
     inlines = [UsageAlertDeliveryInline]
-
-    # An alert is the record that its e-mail went out: editing or deleting it would send the
-    # e-mail again at the next check. The checks write it; the admin only shows it.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SubscriptionAdminForm(forms.ModelForm):

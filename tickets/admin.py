@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from packages.models import Subscription
+from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import local_today, period_current
 from tickets import selectors, services
 from tickets.forms import (
@@ -453,23 +454,15 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimeEntry)
-class TimeEntryAdmin(admin.ModelAdmin):
-    """A read-only list: entries are added, changed and deleted on their ticket's page."""
+class TimeEntryAdmin(ReadOnlyAdmin):
+    """A read-only list: entries are added, changed and deleted on their ticket's page, so
+    closed months and buckets are respected."""
 
     list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed_at"]
     list_filter = ["work_date", "operator"]
     list_select_related = ["ticket", "subscription__package", "operator"]
     search_fields = ["ticket__subject", "note", "ticket__client__name"]
     date_hierarchy = "work_date"
-
-    def has_add_permission(self, request):  # entries are written by the time services only
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # through the ticket page, so closed months and buckets are respected
 
     def get_urls(self):
         report = path(
@@ -492,54 +485,27 @@ class TimeEntryAdmin(admin.ModelAdmin):
 
 
 @admin.register(TimeTimer)
-class TimeTimerAdmin(admin.ModelAdmin):
+class TimeTimerAdmin(ReadOnlyAdmin):
     """Read-only: timers are started and stopped on the ticket page."""
 
     list_display = ["ticket", "operator", "started_at"]
     list_select_related = ["ticket", "operator"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(BillingPeriod)
-class BillingPeriodAdmin(admin.ModelAdmin):
+class BillingPeriodAdmin(ReadOnlyAdmin):
     """Read-only: months are opened by the services and closed by the rollup; a closed month
     is never reopened or deleted (the database refuses it too)."""
 
     list_display = ["month", "status", "closed_at", "closed_by"]
     list_filter = ["status"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the audit trail is append-only."""
 
     list_display = ["created_at", "action", "ticket", "subscription", "actor"]
     list_filter = ["action"]
     list_select_related = ["ticket", "subscription__package", "actor"]
     search_fields = ["ticket__subject"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
