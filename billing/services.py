@@ -53,7 +53,8 @@ from billing.selectors import (
     usage_alerts_to_send,
     usage_thresholds_reached,
 )
-from customers.models import Client
+from customers.models import Client, MailKind
+from customers.selectors import unsubscribe_token, user_wants
 from packages.models import (
     BillingMode,
     InvoiceAction,
@@ -719,10 +720,13 @@ def _usage_alert_deliveries_create(*, alert: UsageAlert, now: dt.datetime) -> No
         get_user_model()
         .objects.filter(client_membership__client_id=alert.subscription.client_id, is_active=True)
         .exclude(email="")
+        .select_related("notification_preference")
         .order_by("pk")
     )
     deliveries: dict[str, UsageAlertDelivery] = {}
     for user in users:
+        if not user_wants(user, MailKind.USAGE_ALERTS):
+            continue
         address = user.email.strip()
         # Two users sharing an address get one e-mail.
         deliveries.setdefault(
@@ -758,6 +762,11 @@ def _usage_alert_message(
         "subscription_url": settings.SITE_URL
         + reverse("clientarea:subscription", args=[subscription.pk]),
         "portal_url": settings.SITE_URL + reverse("clientarea:home"),
+        "unsubscribe_url": settings.SITE_URL
+        + reverse(
+            "clientarea:unsubscribe",
+            args=[unsubscribe_token(user_id=delivery.user_id or 0, kind=MailKind.USAGE_ALERTS)],
+        ),
     }
     message = EmailMultiAlternatives(
         subject=render_to_string("billing/usage_alert_subject.txt", context).strip(),
