@@ -29,7 +29,7 @@ from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
 from supportbilling.mail import smtp_failure
 from supportbilling.queue import task_enqueue
-from supportbilling.roles import OPERATORS_GROUP, is_staff_member
+from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
     MessageKind,
     NotificationEvent,
@@ -183,14 +183,23 @@ def notifications_record(
 
 
 def ticket_opened_record(*, ticket_id: int, message_id: int | None, actor_id: int | None) -> None:
-    """A new ticket: a receipt to the client's users when they opened it, and the helpdesk is
-    told; opened by an operator, the client's users are told instead."""
+    """A new ticket. When it is the client's request (its first message is the client's, or
+    it has none: the portal, the API, later e-mail), the client's users get a receipt; opened
+    with an operator's message, they are told it was opened for them. The operators hear of
+    it either way (but who opened it)."""
     ticket = Ticket.objects.select_related("client").get(pk=ticket_id)
     message = TicketMessage.objects.filter(pk=message_id).first() if message_id else None
-    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    by_helpdesk = is_staff_member(actor)
     key = f"opened:{ticket.pk}"
-    if by_helpdesk:
+    if message is None or message.kind == MessageKind.CLIENT_REPLY:
+        notifications_record(
+            ticket=ticket,
+            event=NotificationEvent.RECEIPT,
+            event_key=key,
+            users=ticket_client_recipients(ticket),
+            to_operator=False,
+            ticket_message=message,
+        )
+    else:
         notifications_record(
             ticket=ticket,
             event=NotificationEvent.TICKET_OPENED,
@@ -200,15 +209,6 @@ def ticket_opened_record(*, ticket_id: int, message_id: int | None, actor_id: in
             ticket_message=message,
             exclude_user_id=actor_id,
         )
-        return
-    notifications_record(
-        ticket=ticket,
-        event=NotificationEvent.RECEIPT,
-        event_key=key,
-        users=ticket_client_recipients(ticket),
-        to_operator=False,
-        ticket_message=message,
-    )
     notifications_record(
         ticket=ticket,
         event=NotificationEvent.TICKET_OPENED,
