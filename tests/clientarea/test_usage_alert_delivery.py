@@ -5,12 +5,16 @@ crossed, links to the portal (docs/decisions.md, "Usage alert delivery")."""
 
 import datetime as dt
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core import mail
 
 from billing.models import DeliveryStatus, UsageAlert, UsageAlertDelivery
 from billing.services import usage_alert_send, usage_alerts_check
+from customers.models import NotificationPreference
+from customers.services import notification_preference_set
 from tests.clientarea.conftest import NOW, OCTOBER
 from tests.factories import (
     ClientUserFactory,
@@ -270,3 +274,21 @@ def test_an_address_that_cannot_be_a_header_is_given_up_without_a_crash(
     bad = UsageAlertDelivery.objects.get(address__startswith="x@")
     assert bad.status == DeliveryStatus.FAILED and "Invalid address" in bad.last_error
     assert UsageAlert.objects.get().sent_at is not None
+
+
+def test_a_user_who_turned_usage_alerts_off_gets_none_and_the_others_a_way_out(
+    client, smtp_server, subscription, time_machine, django_capture_on_commit_callbacks
+):
+    # given one of the client's two users turned usage alerts off
+    refused_user = get_user_model().objects.get(email=REFUSED)
+    notification_preference_set(user=refused_user, usage_alerts=False)
+    log(subscription, "8.00")
+    # when the alert goes out
+    check(django_capture_on_commit_callbacks, time_machine, 0)
+    # then only the other user gets it, with a one-click link that works without signing in
+    assert smtp_server.refusals == [] and smtp_server.to(REFUSED) == []
+    [message] = smtp_server.to(ACCEPTED)
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    link = next(w for w in text.get_payload(decode=True).decode().split() if "/unsubscribe/" in w)
+    assert client.post(urlsplit(link).path).status_code == 200
+    assert not NotificationPreference.objects.get(user__email=ACCEPTED).usage_alerts
