@@ -308,7 +308,8 @@ def _notification_mail(
         headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     mail = EmailMultiAlternatives(
-        subject=f"[#{ticket.pk}] {ticket.subject}",
+        # The tag first and the subject as it is, always: changing it breaks threading.
+        subject=f"[#{ticket.pk}] {' '.join(ticket.subject.split())}",
         body=render_to_string("tickets/email/notification.txt", context),
         from_email=settings.TICKET_MAIL_FROM_EMAIL,
         to=[notification.address],
