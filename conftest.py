@@ -109,3 +109,12 @@ def _roles_and_schedule_after_flush(request):
     setup = importlib.import_module("billing.migrations.0002_roles_and_schedule")
     if not PeriodicTask.objects.filter(name=setup.SCHEDULE_NAME).exists():
         setup.create_schedule(apps, None)
+
+
+@pytest.fixture
+def smtp_server(settings):
+    """A real SMTP server on a free local port, with Django's SMTP backend pointed at it
+    (tests/mail.py); ``.received`` holds what it accepted."""
+    from tests.mail import mail_server_running
+
+    yield from mail_server_running(settings)

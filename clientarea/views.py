@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing.calculations import Statement
@@ -32,8 +33,14 @@ from billing.selectors.portal_tickets import (
 from billing.selectors.statements import ZERO_HOURS
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
 from clientarea.templatetags.portal import clock, money
-from customers.models import Client
-from customers.services import password_reset_request_record
+from customers.forms import NotificationPreferenceForm
+from customers.models import Client, MailKind
+from customers.selectors import notification_preference_of, unsubscribe_token_read
+from customers.services import (
+    notification_preference_set,
+    notification_unsubscribe,
+    password_reset_request_record,
+)
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
 from supportbilling.roles import client_membership, is_staff_member
@@ -310,6 +317,40 @@ def ticket_close(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
     ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=request.user)
     messages.success(request, f"Ticket #{ticket.pk} is closed. Reply to it to open it again.")
     return redirect("clientarea:ticket", pk=ticket.pk)
+
+
+# --- E-mail preferences ---------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@client_portal
+def notifications(request: HttpRequest, client: Client) -> HttpResponse:
+    """Which e-mails the signed-in user wants."""
+    preference = notification_preference_of(request.user)
+    initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
+    form = NotificationPreferenceForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        notification_preference_set(user=request.user, **form.cleaned_data)
+        messages.success(request, "Your e-mail settings are saved.")
+        return redirect("clientarea:notifications")
+    return render(request, "clientarea/notifications.html", {"client": client, "form": form})
+
+
+# Mail clients post the one-click unsubscribe (RFC 8058) without a session or a CSRF token;
+# the signed token is the proof. A GET only asks to confirm: link scanners follow GETs.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    read = unsubscribe_token_read(token)
+    if read is None:
+        return render(request, "clientarea/unsubscribe_invalid.html", status=400)
+    user_id, kind = read
+    label = MailKind(kind).label.lower()
+    if request.method == "POST":
+        if notification_unsubscribe(user_id=user_id, kind=kind) is None:
+            return render(request, "clientarea/unsubscribe_invalid.html", status=400)
+        return render(request, "clientarea/unsubscribe.html", {"label": label, "done": True})
+    return render(request, "clientarea/unsubscribe.html", {"label": label, "done": False})
 
 
 class PortalPasswordResetView(PasswordResetView):

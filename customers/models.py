@@ -63,3 +63,30 @@ class PasswordResetRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Password reset request at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class MailKind(models.TextChoices):
+    """The kinds of e-mail a user can turn off (``customers.selectors.user_wants``)."""
+
+    TICKET_MAIL = "ticket_mail", "Ticket e-mails"
+    USAGE_ALERTS = "usage_alerts", "Usage alerts"
+
+
+class NotificationPreference(models.Model):
+    """Which e-mails a user wants; a user without a row wants them all."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"
+    )
+    ticket_mail = models.BooleanField(
+        "ticket e-mails",
+        default=True,
+        help_text="Replies, new tickets, closed and reopened tickets.",
+    )
+    usage_alerts = models.BooleanField(
+        default=True, help_text="When a subscription reaches 80 % or 100 % of its hours."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Mail preferences of {self.user}"

@@ -1,12 +1,15 @@
-"""Writes of the customers app: the rate limit of password-reset e-mails."""
+"""Writes of the customers app: the rate limit of password-reset e-mails, and which e-mails
+each user wants."""
 
 import datetime as dt
 import hashlib
+from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count
 from django.utils import timezone
 
-from customers.models import PasswordResetRequest
+from customers.models import NotificationPreference, PasswordResetRequest
 
 # At most this many reset e-mails per e-mail address, and per client (IP) address, within the
 # window (docs/decisions.md, "Exports and hostile input"). The client-address limit is higher:
@@ -56,3 +59,27 @@ def password_reset_request_record(
     )
     counts = _counts(list(limits), since)
     return all(counts.get(key, 0) <= limit for key, limit in limits.items())
+
+
+def notification_preference_set(
+    *, user: Any, ticket_mail: bool | None = None, usage_alerts: bool | None = None
+) -> NotificationPreference:
+    """Turn kinds of e-mail on or off for ``user`` (None leaves a kind as it is)."""
+    preference, _ = NotificationPreference.objects.get_or_create(user_id=user.pk)
+    changed = []
+    for field, value in (("ticket_mail", ticket_mail), ("usage_alerts", usage_alerts)):
+        if value is not None and getattr(preference, field) != value:
+            setattr(preference, field, value)
+            changed.append(field)
+    if changed:
+        preference.save(update_fields=[*changed, "updated_at"])
+    return preference
+
+
+def notification_unsubscribe(*, user_id: int, kind: str) -> NotificationPreference | None:
+    """Turn off one kind of e-mail (``MailKind``) of the user named by an unsubscribe link;
+    None when that user no longer exists."""
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        return None
+    return notification_preference_set(user=user, **{kind: False})

@@ -209,6 +209,11 @@ DEFAULT_FROM_EMAIL = env(
 USAGE_ALERT_FROM_EMAIL = env("USAGE_ALERT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 USAGE_ALERT_REFUSED_MAX_ATTEMPTS = int(env("USAGE_ALERT_REFUSED_MAX_ATTEMPTS", "3"))
 USAGE_ALERT_MAX_ATTEMPTS = int(env("USAGE_ALERT_MAX_ATTEMPTS", "10"))
+# Ticket e-mails (docs/decisions.md, "Ticket e-mail notifications"): their sender, and the
+# tries of one e-mail to one address, as for usage alerts.
+TICKET_MAIL_FROM_EMAIL = env("TICKET_MAIL_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+TICKET_MAIL_REFUSED_MAX_ATTEMPTS = int(env("TICKET_MAIL_REFUSED_MAX_ATTEMPTS", "3"))
+TICKET_MAIL_MAX_ATTEMPTS = int(env("TICKET_MAIL_MAX_ATTEMPTS", "10"))
 
 # Celery: with no REDIS_URL the tasks run eagerly in the calling process.
 REDIS_URL = env("REDIS_URL")
@@ -239,6 +244,11 @@ CELERY_BEAT_SCHEDULE = {
     "usage-alerts-check": {
         "task": "billing.usage_alerts_check",
         "schedule": int(env("USAGE_ALERTS_CHECK_EVERY", "300")),
+    },
+    # Ticket e-mails whose task was lost (Redis down) or whose back-off is over.
+    "ticket-mail-send": {
+        "task": "tickets.notifications_send",
+        "schedule": int(env("TICKET_MAIL_SEND_EVERY", "300")),
     },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any

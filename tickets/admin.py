@@ -18,8 +18,11 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from customers.forms import NotificationPreferenceForm
+from customers.selectors import notification_preference_of
+from customers.services import notification_preference_set
 from packages.models import Subscription
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import local_today, period_current
@@ -163,6 +166,7 @@ class TicketAdmin(admin.ModelAdmin):
             "locked_entry_ids": entries.locked_ids,
             "entries_total": entries.total,
             "audit_trail": selectors.ticket_audit_trail(ticket_id=ticket.pk),
+            "mail_log": selectors.ticket_mail_log(ticket_id=ticket.pk),
             "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
             "packages_offered": selectors.packages_offered() if can_log else [],
             "timer": timer,
@@ -267,6 +271,11 @@ class TicketAdmin(admin.ModelAdmin):
         ]
         urls += [
             path(
+                "mail-preferences/",
+                self.admin_site.admin_view(require_http_methods(["GET", "POST"])(self.mail_view)),
+                name="tickets_mail_preferences",
+            ),
+            path(
                 "hours/step/",
                 self.admin_site.admin_view(require_GET(self.hours_step_view)),
                 name="tickets_ticket_hours_step",
@@ -283,6 +292,22 @@ class TicketAdmin(admin.ModelAdmin):
             ),
         ]
         return urls + super().get_urls()
+
+    def mail_view(self, request: HttpRequest) -> HttpResponse:
+        """Which e-mails the signed-in staff member wants (any staff member, for themselves)."""
+        preference = notification_preference_of(request.user)
+        initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
+        form = NotificationPreferenceForm(request.POST or None, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            notification_preference_set(user=request.user, **form.cleaned_data)
+            messages.success(request, "Your e-mail settings are saved.")
+            return HttpResponseRedirect(reverse("admin:tickets_mail_preferences"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Your e-mails",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/tickets/mail_preferences.html", context)
 
     def hours_step_view(self, request: HttpRequest) -> JsonResponse:
         """The -/+ buttons beside an hours box ask here, so the box reads hours with the

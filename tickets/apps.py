@@ -4,3 +4,16 @@ from django.apps import AppConfig
 class TicketsConfig(AppConfig):
     name = "tickets"
     verbose_name = "Tickets and time"
+
+    def ready(self) -> None:
+        from tickets import receivers, signals
+
+        signals.ticket_opened.connect(
+            receivers.mail_on_ticket_opened, dispatch_uid="tickets.mail_on_ticket_opened"
+        )
+        signals.ticket_message_added.connect(
+            receivers.mail_on_message_added, dispatch_uid="tickets.mail_on_message_added"
+        )
+        signals.ticket_status_changed.connect(
+            receivers.mail_on_status_changed, dispatch_uid="tickets.mail_on_status_changed"
+        )

@@ -240,3 +240,72 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class NotificationEvent(models.TextChoices):
+    TICKET_OPENED = "ticket_opened", "Ticket opened"
+    RECEIPT = "receipt", "Receipt"  # to the client's users who opened it
+    OPERATOR_REPLY = "operator_reply", "Operator reply"
+    CLIENT_REPLY = "client_reply", "Client reply"
+    TICKET_CLOSED = "ticket_closed", "Ticket closed"
+    TICKET_REOPENED = "ticket_reopened", "Ticket reopened"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"  # claimed by a worker; lapses after a timeout
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"  # given up
+    SKIPPED = "skipped", "Skipped"  # the recipient turned ticket e-mails off meanwhile
+
+
+class TicketNotification(models.Model):
+    """One e-mail about one event of a ticket to one recipient, and its delivery: recorded
+    when the event commits, claimed before it is sent, marked sent right after
+    (docs/decisions.md, "Ticket e-mail notifications")."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="notifications")
+    # The reply the e-mail carries, if any.
+    ticket_message = models.ForeignKey(
+        TicketMessage, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    event = models.CharField(max_length=16, choices=NotificationEvent.choices)
+    # What happened, once: "opened:<ticket>", "message:<message>" or "status:<audit event>".
+    event_key = models.CharField(max_length=40)
+    # True: to the helpdesk (links to the admin); False: to the client's users (the portal).
+    to_operator = models.BooleanField(default=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    address = models.CharField(max_length=254)
+    # The e-mail's Message-ID header, the same for every attempt (set at the first one).
+    message_id = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=8, choices=NotificationStatus.choices, default=NotificationStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # The same event never mails one address twice (two users sharing it included).
+            models.UniqueConstraint(
+                fields=["event_key", "address"], name="ticket_notification_once"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["ticket", "created_at"]),
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="ticket_notification_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} on #{self.ticket_id} to {self.address}"

@@ -39,6 +39,7 @@ from tickets.models import (
     PeriodStatus,
     Ticket,
     TicketMessage,
+    TicketNotification,
     TimeEntry,
     TimeTimer,
 )
@@ -189,6 +190,11 @@ def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
         .select_related("actor")
         .order_by("created_at", "id")
     )
+
+
+def ticket_mail_log(*, ticket_id: int) -> list[TicketNotification]:
+    """The e-mails about the ticket: to whom, what, when sent, failures. One query."""
+    return list(TicketNotification.objects.filter(ticket_id=ticket_id).order_by("created_at", "id"))
 
 
 def subscription_audit_trail(*, subscription_id: int) -> list[AuditEvent]:

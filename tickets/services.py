@@ -146,6 +146,16 @@ def _subscription_takes_time_check(
         raise ValidationError(inactive.format(status=status), code="inactive_subscription")
 
 
+def _event_on_commit(signal: Any, sender: type, **kwargs: Any) -> None:
+    """Send a ticket event once the transaction commits (never for work rolled back); robust,
+    as the change is saved by then: a failing receiver is logged, the request does not fail."""
+    transaction.on_commit(lambda: signal.send_robust(sender=sender, **kwargs), robust=True)
+
+
+def _actor_id(actor: Any) -> int | None:
+    return actor.pk if getattr(actor, "is_authenticated", False) else None
+
+
 def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if not ticket.track_time:
         raise ValidationError("This ticket does not track time.", code="not_tracked")
@@ -431,8 +441,16 @@ def ticket_create(
     ticket = Ticket.objects.create(
         client=client, subject=subject, subscription=subscription, priority=priority
     )
+    message = None
     if body is not None:
-        TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+        message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    _event_on_commit(
+        signals.ticket_opened,
+        Ticket,
+        ticket_id=ticket.pk,
+        message_id=message.pk if message else None,
+        actor_id=_actor_id(author),
+    )
     return ticket
 
 
@@ -455,6 +473,14 @@ def ticket_message_add(
     if status_after is not None and status_after not in TicketStatus.values:
         raise ValidationError({"status": f"Unknown status {status_after!r}."})
     message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    _event_on_commit(
+        signals.ticket_message_added,
+        TicketMessage,
+        ticket_id=ticket.pk,
+        message_id=message.pk,
+        kind=kind,
+        actor_id=_actor_id(author),
+    )
     new_status = status_after or STATUS_AFTER_MESSAGE.get(kind)
     if new_status:
         ticket_status_set(ticket=ticket, status=new_status, actor=author)
@@ -472,15 +498,25 @@ def ticket_status_set(*, ticket: Ticket, status: str, actor: Any) -> Ticket:
         return ticket
     ticket.status = status
     ticket.save(update_fields=["status", "updated_at"])
+    event = None
     if status == TicketStatus.CLOSED:
-        audit_record(action=AuditAction.TICKET_CLOSED, actor=actor, ticket=ticket)
+        event = audit_record(action=AuditAction.TICKET_CLOSED, actor=actor, ticket=ticket)
     elif old_status == TicketStatus.CLOSED:
-        audit_record(
+        event = audit_record(
             action=AuditAction.TICKET_REOPENED,
             actor=actor,
             ticket=ticket,
             detail={"status": status},
         )
+    _event_on_commit(
+        signals.ticket_status_changed,
+        Ticket,
+        ticket_id=ticket.pk,
+        old_status=old_status,
+        new_status=status,
+        actor_id=_actor_id(actor),
+        audit_event_id=event.pk if event else None,
+    )
     return ticket
 
 

@@ -23,6 +23,8 @@ from billing.models import (
 )
 from billing.selectors.alerts import usage_alert_candidates, usage_alerts_to_send
 from billing.selectors.statements import usage_thresholds_reached
+from customers.models import MailKind
+from customers.selectors import unsubscribe_token, user_wants
 from supportbilling.periods import (
     period_current,
     period_label,
@@ -142,10 +144,13 @@ def _usage_alert_deliveries_create(*, alert: UsageAlert, now: dt.datetime) -> No
         get_user_model()
         .objects.filter(client_membership__client_id=alert.subscription.client_id, is_active=True)
         .exclude(email="")
+        .select_related("notification_preference")
         .order_by("pk")
     )
     deliveries: dict[str, UsageAlertDelivery] = {}
     for user in users:
+        if not user_wants(user, MailKind.USAGE_ALERTS):
+            continue
         address = user.email.strip()
         # Two users sharing an address get one e-mail.
         deliveries.setdefault(
@@ -181,6 +186,11 @@ def _usage_alert_message(
         "subscription_url": settings.SITE_URL
         + reverse("clientarea:subscription", args=[subscription.pk]),
         "portal_url": settings.SITE_URL + reverse("clientarea:home"),
+        "unsubscribe_url": settings.SITE_URL
+        + reverse(
+            "clientarea:unsubscribe",
+            args=[unsubscribe_token(user_id=delivery.user_id or 0, kind=MailKind.USAGE_ALERTS)],
+        ),
     }
     message = EmailMultiAlternatives(
         subject=render_to_string("billing/usage_alert_subject.txt", context).strip(),

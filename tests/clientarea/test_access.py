@@ -31,6 +31,8 @@ AUTH_PAGES = {
     "password_reset_confirm",
     "password_reset_complete",
 }
+# The signed link of an e-mail, answered without signing in (tests/tickets/test_notifications.py).
+EMAIL_LINKS = {"unsubscribe"}
 # name -> (method, the kind of object in the URL or None, the POST data)
 PORTAL_PAGES = {
     "home": ("get", None, None),
@@ -42,12 +44,13 @@ PORTAL_PAGES = {
     "ticket": ("get", "ticket", None),
     "ticket_reply": ("post", "ticket", {"body": "Let me in"}),
     "ticket_close": ("post", "ticket", {}),
+    "notifications": ("get", None, None),
 }
 
 
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
-    assert names == AUTH_PAGES | set(PORTAL_PAGES)
+    assert names == AUTH_PAGES | EMAIL_LINKS | set(PORTAL_PAGES)
 
 
 @pytest.fixture

@@ -4,19 +4,17 @@ tries, temporary failures retried with back-off, the figures of the moment the t
 crossed, links to the portal (docs/decisions.md, "Usage alert delivery")."""
 
 import datetime as dt
-import email
-import socket
-from dataclasses import dataclass, field
 from decimal import Decimal
-from email.message import Message
+from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from django.contrib.auth import get_user_model
 from django.core import mail
 
 from billing.models import DeliveryStatus, UsageAlert, UsageAlertDelivery
 from billing.services.alerts import usage_alert_send, usage_alerts_check
+from customers.models import NotificationPreference
+from customers.services import notification_preference_set
 from tests.clientarea.conftest import NOW, OCTOBER
 from tests.factories import (
     ClientUserFactory,
@@ -25,64 +23,12 @@ from tests.factories import (
     TicketFactory,
     TimeEntryFactory,
 )
+from tests.mail import free_port
 
 pytestmark = pytest.mark.django_db
 
 ACCEPTED = "ok@client.test"
 REFUSED = "gone@client.test"
-
-
-@dataclass
-class MailServer:
-    """What the SMTP server saw. ``refuse`` maps an address to the reply its RCPT gets (as
-    many times as the list is long; an empty list refuses it for good with a 550)."""
-
-    port: int
-    refuse: dict[str, list[str]] = field(default_factory=dict)
-    received: list[tuple[list[str], Message]] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-
-    def to(self, address: str) -> list[Message]:
-        return [message for rcpts, message in self.received if address in rcpts]
-
-    async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list
-    ) -> str:
-        if address in self.refuse:
-            replies = self.refuse[address]
-            reply = replies.pop(0) if replies else "550 5.1.1 <{}>: Recipient address rejected"
-            if not replies and not reply.startswith("550"):
-                del self.refuse[address]  # a temporary refusal that has run out
-            self.refusals.append(address)
-            return reply.format(address)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or b""
-        self.received.append((list(envelope.rcpt_tos), email.message_from_bytes(content)))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    """A real SMTP server on a free local port, with Django's SMTP backend pointed at it."""
-    server = MailServer(port=free_port())
-    controller = Controller(server, hostname="127.0.0.1", port=server.port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", server.port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_TIMEOUT = 10
-    yield server
-    controller.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -328,3 +274,21 @@ def test_an_address_that_cannot_be_a_header_is_given_up_without_a_crash(
     bad = UsageAlertDelivery.objects.get(address__startswith="x@")
     assert bad.status == DeliveryStatus.FAILED and "Invalid address" in bad.last_error
     assert UsageAlert.objects.get().sent_at is not None
+
+
+def test_a_user_who_turned_usage_alerts_off_gets_none_and_the_others_a_way_out(
+    client, smtp_server, subscription, time_machine, django_capture_on_commit_callbacks
+):
+    # given one of the client's two users turned usage alerts off
+    refused_user = get_user_model().objects.get(email=REFUSED)
+    notification_preference_set(user=refused_user, usage_alerts=False)
+    log(subscription, "8.00")
+    # when the alert goes out
+    check(django_capture_on_commit_callbacks, time_machine, 0)
+    # then only the other user gets it, with a one-click link that works without signing in
+    assert smtp_server.refusals == [] and smtp_server.to(REFUSED) == []
+    [message] = smtp_server.to(ACCEPTED)
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    link = next(w for w in text.get_payload(decode=True).decode().split() if "/unsubscribe/" in w)
+    assert client.post(urlsplit(link).path).status_code == 200
+    assert not NotificationPreference.objects.get(user__email=ACCEPTED).usage_alerts

@@ -15,6 +15,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from billing.models import BillableItem, UsageAlert
+from customers.models import NotificationPreference
 from packages.models import Subscription
 from tests.security.conftest import NOW, SECRET
 from tests.security.urlmap import Route, admin_model_view, admin_models, outcome, routes, url_of
@@ -111,6 +112,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_ticket_entry_change": POST_ONLY,
     "admin:tickets_ticket_entry_delete": POST_ONLY,
     "admin:billing_ticket_service_add": POST_ONLY,
+    "admin:tickets_mail_preferences": staff(200, 200, 200),  # each for their own e-mails
     "admin:tickets_timeentry_report": staff(200, 200, 200),
     "admin:tickets_ticket_hours_step": staff(200, 200, 200),  # reads typed hours, no data
     # finance's pages
@@ -154,6 +156,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
     "clientarea:ticket_close": ("405",) * 6,  # POST only
+    "clientarea:notifications": PORTAL_LIST,  # each user's own e-mail preferences
+    # the signed link of an e-mail, without signing in: one that is not ours is a 400
+    "clientarea:unsubscribe": ("400",) * 6,
     # signing in and passwords; a signed-in user is taken home (staff then on to the admin)
     "clientarea:login": ("200", *(["302 clientarea:home"] * 5)),
     "clientarea:logout": ("405",) * 6,  # POST only
@@ -198,6 +203,7 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
     ),
     "clientarea:ticket_close": ({}, (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN)),
     "clientarea:logout": ({}, ("302 clientarea:login",) * 6),
+    "clientarea:unsubscribe": ({}, ("400",) * 6),  # a forged token changes nothing
 }
 
 ROUTES = routes()
@@ -297,6 +303,7 @@ def fingerprint(world) -> dict:
         "alerts": UsageAlert.objects.count(),
         "periods": list(BillingPeriod.objects.order_by("pk").values_list("status")),
         "tokens": Token.objects.count(),
+        "mail_preferences": NotificationPreference.objects.count(),
     }
 
 

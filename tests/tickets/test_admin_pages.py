@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.services.rollup import period_close
 from tests.factories import (
@@ -24,7 +25,7 @@ from tests.factories import (
     TimeEntryFactory,
     UserFactory,
 )
-from tickets.models import AuditAction, AuditEvent, TimeEntry
+from tickets.models import AuditAction, AuditEvent, NotificationEvent, TicketNotification, TimeEntry
 from tickets.services import audit_record
 
 pytestmark = pytest.mark.django_db
@@ -138,6 +139,14 @@ def ticket_with(size: int):
             work_date=OCTOBER if index % 2 else NOVEMBER,
         )
         audit_record(action=AuditAction.TIME_LOGGED, actor=operators[index % 3], ticket=ticket)
+        TicketNotification.objects.create(
+            ticket=ticket,
+            event=NotificationEvent.CLIENT_REPLY,
+            event_key=f"test:{ticket.pk}:{index}",
+            user=operators[index % 3],
+            address=f"mail{index}@desk.test",
+            next_attempt_at=timezone.now(),
+        )
     return ticket
 
 
@@ -157,6 +166,7 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     html = response.content.decode()
     assert "message 199" in html
     assert html.count('<tr id="entry-') == 200
+    assert html.count('<tr id="mail-') == 200  # the mail log
 
 
 # --- the ticket list -------------------------------------------------------------------------
