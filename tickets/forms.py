@@ -46,6 +46,9 @@ class EntryChangeForm(forms.Form):
 
 
 class ReplyForm(forms.Form):
+    """A reply or note, with the author's time on it when hours are typed (the same fields
+    and rules as ``TimeLogForm``; empty hours: the reply only)."""
+
     kind = forms.ChoiceField(
         choices=[
             (MessageKind.OPERATOR_REPLY, "Reply to the client"),
@@ -62,6 +65,26 @@ class ReplyForm(forms.Form):
         choices=[("", "Status as usual (reply: answered)"), *TicketStatus.choices],
         required=False,
     )
+    hours = forms.CharField(max_length=20, required=False)
+    work_date = forms.DateField(required=False)
+
+    errors_beside = ("body", "hours", "work_date")
+
+
+class ReplyPreviewForm(forms.Form):
+    """What the preview of a reply reads: the text being typed and its kind."""
+
+    kind = forms.ChoiceField(choices=MessageKind.choices)
+    body = forms.CharField(
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        strip=False,
+        error_messages={"required": "Nothing to preview yet.", "max_length": MESSAGE_BODY_TOO_LONG},
+    )
+
+
+class AssignForm(forms.Form):
+    # Empty: nobody. Who may be assigned is the service's rule (an active operator).
+    assignee = forms.IntegerField(required=False)
 
 
 class SubscriptionChoiceForm(forms.Form):
