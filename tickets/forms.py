@@ -45,17 +45,18 @@ class EntryChangeForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
 
+# What staff write on the ticket page.
+REPLY_KINDS = [
+    (MessageKind.OPERATOR_REPLY, "Reply to the client"),
+    (MessageKind.INTERNAL_NOTE, "Internal note"),
+]
+
+
 class ReplyForm(forms.Form):
     """A reply or note, with the author's time on it when hours are typed (the same fields
     and rules as ``TimeLogForm``; empty hours: the reply only)."""
 
-    kind = forms.ChoiceField(
-        choices=[
-            (MessageKind.OPERATOR_REPLY, "Reply to the client"),
-            (MessageKind.INTERNAL_NOTE, "Internal note"),
-        ],
-        initial=MessageKind.OPERATOR_REPLY,
-    )
+    kind = forms.ChoiceField(choices=REPLY_KINDS, initial=MessageKind.OPERATOR_REPLY)
     body = forms.CharField(
         label="Message",
         max_length=MESSAGE_BODY_MAX_LENGTH,
@@ -74,7 +75,7 @@ class ReplyForm(forms.Form):
 class ReplyPreviewForm(forms.Form):
     """What the preview of a reply reads: the text being typed and its kind."""
 
-    kind = forms.ChoiceField(choices=MessageKind.choices)
+    kind = forms.ChoiceField(choices=REPLY_KINDS)
     body = forms.CharField(
         max_length=MESSAGE_BODY_MAX_LENGTH,
         strip=False,

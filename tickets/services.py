@@ -477,8 +477,11 @@ def ticket_assign(*, ticket: Ticket, assignee: Any, actor: Any, auto: bool = Fal
                 )
             }
         )
-    old = ticket.assignee
+    # The row lock orders two changes at once, so each audit row names the assignee it replaced.
+    tickets = Ticket.objects.select_for_update(of=("self",)).select_related("assignee")
+    old = tickets.get(pk=ticket.pk).assignee
     if (old.pk if old else None) == (assignee.pk if assignee else None):
+        ticket.assignee = assignee
         return ticket
     ticket.assignee = assignee
     ticket.save(update_fields=["assignee", "updated_at"])

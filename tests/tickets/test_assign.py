@@ -11,6 +11,7 @@ from tests.factories import (
     TicketFactory,
     UserFactory,
 )
+from tests.test_settings import settings_with
 from tickets.models import AuditAction, AuditEvent, Ticket
 from tickets.services import ticket_assign, ticket_create, ticket_open, ticket_update
 
@@ -139,3 +140,10 @@ def test_an_assignee_given_when_opening_wins_over_the_turn(settings):
     ticket.refresh_from_db()
     assert ticket.assignee == bob
     assert [e["assignee"] for e in assign_events(ticket)] == [["", "bob"]]
+
+
+def test_an_unknown_auto_assignment_rule_stops_the_process_at_startup():
+    refused = settings_with(SECRET_KEY="k", TICKET_AUTO_ASSIGN="random")
+    assert refused.returncode != 0
+    assert 'TICKET_AUTO_ASSIGN must be "none" or "round_robin".' in refused.stderr
+    assert settings_with(SECRET_KEY="k", TICKET_AUTO_ASSIGN="round_robin").returncode == 0
