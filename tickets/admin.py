@@ -211,6 +211,7 @@ class TicketAdmin(admin.ModelAdmin):
         user = request.user
         can_log = user.has_perm(PERM_LOG_TIME)
         can_change = user.has_perm(PERM_CHANGE_TICKET)
+        operators = list(selectors.operators_active()) if can_change else []
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
         timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
         entries = selectors.ticket_entries(ticket_id=ticket.pk)
@@ -229,7 +230,9 @@ class TicketAdmin(admin.ModelAdmin):
             "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
             "reply_form": ReplyForm(initial={"work_date": local_today().isoformat()}),
             "assign_form": AssignForm(initial={"assignee": ticket.assignee_id}),
-            "operators": list(selectors.operators_active()) if can_change else [],
+            "operators": operators,
+            # "Assign to me" only for whom the service would accept.
+            "can_take": any(operator.pk == user.pk for operator in operators),
             "entry_form": None,
             "bound_entry_id": None,
             "subscription_form": SubscriptionChoiceForm(),

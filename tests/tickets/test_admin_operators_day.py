@@ -149,6 +149,12 @@ def test_assign_to_me_by_someone_who_is_not_an_operator_is_refused(client):
     assert ticket.assignee is None
 
 
+def test_assign_to_me_is_offered_only_to_operators(client):
+    client.force_login(AdminFactory(username="ada"))
+    html = client.get(page_url(TicketFactory())).content.decode()
+    assert 'id="assign-form"' in html and 'id="assign-me"' not in html
+
+
 def test_finance_has_no_assign_actions(client):
     client.force_login(FinanceFactory())
     TicketFactory()
@@ -171,9 +177,11 @@ def test_the_ticket_page_assigns_to_an_operator_or_to_me(client, operator, ticke
     ticket.refresh_from_db()
     assert ticket.assignee == tom
 
+    assert 'id="assign-me"' in client.get(page_url(ticket)).content.decode()
     client.post(action_url("assign", ticket), {"assignee": operator.pk})
     ticket.refresh_from_db()
     assert ticket.assignee == operator
+    assert 'id="assign-me"' not in client.get(page_url(ticket)).content.decode()
     client.post(action_url("assign", ticket), {"assignee": ""})
     ticket.refresh_from_db()
     assert ticket.assignee is None
