@@ -4,6 +4,7 @@ to the services by the views, so these classes only parse and render."""
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -180,6 +181,18 @@ class UsageSerializer(serializers.Serializer):
     )
 
 
+def _assignee_field() -> serializers.PrimaryKeyRelatedField:
+    # Any user id is read here; ticket_assign refuses one who is not an active operator.
+    return serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The id of the operator who answers the ticket; null: nobody. Only an active "
+        "operator can be assigned. Left out when opening a ticket: the automatic assignment "
+        "rule decides (docs/decisions.md).",
+    )
+
+
 class TicketSerializer(serializers.ModelSerializer):
     client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
     subscription = serializers.PrimaryKeyRelatedField(
@@ -197,6 +210,7 @@ class TicketSerializer(serializers.ModelSerializer):
         help_text="The first message, recorded as the client's request; none when left out.",
     )
     priority = serializers.ChoiceField(choices=TicketPriority.choices, required=False)
+    assignee = _assignee_field()
 
     class Meta:
         model = Ticket
@@ -210,6 +224,7 @@ class TicketSerializer(serializers.ModelSerializer):
             "hours_logged",
             "priority",
             "body",
+            "assignee",
         ]
 
 
@@ -221,6 +236,7 @@ class TicketUpdateSerializer(serializers.Serializer):
         queryset=Subscription.objects.all(), allow_null=True, required=False
     )
     track_time = serializers.BooleanField(required=False)
+    assignee = _assignee_field()
 
 
 class TimeEntrySerializer(serializers.ModelSerializer):

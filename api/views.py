@@ -275,6 +275,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             priority=data.get("priority", TicketPriority.NORMAL),
             track_time=data.get("track_time") is not False,
             status=data.get("status", TicketStatus.OPEN),
+            assignee=data.get("assignee"),
         )
         return self._render(ticket, status.HTTP_201_CREATED)
 
@@ -290,6 +291,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             subscription=data.get("subscription", ticket_services.UNCHANGED),
             track_time=data.get("track_time"),
             status=data.get("status"),
+            assignee=data.get("assignee", ticket_services.UNCHANGED),
         )
         return self._render(ticket)
 

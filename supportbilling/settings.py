@@ -276,6 +276,12 @@ SUBSCRIPTION_START_MAX_MONTHS_AHEAD = int(env("SUBSCRIPTION_START_MAX_MONTHS_AHE
 if not 0 <= SUBSCRIPTION_START_MAX_MONTHS_AHEAD <= 120:
     raise ImproperlyConfigured("SUBSCRIPTION_START_MAX_MONTHS_AHEAD must be 0 to 120 months.")
 
+# Who a new ticket is assigned to (docs/decisions.md, "The operator's day"): "none" leaves it
+# unassigned; "round_robin" hands new tickets to the active operators in turn.
+TICKET_AUTO_ASSIGN = env("TICKET_AUTO_ASSIGN", "none").strip() or "none"
+if TICKET_AUTO_ASSIGN not in ("none", "round_robin"):
+    raise ImproperlyConfigured('TICKET_AUTO_ASSIGN must be "none" or "round_robin".')
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # "Token <key>", and "Bearer <key>" as generated clients send it

@@ -12,9 +12,11 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -28,8 +30,10 @@ from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import local_today, period_current
 from tickets import selectors, services
 from tickets.forms import (
+    AssignForm,
     EntryChangeForm,
     ReplyForm,
+    ReplyPreviewForm,
     ServiceAddForm,
     SubscriptionChoiceForm,
     TicketAddForm,
@@ -41,6 +45,7 @@ from tickets.models import (
     BillingPeriod,
     MessageKind,
     Ticket,
+    TicketMessage,
     TicketStatus,
     TimeEntry,
     TimeTimer,
@@ -75,6 +80,21 @@ class EntriesByOperatorFilter(admin.SimpleListFilter):
         return selectors.tickets_with_entries_by(tickets=queryset, operator_id=operator_id)
 
 
+class AssigneeFilter(admin.SimpleListFilter):
+    title = "assignee"
+    parameter_name = "assigned"
+
+    def lookups(self, request, model_admin):
+        return [("me", "My tickets"), ("none", "Unassigned")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "me":
+            return queryset.filter(assignee_id=request.user.pk)
+        if self.value() == "none":
+            return queryset.filter(assignee__isnull=True)
+        return queryset
+
+
 @admin.register(Ticket)
 class TicketAdmin(admin.ModelAdmin):
     list_display = [
@@ -83,24 +103,53 @@ class TicketAdmin(admin.ModelAdmin):
         "client",
         "subscription",
         "status",
+        "assignee",
         "hours_this_period",
         "track_time",
     ]
     list_filter = [
         "status",
+        AssigneeFilter,
         ("client", admin.RelatedOnlyFieldListFilter),
         EntriesByOperatorFilter,
         "track_time",
         "priority",
     ]
-    list_select_related = ["client", "subscription__package"]
+    list_select_related = ["client", "subscription__package", "assignee"]
     search_fields = ["subject", "client__name", "id"]
+    actions = ["assign_to_me", "unassign"]
 
     # --- list and the plain form -----------------------------------------------------------
 
     def get_queryset(self, request):
-        tickets = super().get_queryset(request).select_related("client", "subscription__package")
+        tickets = (
+            super()
+            .get_queryset(request)
+            .select_related("client", "subscription__package", "assignee")
+        )
         return selectors.tickets_with_hours(tickets=tickets, month=period_current())
+
+    def _assign_selected(self, request: HttpRequest, tickets: Any, assignee: Any) -> None:
+        """One ``ticket_assign`` per ticket; a refusal (the user is not an operator) stops at
+        the first ticket, as each would be refused alike."""
+        done = 0
+        for ticket in tickets:
+            try:
+                services.ticket_assign(ticket=ticket, assignee=assignee, actor=request.user)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return
+            done += 1
+        who = "you" if assignee is not None else "nobody"
+        self.message_user(request, f"{done} ticket(s) now assigned to {who}.", messages.SUCCESS)
+
+    @admin.action(description="Assign to me", permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: Any) -> None:
+        self._assign_selected(request, queryset, request.user)
+
+    @admin.action(description="Unassign", permissions=["change"])
+    def unassign(self, request: HttpRequest, queryset: Any) -> None:
+        self._assign_selected(request, queryset, None)
 
     @admin.display(description="Hours this period", ordering="hours_this_period")
     def hours_this_period(self, ticket: selectors.TicketWithHours) -> str:
@@ -114,11 +163,21 @@ class TicketAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["client", "subject", "priority", "body"]
-        return ["subject", "priority", "client", "subscription", "status", "track_time"]
+        return [
+            "subject",
+            "priority",
+            "client",
+            "subscription",
+            "status",
+            "assignee",
+            "track_time",
+        ]
 
     def get_readonly_fields(self, request, obj=None):
-        # Subscription, status and tracking change through the workspace's services only.
-        return [] if obj is None else ["client", "subscription", "status", "track_time"]
+        # Subscription, status, assignee and tracking change through the workspace's services.
+        if obj is None:
+            return []
+        return ["client", "subscription", "status", "assignee", "track_time"]
 
     def get_autocomplete_fields(self, request):
         return ["client"]
@@ -155,6 +214,8 @@ class TicketAdmin(admin.ModelAdmin):
     def _workspace_context(self, request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
         user = request.user
         can_log = user.has_perm(PERM_LOG_TIME)
+        can_change = user.has_perm(PERM_CHANGE_TICKET)
+        operators = list(selectors.operators_active()) if can_change else []
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
         timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
         entries = selectors.ticket_entries(ticket_id=ticket.pk)
@@ -172,7 +233,11 @@ class TicketAdmin(admin.ModelAdmin):
             "timer": timer,
             "server_now": timezone.now(),
             "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
-            "reply_form": ReplyForm(),
+            "reply_form": ReplyForm(initial={"work_date": local_today().isoformat()}),
+            "assign_form": AssignForm(initial={"assignee": ticket.assignee_id}),
+            "operators": operators,
+            # "Assign to me" only for whom the service would accept.
+            "can_take": any(operator.pk == user.pk for operator in operators),
             "entry_form": None,
             "bound_entry_id": None,
             "subscription_form": SubscriptionChoiceForm(),
@@ -180,7 +245,7 @@ class TicketAdmin(admin.ModelAdmin):
             "can_log_time": can_log,
             "can_change_time": user.has_perm(PERM_CHANGE_TIME),
             "can_delete_time": user.has_perm(PERM_DELETE_TIME),
-            "can_change_ticket": user.has_perm(PERM_CHANGE_TICKET),
+            "can_change_ticket": can_change,
             "can_reply": user.has_perm(PERM_REPLY),
             "can_use_timer": user.has_perm(PERM_TIMER),
             "can_add_service": user.has_perm(PERM_ADD_SERVICE) and can_log,
@@ -190,7 +255,7 @@ class TicketAdmin(admin.ModelAdmin):
         }
 
     def _action_urls(self, ticket: Ticket) -> dict[str, str]:
-        names = ["log", "reply", "subscription", "tracking", "status"]
+        names = ["log", "reply", "reply_preview", "assign", "subscription", "tracking", "status"]
         names += ["timer_start", "timer_stop", "timer_cancel"]
         return {
             f"url_{name}": reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk])
@@ -226,15 +291,24 @@ class TicketAdmin(admin.ModelAdmin):
         return response
 
     @staticmethod
-    def _errors_to_fields(form: TimeLogForm, error: ValidationError) -> ValidationError | None:
-        """Put each refusal of the time services on the field it is about (``errors_beside``);
-        return the rest, which concerns the ticket as a whole."""
+    def _errors_to_fields(form: Any, error: ValidationError) -> ValidationError | None:
+        """Put each refusal of the services on the field it is about (``errors_beside``): a
+        time service's by its code, a message's by its field; return the rest, which concerns
+        the ticket as a whole."""
+        beside = getattr(form, "errors_beside", ())
         if hasattr(error, "error_dict"):
-            return error
+            rest_dict = {}
+            for name, items in error.error_dict.items():
+                if name in beside:
+                    for item in items:
+                        form.add_error(name, item)
+                else:
+                    rest_dict[name] = items
+            return ValidationError(rest_dict) if rest_dict else None
         rest = []
         for item in error.error_list:
             field = services.TIME_ERROR_FIELDS.get(item.code or "")
-            if field in form.errors_beside:
+            if field in beside:
                 form.add_error(field, item)
             else:
                 rest.append(item)
@@ -258,6 +332,8 @@ class TicketAdmin(admin.ModelAdmin):
         actions = [
             ("log", "time/log/", self.log_time_view),
             ("reply", "reply/", self.reply_view),
+            ("reply_preview", "reply/preview/", self.reply_preview_view),
+            ("assign", "assign/", self.assign_view),
             ("subscription", "subscription/", self.subscription_view),
             ("tracking", "tracking/", self.tracking_view),
             ("status", "status/", self.status_view),
@@ -393,22 +469,80 @@ class TicketAdmin(admin.ModelAdmin):
         return self._back(ticket, "entries")
 
     def reply_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """Reply (or add a note) and, when hours are typed, log them in the same transaction."""
         ticket = self._ticket_for(request, ticket_id, PERM_REPLY)
         form = ReplyForm(request.POST)
         if not form.is_valid():
             return self.workspace_refuse(request, ticket, None, reply_form=form)
+        hours = form.cleaned_data["hours"]
+        if hours.strip() and not request.user.has_perm(PERM_LOG_TIME):
+            raise PermissionDenied
         try:
-            message = services.ticket_message_add(
+            message, entry = services.ticket_reply_with_time(
                 ticket=ticket,
                 author=request.user,
                 body=form.cleaned_data["body"],
                 kind=form.cleaned_data["kind"],
                 status_after=form.cleaned_data["status_after"] or None,
+                hours=hours,
+                work_date=form.cleaned_data["work_date"],
             )
         except ValidationError as error:
-            return self.workspace_refuse(request, ticket, error, reply_form=form)
-        messages.success(request, f"{message.get_kind_display()} added.")
+            rest = self._errors_to_fields(form, error)
+            return self.workspace_refuse(request, ticket, rest, reply_form=form)
+        saved = [f"{message.get_kind_display()} added."]
+        if entry is not None:
+            day = "" if entry.work_date == local_today() else f" on {entry.work_date:%Y-%m-%d}"
+            saved.append(f"Saved {selectors.hours_short(entry.hours)} h{day}.")
+        messages.success(request, " ".join(saved))
         return self._back(ticket, "conversation")
+
+    def reply_preview_view(self, request: HttpRequest, ticket_id: int) -> JsonResponse:
+        """The reply being typed as the client will see it in the portal (its message
+        template, its escaping), as ``{"html": ...}``; nothing is saved. An internal note is
+        never shown to the client, and the answer says so instead."""
+        ticket = self._ticket_for(request, ticket_id, PERM_REPLY)
+        form = ReplyPreviewForm(request.POST)
+        if not form.is_valid():
+            errors = [str(text) for texts in form.errors.values() for text in texts]
+            return JsonResponse({"error": " ".join(errors)}, status=400)
+        kind = form.cleaned_data["kind"]
+        body = form.cleaned_data["body"].strip()
+        if kind == MessageKind.INTERNAL_NOTE:
+            html = render_to_string("admin/tickets/ticket/reply_preview_internal.html")
+            return JsonResponse({"html": html, "shown_to_client": False})
+        # Never saved: the portal's template needs only what a saved message would have.
+        message = TicketMessage(
+            ticket=ticket,
+            author_id=request.user.pk,
+            kind=kind,
+            body=body,
+            created_at=timezone.now(),
+        )
+        html = render_to_string(
+            "clientarea/_message.html", {"message": message, "client": ticket.client}
+        )
+        return JsonResponse({"html": html, "shown_to_client": True})
+
+    def assign_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)
+        form = AssignForm(request.POST)
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, assign_form=form)
+        assignee_id = form.cleaned_data["assignee"]
+        # Whether the user may be assigned is the service's rule.
+        assignee = None
+        if assignee_id is not None:
+            assignee = get_user_model().objects.filter(pk=assignee_id).first()
+        try:
+            if assignee_id is not None and assignee is None:
+                raise ValidationError("Choose one of the operators.")
+            services.ticket_assign(ticket=ticket, assignee=assignee, actor=request.user)
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, assign_form=form)
+        who = assignee.get_username() if assignee is not None else "nobody"
+        messages.success(request, f"The ticket is assigned to {who}.")
+        return self._back(ticket)
 
     def subscription_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)

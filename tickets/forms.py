@@ -45,14 +45,18 @@ class EntryChangeForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
 
+# What staff write on the ticket page.
+REPLY_KINDS = [
+    (MessageKind.OPERATOR_REPLY, "Reply to the client"),
+    (MessageKind.INTERNAL_NOTE, "Internal note"),
+]
+
+
 class ReplyForm(forms.Form):
-    kind = forms.ChoiceField(
-        choices=[
-            (MessageKind.OPERATOR_REPLY, "Reply to the client"),
-            (MessageKind.INTERNAL_NOTE, "Internal note"),
-        ],
-        initial=MessageKind.OPERATOR_REPLY,
-    )
+    """A reply or note, with the author's time on it when hours are typed (the same fields
+    and rules as ``TimeLogForm``; empty hours: the reply only)."""
+
+    kind = forms.ChoiceField(choices=REPLY_KINDS, initial=MessageKind.OPERATOR_REPLY)
     body = forms.CharField(
         label="Message",
         max_length=MESSAGE_BODY_MAX_LENGTH,
@@ -62,6 +66,26 @@ class ReplyForm(forms.Form):
         choices=[("", "Status as usual (reply: answered)"), *TicketStatus.choices],
         required=False,
     )
+    hours = forms.CharField(max_length=20, required=False)
+    work_date = forms.DateField(required=False)
+
+    errors_beside = ("body", "hours", "work_date")
+
+
+class ReplyPreviewForm(forms.Form):
+    """What the preview of a reply reads: the text being typed and its kind."""
+
+    kind = forms.ChoiceField(choices=REPLY_KINDS)
+    body = forms.CharField(
+        max_length=MESSAGE_BODY_MAX_LENGTH,
+        strip=False,
+        error_messages={"required": "Nothing to preview yet.", "max_length": MESSAGE_BODY_TOO_LONG},
+    )
+
+
+class AssignForm(forms.Form):
+    # Empty: nobody. Who may be assigned is the service's rule (an active operator).
+    assignee = forms.IntegerField(required=False)
 
 
 class SubscriptionChoiceForm(forms.Form):

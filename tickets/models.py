@@ -49,6 +49,16 @@ class Ticket(models.Model):
         max_length=8, choices=TicketPriority.choices, default=TicketPriority.NORMAL
     )
     track_time = models.BooleanField(default=True)
+    # The operator who answers the ticket (ticket_assign checks they are an active operator).
+    # SET_NULL: deleting a user leaves their tickets unassigned rather than blocking the delete
+    # (users are normally deactivated, and one with logged time cannot be deleted anyway).
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -203,6 +213,7 @@ class AuditAction(models.TextChoices):
     TRACKING_SWITCHED = "tracking_switched", "Time tracking switched"
     TICKET_CLOSED = "ticket_closed", "Ticket closed"
     TICKET_REOPENED = "ticket_reopened", "Ticket reopened"
+    TICKET_ASSIGNED = "ticket_assigned", "Ticket assigned"
     PERIOD_BILLED = "period_billed", "Period billed"
 
 

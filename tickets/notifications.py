@@ -71,8 +71,10 @@ def _users() -> Any:
 
 
 def ticket_operator_recipients(ticket: Ticket) -> list[Any]:
-    """Who on the helpdesk hears of a new ticket or a client's reply: the active members of
-    the Operators group with an address (a ticket has no assignee yet)."""
+    """Who on the helpdesk hears of a new ticket or a client's reply: the ticket's assignee
+    when it has one, otherwise the active members of the Operators group with an address."""
+    if ticket.assignee_id is not None:
+        return list(_users().filter(pk=ticket.assignee_id))
     return list(_users().filter(groups__name=OPERATORS_GROUP).distinct())
 
 

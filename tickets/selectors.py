@@ -32,6 +32,7 @@ from supportbilling.periods import (
     period_parse,
     period_previous,
 )
+from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
     AuditAction,
     AuditEvent,
@@ -250,6 +251,17 @@ def operators_with_entries() -> list[Any]:
     """Users who logged time at least once (the ticket list's operator filter)."""
     logged = TimeEntry.objects.filter(operator_id=OuterRef("pk"))
     return list(get_user_model().objects.filter(Exists(logged)).order_by("username"))
+
+
+def operators_active() -> QuerySet[Any]:
+    """The users a ticket can be assigned to: active staff in the operators group
+    (supportbilling.roles), by username."""
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, is_staff=True, groups__name=OPERATORS_GROUP)
+        .distinct()
+        .order_by("username", "id")
+    )
 
 
 def tickets_with_entries_by(*, tickets: QuerySet[Ticket], operator_id: int) -> QuerySet[Ticket]:

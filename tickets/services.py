@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Sum
@@ -31,7 +32,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
-from tickets.selectors import billing_start
+from tickets.selectors import billing_start, operators_active
 
 # Which argument of the time services each of their refusals is about (by its code), so a form
 # can show the message beside that field; other refusals concern the ticket as a whole.
@@ -416,10 +417,12 @@ def ticket_create(
     kind: str = MessageKind.CLIENT_REPLY,
     subscription: Subscription | None = None,
     priority: str = TicketPriority.NORMAL,
+    assignee: Any = None,
 ) -> Ticket:
     """Open a ticket with its first message (``body``; None opens it without one, as an
     integration may). A subscription, when given, must be an active one of the same client
-    (time will be booked to it)."""
+    (time will be booked to it). The ticket goes to ``assignee`` when given, else to the
+    operator whose turn it is under ``settings.TICKET_AUTO_ASSIGN`` (none: unassigned)."""
     subject = subject.strip()
     if not subject:
         raise ValidationError({"subject": "Enter a subject."})
@@ -444,6 +447,13 @@ def ticket_create(
     message = None
     if body is not None:
         message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    if assignee is not None:
+        ticket_assign(ticket=ticket, assignee=assignee, actor=author)
+    else:
+        turn = _round_robin_next()
+        if turn is not None:
+            ticket_assign(ticket=ticket, assignee=turn, actor=None, auto=True)
+    # After the assignment, so the notification goes to the assignee when there is one.
     _event_on_commit(
         signals.ticket_opened,
         Ticket,
@@ -451,6 +461,69 @@ def ticket_create(
         message_id=message.pk if message else None,
         actor_id=_actor_id(author),
     )
+    return ticket
+
+
+# Serialises round-robin turns (pg_advisory_xact_lock), so two tickets opened at once go to
+# two operators.
+_ROUND_ROBIN_LOCK = 0x5B7A5516
+
+
+def _round_robin_next() -> Any:
+    """The active operator after the one who got the last automatic assignment (by id, wrapping
+    round), or None when auto-assignment is off or there is no active operator. Manual
+    assignments do not move the turn."""
+    if settings.TICKET_AUTO_ASSIGN != "round_robin":
+        return None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROUND_ROBIN_LOCK])
+    operators = list(operators_active().order_by("id"))
+    if not operators:
+        return None
+    last = (
+        AuditEvent.objects.filter(action=AuditAction.TICKET_ASSIGNED, detail__auto=True)
+        .order_by("-id")
+        .values_list("detail", flat=True)
+        .first()
+    )
+    last_id = int(last.get("assignee_id") or 0) if last else 0
+    return next((user for user in operators if user.pk > last_id), operators[0])
+
+
+@transaction.atomic
+def ticket_assign(*, ticket: Ticket, assignee: Any, actor: Any, auto: bool = False) -> Ticket:
+    """Give the ticket to ``assignee`` (None: nobody). Only an active operator can be
+    assigned; the change is audited (an unchanged assignee records nothing)."""
+    if assignee is not None and not operators_active().filter(pk=assignee.pk).exists():
+        name = assignee.get_username()
+        reason = "is not active" if not assignee.is_active else "is not an operator"
+        raise ValidationError(
+            {
+                "assignee": ValidationError(
+                    f"{name} {reason}: a ticket can only be assigned to an active operator.",
+                    code="not_an_operator",
+                )
+            }
+        )
+    # The row lock orders two changes at once, so each audit row names the assignee it replaced.
+    tickets = Ticket.objects.select_for_update(of=("self",)).select_related("assignee")
+    old = tickets.get(pk=ticket.pk).assignee
+    if (old.pk if old else None) == (assignee.pk if assignee else None):
+        ticket.assignee = assignee
+        return ticket
+    ticket.assignee = assignee
+    ticket.save(update_fields=["assignee", "updated_at"])
+    detail: dict[str, Any] = {
+        "assignee": [
+            old.get_username() if old else "",
+            assignee.get_username() if assignee else "",
+        ],
+        "assignee_id": assignee.pk if assignee else None,
+    }
+    if auto:
+        detail["auto"] = True
+    audit_record(action=AuditAction.TICKET_ASSIGNED, actor=actor, ticket=ticket, detail=detail)
     return ticket
 
 
@@ -541,9 +614,11 @@ def ticket_open(
     priority: str = TicketPriority.NORMAL,
     track_time: bool = True,
     status: str = TicketStatus.OPEN,
+    assignee: Any = None,
 ) -> Ticket:
-    """Open a ticket with its first message and, in the same transaction, its time tracking
-    and status when they are not the defaults (each change audited as its own service does)."""
+    """Open a ticket with its first message and, in the same transaction, its assignee, time
+    tracking and status when they are not the defaults (each change audited as its own
+    service does)."""
     ticket = ticket_create(
         client=client,
         subject=subject,
@@ -551,6 +626,7 @@ def ticket_open(
         author=author,
         subscription=subscription,
         priority=priority,
+        assignee=assignee,
     )
     if not track_time:
         ticket_tracking_set(ticket=ticket, track_time=False, actor=author)
@@ -567,15 +643,18 @@ def ticket_update(
     subscription: Subscription | None | _Unchanged = UNCHANGED,
     track_time: bool | None = None,
     status: str | None = None,
+    assignee: Any = UNCHANGED,
 ) -> Ticket:
-    """Change the subscription, the time tracking and the status of a ticket, those given, in
-    this order and all or nothing."""
+    """Change the subscription, the time tracking, the status and the assignee of a ticket,
+    those given, in this order and all or nothing."""
     if not isinstance(subscription, _Unchanged):
         ticket_subscription_set(ticket=ticket, subscription=subscription, actor=actor)
     if track_time is not None:
         ticket_tracking_set(ticket=ticket, track_time=track_time, actor=actor)
     if status is not None:
         ticket_status_set(ticket=ticket, status=status, actor=actor)
+    if not isinstance(assignee, _Unchanged):
+        ticket_assign(ticket=ticket, assignee=assignee, actor=actor)
     return ticket
 
 
@@ -599,6 +678,33 @@ def ticket_close(
         )
     ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
     return entry
+
+
+@transaction.atomic
+def ticket_reply_with_time(
+    *,
+    ticket: Ticket,
+    author: Any,
+    body: str,
+    kind: str,
+    status_after: str | None = None,
+    hours: object = None,
+    work_date: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[TicketMessage, TimeEntry | None]:
+    """The workspace's reply with the author's time on it: the time (when ``hours`` is not
+    empty) is logged with ``time_entry_log``'s rules and the message added with
+    ``ticket_message_add``'s, both or neither. The entry has no note: the reply may be an
+    internal note, and an entry's note can be shown to the client in the work log."""
+    entry = None
+    if hours is not None and str(hours).strip():
+        entry = time_entry_log(
+            ticket=ticket, operator=author, hours=hours, work_date=work_date, now=now
+        )
+    message = ticket_message_add(
+        ticket=ticket, author=author, body=body, kind=kind, status_after=status_after
+    )
+    return message, entry
 
 
 # --- Live timers ---------------------------------------------------------------------------

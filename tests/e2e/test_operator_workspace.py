@@ -1,4 +1,5 @@
-"""An operator logs time and runs a timer on a ticket's admin page, in real Chromium."""
+"""An operator logs time, runs a timer and replies with time on a ticket's admin page, in real
+Chromium."""
 
 import re
 from decimal import Decimal
@@ -100,3 +101,47 @@ def test_the_hour_buttons_read_what_the_server_reads(live_server, page, ticket):
     expect(page.locator("#log-hours-error")).to_be_hidden()
     page.click("#hours-minus")
     expect(page.locator("#log-hours")).to_have_value("1.25")
+
+
+def test_operator_replies_and_logs_time_in_one_submit(live_server, page, ticket):
+    # given an operator on the ticket's page
+    OperatorFactory(username="olga")
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.goto(f"{live_server.url}{reverse('admin:tickets_ticket_change', args=[ticket.pk])}")
+
+    # when she types a reply and previews it, she sees it as the client will, escaped
+    page.fill("#reply-body", "The tunnel is back <b>up</b>.")
+    page.click("#reply-preview-button")
+    expect(page.locator("#reply-preview")).to_contain_text("Support (olga)")
+    expect(page.locator("#reply-preview")).to_contain_text("The tunnel is back <b>up</b>.")
+    # and an internal note's preview says the client never sees it
+    page.select_option("#reply-kind", "internal_note")
+    page.click("#reply-preview-button")
+    expect(page.locator("#reply-preview")).to_contain_text("never shown to the client")
+    page.select_option("#reply-kind", "operator_reply")
+
+    # when she presses + three times beside the reply's hours and sends
+    for _ in range(3):
+        page.click("#reply-hours-plus")
+    expect(page.locator("#reply-hours")).to_have_value("0.75")
+    page.click("#reply-send")
+
+    # then the reply is in the conversation and the 0.75 h are logged, in one submit
+    expect(page.locator(".messagelist")).to_contain_text("Operator reply added. Saved 0.75 h.")
+    expect(page.locator("#conversation")).to_contain_text("The tunnel is back <b>up</b>.")
+    expect(page.locator("#entries-total")).to_have_text("0.75")
+    expect(page.locator("#time-left")).to_contain_text("9.25 of 10 h left")
+    assert list(TimeEntry.objects.values_list("hours", flat=True)) == [Decimal("0.75")]
+
+    # when she replies with hours the server refuses, both stay typed and nothing is saved
+    page.fill("#reply-body", "One more thing")
+    page.fill("#reply-hours", "0:10")
+    page.click("#reply-send")
+    expect(page.locator("#reply-hours-error")).to_contain_text("steps of 0.25")
+    expect(page.locator("#reply-body")).to_have_value("One more thing")
+    expect(page.locator("#reply-hours")).to_have_value("0:10")
+    assert TimeEntry.objects.count() == 1
+    assert ticket.messages.count() == 2

@@ -47,7 +47,9 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
     client = ClientFactory(name=f"{secret} Ltd", currency=currency, email=f"{key}@client.test")
     login = ClientUserFactory(client=client, user__username=f"client_{key}")
     subscription = SubscriptionFactory(client=client, package=package, start_date=SEPTEMBER)
-    ticket = TicketFactory(subscription=subscription, subject=f"{secret} mail server down")
+    ticket = TicketFactory(
+        subscription=subscription, subject=f"{secret} mail server down", assignee=operator
+    )
     TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
     entry = TimeEntryFactory(ticket=ticket, operator=operator, note=f"{secret} restarted postfix")
     timer = TimeTimer.objects.create(ticket=ticket, operator=operator, started_at=NOW)

@@ -103,6 +103,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # the operator's workspace: buttons on the ticket page, POST only
     "admin:tickets_ticket_log": POST_ONLY,
     "admin:tickets_ticket_reply": POST_ONLY,
+    "admin:tickets_ticket_reply_preview": POST_ONLY,  # renders the typed reply, saves nothing
+    "admin:tickets_ticket_assign": POST_ONLY,
     "admin:tickets_ticket_subscription": POST_ONLY,
     "admin:tickets_ticket_tracking": POST_ONLY,
     "admin:tickets_ticket_status": POST_ONLY,
@@ -179,6 +181,11 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         {"body": "Hello", "kind": "operator_reply"},
         staff(None, 403, None),
     ),
+    "admin:tickets_ticket_reply_preview": (
+        {"body": "Hello", "kind": "operator_reply"},
+        staff(None, 403, None),
+    ),
+    "admin:tickets_ticket_assign": ({"assignee": ""}, staff(None, 403, None)),
     "admin:tickets_ticket_subscription": ({"subscription": "0"}, staff(None, 403, None)),
     "admin:tickets_ticket_tracking": ({}, staff(None, 403, None)),
     "admin:tickets_ticket_status": ({"status": "closed"}, staff(None, 403, None)),
@@ -293,7 +300,9 @@ def test_get(world, db, route, role):
 def fingerprint(world) -> dict:
     """What a refused POST must leave as it was."""
     return {
-        "tickets": list(Ticket.objects.order_by("pk").values_list("status", "track_time")),
+        "tickets": list(
+            Ticket.objects.order_by("pk").values_list("status", "track_time", "assignee")
+        ),
         "messages": TicketMessage.objects.count(),
         "entries": list(TimeEntry.objects.order_by("pk").values_list("hours", "note")),
         "timers": TimeTimer.objects.count(),

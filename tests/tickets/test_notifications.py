@@ -165,6 +165,22 @@ def test_a_client_reply_reaches_the_operators(
     assert all("Still smoking" in text and admin_link in text for text in body.values())
 
 
+def test_a_client_reply_on_an_assigned_ticket_reaches_its_assignee_only(
+    client, desk, smtp_server, django_capture_on_commit_callbacks
+):
+    # given the ticket is assigned to the second operator
+    desk.ticket.assignee = desk.op2
+    desk.ticket.save()
+    # when Alice replies in the portal
+    client.force_login(desk.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("clientarea:ticket_reply", args=[desk.ticket.pk]), {"body": "Still smoking"}
+        )
+    # then only the assignee is told
+    assert recipients(smtp_server) == [OP2]
+
+
 @pytest.mark.parametrize("path", ["portal", "api"])
 def test_opening_a_ticket_sends_a_receipt_and_tells_the_operators(
     client, desk, smtp_server, django_capture_on_commit_callbacks, path

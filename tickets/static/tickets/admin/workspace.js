@@ -43,6 +43,29 @@
     pending = pending.then(function () { return askServer(button); });
   }
 
+  // The reply as the client will see it: the server renders it with the portal's own message
+  // template and escaping (the answer is HTML built by the server, never from the typed text
+  // here); an internal note gets the server's reminder that the client never sees it.
+  function preview(button) {
+    var box = document.getElementById("reply-preview");
+    fetch(button.dataset.url, {
+      method: "POST",
+      body: new FormData(button.form),
+      credentials: "same-origin",
+      headers: { Accept: "application/json" }
+    })
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        if (answer.html === undefined) box.textContent = answer.error || "No preview.";
+        else box.innerHTML = answer.html;
+        box.hidden = false;
+      })
+      .catch(function () {
+        box.textContent = "The server could not be asked for a preview.";
+        box.hidden = false;
+      });
+  }
+
   function pad(n) { return n < 10 ? "0" + n : String(n); }
 
   function drawTimers(offset) {
@@ -68,6 +91,10 @@
         }
       });
     });
+    var previewButton = document.getElementById("reply-preview-button");
+    if (previewButton) {
+      previewButton.addEventListener("click", function () { preview(previewButton); });
+    }
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (!window.confirm(form.dataset.confirm)) event.preventDefault();
