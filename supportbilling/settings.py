@@ -323,6 +323,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # A worker logs each task it ran; tasks run in-process (no REDIS_URL) would flood the
+    # console of every request and command with those lines.
+    "loggers": {"celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"}},
 }
 
 # HTTPS: with DEBUG off the defaults are production's (`manage.py check --deploy` is clean);
