@@ -170,7 +170,7 @@ def _reply(row: InboundMail, parsed: mail_parse.ParsedMail, *, ticket: Ticket, a
 
 def _open(
     row: InboundMail, parsed: mail_parse.ParsedMail, *, client: Client, author: Any = None
-) -> None:
+) -> Ticket:
     if author is None:
         author = _author_of(selectors.client_users_by_address(address=parsed.sender), client.pk)
     # The whole text: a first message is often a forward, whose quote is the point.
@@ -183,6 +183,7 @@ def _open(
     )
     row.status, row.ticket = InboundStatus.PROCESSED, ticket
     row.ticket_message = ticket.messages.order_by("pk").first()
+    return ticket
 
 
 def _stored_row(
@@ -364,12 +365,11 @@ def inbound_mail_assign(*, inbound_mail: InboundMail, client: Client, actor: Any
             code="refused",
         )
     parsed = mail_parse.mail_parse(bytes(row.raw))
-    _open(row, parsed, client=client)
+    ticket = _open(row, parsed, client=client)
     row.reason = f"Assigned to {client} by {actor}."[:500]
     row.handled_by = actor
     row.save(update_fields=["status", "reason", "ticket", "ticket_message", "handled_by"])
-    assert row.ticket is not None  # noqa: S101 - _open set it
-    return row.ticket
+    return ticket
 
 
 @transaction.atomic

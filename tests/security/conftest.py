@@ -34,6 +34,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeTimer
 
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
@@ -116,6 +117,11 @@ def world_build() -> SimpleNamespace:
         ),
         access_failure=AccessFailureLog.objects.create(
             username="guesser", ip_address="127.0.0.9", attempt_time=NOW
+        ),
+        # An e-mail from an unknown sender: in the inbound list and the unmatched one.
+        inbound_mail=inbound_mail_receive(
+            raw=b"From: someone@unknown.test\r\nSubject: Hello\r\n\r\nWho are you?\r\n",
+            mailbox="desk@imap.test:993/INBOX",
         ),
     )
 

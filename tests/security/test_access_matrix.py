@@ -63,6 +63,8 @@ ADMIN_RIGHTS = {
     "tickets.timetimer": ("v", "", "v"),
     "tickets.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
     "tickets.auditevent": ("v", "v", "v"),  # append-only
+    "tickets.inboundmail": ("v", "", "v"),  # stored by the mail intake as it came
+    "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
 }

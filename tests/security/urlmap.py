@@ -100,6 +100,8 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "tickets.timetimer": lambda: a.timer.pk,
         "tickets.billingperiod": lambda: world.period.pk,
         "tickets.auditevent": lambda: a.event.pk,
+        "tickets.inboundmail": lambda: world.inbound_mail.pk,
+        "tickets.unmatchedmail": lambda: world.inbound_mail.pk,
         "billing.billableitem": lambda: a.item.pk,
         "billing.usagealert": lambda: a.alert.pk,
         "axes.accessattempt": lambda: world.access_attempt.pk,
