@@ -161,6 +161,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Uploaded and received files (ticket attachments): never served directly, only through the
+# download view that checks who may see them.
+MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -228,6 +231,14 @@ MAIL_INTAKE_DONE_FOLDER = env("MAIL_INTAKE_DONE_FOLDER", "Processed")
 MAIL_INTAKE_MAX_BYTES = int(env("MAIL_INTAKE_MAX_BYTES", str(25 * 1024 * 1024)))
 MAIL_INTAKE_BATCH = int(env("MAIL_INTAKE_BATCH", "50"))
 MAIL_INTAKE_TIMEOUT = int(env("MAIL_INTAKE_TIMEOUT", "60"))  # seconds per IMAP command
+# Files kept with ticket messages (docs/email.md, "Attachments"): the largest one, and the file
+# name endings never kept (programs, scripts, and pages that would run in a browser).
+ATTACHMENT_MAX_BYTES = int(env("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+ATTACHMENT_DENIED_EXTENSIONS = env_list(
+    "ATTACHMENT_DENIED_EXTENSIONS",
+    "exe,com,bat,cmd,scr,pif,msi,msp,dll,cpl,jar,js,jse,vbs,vbe,wsf,wsh,ps1,sh,hta,lnk,"
+    "html,htm,xhtml,shtml,svg,xml",
+)
 
 # Celery: with no REDIS_URL the tasks run eagerly in the calling process.
 REDIS_URL = env("REDIS_URL")

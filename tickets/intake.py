@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from customers.models import Client
 from tickets import mail_parse, notifications, selectors
+from tickets.attachments import attachment_add
 from tickets.models import (
     INBOUND_TO_REVIEW,
     MESSAGE_BODY_MAX_LENGTH,
@@ -30,6 +31,7 @@ from tickets.models import (
     InboundStatus,
     MessageKind,
     Ticket,
+    TicketMessage,
 )
 from tickets.services import ticket_create, ticket_message_add
 
@@ -166,6 +168,7 @@ def _reply(row: InboundMail, parsed: mail_parse.ParsedMail, *, ticket: Ticket, a
         kind=MessageKind.CLIENT_REPLY,
     )
     row.status, row.ticket, row.ticket_message = InboundStatus.PROCESSED, ticket, message
+    _attachments_keep(row, parsed, message)
 
 
 def _open(
@@ -183,7 +186,29 @@ def _open(
     )
     row.status, row.ticket = InboundStatus.PROCESSED, ticket
     row.ticket_message = ticket.messages.order_by("pk").first()
+    if row.ticket_message is not None:
+        _attachments_keep(row, parsed, row.ticket_message)
     return ticket
+
+
+def _attachments_keep(
+    row: InboundMail, parsed: mail_parse.ParsedMail, message: TicketMessage
+) -> None:
+    """Keep the e-mail's files with its message; those refused (too large, a denied kind) are
+    named in the row's reason and stay in the raw e-mail."""
+    refused = []
+    for attachment in parsed.attachments:
+        try:
+            attachment_add(
+                message=message,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                data=attachment.data,
+            )
+        except ValidationError as exc:
+            refused.extend(exc.messages)
+    if refused:
+        row.reason = ("Files not kept: " + " ".join(refused))[:500]
 
 
 def _stored_row(

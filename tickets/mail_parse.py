@@ -124,6 +124,43 @@ def reply_text(text: str) -> str:
 
 
 @dataclass
+class MailAttachment:
+    filename: str  # as the sender named it (RFC 2231 / encoded words decoded)
+    content_type: str
+    data: bytes
+
+
+def _attachments(message: EmailMessage) -> list[MailAttachment]:
+    """The files of the mail: parts marked as attachments, and named parts that are not its
+    text (inline images); the text part itself never."""
+    try:
+        body = message.get_body(preferencelist=("plain", "html"))
+    except (KeyError, ValueError):
+        body = None
+    found = []
+    for number, part in enumerate(message.walk(), start=1):
+        if part.is_multipart() or part is body:
+            continue
+        try:
+            filename = part.get_filename() or ""
+        except (ValueError, TypeError, IndexError):
+            filename = ""
+        if part.get_content_disposition() != "attachment" and not filename:
+            continue
+        data = part.get_payload(decode=True)
+        if not isinstance(data, bytes):
+            continue
+        found.append(
+            MailAttachment(
+                filename=filename or f"part-{number}",
+                content_type=part.get_content_type(),
+                data=data,
+            )
+        )
+    return found
+
+
+@dataclass
 class ParsedMail:
     message_id: str  # normalised; "sha256:..." when the mail has none
     has_message_id: bool
@@ -134,6 +171,7 @@ class ParsedMail:
     references: list[str] = field(default_factory=list)
     auto_reason: str = ""
     ticket_tag: int | None = None
+    attachments: list[MailAttachment] = field(default_factory=list)
 
 
 def _sender(message: Message) -> str:
@@ -197,4 +235,5 @@ def mail_parse(raw: bytes) -> ParsedMail:
         references=_references(message),
         auto_reason=_auto_reason(message, sender),
         ticket_tag=int(tag[1]) if tag else None,
+        attachments=_attachments(message),
     )

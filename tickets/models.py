@@ -375,3 +375,29 @@ class UnmatchedMail(InboundMail):
         proxy = True
         verbose_name = "unmatched e-mail"
         verbose_name_plural = "unmatched mail"
+
+
+def _attachment_path(instance: "TicketAttachment", filename: str) -> str:
+    # A random name: the sender's file name is never a path (it is kept in ``filename``).
+    import secrets
+
+    return f"attachments/{secrets.token_hex(16)}"
+
+
+class TicketAttachment(models.Model):
+    """A file that came with a message (an e-mail's attachment), in the default storage under
+    a random name; served only through the download view, which checks who may see the
+    message (tickets.attachments)."""
+
+    message = models.ForeignKey(TicketMessage, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)  # as the sender named it, for display only
+    content_type = models.CharField(max_length=100)  # as declared by the sender
+    size = models.PositiveIntegerField()  # bytes
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return self.filename

@@ -147,6 +147,7 @@ def ticket_conversation(*, ticket_id: int) -> list[TicketMessage]:
     return list(
         TicketMessage.objects.filter(ticket_id=ticket_id)
         .select_related("author")
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
 

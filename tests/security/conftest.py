@@ -34,6 +34,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.attachments import attachment_add
 from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeTimer
 
@@ -49,7 +50,10 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
     login = ClientUserFactory(client=client, user__username=f"client_{key}")
     subscription = SubscriptionFactory(client=client, package=package, start_date=SEPTEMBER)
     ticket = TicketFactory(subscription=subscription, subject=f"{secret} mail server down")
-    TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
+    message = TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
+    attachment = attachment_add(
+        message=message, filename=f"{secret}.txt", content_type="text/plain", data=secret.encode()
+    )
     entry = TimeEntryFactory(ticket=ticket, operator=operator, note=f"{secret} restarted postfix")
     timer = TimeTimer.objects.create(ticket=ticket, operator=operator, started_at=NOW)
     event = AuditEvent.objects.create(
@@ -75,6 +79,7 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         event=event,
         item=item,
         alert=alert,
+        attachment=attachment,
     )
 
 

@@ -158,6 +158,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
     "clientarea:ticket_close": ("405",) * 6,  # POST only
+    # a file of client A's reply: A's users and staff who read tickets (tests/tickets/
+    # test_attachments.py has the whole matrix, internal notes included)
+    "clientarea:attachment": (SIGN_IN, "200", "404", "200", "200", "200"),
     "clientarea:notifications": PORTAL_LIST,  # each user's own e-mail preferences
     # the signed link of an e-mail, without signing in: one that is not ours is a 400
     "clientarea:unsubscribe": ("400",) * 6,

@@ -119,6 +119,7 @@ _PK_OF = {
     "clientarea:ticket": "ticket",
     "clientarea:ticket_reply": "ticket",
     "clientarea:ticket_close": "ticket",
+    "clientarea:attachment": "attachment",
     "api:package-detail": "package",
     "api:client-detail": "client",
     "api:client-users": "client",

@@ -244,7 +244,7 @@ def test_html_only_and_iso_8859_1_mail_become_readable_text(mailbox, acme):
     assert bodies["Grüße"] == "Die Straße ist gesperrt. Ärger!"
 
 
-def test_a_multipart_mail_with_an_attachment_keeps_its_text(mailbox, acme):
+def test_a_multipart_mail_keeps_its_text_and_its_attachment(mailbox, acme):
     # Given a mail with text and a PDF attached
     message = mail(subject="Invoice question", text="See the attached invoice.")
     message.add_attachment(
@@ -255,8 +255,11 @@ def test_a_multipart_mail_with_an_attachment_keeps_its_text(mailbox, acme):
     # When the intake runs
     mail_intake_run()
 
-    # Then the ticket's message is the text; the whole mail is stored
-    assert TicketMessage.objects.get().body == "See the attached invoice."
+    # Then the ticket's message is the text, the PDF is kept with it; the whole mail is stored
+    message = TicketMessage.objects.get()
+    assert message.body == "See the attached invoice."
+    pdf = message.attachments.get()
+    assert (pdf.filename, pdf.content_type, pdf.size) == ("a.pdf", "application/pdf", 13)
     assert b"a.pdf" in bytes(InboundMail.objects.get().raw)
 
 
