@@ -530,12 +530,16 @@ def _one(
         inbound_mail_receive(raw=raw, mailbox=name, uidvalidity=validity, uid=int(uid), now=now)
     except Exception as exc:  # one bad e-mail must not stop the mailbox
         logger.exception("Inbound e-mail UID %s of %s could not be processed", uid, name)
-        inbound_mail_quarantine(
-            raw=raw,
-            mailbox=name,
-            uidvalidity=validity,
-            uid=int(uid),
-            error=type(exc).__name__,
-            now=now,
-        )
+        try:
+            inbound_mail_quarantine(
+                raw=raw,
+                mailbox=name,
+                uidvalidity=validity,
+                uid=int(uid),
+                error=type(exc).__name__,
+                now=now,
+            )
+        except Exception:  # the database itself is failing: leave the mail for the next run
+            logger.exception("Inbound e-mail UID %s of %s left in the mailbox", uid, name)
+            return False
     return True

@@ -51,7 +51,12 @@ def _header(message: Message, name: str) -> str:
         value = message.get(name)
     except (ValueError, TypeError, IndexError):  # a header the parser cannot read
         return ""
-    return " ".join(str(value).split()) if value is not None else ""
+    return " ".join(_printable(str(value)).split()) if value is not None else ""
+
+
+def _printable(text: str) -> str:
+    # PostgreSQL cannot store NUL characters in text; mail can carry them.
+    return text.replace("\x00", "")
 
 
 def _decode(part: Message) -> str:
@@ -110,7 +115,7 @@ def _body_text(message: EmailMessage) -> str:
         part = None
     if part is None:
         return ""
-    text = _decode(part)
+    text = _printable(_decode(part))
     if part.get_content_type() == "text/html":
         return html_to_text(text)
     return text.replace("\r\n", "\n").strip()
@@ -181,7 +186,7 @@ def _sender(message: Message) -> str:
     except (ValueError, TypeError, IndexError):
         return ""
     found = [a.addr_spec for a in addresses if "@" in (a.addr_spec or "")]
-    return found[0].strip().lower() if len(found) == 1 else ""
+    return _printable(found[0]).strip().lower() if len(found) == 1 else ""
 
 
 def _references(message: Message) -> list[str]:

@@ -3,6 +3,7 @@ for the receipts (tests/mail.py): which mail becomes a ticket, a reply or a row 
 and that nothing is lost or doubled (docs/email.md)."""
 
 import threading
+import time
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -452,3 +453,64 @@ def test_a_message_id_reused_for_another_mail_is_kept_for_review_not_dropped(mai
     assert list(Ticket.objects.values_list("subject", flat=True)) == ["First"]
     second = InboundMail.objects.get(subject="Second")
     assert second.status == InboundStatus.UNMATCHED and "used before" in second.reason
+
+
+def test_a_poller_finding_the_mailbox_locked_skips_its_run(mailbox, acme):
+    # Given a mail waiting, and another poller holding the mailbox's lock
+    from tickets.intake import _mailbox_lock, mailbox_name
+
+    deliver(mailbox, mail())
+    held, release = threading.Event(), threading.Event()
+
+    def other_poller() -> None:
+        from django.db import connection
+
+        try:
+            with _mailbox_lock(mailbox_name()) as locked:
+                assert locked
+                held.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_poller)
+    thread.start()
+    assert held.wait(30)
+
+    # When this poller runs
+    try:
+        run = mail_intake_run()
+    finally:
+        release.set()
+        thread.join(30)
+
+    # Then it does nothing: the mail waits for the lock's holder
+    assert run.skipped and run.read == 0
+    assert Ticket.objects.count() == 0 and folder_count(mailbox, "INBOX") == 1
+
+
+def test_a_recreated_folder_whose_uids_start_again_loses_no_mail(mailbox, acme, settings):
+    # Given a folder read once (its mail has UID 1), then deleted and created again
+    settings.MAIL_INTAKE_FOLDER = "Support"
+    with MailBoxUnencrypted(mailbox.host, mailbox.port).login(
+        mailbox.user, mailbox.password, initial_folder=None
+    ) as box:
+        box.folder.create("Support")
+    deliver(mailbox, mail(subject="Before"), folder="Support")
+    mail_intake_run()
+    with MailBoxUnencrypted(mailbox.host, mailbox.port).login(
+        mailbox.user, mailbox.password, initial_folder=None
+    ) as box:
+        old_validity = box.folder.status("Support", ["UIDVALIDITY"])["UIDVALIDITY"]
+        box.folder.delete("Support")
+        time.sleep(1.1)  # Dovecot derives UIDVALIDITY from the clock
+        box.folder.create("Support")
+        assert box.folder.status("Support", ["UIDVALIDITY"])["UIDVALIDITY"] != old_validity
+    deliver(mailbox, mail(subject="After"), folder="Support")
+
+    # When the intake runs again (the new mail has UID 1 too)
+    mail_intake_run()
+
+    # Then the new mail is read, not taken for the old one
+    assert sorted(Ticket.objects.values_list("subject", flat=True)) == ["After", "Before"]
+    assert set(InboundMail.objects.values_list("uid", flat=True)) == {1}
