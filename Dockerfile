@@ -22,6 +22,9 @@ RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --no-input -v0
 
 # The processes run as an unprivileged user that cannot change the code or the static files.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent app
+# Files of ticket messages (MEDIA_ROOT): the one directory the app writes, a volume in
+# docker-compose.yml shared by the web app (downloads) and the worker (mail intake).
+RUN mkdir -p /app/media && chown app /app/media
 USER app
 
 EXPOSE 8000

@@ -20,6 +20,7 @@ install: $(PY)
 install-test: $(PY)
 	$(PIP) install --quiet -c requirements.lock -e '.[test]'
 	./scripts/install-chromium
+	./scripts/install-dovecot
 
 ## The embedded default: SQLite, eager Celery, demo data, printed logins.
 demo: install

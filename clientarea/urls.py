@@ -21,6 +21,7 @@ urlpatterns = [
     path("tickets/<int:pk>/", views.ticket_detail, name="ticket"),
     path("tickets/<int:pk>/reply/", views.ticket_reply, name="ticket_reply"),
     path("tickets/<int:pk>/close/", views.ticket_close, name="ticket_close"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("account/notifications/", views.notifications, name="notifications"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     # Signing in and passwords: Django's auth views with the portal's templates.

@@ -11,7 +11,14 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.contrib.auth.views import PasswordResetView, redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -44,7 +51,8 @@ from customers.services import (
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
 from supportbilling.roles import client_membership, is_staff_member
-from tickets.models import MessageKind, Ticket, TicketStatus
+from tickets.attachments import SAFE_TYPES, attachment_for_download
+from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
 from tickets.templatetags.hours import hours
 
@@ -367,3 +375,29 @@ class PortalPasswordResetView(PasswordResetView):
         if allowed:
             return super().form_valid(form)
         return HttpResponseRedirect(self.get_success_url())
+
+
+# --- Attachments -----------------------------------------------------------------------------
+
+
+@require_GET
+def attachment_download(request: HttpRequest, pk: int) -> HttpResponse | FileResponse:
+    """A file of a ticket message, for whoever may see it: staff who read tickets, and the
+    users of the ticket's client unless it belongs to an internal note (one rule:
+    tickets.attachments). Always a download, never shown by the browser."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        attachment = attachment_for_download(user=request.user, attachment_id=pk)
+        stored = attachment.file.open("rb")
+    except (TicketAttachment.DoesNotExist, OSError) as exc:
+        raise Http404("No such file.") from exc
+    declared = attachment.content_type
+    response = FileResponse(
+        stored,
+        as_attachment=True,
+        filename=attachment.filename,
+        content_type=declared if declared in SAFE_TYPES else "application/octet-stream",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -45,6 +45,9 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "tickets.delete_timetimer",
         "tickets.view_auditevent",
         "tickets.view_billingperiod",
+        "tickets.view_inboundmail",
+        "tickets.view_unmatchedmail",
+        "tickets.change_unmatchedmail",  # assign to a client, discard
     ),
     FINANCE_GROUP: (
         "customers.view_client",

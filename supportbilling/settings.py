@@ -161,6 +161,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+# Uploaded and received files (ticket attachments): never served directly, only through the
+# download view that checks who may see them.
+MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -214,6 +217,28 @@ USAGE_ALERT_MAX_ATTEMPTS = int(env("USAGE_ALERT_MAX_ATTEMPTS", "10"))
 TICKET_MAIL_FROM_EMAIL = env("TICKET_MAIL_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 TICKET_MAIL_REFUSED_MAX_ATTEMPTS = int(env("TICKET_MAIL_REFUSED_MAX_ATTEMPTS", "3"))
 TICKET_MAIL_MAX_ATTEMPTS = int(env("TICKET_MAIL_MAX_ATTEMPTS", "10"))
+# Mail intake (docs/email.md): the mailbox whose mail becomes tickets and replies. No host:
+# intake is off (the embedded demo). IMAPS by default; STARTTLS or, on a trusted local
+# network only, neither. Processed mail is moved to the done folder.
+MAIL_INTAKE_HOST = env("MAIL_INTAKE_HOST")
+MAIL_INTAKE_SSL = env_bool("MAIL_INTAKE_SSL", True)
+MAIL_INTAKE_STARTTLS = env_bool("MAIL_INTAKE_STARTTLS", False)
+MAIL_INTAKE_PORT = int(env("MAIL_INTAKE_PORT", "993" if MAIL_INTAKE_SSL else "143"))
+MAIL_INTAKE_USER = env("MAIL_INTAKE_USER")
+MAIL_INTAKE_PASSWORD = env("MAIL_INTAKE_PASSWORD")
+MAIL_INTAKE_FOLDER = env("MAIL_INTAKE_FOLDER", "INBOX")
+MAIL_INTAKE_DONE_FOLDER = env("MAIL_INTAKE_DONE_FOLDER", "Processed")
+MAIL_INTAKE_MAX_BYTES = int(env("MAIL_INTAKE_MAX_BYTES", str(25 * 1024 * 1024)))
+MAIL_INTAKE_BATCH = int(env("MAIL_INTAKE_BATCH", "50"))
+MAIL_INTAKE_TIMEOUT = int(env("MAIL_INTAKE_TIMEOUT", "60"))  # seconds per IMAP command
+# Files kept with ticket messages (docs/email.md, "Attachments"): the largest one, and the file
+# name endings never kept (programs, scripts, and pages that would run in a browser).
+ATTACHMENT_MAX_BYTES = int(env("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024)))
+ATTACHMENT_DENIED_EXTENSIONS = env_list(
+    "ATTACHMENT_DENIED_EXTENSIONS",
+    "exe,com,bat,cmd,scr,pif,msi,msp,dll,cpl,jar,js,jse,vbs,vbe,wsf,wsh,ps1,sh,hta,lnk,"
+    "html,htm,xhtml,shtml,svg,xml",
+)
 
 # Celery: with no REDIS_URL the tasks run eagerly in the calling process.
 REDIS_URL = env("REDIS_URL")
@@ -249,6 +274,12 @@ CELERY_BEAT_SCHEDULE = {
     "ticket-mail-send": {
         "task": "tickets.notifications_send",
         "schedule": int(env("TICKET_MAIL_SEND_EVERY", "300")),
+    },
+    # Reads the helpdesk's mailbox (a no-op while MAIL_INTAKE_HOST is unset).
+    "mail-intake-fetch": {
+        "task": "tickets.mail_fetch",
+        "schedule": int(env("MAIL_INTAKE_EVERY", "60")),
+        "options": {"expires": int(env("MAIL_INTAKE_EVERY", "60"))},
     },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any

@@ -6,7 +6,9 @@ class TicketsConfig(AppConfig):
     verbose_name = "Tickets and time"
 
     def ready(self) -> None:
-        from tickets import receivers, signals
+        # admin_intake registers the mail intake's admin, apart from the ticket workspace's
+        # module (tickets/admin.py).
+        from tickets import admin_intake, receivers, signals  # noqa: F401
 
         signals.ticket_opened.connect(
             receivers.mail_on_ticket_opened, dispatch_uid="tickets.mail_on_ticket_opened"

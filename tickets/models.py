@@ -320,3 +320,95 @@ class TicketNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} on #{self.ticket_id} to {self.address}"
+
+
+class InboundStatus(models.TextChoices):
+    PROCESSED = "processed", "Processed"  # it opened a ticket or became a reply
+    UNMATCHED = "unmatched", "Unmatched"  # waits for an operator: unknown sender, error, ...
+    REFUSED = "refused", "Refused"  # over MAIL_INTAKE_MAX_BYTES: only its headers are kept
+    DISCARDED = "discarded", "Discarded"  # an operator set it aside
+    AUTO = "auto", "Automatic"  # an auto-reply, a bounce, list mail: never answered
+
+
+# What still waits for an operator (the "Unmatched mail" list).
+INBOUND_TO_REVIEW = (InboundStatus.UNMATCHED, InboundStatus.AUTO, InboundStatus.REFUSED)
+
+
+class InboundMail(models.Model):
+    """One e-mail read from the helpdesk's mailbox, kept as it came, and what it became
+    (docs/email.md). The unique Message-ID is what makes a second poll, a crash between the
+    commit and the move, or a second copy of the mail create nothing more."""
+
+    # Normalised (no <>, no spaces); "sha256:<hash of the raw bytes>" when the mail has none.
+    message_id = models.CharField(max_length=255, unique=True)
+    # user@host:port/folder, and the IMAP position the mail had there.
+    mailbox = models.CharField(max_length=300)
+    uidvalidity = models.BigIntegerField(null=True, blank=True)
+    uid = models.BigIntegerField(null=True, blank=True)
+    sender = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    size = models.PositiveIntegerField(default=0, help_text="Bytes, as the server counted them.")
+    # The mail as received (only its headers when refused), to reprocess or inspect it.
+    raw = models.BinaryField()
+    raw_sha256 = models.CharField(max_length=64)
+    received_at = models.DateTimeField()
+    status = models.CharField(max_length=12, choices=InboundStatus.choices)
+    reason = models.CharField(max_length=500, blank=True)
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.SET_NULL, null=True, blank=True, related_name="inbound_mails"
+    )
+    ticket_message = models.ForeignKey(
+        TicketMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The operator who assigned or discarded it.
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound e-mail"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "uidvalidity", "uid"], name="inbound_mail_one_per_uid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "-received_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.sender or 'unknown sender'}: {self.subject or '(no subject)'}"
+
+
+class UnmatchedMail(InboundMail):
+    """The inbound e-mails that wait for an operator (the admin's "Unmatched mail" list)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "unmatched e-mail"
+        verbose_name_plural = "unmatched mail"
+
+
+def _attachment_path(instance: "TicketAttachment", filename: str) -> str:
+    # A random name: the sender's file name is never a path (it is kept in ``filename``).
+    import secrets
+
+    return f"attachments/{secrets.token_hex(16)}"
+
+
+class TicketAttachment(models.Model):
+    """A file that came with a message (an e-mail's attachment), in the default storage under
+    a random name; served only through the download view, which checks who may see the
+    message (tickets.attachments)."""
+
+    message = models.ForeignKey(TicketMessage, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    filename = models.CharField(max_length=255)  # as the sender named it, for display only
+    content_type = models.CharField(max_length=100)  # as declared by the sender
+    size = models.PositiveIntegerField()  # bytes
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return self.filename

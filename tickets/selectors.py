@@ -148,6 +148,7 @@ def ticket_conversation(*, ticket_id: int) -> list[TicketMessage]:
     return list(
         TicketMessage.objects.filter(ticket_id=ticket_id)
         .select_related("author")
+        .prefetch_related("attachments")
         .order_by("created_at", "id")
     )
 
@@ -310,3 +311,24 @@ def operator_report(*, now: dt.datetime | None = None) -> list[ReportMonth]:
             )
         )
     return report
+
+
+def client_users_by_address(*, address: str) -> list[Any]:
+    """The active portal users (a ClientUser) whose e-mail address is ``address``, ignoring
+    case, with their client membership."""
+    return list(
+        get_user_model()
+        .objects.filter(email__iexact=address.strip(), is_active=True)
+        .filter(client_membership__isnull=False)
+        .select_related("client_membership")
+        .order_by("pk")
+    )
+
+
+def client_single_active_subscription(*, client_id: int) -> Subscription | None:
+    """The client's active subscription when it has exactly one (where a ticket opened by
+    e-mail books its time); None when it has none or several (an operator chooses)."""
+    active = list(
+        Subscription.objects.filter(client_id=client_id, status=SubscriptionStatus.ACTIVE)[:2]
+    )
+    return active[0] if len(active) == 1 else None

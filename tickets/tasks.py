@@ -13,3 +13,13 @@ def notifications_send(notification_ids: list[int] | None = None) -> int:
     from tickets import notifications
 
     return notifications.notifications_send(notification_ids=notification_ids)
+
+
+# No retry: the next run (MAIL_INTAKE_EVERY) reads whatever this one left in the mailbox.
+@shared_task(name="tickets.mail_fetch")
+def mail_fetch() -> int:
+    """Every minute from beat: turn the new mail of the helpdesk's mailbox into tickets and
+    replies (nothing while MAIL_INTAKE_HOST is unset)."""
+    from tickets import intake
+
+    return intake.mail_intake_run().read

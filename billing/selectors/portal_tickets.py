@@ -235,5 +235,6 @@ def client_ticket_conversation(*, ticket: Ticket) -> QuerySet[TicketMessage]:
         TicketMessage.objects.filter(ticket=ticket)
         .exclude(kind=MessageKind.INTERNAL_NOTE)
         .select_related("author")
+        .prefetch_related("attachments")
         .order_by("created_at", "pk")
     )

@@ -33,6 +33,8 @@ AUTH_PAGES = {
 }
 # The signed link of an e-mail, answered without signing in (tests/tickets/test_notifications.py).
 EMAIL_LINKS = {"unsubscribe"}
+# Files of messages, for client users and staff alike (tests/tickets/test_attachments.py).
+FILES = {"attachment"}
 # name -> (method, the kind of object in the URL or None, the POST data)
 PORTAL_PAGES = {
     "home": ("get", None, None),
@@ -50,7 +52,7 @@ PORTAL_PAGES = {
 
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
-    assert names == AUTH_PAGES | EMAIL_LINKS | set(PORTAL_PAGES)
+    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | set(PORTAL_PAGES)
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.attachments import attachment_add
+from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeTimer
 
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
@@ -50,7 +52,10 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
     ticket = TicketFactory(
         subscription=subscription, subject=f"{secret} mail server down", assignee=operator
     )
-    TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
+    message = TicketMessageFactory(ticket=ticket, body=f"{secret}: please help")
+    attachment = attachment_add(
+        message=message, filename=f"{secret}.txt", content_type="text/plain", data=secret.encode()
+    )
     entry = TimeEntryFactory(ticket=ticket, operator=operator, note=f"{secret} restarted postfix")
     timer = TimeTimer.objects.create(ticket=ticket, operator=operator, started_at=NOW)
     event = AuditEvent.objects.create(
@@ -76,6 +81,7 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         event=event,
         item=item,
         alert=alert,
+        attachment=attachment,
     )
 
 
@@ -118,6 +124,11 @@ def world_build() -> SimpleNamespace:
         ),
         access_failure=AccessFailureLog.objects.create(
             username="guesser", ip_address="127.0.0.9", attempt_time=NOW
+        ),
+        # An e-mail from an unknown sender: in the inbound list and the unmatched one.
+        inbound_mail=inbound_mail_receive(
+            raw=b"From: someone@unknown.test\r\nSubject: Hello\r\n\r\nWho are you?\r\n",
+            mailbox="desk@imap.test:993/INBOX",
         ),
     )
 

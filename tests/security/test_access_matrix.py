@@ -63,6 +63,8 @@ ADMIN_RIGHTS = {
     "tickets.timetimer": ("v", "", "v"),
     "tickets.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
     "tickets.auditevent": ("v", "v", "v"),  # append-only
+    "tickets.inboundmail": ("v", "", "v"),  # stored by the mail intake as it came
+    "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
 }
@@ -158,6 +160,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
     "clientarea:ticket_close": ("405",) * 6,  # POST only
+    # a file of client A's reply: A's users and staff who read tickets (tests/tickets/
+    # test_attachments.py has the whole matrix, internal notes included)
+    "clientarea:attachment": (SIGN_IN, "200", "404", "200", "200", "200"),
     "clientarea:notifications": PORTAL_LIST,  # each user's own e-mail preferences
     # the signed link of an e-mail, without signing in: one that is not ours is a 400
     "clientarea:unsubscribe": ("400",) * 6,
