@@ -82,7 +82,7 @@ def test_a_reply_keeps_its_file(signed_in, portal_user):
     ("refused", "reason"),
     [
         (("big.txt", "text/plain", b"x" * 1_001), "big.txt is 1,001 bytes; files may have at most"),
-        (("page.html", "text/html", b"<script>"), "page.html: files of this kind are not accepted."),
+        (("page.html", "text/html", b"<script>"), "page.html: files of this kind are not accepted"),
         (("setup.exe", "application/pdf", b"MZ"), "setup.exe: files of this kind are not accepted"),
     ],
 )
