@@ -4,10 +4,14 @@ from decimal import Decimal
 from typing import cast
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+from django.utils.functional import lazy
 
 from billing.selectors.portal import client_subscriptions_to_choose
 from packages.models import Subscription
+from tickets.forms import MultipleFileField
 from tickets.hours import hours_parse
 from tickets.models import (
     HOURS_STEP,
@@ -42,6 +46,16 @@ class ExtraHoursForm(forms.Form):
         return hours.quantize(Decimal("0.01"))
 
 
+# Lazy: the limit is read from the settings when the page is drawn.
+ATTACHMENTS_HELP = lazy(
+    lambda: (
+        f"Optional; at most {filesizeformat(settings.ATTACHMENT_MAX_BYTES)} each,"
+        " no programs or web pages."
+    ),
+    str,
+)()
+
+
 class SubscriptionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Subscription) -> str:
         return f"{obj.package.name} (since {obj.start_date:%Y-%m-%d})"
@@ -62,6 +76,7 @@ class TicketCreateForm(forms.Form):
         label="Support package",
         help_text="The package the time on this ticket is booked to.",
     )
+    attachments = MultipleFileField(label="Files", help_text=ATTACHMENTS_HELP)
 
     def __init__(self, *args, client_id: int, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -76,6 +91,7 @@ class ReplyForm(forms.Form):
         max_length=MESSAGE_BODY_MAX_LENGTH,
         error_messages={"max_length": MESSAGE_BODY_TOO_LONG},
     )
+    attachments = MultipleFileField(label="Files", help_text=ATTACHMENTS_HELP)
 
 
 TICKET_FILTERS = [

@@ -244,7 +244,7 @@ def ticket_list(request: HttpRequest, client: Client) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @client_portal
 def ticket_new(request: HttpRequest, client: Client) -> HttpResponse:
-    form = TicketCreateForm(request.POST or None, client_id=client.pk)
+    form = TicketCreateForm(request.POST or None, request.FILES or None, client_id=client.pk)
     if request.method == "POST" and form.is_valid():
         try:
             ticket = ticket_create(
@@ -254,6 +254,7 @@ def ticket_new(request: HttpRequest, client: Client) -> HttpResponse:
                 author=request.user,
                 kind=MessageKind.CLIENT_REPLY,
                 subscription=form.cleaned_data["subscription"],
+                attachments=form.cleaned_data["attachments"],
             )
         except ValidationError as exc:
             _add_errors(form, exc)
@@ -301,7 +302,7 @@ def ticket_detail(request: HttpRequest, client: Client, pk: int) -> HttpResponse
 @client_portal
 def ticket_reply(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
     ticket = _ticket_or_404(client, pk)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if form.is_valid():
         try:
             ticket_message_add(
@@ -309,6 +310,7 @@ def ticket_reply(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
                 author=request.user,
                 body=form.cleaned_data["body"],
                 kind=MessageKind.CLIENT_REPLY,
+                attachments=form.cleaned_data["attachments"],
             )
         except ValidationError as exc:
             _add_errors(form, exc)

@@ -10,6 +10,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
@@ -251,6 +252,7 @@ class TicketAdmin(admin.ModelAdmin):
             "can_add_service": user.has_perm(PERM_ADD_SERVICE) and can_log,
             "ticket_closed": ticket.status == TicketStatus.CLOSED,
             "url_hours_step": reverse("admin:tickets_ticket_hours_step"),
+            "attachment_max_bytes": settings.ATTACHMENT_MAX_BYTES,
             **self._action_urls(ticket),
         }
 
@@ -471,7 +473,7 @@ class TicketAdmin(admin.ModelAdmin):
     def reply_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         """Reply (or add a note) and, when hours are typed, log them in the same transaction."""
         ticket = self._ticket_for(request, ticket_id, PERM_REPLY)
-        form = ReplyForm(request.POST)
+        form = ReplyForm(request.POST, request.FILES)
         if not form.is_valid():
             return self.workspace_refuse(request, ticket, None, reply_form=form)
         hours = form.cleaned_data["hours"]
@@ -486,6 +488,7 @@ class TicketAdmin(admin.ModelAdmin):
                 status_after=form.cleaned_data["status_after"] or None,
                 hours=hours,
                 work_date=form.cleaned_data["work_date"],
+                attachments=form.cleaned_data["attachments"],
             )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)

@@ -3,7 +3,8 @@ a random name, and who may download it (one rule for the portal and the admin)."
 
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -65,6 +66,45 @@ def attachment_add(
     attachment.file.save(filename, ContentFile(data), save=False)
     attachment.save()
     return attachment
+
+
+class Upload(Protocol):
+    """A file sent with a form (Django's ``UploadedFile`` is one): read only once checked."""
+
+    name: str | None
+    content_type: str | None
+    size: int | None
+
+    def read(self, *args: Any) -> bytes: ...
+
+
+def uploads_check(*, uploads: Sequence[Upload]) -> None:
+    """Every refusal among ``uploads`` at once, on the form's ``attachments`` field; nothing
+    is read before all have passed."""
+    refused = []
+    for upload in uploads:
+        filename = attachment_filename_clean(upload.name or "")
+        content_type = (upload.content_type or "application/octet-stream").lower()
+        try:
+            attachment_check(filename=filename, content_type=content_type, size=upload.size or 0)
+        except ValidationError as exc:
+            refused.extend(exc.messages)
+    if refused:
+        raise ValidationError({"attachments": refused})
+
+
+def uploads_add(*, message: TicketMessage, uploads: Sequence[Upload]) -> list[TicketAttachment]:
+    """Keep ``uploads`` with ``message`` (call ``uploads_check`` before writing anything)."""
+    uploads_check(uploads=uploads)
+    return [
+        attachment_add(
+            message=message,
+            filename=upload.name or "",
+            content_type=upload.content_type or "",
+            data=upload.read(),
+        )
+        for upload in uploads
+    ]
 
 
 def attachment_visible(*, user: Any, attachment: TicketAttachment) -> bool:

@@ -2,6 +2,8 @@
 (hours format and step, closed months, active subscriptions, buckets) is in the services,
 whose refusals the admin shows next to the form, keeping the typed values."""
 
+from typing import Any
+
 from django import forms
 
 from tickets.models import (
@@ -52,6 +54,23 @@ REPLY_KINDS = [
 ]
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input; the list is checked by the services (size, kind)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        files = data if isinstance(data, list | tuple) else [data]
+        return [super(MultipleFileField, self).clean(file, initial) for file in files if file]
+
+
 class ReplyForm(forms.Form):
     """A reply or note, with the author's time on it when hours are typed (the same fields
     and rules as ``TimeLogForm``; empty hours: the reply only)."""
@@ -68,8 +87,9 @@ class ReplyForm(forms.Form):
     )
     hours = forms.CharField(max_length=20, required=False)
     work_date = forms.DateField(required=False)
+    attachments = MultipleFileField(label="Files")
 
-    errors_beside = ("body", "hours", "work_date")
+    errors_beside = ("body", "hours", "work_date", "attachments")
 
 
 class ReplyPreviewForm(forms.Form):

@@ -2,7 +2,7 @@
 lives here; the admin, the portal and the API call these functions and nothing else."""
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +16,7 @@ from customers.models import Client
 from packages.models import BillingMode, Subscription, SubscriptionStatus
 from supportbilling.periods import local_today, period_label, period_of
 from tickets import signals
+from tickets.attachments import Upload, uploads_add, uploads_check
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
     MESSAGE_BODY_MAX_LENGTH,
@@ -418,11 +419,13 @@ def ticket_create(
     subscription: Subscription | None = None,
     priority: str = TicketPriority.NORMAL,
     assignee: Any = None,
+    attachments: Sequence[Upload] = (),
 ) -> Ticket:
     """Open a ticket with its first message (``body``; None opens it without one, as an
     integration may). A subscription, when given, must be an active one of the same client
     (time will be booked to it). The ticket goes to ``assignee`` when given, else to the
-    operator whose turn it is under ``settings.TICKET_AUTO_ASSIGN`` (none: unassigned)."""
+    operator whose turn it is under ``settings.TICKET_AUTO_ASSIGN`` (none: unassigned).
+    ``attachments`` are kept with the first message; one refused file saves nothing."""
     subject = subject.strip()
     if not subject:
         raise ValidationError({"subject": "Enter a subject."})
@@ -431,6 +434,9 @@ def ticket_create(
         if not body:
             raise ValidationError({"body": "Describe what you need."})
         _message_body_check(body)
+    elif attachments:
+        raise ValidationError({"body": "Describe what the files are about."})
+    uploads_check(uploads=attachments)
     if subscription is not None:
         try:
             _subscription_takes_time_check(
@@ -447,6 +453,7 @@ def ticket_create(
     message = None
     if body is not None:
         message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+        uploads_add(message=message, uploads=attachments)
     if assignee is not None:
         ticket_assign(ticket=ticket, assignee=assignee, actor=author)
     else:
@@ -535,8 +542,10 @@ def ticket_message_add(
     body: str,
     kind: str,
     status_after: str | None = None,
+    attachments: Sequence[Upload] = (),
 ) -> TicketMessage:
-    """Reply or add an internal note. A client reply reopens a closed ticket."""
+    """Reply or add an internal note, with ``attachments`` kept with it (one refused file
+    saves nothing). A client reply reopens a closed ticket."""
     body = body.strip()
     if not body:
         raise ValidationError({"body": "The message is empty."})
@@ -545,7 +554,9 @@ def ticket_message_add(
         raise ValidationError({"kind": f"Unknown message kind {kind!r}."})
     if status_after is not None and status_after not in TicketStatus.values:
         raise ValidationError({"status": f"Unknown status {status_after!r}."})
+    uploads_check(uploads=attachments)
     message = TicketMessage.objects.create(ticket=ticket, author=author, kind=kind, body=body)
+    uploads_add(message=message, uploads=attachments)
     _event_on_commit(
         signals.ticket_message_added,
         TicketMessage,
@@ -691,18 +702,25 @@ def ticket_reply_with_time(
     hours: object = None,
     work_date: dt.date | None = None,
     now: dt.datetime | None = None,
+    attachments: Sequence[Upload] = (),
 ) -> tuple[TicketMessage, TimeEntry | None]:
     """The workspace's reply with the author's time on it: the time (when ``hours`` is not
     empty) is logged with ``time_entry_log``'s rules and the message added with
     ``ticket_message_add``'s, both or neither. The entry has no note: the reply may be an
     internal note, and an entry's note can be shown to the client in the work log."""
+    uploads_check(uploads=attachments)
     entry = None
     if hours is not None and str(hours).strip():
         entry = time_entry_log(
             ticket=ticket, operator=author, hours=hours, work_date=work_date, now=now
         )
     message = ticket_message_add(
-        ticket=ticket, author=author, body=body, kind=kind, status_after=status_after
+        ticket=ticket,
+        author=author,
+        body=body,
+        kind=kind,
+        status_after=status_after,
+        attachments=attachments,
     )
     return message, entry
 

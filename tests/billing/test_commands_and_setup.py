@@ -119,6 +119,10 @@ def test_seed_demo_builds_a_believable_data_set():
     out = run("seed_demo")
     # then there are logins for every role, billed past months and an open current one
     assert "Demo logins" in out
+    # and how to turn the mailbox on, after the logins
+    assert out.index("Mailbox intake: off. To turn e-mail into tickets, set MAIL_INTAKE_HOST") > (
+        out.index("Demo logins")
+    )
     assert {"admin", "alice", "bob", "fiona", "jane", "john"} <= set(
         User.objects.values_list("username", flat=True)
     )

@@ -4,6 +4,7 @@ import datetime as dt
 import random
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -225,3 +226,15 @@ class Command(BaseCommand):
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
         for username, role, where in LOGINS:
             self.stdout.write(f"  {username:<6} {role:<34} {where}")
+        self.stdout.write(self._mailbox_line())
+
+    @staticmethod
+    def _mailbox_line() -> str:
+        if settings.MAIL_INTAKE_HOST:
+            where = f"{settings.MAIL_INTAKE_USER}@{settings.MAIL_INTAKE_HOST}"
+            return f"\nMailbox intake: on, reading {where} (docs/email.md)."
+        return (
+            "\nMailbox intake: off. To turn e-mail into tickets, set MAIL_INTAKE_HOST,"
+            " MAIL_INTAKE_USER and MAIL_INTAKE_PASSWORD and run `manage.py mail_fetch` or the"
+            " beat (docs/email.md)."
+        )
