@@ -403,6 +403,24 @@ def test_an_oversized_mail_is_refused_with_its_headers_kept_and_moved_out(mailbo
     assert (folder_count(mailbox, "INBOX"), folder_count(mailbox, DONE)) == (0, 1)
 
 
+def test_a_30_mb_mail_is_refused_at_the_default_limit_without_being_downloaded(
+    mailbox, acme, settings
+):
+    # Given the default size limit (25 MB) and a real 30 MB mail from a known client user
+    settings.MAIL_INTAKE_MAX_BYTES = 25 * 1024 * 1024
+    deliver(mailbox, mail(subject="Core dump", text="core " * (6 * 1024 * 1024)))
+
+    # When the intake runs
+    mail_intake_run()
+
+    # Then it opens nothing, says why, keeps only its headers and leaves the inbox
+    assert Ticket.objects.count() == 0
+    row = InboundMail.objects.get()
+    assert row.status == InboundStatus.REFUSED and "26,214,400" in row.reason
+    assert row.size > 30_000_000 and len(bytes(row.raw)) < 10_000
+    assert (folder_count(mailbox, "INBOX"), folder_count(mailbox, DONE)) == (0, 1)
+
+
 def test_an_unknown_sender_and_a_mail_without_message_id_wait_for_review(mailbox, acme):
     # Given a stranger's mail without a Message-ID, delivered twice
     stranger = mail(sender="someone@new.test", message_id=None)
