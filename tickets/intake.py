@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,10 @@ def _signed_ticket(parsed: mail_parse.ParsedMail) -> int | None:
     return None
 
 
+# Our ticket thread id, ``<ticket-N@host>`` (ASCII digits only: int() reads "²" too).
+_ROOT_ID = re.compile(r"ticket-([0-9]{1,18})", re.ASCII)
+
+
 def _claimed_ticket(parsed: mail_parse.ParsedMail) -> int | None:
     """A ticket the mail says it belongs to without proof: one of our stored inbound
     Message-IDs in its references, the ticket's thread id, or the [#N] subject tag."""
@@ -112,8 +117,9 @@ def _claimed_ticket(parsed: mail_parse.ParsedMail) -> int | None:
     host = notifications.mail_host().lower()
     for reference in parsed.references:
         head, _, domain = reference.partition("@")
-        if domain.lower() == host and head.startswith("ticket-") and head[7:].isdigit():
-            return int(head[7:])
+        number = _ROOT_ID.fullmatch(head)
+        if domain.lower() == host and number:
+            return int(number[1])
     return parsed.ticket_tag
 
 

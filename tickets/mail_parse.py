@@ -24,14 +24,23 @@ _CHARSET_ALIASES = {
     "iso-2022-jp": "iso-2022-jp-ext",
 }
 _AUTO_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-_MACHINE_SENDERS = {
-    "mailer-daemon",
-    "postmaster",
-    "noreply",
-    "no-reply",
-    "donotreply",
-    "do-not-reply",
-}
+# Local parts of machine senders, also with a "+tag" and "_" or "." instead of "-".
+_MACHINE_SENDER = re.compile(
+    r"(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)(\+.*)?", re.IGNORECASE
+)
+_AUTO_HEADERS = (
+    "X-Autoreply",
+    "X-Autorespond",
+    "X-AutoReply-From",
+    "X-Mail-Autoreply",
+    "X-Failed-Recipients",
+    "List-Id",
+    "List-Unsubscribe",
+)
+# How many of a mail's references are read: In-Reply-To and the newest ones are what matter,
+# and a mail may carry thousands.
+REFERENCES_MAX = 40
+_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
 MESSAGE_ID_MAX = 255
 
 
@@ -52,6 +61,12 @@ def _header(message: Message, name: str) -> str:
     except (ValueError, TypeError, IndexError):  # a header the parser cannot read
         return ""
     return " ".join(_printable(str(value)).split()) if value is not None else ""
+
+
+def _content_type(part: Message) -> str:
+    """The part's declared type when it is a plain ``type/subtype``, else octet-stream."""
+    declared = _printable(part.get_content_type())
+    return declared if _CONTENT_TYPE.fullmatch(declared) else "application/octet-stream"
 
 
 def _printable(text: str) -> str:
@@ -148,9 +163,10 @@ def _attachments(message: EmailMessage) -> list[MailAttachment]:
             continue
         try:
             filename = part.get_filename() or ""
-        except (ValueError, TypeError, IndexError):
-            filename = ""
-        if part.get_content_disposition() != "attachment" and not filename:
+            disposition = part.get_content_disposition()
+        except (ValueError, TypeError, IndexError):  # headers are parsed when first read
+            filename, disposition = "", "attachment"
+        if disposition != "attachment" and not filename:
             continue
         data = part.get_payload(decode=True)
         if not isinstance(data, bytes):
@@ -158,7 +174,7 @@ def _attachments(message: EmailMessage) -> list[MailAttachment]:
         found.append(
             MailAttachment(
                 filename=filename or f"part-{number}",
-                content_type=part.get_content_type(),
+                content_type=_content_type(part),
                 data=data,
             )
         )
@@ -192,7 +208,7 @@ def _sender(message: Message) -> str:
 def _references(message: Message) -> list[str]:
     ids = _ID.findall(_header(message, "In-Reply-To"))
     ids += list(reversed(_ID.findall(_header(message, "References"))))
-    return list(dict.fromkeys("".join(found.split()) for found in ids))
+    return list(dict.fromkeys("".join(found.split()) for found in ids))[:REFERENCES_MAX]
 
 
 def _auto_reason(message: Message, sender: str) -> str:
@@ -200,10 +216,11 @@ def _auto_reason(message: Message, sender: str) -> str:
     auto_submitted = _header(message, "Auto-Submitted").lower()
     if auto_submitted and auto_submitted != "no":
         return f"Auto-Submitted: {auto_submitted}"
-    precedence = _header(message, "Precedence").lower()
-    if precedence in _AUTO_PRECEDENCE:
-        return f"Precedence: {precedence}"
-    for name in ("X-Autoreply", "X-Autorespond", "List-Id"):
+    for name in ("Precedence", "X-Precedence"):
+        precedence = _header(message, name).lower()
+        if precedence in _AUTO_PRECEDENCE:
+            return f"{name}: {precedence}"
+    for name in _AUTO_HEADERS:
         if name in message:
             return f"{name} header"
     if _header(message, "Return-Path").replace(" ", "") == "<>":
@@ -212,15 +229,30 @@ def _auto_reason(message: Message, sender: str) -> str:
         return "a delivery or read report (multipart/report)"
     if not sender:
         return "no single sender address"
-    if sender.split("@")[0] in _MACHINE_SENDERS:
+    if _MACHINE_SENDER.fullmatch(sender.split("@")[0].replace("_", "-").replace(".", "-")):
         return f"sent by {sender}"
     return ""
+
+
+def _message_read(raw: bytes) -> EmailMessage:
+    """The parsed mail. Headers are parsed when first read, so they are all read once here:
+    a NUL in one (an RFC 2231 parameter) defeats the parser, and then the mail is read again
+    without its NUL characters, which no part of a mail has a use for (the raw is kept)."""
+    message = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
+    try:
+        for part in message.walk():
+            part.items()
+    except (ValueError, TypeError, IndexError, LookupError):
+        message = cast(
+            EmailMessage, message_from_bytes(raw.replace(b"\x00", b""), policy=policy.default)
+        )
+    return message
 
 
 def mail_parse(raw: bytes) -> ParsedMail:
     """Everything intake needs of one e-mail. Never raises on malformed mail: what cannot be
     read is left empty."""
-    message = cast(EmailMessage, message_from_bytes(raw, policy=policy.default))
+    message = _message_read(raw)
     found_id = message_id_normalise(_header(message, "Message-ID"))
     if not found_id:
         message_id = f"sha256:{raw_sha256(raw)}"

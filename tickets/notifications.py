@@ -29,7 +29,6 @@ from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
 from supportbilling.mail import smtp_failure
 from supportbilling.queue import task_enqueue
-from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
     MessageKind,
     NotificationEvent,
@@ -38,6 +37,7 @@ from tickets.models import (
     TicketMessage,
     TicketNotification,
 )
+from tickets.selectors import operators_active
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +72,14 @@ def _users() -> Any:
 
 def ticket_operator_recipients(ticket: Ticket) -> list[Any]:
     """Who on the helpdesk hears of a new ticket or a client's reply: the ticket's assignee
-    when it has one, otherwise the active members of the Operators group with an address."""
+    when it has one who can be mailed (active, with an address), otherwise the operators
+    (``operators_active``: active staff of the Operators group) with an address."""
+    operators = _users().filter(pk__in=operators_active().values("pk"))
     if ticket.assignee_id is not None:
-        return list(_users().filter(pk=ticket.assignee_id))
-    return list(_users().filter(groups__name=OPERATORS_GROUP).distinct())
+        assignee = list(operators.filter(pk=ticket.assignee_id))
+        if assignee:
+            return assignee
+    return list(operators)
 
 
 def ticket_client_recipients(ticket: Ticket) -> list[Any]:
@@ -193,13 +197,19 @@ def ticket_opened_record(*, ticket_id: int, message_id: int | None, actor_id: in
     message = TicketMessage.objects.filter(pk=message_id).first() if message_id else None
     key = f"opened:{ticket.pk}"
     if message is None or message.kind == MessageKind.CLIENT_REPLY:
+        # The receipt goes to whoever asked when that is one of the client's users (the
+        # portal, an e-mail from their address), else to all of them (an integration, mail an
+        # operator filed); it never repeats the request's text: a From address proves
+        # nothing, and the helpdesk must not relay a stranger's words to a client's users.
+        client_users = ticket_client_recipients(ticket)
+        askers = [user for user in client_users if message and user.pk == message.author_id]
         notifications_record(
             ticket=ticket,
             event=NotificationEvent.RECEIPT,
             event_key=key,
-            users=ticket_client_recipients(ticket),
+            users=askers or client_users,
             to_operator=False,
-            ticket_message=message,
+            ticket_message=None,
         )
     else:
         notifications_record(

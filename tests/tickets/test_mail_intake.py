@@ -155,6 +155,26 @@ def test_a_plain_mail_from_a_portal_user_opens_a_ticket_and_sends_the_receipt(
     assert (folder_count(mailbox, "INBOX"), folder_count(mailbox, DONE)) == (0, 1)
 
 
+def test_a_mail_in_a_client_users_name_is_not_relayed_to_the_other_users(
+    mailbox, acme, smtp_server
+):
+    # Given a second user at Acme, and a mail that claims to come from Alice (a From header
+    # proves nothing) with a phishing text
+    client, alice, _, _ = acme
+    ClientUserFactory(client=client, user__email="bob@acme.test")
+    deliver(mailbox, mail(subject="Invoice", text="Pay here: http://evil.test/login"))
+
+    # When the intake runs
+    mail_intake_run()
+
+    # Then the receipt goes to Alice's address only and does not carry the text
+    assert [r for r, m in smtp_server.received if m["Auto-Submitted"] == "auto-replied"] == [
+        [ALICE]
+    ]
+    to_alice = [message for rcpts, message in smtp_server.received if ALICE in rcpts]
+    assert to_alice and all(b"evil.test" not in message.as_bytes() for message in to_alice)
+
+
 def test_polling_again_creates_nothing_more_and_a_copy_of_a_mail_is_not_a_second_ticket(
     mailbox, acme
 ):

@@ -51,3 +51,52 @@ def test_nul_characters_do_not_stop_a_mail_from_becoming_a_ticket():
     assert row.status == InboundStatus.PROCESSED
     assert row.ticket.subject == "Broken disk"
     assert row.ticket.messages.get().body == "The disk is broken."
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Precedence: bulk",
+        "List-Unsubscribe: <mailto:leave@list.test>",
+        "X-AutoReply-From: a@client.test",
+        "X-Mail-Autoreply: yes",
+        "X-Failed-Recipients: gone@client.test",
+    ],
+)
+def test_more_signs_of_machine_mail_are_recognised(header):
+    raw = f"From: a@client.test\r\n{header}\r\nSubject: x\r\n\r\nHi\r\n".encode()
+
+    assert mail_parse(raw).auto_reason
+
+
+@pytest.mark.parametrize(
+    "sender", ["noreply+1234@shop.test", "do_not_reply@shop.test", "Bounces@list.test"]
+)
+def test_machine_senders_are_recognised_in_their_usual_spellings(sender):
+    raw = f"From: {sender}\r\nSubject: x\r\n\r\nHi\r\n".encode()
+
+    assert mail_parse(raw).auto_reason == f"sent by {sender.lower()}"
+
+
+def test_only_the_newest_references_are_read():
+    many = " ".join(f"<id{number}@x>" for number in range(5000))
+    raw = f"From: a@client.test\r\nIn-Reply-To: <last@x>\r\nReferences: {many}\r\n\r\nHi\r\n"
+
+    references = mail_parse(raw.encode()).references
+
+    assert references[:2] == ["last@x", "id4999@x"] and len(references) == 40
+
+
+def test_a_nul_in_a_header_parameter_or_a_content_type_is_read_without_an_error():
+    raw = (
+        b"From: a@client.test\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSee the file\r\n"
+        b"--b\r\nContent-Type: image/pn\x00g\r\n"
+        b"Content-Disposition: attachment; filename*=ut\x00f-8''x.pdf\r\n\r\nDATA\r\n--b--\r\n"
+    )
+
+    parsed = mail_parse(raw)
+
+    assert "See the file" in parsed.text
+    assert all("\x00" not in a.content_type for a in parsed.attachments)

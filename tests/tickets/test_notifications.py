@@ -8,18 +8,21 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from customers.models import NotificationPreference
 from customers.selectors import unsubscribe_token
 from customers.services import notification_preference_set
+from supportbilling.roles import OPERATORS_GROUP
 from tests.factories import (
     ClientFactory,
     ClientUserFactory,
     FinanceFactory,
     OperatorFactory,
     TicketFactory,
+    UserFactory,
 )
 from tickets.models import (
     MessageKind,
@@ -181,6 +184,27 @@ def test_a_client_reply_on_an_assigned_ticket_reaches_its_assignee_only(
     assert recipients(smtp_server) == [OP2]
 
 
+def test_an_assignee_who_cannot_be_mailed_leaves_the_news_to_the_operators(
+    client, desk, smtp_server, django_capture_on_commit_callbacks
+):
+    # given the ticket's assignee has left (deactivated), and a non-staff user sits in the
+    # Operators group by mistake
+    desk.ticket.assignee = desk.op2
+    desk.ticket.save()
+    desk.op2.is_active = False
+    desk.op2.save()
+    stray = UserFactory(email="stray@desk.test", is_staff=False)
+    stray.groups.add(Group.objects.get(name=OPERATORS_GROUP))
+    # when Alice replies
+    client.force_login(desk.alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(
+            reverse("clientarea:ticket_reply", args=[desk.ticket.pk]), {"body": "Still smoking"}
+        )
+    # then the active operators are told, and never a non-staff user
+    assert recipients(smtp_server) == [OP1]
+
+
 @pytest.mark.parametrize("path", ["portal", "api"])
 def test_opening_a_ticket_sends_a_receipt_and_tells_the_operators(
     client, desk, smtp_server, django_capture_on_commit_callbacks, path
@@ -204,12 +228,16 @@ def test_opening_a_ticket_sends_a_receipt_and_tells_the_operators(
             )
             assert response.status_code == 201, response.content
     ticket = Ticket.objects.get(subject="VPN down")
-    # then the client's users get a receipt (an automatic reply) and the operators the news
-    assert recipients(smtp_server) == [ALICE, BOB, OP1, OP2]
+    # then whoever asked gets a receipt (an automatic reply: Alice in the portal; for an
+    # integration, every user of the client) and the operators the news
+    asked = [ALICE] if path == "portal" else [ALICE, BOB]
+    assert recipients(smtp_server) == sorted([*asked, OP1, OP2])
     receipt = smtp_server.to(ALICE)[0]
     assert receipt["Subject"] == f"[#{ticket.pk}] VPN down"
     assert receipt["Auto-Submitted"] == "auto-replied"
     assert "We received your ticket" in parts(receipt)["text/plain"]
+    # and the receipt does not repeat the request's text (it would relay anyone's words)
+    assert all("Since 9:00" not in text for text in parts(receipt).values())
     news = smtp_server.to(OP1)[0]
     assert news["Auto-Submitted"] == "auto-generated"
     assert "Since 9:00" in parts(news)["text/plain"]
