@@ -85,12 +85,17 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
 
 
 def _spreadsheet_text_sql(column: str) -> sql.Composable:
-    # spreadsheet_text in SQL. NULLIF: COPY writes an empty string as "" (a NULL as nothing),
-    # the csv module writes nothing.
-    return sql.SQL(
-        "CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', E'\\t', E'\\r') "
-        "THEN '''' || {column} ELSE NULLIF({column}, '') END"
-    ).format(column=sql.Identifier(column))
+    # spreadsheet_text in SQL. A simple CASE reads the first character's code once (cheaper
+    # than left() and IN); an empty string becomes NULL because COPY writes an empty string as
+    # "" and a NULL as nothing, which is what the csv module writes.
+    quoted = sql.SQL("'''' || {}").format(sql.Identifier(column))
+    return sql.SQL("CASE ascii({column}) WHEN 0 THEN NULL {triggers} ELSE {column} END").format(
+        column=sql.Identifier(column),
+        triggers=sql.SQL(" ").join(
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(ord(trigger)), quoted)
+            for trigger in FORMULA_TRIGGERS
+        ),
+    )
 
 
 # _csv_row in SQL, column for column (BILLABLE_ITEM_COLUMNS). The decimal columns have a scale
@@ -104,9 +109,8 @@ _COPY_EXPRESSIONS = {
     "unit_price": sql.SQL("unit_price"),
     "amount": sql.SQL("amount"),
     "created_at": sql.SQL(
-        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS')"
-        " || CASE WHEN date_trunc('second', created_at) = created_at THEN ''"
-        " ELSE to_char(created_at AT TIME ZONE 'UTC', '.US') END || 'Z'"
+        "replace(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+        " '.000000Z', 'Z')"
     ),
 }
 _COPY_SQL = sql.SQL(
