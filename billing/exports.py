@@ -1,7 +1,11 @@
 """Exports of a month's billable items as CSV and XLSX, streamed so that a month of a million
 items never sits in memory: rows come from a chunked cursor (billing.selectors) and leave as
 they are written. Amounts are plain decimals with a dot ("135.00"), never float-formatted.
-Text never runs as a formula in a spreadsheet (``spreadsheet_text``; docs/api.md)."""
+Text never runs as a formula in a spreadsheet (``spreadsheet_text``; docs/api.md).
+
+On PostgreSQL the CSV comes straight from ``COPY (SELECT ...) TO STDOUT`` (``_COPY_SQL``: the
+same rules in SQL, byte for byte the output of ``csv_chunks``); elsewhere (SQLite)
+``csv_chunks`` writes it in Python. ``billable_items_csv_chunks`` chooses."""
 
 import csv
 import datetime as dt
@@ -10,12 +14,14 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
+from django.db import connection
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from psycopg import sql
 
-from billing.models import BILLABLE_ITEM_COLUMNS
+from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem
 from billing.selectors.finance import billable_items_export_rows
 from supportbilling.periods import period_label
 
@@ -78,6 +84,75 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def _spreadsheet_text_sql(column: str) -> sql.Composable:
+    # spreadsheet_text in SQL. A simple CASE reads the first character's code once (cheaper
+    # than left() and IN); an empty string becomes NULL because COPY writes an empty string as
+    # "" and a NULL as nothing, which is what the csv module writes.
+    quoted = sql.SQL("'''' || {}").format(sql.Identifier(column))
+    return sql.SQL("CASE ascii({column}) WHEN 0 THEN NULL {triggers} ELSE {column} END").format(
+        column=sql.Identifier(column),
+        triggers=sql.SQL(" ").join(
+            sql.SQL("WHEN {} THEN {}").format(sql.Literal(ord(trigger)), quoted)
+            for trigger in FORMULA_TRIGGERS
+        ),
+    )
+
+
+# _csv_row in SQL, column for column (BILLABLE_ITEM_COLUMNS). The decimal columns have a scale
+# of 2, so PostgreSQL already writes them as "135.00"; isoformat() leaves out a zero fraction.
+_COPY_EXPRESSIONS = {
+    "id": sql.SQL("id"),
+    "client": sql.SQL("client_id"),
+    "subscription": sql.SQL("subscription_id"),
+    "period": sql.SQL("to_char(period, 'YYYY-MM')"),
+    "quantity": sql.SQL("quantity"),
+    "unit_price": sql.SQL("unit_price"),
+    "amount": sql.SQL("amount"),
+    "created_at": sql.SQL(
+        "replace(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+        " '.000000Z', 'Z')"
+    ),
+}
+_COPY_SQL = sql.SQL(
+    "COPY (SELECT {columns} FROM {table} WHERE period = %s ORDER BY id)"
+    " TO STDOUT WITH (FORMAT csv, HEADER)"
+).format(
+    columns=sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(
+            _COPY_EXPRESSIONS.get(name) or _spreadsheet_text_sql(name), sql.Identifier(name)
+        )
+        for name in BILLABLE_ITEM_COLUMNS
+    ),
+    table=sql.Identifier(BillableItem._meta.db_table),
+)
+
+
+def copy_csv_chunks(*, month: dt.date, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[bytes]:
+    """The CSV of ``month`` from PostgreSQL's COPY: the header as soon as the server sends it
+    (before it has read a row), then the rows, ``rows_per_chunk`` at a time."""
+    with connection.cursor() as cursor, cursor.cursor.copy(_COPY_SQL, [month]) as copy:
+        # The server sends one message per row, ending in LF: the LF becomes CRLF (as the csv
+        # module writes), a newline inside a quoted cell stays as it is (as there too).
+        yield bytes(copy.read()[:-1]) + b"\r\n"
+        lines: list = []
+        for data in copy:
+            lines.append(data[:-1])
+            if len(lines) == rows_per_chunk:
+                lines.append(b"")
+                yield b"\r\n".join(lines)
+                lines = []
+        if lines:
+            lines.append(b"")
+            yield b"\r\n".join(lines)
+
+
+def billable_items_csv_chunks(*, month: dt.date) -> Iterator[bytes] | Iterator[str]:
+    """The CSV of ``month``, piece by piece: from COPY on PostgreSQL, from Python elsewhere."""
+    if connection.vendor == "postgresql":
+        return copy_csv_chunks(month=month)
+    return csv_chunks(billable_items_export_rows(month=month))
+
+
 def export_filename(month: dt.date, extension: str) -> str:
     return f"billable-items-{period_label(month)}.{extension}"
 
@@ -85,7 +160,7 @@ def export_filename(month: dt.date, extension: str) -> str:
 def billable_items_csv_response(*, month: dt.date) -> StreamingHttpResponse:
     """A CSV of every item of ``month``, produced while it is sent."""
     response = StreamingHttpResponse(
-        csv_chunks(billable_items_export_rows(month=month)), content_type=CSV_CONTENT_TYPE
+        billable_items_csv_chunks(month=month), content_type=CSV_CONTENT_TYPE
     )
     response["Content-Disposition"] = f'attachment; filename="{export_filename(month, "csv")}"'
     return response

@@ -73,7 +73,10 @@ def test_csv_has_the_api_columns_and_plain_decimals(world):
     assert response["Content-Disposition"] == 'attachment; filename="billable-items-2026-10.csv"'
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert tuple(rows[0]) == BILLABLE_ITEM_COLUMNS
-    figures = sorted((r[4], r[2], r[7], r[8], r[9], r[10]) for r in rows[1:])
+    # sorted by kind and currency: ids as text would sort "10" before "9"
+    figures = sorted(
+        ((r[4], r[2], r[7], r[8], r[9], r[10]) for r in rows[1:]), key=lambda f: (f[0], f[5])
+    )
     assert figures == [
         ("adjustment", "", "1.00", "-35.50", "-35.50", "EUR"),
         ("fee", str(world.subscription.pk), "1.00", "500.00", "500.00", "EUR"),
