@@ -517,15 +517,26 @@ def _one(
     mailbox: Any, *, uid: str, head: Any, name: str, validity: int, now: dt.datetime | None
 ) -> bool:
     """Store and file one e-mail; False when it could not be read (it stays in the inbox)."""
-    if InboundMail.objects.filter(mailbox=name, uidvalidity=validity, uid=int(uid)).exists():
-        return True  # stored by a run that stopped before the move
+    position: int | None = int(uid)
+    stored = (
+        InboundMail.objects.filter(mailbox=name, uidvalidity=validity, uid=position)
+        .values_list("message_id", flat=True)
+        .first()
+    )
+    if stored is not None:
+        header_id = mail_parse.message_id_normalise(str(head.obj.get("Message-ID", "")))
+        if not header_id or header_id == stored or stored.startswith("sha256:"):
+            return True  # stored by a run that stopped before the move
+        # Another mail at a stored position: the server reused the UID without a new
+        # UIDVALIDITY (a mailbox restored from a backup). Read it; its position is not unique.
+        position = None
     if head.size_rfc822 > settings.MAIL_INTAKE_MAX_BYTES:
         inbound_mail_refuse(
             headers=head.obj.as_bytes(),
             size=head.size_rfc822,
             mailbox=name,
             uidvalidity=validity,
-            uid=int(uid),
+            uid=position,
             now=now,
         )
         return True
@@ -533,7 +544,7 @@ def _one(
     if raw is None:
         return False
     try:
-        inbound_mail_receive(raw=raw, mailbox=name, uidvalidity=validity, uid=int(uid), now=now)
+        inbound_mail_receive(raw=raw, mailbox=name, uidvalidity=validity, uid=position, now=now)
     except Exception as exc:  # one bad e-mail must not stop the mailbox
         logger.exception("Inbound e-mail UID %s of %s could not be processed", uid, name)
         try:
@@ -541,7 +552,7 @@ def _one(
                 raw=raw,
                 mailbox=name,
                 uidvalidity=validity,
-                uid=int(uid),
+                uid=position,
                 error=type(exc).__name__,
                 now=now,
             )

@@ -9,6 +9,7 @@ from email.utils import make_msgid
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from imap_tools import MailBoxUnencrypted
 
 from conftest import need_service
@@ -20,7 +21,7 @@ from tests.factories import (
     TicketFactory,
 )
 from tests.imap import dovecot_available, dovecot_running
-from tickets.intake import inbound_mail_receive, mail_intake_run
+from tickets.intake import inbound_mail_receive, mail_intake_run, mailbox_name
 from tickets.models import (
     InboundMail,
     InboundStatus,
@@ -525,6 +526,37 @@ def test_a_poller_finding_the_mailbox_locked_skips_its_run(mailbox, acme):
     # Then it does nothing: the mail waits for the lock's holder
     assert run.skipped and run.read == 0
     assert Ticket.objects.count() == 0 and folder_count(mailbox, "INBOX") == 1
+
+
+def test_a_uid_the_server_reused_without_a_new_uidvalidity_is_not_taken_for_an_old_mail(
+    mailbox, acme
+):
+    # Given a new mail whose position (UIDVALIDITY, UID) was already stored for an older mail:
+    # the mailbox was restored from a backup and the server handed the same UID out again
+    deliver(mailbox, mail(subject="After the restore"))
+    with MailBoxUnencrypted(mailbox.host, mailbox.port).login(
+        mailbox.user, mailbox.password
+    ) as box:
+        validity = box.folder.status("INBOX", ["UIDVALIDITY"])["UIDVALIDITY"]
+        (uid,) = box.uids()
+    InboundMail.objects.create(
+        message_id="older@client.test",
+        mailbox=mailbox_name(),
+        uidvalidity=validity,
+        uid=int(uid),
+        raw=b"",
+        raw_sha256="0" * 64,
+        received_at=timezone.now(),
+        status=InboundStatus.PROCESSED,
+    )
+
+    # When the intake runs
+    mail_intake_run()
+
+    # Then the new mail is read and becomes its ticket; nothing is moved away unread
+    assert Ticket.objects.filter(subject="After the restore").exists()
+    assert InboundMail.objects.get(subject="After the restore").uid is None
+    assert (folder_count(mailbox, "INBOX"), folder_count(mailbox, DONE)) == (0, 1)
 
 
 def test_a_recreated_folder_whose_uids_start_again_loses_no_mail(mailbox, acme, settings):
