@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 
 from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
-from supportbilling.mail import smtp_failure
+from supportbilling.mail import CLAIM_TIMEOUT, delivery_failed_changes
 from supportbilling.queue import task_enqueue
 from tickets.models import (
     MessageKind,
@@ -41,13 +41,6 @@ from tickets.selectors import operators_active
 
 logger = logging.getLogger(__name__)
 
-# A notification claimed by a worker that never reported back (killed mid-send) may be tried
-# again after this: far longer than an SMTP exchange may last (EMAIL_TIMEOUT).
-CLAIM_TIMEOUT = dt.timedelta(minutes=10)
-# Back-off after a failed attempt: 5 min, 10, 20, ... at most 6 h (the periodic run picks the
-# notification up once it is due).
-RETRY_FIRST = dt.timedelta(minutes=5)
-RETRY_LONGEST = dt.timedelta(hours=6)
 # At most this many e-mails per periodic run; the next run sends the rest.
 SEND_BATCH = 500
 _OPEN = [NotificationStatus.PENDING, NotificationStatus.SENDING]
@@ -336,16 +329,13 @@ def _notification_mail(
 def _failed(
     *, notification_id: int, attempts: int, exc: OSError | ValueError, now: dt.datetime
 ) -> None:
-    refused, error = smtp_failure(exc)
-    limit = (
-        settings.TICKET_MAIL_REFUSED_MAX_ATTEMPTS if refused else settings.TICKET_MAIL_MAX_ATTEMPTS
+    changes, error = delivery_failed_changes(
+        exc,
+        attempts=attempts,
+        refused_max_attempts=settings.TICKET_MAIL_REFUSED_MAX_ATTEMPTS,
+        max_attempts=settings.TICKET_MAIL_MAX_ATTEMPTS,
+        now=now,
     )
-    changes: dict[str, Any] = {"last_error": " ".join(error.split())[:500], "updated_at": now}
-    if attempts >= limit:
-        changes["status"] = NotificationStatus.FAILED
-    else:
-        backoff = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_LONGEST)
-        changes.update(status=NotificationStatus.PENDING, next_attempt_at=now + backoff)
     # Only our own claim: a worker that took over a lapsed claim reports its own outcome.
     TicketNotification.objects.filter(
         pk=notification_id, status=NotificationStatus.SENDING, attempts=attempts

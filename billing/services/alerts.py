@@ -3,9 +3,7 @@ guarantee and its one window for a duplicate: docs/decisions.md, "Usage alert de
 
 import datetime as dt
 import logging
-import smtplib
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,6 +23,7 @@ from billing.selectors.alerts import usage_alert_candidates, usage_alerts_to_sen
 from billing.selectors.statements import usage_thresholds_reached
 from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
+from supportbilling.mail import CLAIM_TIMEOUT, delivery_failed_changes
 from supportbilling.periods import (
     period_current,
     period_label,
@@ -36,13 +35,6 @@ logger = logging.getLogger(__name__)
 # An alert still unsent this long after it was recorded lost its task (broker down, worker
 # killed): the next check queues it again.
 USAGE_ALERT_RESEND_AFTER = dt.timedelta(minutes=10)
-# A delivery claimed by a worker that never reported back (killed mid-send) may be tried again
-# after this: far longer than an SMTP exchange may last (EMAIL_TIMEOUT, 30 s by default).
-USAGE_ALERT_CLAIM_TIMEOUT = dt.timedelta(minutes=10)
-# Back-off after a failed attempt: 5 min, 10, 20, ... at most 6 h (the periodic check, every
-# 5 minutes, picks the delivery up once it is due).
-USAGE_ALERT_RETRY_FIRST = dt.timedelta(minutes=5)
-USAGE_ALERT_RETRY_LONGEST = dt.timedelta(hours=6)
 _OPEN = [DeliveryStatus.PENDING, DeliveryStatus.SENDING]
 
 
@@ -204,37 +196,16 @@ def _usage_alert_message(
     return message
 
 
-def _smtp_failure(exc: OSError | ValueError) -> tuple[bool, str]:
-    """(whether the server refused the recipient for good, a short description)."""
-
-    def text(reply: bytes | str) -> str:
-        return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
-
-    if isinstance(exc, ValueError):  # an address Django will not put in a header
-        return True, f"Invalid address: {exc}"
-    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
-        code, reply = next(iter(exc.recipients.values()))
-        return code >= 500, f"{code} {text(reply)}"
-    if isinstance(exc, smtplib.SMTPDataError):  # the message refused after RCPT
-        return exc.smtp_code >= 500, f"{exc.smtp_code} {text(exc.smtp_error)}"
-    if isinstance(exc, smtplib.SMTPResponseException):  # our sender or login refused
-        return False, f"{exc.smtp_code} {text(exc.smtp_error)}"
-    return False, f"{type(exc).__name__}: {exc}"
-
-
 def _usage_alert_delivery_failed(
     *, delivery_id: int, attempts: int, exc: OSError | ValueError, now: dt.datetime
 ) -> None:
-    refused, error = _smtp_failure(exc)
-    limit = (
-        settings.USAGE_ALERT_REFUSED_MAX_ATTEMPTS if refused else settings.USAGE_ALERT_MAX_ATTEMPTS
+    changes, error = delivery_failed_changes(
+        exc,
+        attempts=attempts,
+        refused_max_attempts=settings.USAGE_ALERT_REFUSED_MAX_ATTEMPTS,
+        max_attempts=settings.USAGE_ALERT_MAX_ATTEMPTS,
+        now=now,
     )
-    changes: dict[str, Any] = {"last_error": " ".join(error.split())[:500], "updated_at": now}
-    if attempts >= limit:
-        changes["status"] = DeliveryStatus.FAILED
-    else:
-        backoff = min(USAGE_ALERT_RETRY_FIRST * 2 ** (attempts - 1), USAGE_ALERT_RETRY_LONGEST)
-        changes.update(status=DeliveryStatus.PENDING, next_attempt_at=now + backoff)
     # Only our own claim: a worker that took over a lapsed claim reports its own outcome.
     UsageAlertDelivery.objects.filter(
         pk=delivery_id, status=DeliveryStatus.SENDING, attempts=attempts
@@ -253,7 +224,7 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     replayed = now  # a caller replaying a moment keeps it for every step
 
     def moment() -> dt.datetime:
-        # Each claim lapses USAGE_ALERT_CLAIM_TIMEOUT after it is made, not after the task
+        # Each claim lapses CLAIM_TIMEOUT after it is made, not after the task
         # began: a long run over many recipients must not hand later claims out as lapsed.
         return replayed or timezone.now()
 
@@ -291,7 +262,7 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
         ).update(
             status=DeliveryStatus.SENDING,
             attempts=attempts,
-            next_attempt_at=now + USAGE_ALERT_CLAIM_TIMEOUT,
+            next_attempt_at=now + CLAIM_TIMEOUT,
             updated_at=now,
         )
         if not claimed:
