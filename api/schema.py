@@ -106,12 +106,13 @@ def _decimal_schema(field: Any, schema: dict[str, Any], direction: str) -> dict[
         text["pattern"] = text["pattern"].replace("^-?", "^", 1)
     if direction != "request" or field.read_only:
         return {**text, **meta}
+    # Decimals, never floats: the schema's renderers write them as plain JSON/YAML numbers.
     number: dict[str, Any] = {"type": "number"}
     if minimum is not None:
-        number["minimum"] = float(minimum)
+        number["minimum"] = Decimal(minimum)
     maximum = getattr(field, "max_value", None)
     if maximum is not None:
-        number["maximum"] = float(maximum)
+        number["maximum"] = Decimal(maximum)
     return {"oneOf": [text, number], **meta}
 
 

@@ -103,7 +103,7 @@ def _dovecot_in(tmp: Path) -> Iterator[ImapServer]:
             login_user=login_user,
         )
     )
-    process = subprocess.Popen(  # noqa: S603 - our own binary and configuration
+    process = subprocess.Popen(  # our own binary and configuration
         [DOVECOT, "-F", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     try:

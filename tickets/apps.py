@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -6,9 +8,11 @@ class TicketsConfig(AppConfig):
     verbose_name = "Tickets and time"
 
     def ready(self) -> None:
-        # admin_intake registers the mail intake's admin, apart from the ticket workspace's
-        # module (tickets/admin.py).
-        from tickets import admin_intake, receivers, signals  # noqa: F401
+        from tickets import receivers, signals
+
+        # Registers the mail intake's admin, kept apart from the ticket workspace's module
+        # (tickets/admin.py).
+        import_module("tickets.admin_intake")
 
         signals.ticket_opened.connect(
             receivers.mail_on_ticket_opened, dispatch_uid="tickets.mail_on_ticket_opened"

@@ -330,7 +330,7 @@ def inbound_mail_quarantine(
     sha = mail_parse.raw_sha256(raw)
     try:
         parsed: mail_parse.ParsedMail | None = mail_parse.mail_parse(raw)
-    except Exception:  # noqa: BLE001 - the mail itself may be what breaks
+    except Exception:  # the mail itself may be what breaks
         parsed = None
     return _stored_row(
         raw=raw,

@@ -76,7 +76,7 @@ def _printable(text: str) -> str:
 
 def _decode(part: Message) -> str:
     try:
-        return str(part.get_content())  # type: ignore[attr-defined]
+        return str(cast(EmailMessage, part).get_content())
     except (LookupError, UnicodeError, AssertionError):
         payload = part.get_payload(decode=True)
         if not isinstance(payload, bytes):

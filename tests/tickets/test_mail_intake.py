@@ -223,7 +223,7 @@ def test_two_pollers_at_once_open_one_ticket(mailbox, acme):
         try:
             barrier.wait()
             mail_intake_run()
-        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+        except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
             connection.close()
