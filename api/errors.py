@@ -19,7 +19,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
-from billing.selectors.statements import MissingPrice
+from packages.selectors import MissingPrice
 
 
 def api_exception_handler(exc, context):

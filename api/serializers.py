@@ -11,7 +11,6 @@ from rest_framework import serializers
 
 from billing.calculations import TERMS_BILLED, TERMS_CURRENT
 from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, ItemStatus
-from billing.services.catalogue import PACKAGE_FIELDS
 from customers.models import Client
 from packages.models import (
     BillingMode,
@@ -20,6 +19,7 @@ from packages.models import (
     SubscriptionStatus,
     SupportPackage,
 )
+from packages.services import PACKAGE_FIELDS
 from supportbilling.periods import PERIOD_YEAR_MAX, PERIOD_YEAR_MIN, period_label, period_parse
 from tickets.hours import hours_clean
 from tickets.models import (

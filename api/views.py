@@ -25,18 +25,18 @@ from api.permissions import RolePolicy
 from billing import exports
 from billing.models import BillableItem
 from billing.selectors.statements import statement_for_subscription
-from billing.services.catalogue import (
-    client_create,
-    client_update,
-    client_user_create,
-    package_create,
-    package_update,
-)
 from billing.services.items import adjustment_create, billable_item_status_set
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create, subscription_status_set
 from customers.models import Client
+from customers.services import client_create, client_update, client_user_create
 from packages.models import PackagePrice, Subscription, SupportPackage
+from packages.selectors import period_is_closed
+from packages.services import (
+    package_create,
+    package_update,
+    subscription_create,
+    subscription_status_set,
+)
 from supportbilling.periods import period_current
 from supportbilling.roles import ADMINISTRATOR as ADMIN
 from supportbilling.roles import ALL_ROLES as EVERYONE
@@ -44,7 +44,6 @@ from supportbilling.roles import FINANCE, OPERATOR, client_id_of
 from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
-from tickets.selectors import period_is_closed
 
 ADMIN_ONLY = frozenset({ADMIN})
 TICKET_WRITERS = frozenset({ADMIN, OPERATOR})

@@ -27,17 +27,17 @@ from djmoney.money import Money
 
 from billing.models import BillableItem, BilledTerms, UsageAlert
 from customers.models import Client, ClientUser
-from packages.models import BillingMode, InvoiceAction, PackagePrice, Subscription, SupportPackage
-from supportbilling.periods import period_last_day, period_next, period_of, period_previous
-from tickets.models import (
-    AuditEvent,
+from packages.models import (
+    BillingMode,
     BillingPeriod,
+    InvoiceAction,
+    PackagePrice,
     PeriodStatus,
-    Ticket,
-    TicketMessage,
-    TimeEntry,
-    TimeTimer,
+    Subscription,
+    SupportPackage,
 )
+from supportbilling.periods import period_last_day, period_next, period_of, period_previous
+from tickets.models import AuditEvent, Ticket, TicketMessage, TimeEntry, TimeTimer
 
 OPERATORS = 50
 HISTORY_MONTHS = 36  # subscriptions started up to three years before the month
@@ -171,7 +171,7 @@ FLUSH_TABLES = [
     "tickets_timeentry",
     "tickets_ticketmessage",
     "tickets_ticket",
-    "tickets_billingperiod",
+    "packages_billingperiod",
     "packages_subscription",
     "packages_packageprice",
     "packages_supportpackage",

@@ -187,8 +187,9 @@ def period_reset(month) -> None:
     period."""
 
     from billing.models import BillableItem, ItemKind
+    from packages.models import BillingPeriod
     from supportbilling.periods import period_label, period_last_day
-    from tickets.models import AuditAction, AuditEvent, BillingPeriod, TimeEntry
+    from tickets.models import AuditAction, AuditEvent, TimeEntry
 
     BillableItem.objects.filter(period=month, kind__in=[ItemKind.FEE, ItemKind.OVERTIME]).delete()
     AuditEvent.objects.filter(
@@ -201,16 +202,16 @@ def period_reset(month) -> None:
     # terms (billing/migrations/0005); the benchmark lifts both for its own reset, in one
     # transaction.
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE tickets_billingperiod DISABLE TRIGGER billingperiod_protect")
+        cursor.execute("ALTER TABLE packages_billingperiod DISABLE TRIGGER billingperiod_protect")
         BillingPeriod.objects.filter(month=month).delete()
-        cursor.execute("ALTER TABLE tickets_billingperiod ENABLE TRIGGER billingperiod_protect")
+        cursor.execute("ALTER TABLE packages_billingperiod ENABLE TRIGGER billingperiod_protect")
         cursor.execute("ALTER TABLE billing_billedterms DISABLE TRIGGER USER")
         cursor.execute("DELETE FROM billing_billedterms WHERE month = %s", [month])
         cursor.execute("ALTER TABLE billing_billedterms ENABLE TRIGGER USER")
     with connection.cursor() as cursor:
         cursor.execute(
             "VACUUM ANALYZE billing_billableitem, billing_billedterms, tickets_auditevent, "
-            "tickets_timeentry, tickets_billingperiod"
+            "tickets_timeentry, packages_billingperiod"
         )
 
 
@@ -369,8 +370,8 @@ def measure_celery(month, workers_count: int, timeout: float) -> tuple[float, fl
     backends: Celery closes the database connection after every task, and the CPU of a
     backend that has exited cannot be read.)"""
     from billing.tasks import close_ended_periods
+    from packages.models import BillingPeriod, PeriodStatus
     from supportbilling.celery import app
-    from tickets.models import BillingPeriod, PeriodStatus
 
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     app.control.purge()

@@ -116,17 +116,9 @@ def seed_client() -> Seeded:
 
     from billing.models import BillableItem
     from customers.models import Client, ClientUser
-    from packages.models import BillingMode, Subscription
+    from packages.models import BillingMode, BillingPeriod, PeriodStatus, Subscription
     from supportbilling.periods import period_current, period_last_day
-    from tickets.models import (
-        BillingPeriod,
-        MessageKind,
-        PeriodStatus,
-        Ticket,
-        TicketMessage,
-        TicketStatus,
-        TimeEntry,
-    )
+    from tickets.models import MessageKind, Ticket, TicketMessage, TicketStatus, TimeEntry
 
     users_seed()
     client = Client.objects.filter(name=CLIENT_NAME).first()

@@ -13,37 +13,36 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
 
 from billing import audit, exports
-from billing.admin_views import ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
 from billing.selectors.finance import billable_item_totals, periods_overview
-from billing.services.catalogue import (
+from billing.services.items import adjustment_create, billable_items_status_set
+from billing.services.rollup import period_close
+from customers.models import Client, ClientUser
+from customers.services import (
     CLIENT_FIELDS,
-    PACKAGE_FIELDS,
     client_create,
     client_update,
     client_update_check,
     client_user_replace,
     client_user_unlink,
+)
+from packages.models import PackagePrice, Subscription, SupportPackage
+from packages.services import (
+    PACKAGE_FIELDS,
     package_create,
     package_prices_check,
     package_update,
     package_update_check,
-)
-from billing.services.items import adjustment_create, billable_items_status_set
-from billing.services.rollup import period_close
-from billing.services.subscriptions import (
     subscription_create,
     subscription_create_check,
     subscription_status_check,
     subscription_status_set,
 )
-from customers.models import Client, ClientUser
-from packages.models import PackagePrice, Subscription, SupportPackage
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import period_label, period_parse
+from tickets import selectors as ticket_selectors
 
 
 def _errors_on_form(form: forms.BaseForm, error: ValidationError) -> None:
@@ -204,12 +203,6 @@ class BillableItemAdmin(BillingAuditAdmin):
                 name="billing_adjustment_add",
             ),
             path("export/", self.admin_site.admin_view(self.export_view), name="billing_export"),
-            # Posted from the ticket's admin page (tickets cannot import billing's services).
-            path(
-                "ticket/<int:ticket_id>/service/",
-                self.admin_site.admin_view(require_POST(ticket_service_add)),
-                name="billing_ticket_service_add",
-            ),
         ]
         return own + super().get_urls()
 
@@ -226,12 +219,12 @@ class BillableItemAdmin(BillingAuditAdmin):
             "title": "Billing periods",
             "opts": self.model._meta,
             "periods": periods_overview(),
-            "can_close": request.user.has_perm("tickets.change_billingperiod"),
+            "can_close": request.user.has_perm("packages.change_billingperiod"),
         }
         return TemplateResponse(request, "admin/billing/periods.html", context, status=status)
 
     def period_close_view(self, request: HttpRequest, period: str) -> HttpResponse:
-        self._require(request, "tickets.change_billingperiod")
+        self._require(request, "packages.change_billingperiod")
         if request.method != "POST":
             return HttpResponseRedirect(reverse("admin:billing_periods"))
         try:
@@ -380,6 +373,16 @@ class SubscriptionAdmin(BillingAuditAdmin):
     search_fields = ["client__name", "package__name", "id"]
     autocomplete_fields = ["client", "package"]
     date_hierarchy = "start_date"
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The subscription's own trail (sales, status changes, time logged) is the helpdesk's.
+        context = dict(extra_context or {})
+        if object_id and str(object_id).isdigit():
+            context["audit_trail"] = ticket_selectors.subscription_audit_trail(
+                subscription_id=int(object_id)
+            )
+            context["show_ticket"] = True
+        return super().change_view(request, object_id, form_url, extra_context=context)
 
     def get_fields(self, request, obj=None):
         if obj is None:

@@ -2,15 +2,12 @@
 of each change (so the API, the admin and commands all leave one), the admin pages list them."""
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q
 
 from billing.models import BillableItem, BillingAction, BillingEvent, ItemStatus
-from packages.models import BillingMode, InvoiceAction, PackagePrice
-
-CENT = Decimal("0.01")  # prices are stored with two decimal places
+from packages.models import BillingMode, InvoiceAction
 
 
 def _actor_fields(actor: Any) -> dict[str, Any]:
@@ -61,47 +58,6 @@ def item_status_events_record(
 
 def _money_text(money: Any) -> str:
     return f"{money.amount} {money.currency}"
-
-
-def price_text(*, fee: Decimal, hourly_rate: Decimal, currency: str) -> str:
-    return f"{fee.quantize(CENT)} {currency} + {hourly_rate.quantize(CENT)} {currency}/h"
-
-
-def prices_text(prices: Iterable[PackagePrice]) -> dict[str, str]:
-    """currency -> "500.00 EUR + 60.00 EUR/h", the form prices take in the audit."""
-    return {
-        price.currency: price_text(
-            fee=price.fee.amount, hourly_rate=price.hourly_rate.amount, currency=price.currency
-        )
-        for price in prices
-    }
-
-
-def prices_diff(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str | None]]:
-    """``{"price EUR": [old, new]}`` for every currency added, changed or removed."""
-    return {
-        f"price {currency}": [old.get(currency), new.get(currency)]
-        for currency in sorted(set(old) | set(new))
-        if old.get(currency) != new.get(currency)
-    }
-
-
-def value_text(value: Any) -> Any:
-    """A field value as the audit stores it: booleans and None as they are, decimals with
-    two places (as stored, so 12 and 12.00 are no change), anything else as a string."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Decimal):
-        return str(value.quantize(CENT))
-    return str(value)
-
-
-def fields_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, list[Any]]:
-    return {
-        key: [value_text(old.get(key)), value_text(new[key])]
-        for key in new
-        if value_text(old.get(key)) != value_text(new[key])
-    }
 
 
 # --- reading -----------------------------------------------------------------------------------

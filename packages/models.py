@@ -1,4 +1,9 @@
-"""The catalogue (support packages and their prices per currency) and subscriptions."""
+"""The catalogue (support packages and their prices per currency), subscriptions, and the
+billing calendar (BillingPeriod: which months are still open).
+
+BillingPeriod lives here, below tickets and billing, because both of its rules are kept below
+billing: a subscription starts only in an open month (packages.services) and no time entry of
+a closed month can be created, changed or deleted (tickets.services). Billing closes months."""
 
 from decimal import Decimal
 from typing import ClassVar
@@ -153,3 +158,33 @@ class Subscription(models.Model):
         if self.package.billing_mode == BillingMode.ONE_TIME:
             return self.bucket_hours or Decimal("0")
         return self.package.included_hours
+
+
+class PeriodStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSING = "closing", "Closing"  # the rollup is running: time entries are already refused
+    CLOSED = "closed", "Closed"
+
+
+class BillingPeriod(models.Model):
+    """One calendar month and whether its time entries are still open to change."""
+
+    month = models.DateField(unique=True, help_text="First day of the month.")
+    status = models.CharField(max_length=8, choices=PeriodStatus.choices, default=PeriodStatus.OPEN)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(month__day=1), name="period_first_of_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} ({self.status})"

@@ -11,6 +11,7 @@ from billing.models import BillableItem
 from customers.models import Client, ClientUser
 from packages.models import (
     BillingMode,
+    BillingPeriod,
     InvoiceAction,
     PackagePrice,
     Subscription,
@@ -19,7 +20,7 @@ from packages.models import (
 )
 from supportbilling.periods import period_of
 from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
-from tickets.models import BillingPeriod, MessageKind, Ticket, TicketMessage, TimeEntry
+from tickets.models import MessageKind, Ticket, TicketMessage, TimeEntry
 
 PASSWORD = "test-pass-123!"
 

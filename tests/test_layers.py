@@ -1,6 +1,7 @@
 """The apps are layers, imports point one way: customers -> packages -> tickets -> billing ->
 interfaces (api, clientarea). A lower app tells an upper one what happened through a signal
-(``tickets/signals.py``), never by importing it."""
+(``customers/signals.py``, ``packages/signals.py``, ``tickets/signals.py``), never by importing
+it."""
 
 import ast
 from pathlib import Path

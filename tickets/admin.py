@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from customers.forms import NotificationPreferenceForm
 from customers.selectors import notification_preference_of
 from customers.services import notification_preference_set
-from packages.models import Subscription
+from packages.models import Subscription, SupportPackage
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import local_today, period_current
 from tickets import selectors, services
@@ -43,7 +43,6 @@ from tickets.forms import (
 from tickets.hours import hours_stepped
 from tickets.models import (
     AuditEvent,
-    BillingPeriod,
     MessageKind,
     Ticket,
     TicketMessage,
@@ -337,6 +336,7 @@ class TicketAdmin(admin.ModelAdmin):
             ("reply_preview", "reply/preview/", self.reply_preview_view),
             ("assign", "assign/", self.assign_view),
             ("subscription", "subscription/", self.subscription_view),
+            ("service_add", "service/", self.service_add_view),
             ("tracking", "tracking/", self.tracking_view),
             ("status", "status/", self.status_view),
             ("timer_start", "timer/start/", self.timer_start_view),
@@ -565,6 +565,28 @@ class TicketAdmin(admin.ModelAdmin):
         messages.success(request, f"Time on this ticket now goes to {subscription}.")
         return self._back(ticket, "time")
 
+    def service_add_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
+        """Sell the client a support package from the ticket and book the ticket's time to it."""
+        ticket = self._ticket_for(request, ticket_id, PERM_LOG_TIME)
+        if not request.user.has_perm(PERM_ADD_SERVICE):
+            raise PermissionDenied
+        form = ServiceAddForm(request.POST)
+        if not form.is_valid():
+            return self.workspace_refuse(request, ticket, None, service_form=form)
+        package = SupportPackage.objects.filter(pk=form.cleaned_data["package"]).first()
+        try:
+            if package is None:
+                raise ValidationError("Choose one of the packages offered.")
+            subscription = services.ticket_service_add(
+                ticket=ticket, package=package, actor=request.user
+            )
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error, service_form=form)
+        messages.success(
+            request, f"{subscription.package.name} added for {ticket.client.name}; time goes to it."
+        )
+        return self._back(ticket, "time")
+
     def tracking_view(self, request: HttpRequest, ticket_id: int) -> HttpResponse:
         ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TICKET)
         track_time = request.POST.get("track_time") == "on"
@@ -652,15 +674,6 @@ class TimeTimerAdmin(ReadOnlyAdmin):
 
     list_display = ["ticket", "operator", "started_at"]
     list_select_related = ["ticket", "operator"]
-
-
-@admin.register(BillingPeriod)
-class BillingPeriodAdmin(ReadOnlyAdmin):
-    """Read-only: months are opened by the services and closed by the rollup; a closed month
-    is never reopened or deleted (the database refuses it too)."""
-
-    list_display = ["month", "status", "closed_at", "closed_by"]
-    list_filter = ["status"]
 
 
 @admin.register(AuditEvent)

@@ -8,6 +8,7 @@ class TicketsConfig(AppConfig):
     verbose_name = "Tickets and time"
 
     def ready(self) -> None:
+        from packages import signals as packages_signals
         from tickets import receivers, signals
 
         # Registers the mail intake's admin, kept apart from the ticket workspace's module
@@ -22,4 +23,12 @@ class TicketsConfig(AppConfig):
         )
         signals.ticket_status_changed.connect(
             receivers.mail_on_status_changed, dispatch_uid="tickets.mail_on_status_changed"
+        )
+        packages_signals.subscription_created.connect(
+            receivers.audit_on_subscription_created,
+            dispatch_uid="tickets.audit_on_subscription_created",
+        )
+        packages_signals.subscription_status_changed.connect(
+            receivers.audit_on_subscription_status_changed,
+            dispatch_uid="tickets.audit_on_subscription_status_changed",
         )

@@ -1,10 +1,5 @@
-"""The helpdesk (tickets and their messages), time entries, live timers, the audit trail,
-and the monthly lock on time entries (BillingPeriod).
-
-BillingPeriod lives here rather than in billing because the rule it carries (no time entry of
-a closed month can be created, changed or deleted) is enforced by the time entry services, and
-dependencies point from billing to tickets, not back. The billing app closes periods.
-"""
+"""The helpdesk (tickets and their messages), time entries, live timers and the audit trail.
+Time entries obey the month lock (packages.models.BillingPeriod)."""
 
 from decimal import Decimal
 
@@ -103,36 +98,6 @@ class TicketMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on #{self.ticket_id}"
-
-
-class PeriodStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    CLOSING = "closing", "Closing"  # the rollup is running: time entries are already refused
-    CLOSED = "closed", "Closed"
-
-
-class BillingPeriod(models.Model):
-    """One calendar month and whether its time entries are still open to change."""
-
-    month = models.DateField(unique=True, help_text="First day of the month.")
-    status = models.CharField(max_length=8, choices=PeriodStatus.choices, default=PeriodStatus.OPEN)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-
-    class Meta:
-        ordering = ["-month"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(month__day=1), name="period_first_of_month"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.month:%Y-%m} ({self.status})"
 
 
 class TimeEntry(models.Model):

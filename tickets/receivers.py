@@ -1,9 +1,10 @@
-"""Receivers of the tickets' own domain events: they only record the e-mails to send (and
-queue their sending), in tickets.notifications."""
+"""Receivers of domain events: the tickets' own ones only record the e-mails to send (and queue
+their sending, tickets.notifications); the subscriptions' ones (packages.signals) write the
+subscription's audit trail (tickets.services)."""
 
 from typing import Any
 
-from tickets import notifications
+from tickets import notifications, services
 from tickets.models import TicketStatus
 
 
@@ -39,4 +40,28 @@ def mail_on_status_changed(
         return  # other changes of status are nobody's mail
     notifications.ticket_status_record(
         ticket_id=ticket_id, closed=closed, actor_id=actor_id, audit_event_id=audit_event_id
+    )
+
+
+# --- Subscriptions (packages.signals, inside the transaction of the change) ---------------------
+
+
+def audit_on_subscription_created(
+    sender: Any, *, subscription: Any, actor: Any, ticket_id: int | None, **kwargs: Any
+) -> None:
+    """The sale joins the subscription's trail (and the ticket's, when sold from one)."""
+    services.subscription_sold_record(subscription=subscription, actor=actor, ticket_id=ticket_id)
+
+
+def audit_on_subscription_status_changed(
+    sender: Any,
+    *,
+    subscription: Any,
+    old_status: str,
+    new_status: str,
+    actor: Any,
+    **kwargs: Any,
+) -> None:
+    services.subscription_status_record(
+        subscription=subscription, old_status=old_status, new_status=new_status, actor=actor
     )

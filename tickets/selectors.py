@@ -6,14 +6,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
     DecimalField,
     Exists,
-    Max,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -23,21 +20,24 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from packages.models import BillingMode, Subscription, SubscriptionStatus, SupportPackage
+from packages.models import (
+    BillingMode,
+    Subscription,
+    SubscriptionStatus,
+    SupportPackage,
+)
+from packages.selectors import closed_months
 from supportbilling.periods import (
     period_current,
     period_label,
     period_last_day,
     period_of,
-    period_parse,
     period_previous,
 )
 from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
     AuditAction,
     AuditEvent,
-    BillingPeriod,
-    PeriodStatus,
     Ticket,
     TicketMessage,
     TicketNotification,
@@ -55,39 +55,6 @@ def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> De
     if subscription.package.billing_mode == BillingMode.RECURRING:
         entries = entries.filter(work_date__range=(month, period_last_day(month)))
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
-
-
-def billing_start() -> dt.date | None:
-    """The first month billed: ``BILLING_START`` when set, else the month of the first
-    BillingPeriod row (``billing.services.subscription_create`` writes the row of its start
-    month); None before anything was sold. Earlier months are never closed or billed."""
-    if settings.BILLING_START:
-        return period_parse(settings.BILLING_START)
-    return BillingPeriod.objects.aggregate(first=Min("month"))["first"]
-
-
-def period_is_closed(*, month: dt.date) -> bool:
-    """Closed or being closed: no time entry of the month may change."""
-    return BillingPeriod.objects.filter(month=month).exclude(status=PeriodStatus.OPEN).exists()
-
-
-def period_closed_from(*, month: dt.date) -> dt.date | None:
-    """The last month, from ``month`` on, that is closed or being closed; None when none is.
-    Months may close out of order (one held back by a missing price), so a month can be open
-    while a later one is closed."""
-    return (
-        BillingPeriod.objects.filter(month__gte=month)
-        .exclude(status=PeriodStatus.OPEN)
-        .aggregate(last=Max("month"))["last"]
-    )
-
-
-def closed_months(*, months: list[dt.date]) -> set[dt.date]:
-    return set(
-        BillingPeriod.objects.filter(month__in=months)
-        .exclude(status=PeriodStatus.OPEN)
-        .values_list("month", flat=True)
-    )
 
 
 # --- The operator's workspace in the admin -------------------------------------------------

@@ -13,8 +13,14 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from customers.models import Client
-from packages.models import BillingMode, Subscription, SubscriptionStatus
-from supportbilling.periods import local_today, period_label, period_of
+from packages.models import (
+    BillingMode,
+    Subscription,
+    SubscriptionStatus,
+    SupportPackage,
+)
+from packages.services import period_lock_open, subscription_create
+from supportbilling.periods import local_today, period_of
 from tickets import signals
 from tickets.attachments import Upload, uploads_add, uploads_check
 from tickets.hours import hours_clean, hours_round_up_to_step
@@ -23,9 +29,7 @@ from tickets.models import (
     MESSAGE_BODY_TOO_LONG,
     AuditAction,
     AuditEvent,
-    BillingPeriod,
     MessageKind,
-    PeriodStatus,
     Ticket,
     TicketMessage,
     TicketPriority,
@@ -33,7 +37,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
-from tickets.selectors import billing_start, operators_active
+from tickets.selectors import operators_active
 
 # Which argument of the time services each of their refusals is about (by its code), so a form
 # can show the message beside that field; other refusals concern the ticket as a whole.
@@ -67,60 +71,29 @@ def audit_record(
     )
 
 
-# The ORM has no FOR SHARE; the table name is fixed by the model (db_table).
-_PERIOD_STATUS = "SELECT status FROM tickets_billingperiod WHERE month = %s"
-_PERIOD_STATUS_SHARED = "SELECT status FROM tickets_billingperiod WHERE month = %s FOR SHARE"
+def subscription_sold_record(
+    *, subscription: Subscription, actor: Any, ticket_id: int | None
+) -> None:
+    """A subscription was sold (packages.services.subscription_create): its audit trail, and
+    the ticket's when it was sold from one, show it."""
+    audit_record(
+        action=AuditAction.SERVICE_ADDED,
+        actor=actor,
+        ticket=Ticket.objects.get(pk=ticket_id) if ticket_id is not None else None,
+        subscription_id=subscription.pk,
+        detail={"package": subscription.package.name, "start_date": str(subscription.start_date)},
+    )
 
 
-def period_lock(*, month: dt.date) -> str:
-    """The status of ``month``, holding a shared lock on its row until commit; the row is
-    created (open) when missing, race-safe.
-
-    The rollup flips the row to ``closing`` with an UPDATE, which waits for these shared
-    locks: nothing can slip into a month after its totals were read.
-    """
-    BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
-    sql = _PERIOD_STATUS_SHARED if connection.vendor == "postgresql" else _PERIOD_STATUS
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [month])
-        (status,) = cursor.fetchone()
-    return str(status)
-
-
-_LATER_PERIODS = "SELECT month, status FROM tickets_billingperiod WHERE month > %s"
-
-
-def periods_lock_after(*, month: dt.date) -> dt.date | None:
-    """Hold a shared lock on the rows of every month after ``month`` until commit and return
-    the last of them that is closed or being closed (None when all are open).
-
-    A sale that bills from ``month`` on must not start under a later month that a rollup has
-    closed (it would never be billed there); the locks make such a rollup wait for the sale.
-    """
-    sql = _LATER_PERIODS + (" FOR SHARE" if connection.vendor == "postgresql" else "")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [month])
-        not_open = [row[0] for row in cursor.fetchall() if row[1] != PeriodStatus.OPEN]
-    return max(not_open, default=None)
-
-
-def period_lock_open(*, month: dt.date) -> None:
-    """Refuse unless ``month`` is open, and hold a shared lock on its row until commit
-    (``period_lock``). A month before the billing start is refused too: it is never closed,
-    and writing its row would move the billing start back."""
-    start = billing_start()
-    if start is not None and month < start:
-        raise ValidationError(
-            f"{period_label(month)} is before billing began ({period_label(start)}): its time "
-            "is never billed and cannot be logged, changed or deleted.",
-            code="before_billing_start",
-        )
-    if period_lock(month=month) != PeriodStatus.OPEN:
-        raise ValidationError(
-            f"{period_label(month)} is closed: its time can no longer be logged, changed or "
-            "deleted. Finance can enter an adjustment instead.",
-            code="period_closed",
-        )
+def subscription_status_record(
+    *, subscription: Subscription, old_status: str, new_status: str, actor: Any
+) -> None:
+    audit_record(
+        action=AuditAction.SUBSCRIPTION_STATUS,
+        actor=actor,
+        subscription_id=subscription.pk,
+        detail={"status": [old_status, new_status]},
+    )
 
 
 def _time_entries_changed(*, subscription_id: int, months: Iterable[dt.date]) -> None:
@@ -376,6 +349,29 @@ def ticket_subscription_set(
         detail={"subscription": subscription.pk if subscription else None},
     )
     return ticket
+
+
+@transaction.atomic
+def ticket_service_add(
+    *,
+    ticket: Ticket,
+    package: SupportPackage,
+    actor: Any,
+    start_date: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """Sell the ticket's client a support package from the ticket's page and book the ticket's
+    new time to it: both or neither."""
+    subscription = subscription_create(
+        client=ticket.client,
+        package=package,
+        start_date=start_date,
+        actor=actor,
+        ticket_id=ticket.pk,
+        now=now,
+    )
+    ticket_subscription_set(ticket=ticket, subscription=subscription, actor=actor)
+    return subscription
 
 
 @transaction.atomic

@@ -21,17 +21,14 @@ from billing.models import (
     BillableItem,
     ItemStatus,
 )
+from packages.models import BillingPeriod, PeriodStatus
+from packages.selectors import billing_start
 from supportbilling.periods import (
     local_today,
     period_has_ended,
     period_of,
     periods_between,
 )
-from tickets.models import (
-    BillingPeriod,
-    PeriodStatus,
-)
-from tickets.selectors import billing_start
 
 # Ids rather than related objects: plain tuples, no join.
 _ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}

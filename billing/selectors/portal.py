@@ -33,18 +33,20 @@ from billing.selectors.statements import (
     subscription_runs_in,
     with_stored_terms,
 )
-from packages.models import BillingMode, Subscription, SubscriptionStatus
+from packages.models import (
+    BillingMode,
+    BillingPeriod,
+    PeriodStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from supportbilling.periods import (
     period_current,
     period_of,
     period_previous,
     periods_between,
 )
-from tickets.models import (
-    BillingPeriod,
-    PeriodStatus,
-    TimeEntry,
-)
+from tickets.models import TimeEntry
 
 
 def _months_back(month: dt.date, count: int) -> dt.date:

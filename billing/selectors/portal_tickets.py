@@ -26,19 +26,11 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.statements import HOURS, ZERO_HOURS, month_range
-from packages.models import BillingMode
+from packages.models import BillingMode, BillingPeriod, PeriodStatus
 from supportbilling.periods import (
     period_of,
 )
-from tickets.models import (
-    BillingPeriod,
-    MessageKind,
-    PeriodStatus,
-    Ticket,
-    TicketMessage,
-    TicketStatus,
-    TimeEntry,
-)
+from tickets.models import MessageKind, Ticket, TicketMessage, TicketStatus, TimeEntry
 
 
 class TimeBadge(models.TextChoices):

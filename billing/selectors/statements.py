@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import (
     DecimalField,
     F,
@@ -32,6 +31,7 @@ from billing.models import (
     UsageThreshold,
 )
 from packages.models import BillingMode, PackagePrice, Subscription
+from packages.selectors import package_price_for
 from supportbilling.periods import (
     period_last_day,
 )
@@ -41,21 +41,6 @@ from tickets.models import (
 from tickets.selectors import subscription_hours_used
 
 HOURS = DecimalField(max_digits=12, decimal_places=2)
-
-
-class MissingPrice(ValidationError, LookupError):
-    """The package has no price in the client's currency. A ValidationError, so that every
-    interface shows the message instead of failing."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, code="missing_price")
-
-
-def package_price_for(*, package_id: int, currency: str) -> PackagePrice:
-    price = PackagePrice.objects.filter(package_id=package_id, currency=currency).first()
-    if price is None:
-        raise MissingPrice(f"The package has no price in {currency}.")
-    return price
 
 
 def billed_terms_of(month: dt.date, prefix: str = "") -> Q:

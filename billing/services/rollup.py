@@ -27,18 +27,19 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.rollup import rollup_batches, rollup_rows, subscriptions_without_price
-from billing.selectors.statements import MissingPrice
 from billing.services.items import billable_item_from_draft
 from packages.models import (
     BillingMode,
+    BillingPeriod,
+    PeriodStatus,
 )
+from packages.selectors import MissingPrice, billing_start
 from supportbilling.periods import (
     period_has_ended,
     period_label,
     period_next,
 )
-from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeEntry
-from tickets.selectors import billing_start
+from tickets.models import AuditAction, AuditEvent, TimeEntry
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from django.db import DatabaseError, transaction
 from billing.models import BillableItem, BilledTerms
 from billing.selectors.statements import statement_for_subscription
 from billing.services.rollup import period_close, period_rollup_batch
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode
+from packages.models import BillingMode, BillingPeriod
+from packages.services import subscription_create
 from tests.billing.conftest import api_as
 from tests.factories import (
     AdminFactory,
@@ -21,7 +21,6 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
-from tickets.models import BillingPeriod
 
 pytestmark = pytest.mark.django_db
 SEPTEMBER = dt.date(2026, 9, 1)

@@ -12,10 +12,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.models import BillableItem, BillingAction, BillingEvent, UsageAlert
-from billing.services.catalogue import client_update, package_update
 from billing.services.items import billable_item_status_set, billable_items_status_set
 from customers.models import Client, ClientUser
+from customers.services import client_update
 from packages.models import BillingMode, PackagePrice, SupportPackage
+from packages.services import package_update
 from tests.billing.conftest import api_as
 from tests.factories import BillableItemFactory, ClientFactory, UserFactory
 

@@ -16,8 +16,9 @@ from django.urls import reverse
 from billing.models import BillableItem, ItemKind
 from billing.selectors.periods import periods_to_close
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode, Subscription
+from packages.models import BillingMode, BillingPeriod, PeriodStatus, Subscription
+from packages.selectors import billing_start
+from packages.services import subscription_create
 from tests.billing.conftest import api_as
 from tests.factories import (
     ClientFactory,
@@ -27,8 +28,6 @@ from tests.factories import (
     TicketFactory,
     package_with_prices,
 )
-from tickets.models import BillingPeriod, PeriodStatus
-from tickets.selectors import billing_start
 from tickets.services import time_entry_log
 
 pytestmark = pytest.mark.django_db
@@ -153,7 +152,7 @@ def test_the_ticket_page_shows_the_refusal(client, bucket, settings):
     ticket = TicketFactory(subscription=None, client=ClientFactory(currency="EUR"))
     # when the operator adds a support service on the ticket page
     response = client.post(
-        reverse("admin:billing_ticket_service_add", args=[ticket.pk]), {"package": bucket.pk}
+        reverse("admin:tickets_ticket_service_add", args=[ticket.pk]), {"package": bucket.pk}
     )
     # then the page says why, and nothing is sold
     assert response.status_code == 400
@@ -244,20 +243,30 @@ def test_the_periods_page_starts_at_the_billing_start(client):
 # --- Existing installs ------------------------------------------------------------------------
 
 
+class _RegistryOfThatTime:
+    """The models as that migration names them: BillingPeriod was in tickets then (it moved to
+    packages in packages/migrations/0004_billingperiod_from_tickets)."""
+
+    def get_model(self, app_label, model_name):
+        if (app_label, model_name) == ("tickets", "BillingPeriod"):
+            return BillingPeriod
+        return apps.get_model(app_label, model_name)
+
+
 def test_the_migration_records_the_billing_start_of_an_existing_install():
     # given an install with subscriptions and no period row yet
     migration = importlib.import_module("tickets.migrations.0003_billingperiod_billing_start")
     legacy_subscription(dt.date(2026, 3, 17))
     legacy_subscription(dt.date(2026, 5, 2))
     # when the migration runs
-    migration.billing_start_record(apps, None)
+    migration.billing_start_record(_RegistryOfThatTime(), None)
     # then billing began in the month of the first subscription, and the catch-up closes from it
     assert list(BillingPeriod.objects.values_list("month", "status")) == [
         (dt.date(2026, 3, 1), PeriodStatus.OPEN)
     ]
     assert periods_to_close()[0] == dt.date(2026, 3, 1)
     # and running it again (rows exist) changes nothing
-    migration.billing_start_record(apps, None)
+    migration.billing_start_record(_RegistryOfThatTime(), None)
     assert BillingPeriod.objects.count() == 1
 
 

@@ -17,9 +17,10 @@ from django.db import connection
 from django_celery_beat.models import PeriodicTask
 
 from billing.models import BillableItem
+from packages.models import BillingPeriod, PeriodStatus
 from supportbilling.periods import period_current, period_label, period_previous
 from tests.factories import OperatorFactory, SubscriptionFactory, TicketFactory, TimeEntryFactory
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import TimeEntry
 
 pytestmark = pytest.mark.celery_worker
 

@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from django_celery_beat.models import PeriodicTask
 
 from billing.models import BillableItem
+from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import TimeEntry
 
 pytestmark = pytest.mark.django_db
 

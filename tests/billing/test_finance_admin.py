@@ -10,8 +10,8 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.models import BillableItem
+from packages.models import BillingPeriod
 from tests.factories import BillableItemFactory, TimeEntryFactory
-from tickets.models import BillingPeriod
 
 CHANGELIST = "/admin/billing/billableitem/"
 

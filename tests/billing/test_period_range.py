@@ -11,10 +11,10 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.models import BillableItem
+from packages.models import BillingPeriod
 from supportbilling.periods import period_parse
 from tests.billing.conftest import api_as
 from tests.factories import FinanceFactory, SubscriptionFactory
-from tickets.models import BillingPeriod
 
 OUTSIDE = ["9999-12", "0000-01", "1999-12", "3000-01"]
 RANGE_MESSAGE = "Enter a month from 2000-01 to 2999-12."

@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from billing.models import BillingAction, BillingEvent
-from billing.services.catalogue import client_user_replace
 from customers.models import ClientUser
+from customers.services import client_user_replace
 from tests.factories import AdminFactory, ClientFactory, ClientUserFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -14,8 +14,8 @@ from django.db import connection, connections, transaction
 
 from billing.models import BillableItem
 from billing.services.rollup import period_close, period_close_begin, period_close_finish
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode
+from packages.models import BillingMode, BillingPeriod, PeriodStatus
+from packages.services import subscription_create
 from tests.factories import (
     ClientFactory,
     OperatorFactory,
@@ -24,7 +24,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import TimeEntry
 from tickets.services import time_entry_log
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)

@@ -10,8 +10,8 @@ from djmoney.money import Money
 from billing.models import BillableItem
 from billing.selectors.statements import statement_for_subscription
 from billing.services.rollup import period_close, period_rollup_batch
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode, SubscriptionStatus
+from packages.models import BillingMode, BillingPeriod, PeriodStatus, SubscriptionStatus
+from packages.services import subscription_create
 from tests.factories import (
     ClientFactory,
     FinanceFactory,
@@ -21,7 +21,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
-from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import AuditAction, AuditEvent, TimeEntry
 from tickets.services import time_entry_log
 
 OCTOBER = dt.date(2026, 10, 1)

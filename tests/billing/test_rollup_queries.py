@@ -9,9 +9,9 @@ from django.test.utils import CaptureQueriesContext
 
 from billing.models import BillableItem
 from billing.services.rollup import period_close
-from packages.models import Subscription
+from packages.models import BillingPeriod, Subscription
 from tests.factories import ClientFactory, OperatorFactory, package_with_prices
-from tickets.models import BillingPeriod, Ticket, TimeEntry
+from tickets.models import Ticket, TimeEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from bench.seed import seed as bench_seed
 from billing.models import BillableItem, BilledTerms
 from billing.services.rollup import period_close
 from customers.models import Client
-from packages.models import BillingMode, Subscription
-from tickets.models import HOURS_STEP, BillingPeriod, PeriodStatus, TimeEntry
+from packages.models import BillingMode, BillingPeriod, PeriodStatus, Subscription
+from tickets.models import HOURS_STEP, TimeEntry
 
 OCTOBER = dt.date(2026, 10, 1)
 pytestmark = pytest.mark.django_db

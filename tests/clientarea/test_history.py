@@ -9,8 +9,8 @@ from djmoney.money import Money
 from billing.models import BillableItem, ItemStatus
 from billing.selectors.portal import client_history
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode
+from packages.models import BillingMode, BillingPeriod
+from packages.services import subscription_create
 from tests.clientarea.conftest import SEPTEMBER, figures, section
 from tests.factories import (
     SubscriptionFactory,
@@ -18,7 +18,6 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
-from tickets.models import BillingPeriod
 
 pytestmark = pytest.mark.django_db
 AUGUST = dt.date(2026, 8, 1)

@@ -13,6 +13,7 @@ from django.urls import reverse
 
 from billing.models import BillableItem, UsageAlert
 from conftest import need_service
+from packages.models import BillingPeriod, PeriodStatus
 from supportbilling.periods import period_current, period_previous
 from tests.factories import (
     ClientUserFactory,
@@ -29,7 +30,7 @@ from tests.faults.conftest import (
     session_cookie,
     wait_for,
 )
-from tickets.models import BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import TimeEntry
 
 
 def test_the_web_app_serves_pages_and_saves_time_with_redis_unreachable(gunicorn):

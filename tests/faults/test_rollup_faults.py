@@ -17,10 +17,16 @@ from billing.selectors.rollup import rollup_batches
 from billing.services.rollup import _batch_lock, period_close_begin, period_close_finish
 from billing.tasks import rollup_batch
 from customers.models import Client
-from packages.models import BillingMode, Subscription, SubscriptionStatus
+from packages.models import (
+    BillingMode,
+    BillingPeriod,
+    PeriodStatus,
+    Subscription,
+    SubscriptionStatus,
+)
 from tests.factories import OperatorFactory, package_with_prices
 from tests.faults.conftest import celery_worker_args, manage, wait_for
-from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, Ticket, TimeEntry
+from tickets.models import AuditAction, AuditEvent, Ticket, TimeEntry
 
 OCTOBER = dt.date(2026, 10, 1)
 SEPTEMBER = dt.date(2026, 9, 1)

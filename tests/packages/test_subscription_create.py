@@ -10,9 +10,10 @@ from djmoney.money import Money
 
 from billing.models import BillableItem, ItemKind
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create, subscription_status_set
 from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
+from packages.services import subscription_create, subscription_status_set
 from tests.factories import ClientFactory, SubscriptionFactory, TicketFactory, package_with_prices
+from tickets.services import ticket_service_add
 
 pytestmark = pytest.mark.django_db
 
@@ -98,9 +99,7 @@ def test_inactive_clients_and_withdrawn_packages_cannot_subscribe():
 
 def test_subscribing_from_a_ticket_links_the_ticket():
     ticket = TicketFactory(subscription=None)
-    subscription = subscription_create(
-        client=ticket.client, package=package_with_prices(), ticket=ticket
-    )
+    subscription = ticket_service_add(ticket=ticket, package=package_with_prices(), actor=None)
     ticket.refresh_from_db()
     assert ticket.subscription == subscription
 

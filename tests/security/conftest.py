@@ -21,6 +21,7 @@ from django_celery_beat.models import (
 from rest_framework.authtoken.models import Token
 
 from billing.models import UsageAlert
+from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
     BillableItemFactory,
@@ -36,7 +37,7 @@ from tests.factories import (
 )
 from tickets.attachments import attachment_add
 from tickets.intake import inbound_mail_receive
-from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeTimer
+from tickets.models import AuditAction, AuditEvent, TimeTimer
 
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
 SEPTEMBER = dt.date(2026, 9, 1)

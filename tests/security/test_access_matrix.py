@@ -16,10 +16,10 @@ from rest_framework.authtoken.models import Token
 
 from billing.models import BillableItem, UsageAlert
 from customers.models import NotificationPreference
-from packages.models import Subscription
+from packages.models import BillingPeriod, Subscription
 from tests.security.conftest import NOW, SECRET
 from tests.security.urlmap import Route, admin_model_view, admin_models, outcome, routes, url_of
-from tickets.models import AuditEvent, BillingPeriod, Ticket, TicketMessage, TimeEntry, TimeTimer
+from tickets.models import AuditEvent, Ticket, TicketMessage, TimeEntry, TimeTimer
 
 ROLES = ("anonymous", "client_a", "client_b", "operator", "finance", "administrator")
 
@@ -61,7 +61,7 @@ ADMIN_RIGHTS = {
     "tickets.ticket": ("vac", "v", "vac"),  # closed, never deleted
     "tickets.timeentry": ("v", "v", "v"),  # written on the ticket's page only
     "tickets.timetimer": ("v", "", "v"),
-    "tickets.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
+    "packages.billingperiod": ("v", "v", "v"),  # closed by the rollup, never reopened or deleted
     "tickets.auditevent": ("v", "v", "v"),  # append-only
     "tickets.inboundmail": ("v", "", "v"),  # stored by the mail intake as it came
     "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
@@ -115,7 +115,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_ticket_timer_cancel": POST_ONLY,
     "admin:tickets_ticket_entry_change": POST_ONLY,
     "admin:tickets_ticket_entry_delete": POST_ONLY,
-    "admin:billing_ticket_service_add": POST_ONLY,
+    "admin:tickets_ticket_service_add": POST_ONLY,
     "admin:tickets_mail_preferences": staff(200, 200, 200),  # each for their own e-mails
     "admin:tickets_timeentry_report": staff(200, 200, 200),
     "admin:tickets_ticket_hours_step": staff(200, 200, 200),  # reads typed hours, no data
@@ -202,7 +202,7 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         staff(None, 403, None),
     ),
     "admin:tickets_ticket_entry_delete": ({}, staff(None, 403, None)),
-    "admin:billing_ticket_service_add": ({"package": "0"}, staff(None, 403, None)),
+    "admin:tickets_ticket_service_add": ({"package": "0"}, staff(None, 403, None)),
     "admin:billing_period_close": ({}, staff(403, None, None)),
     "api:token": (
         {"username": "client_a", "password": "wrong"},

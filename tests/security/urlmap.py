@@ -98,7 +98,7 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "tickets.ticket": lambda: a.ticket.pk,
         "tickets.timeentry": lambda: a.entry.pk,
         "tickets.timetimer": lambda: a.timer.pk,
-        "tickets.billingperiod": lambda: world.period.pk,
+        "packages.billingperiod": lambda: world.period.pk,
         "tickets.auditevent": lambda: a.event.pk,
         "tickets.inboundmail": lambda: world.inbound_mail.pk,
         "tickets.unmatchedmail": lambda: world.inbound_mail.pk,

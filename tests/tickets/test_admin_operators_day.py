@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
     FinanceFactory,
@@ -25,9 +26,7 @@ from tickets.models import (
     MESSAGE_BODY_MAX_LENGTH,
     AuditAction,
     AuditEvent,
-    BillingPeriod,
     MessageKind,
-    PeriodStatus,
     TicketMessage,
     TicketStatus,
     TimeEntry,

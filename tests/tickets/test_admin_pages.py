@@ -64,7 +64,7 @@ def test_finance_sees_the_ticket_but_cannot_log_time(client):
     for name in ("log", "timer_start", "reply", "tracking", "subscription", "status"):
         response = client.post(reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk]))
         assert response.status_code == 403, name
-    service = reverse("admin:billing_ticket_service_add", args=[ticket.pk])
+    service = reverse("admin:tickets_ticket_service_add", args=[ticket.pk])
     assert client.post(service, {"package": 1}).status_code == 403
     assert TimeEntry.objects.count() == 1
 
@@ -95,7 +95,7 @@ def test_every_action_needs_the_csrf_token():
         reverse(f"admin:tickets_ticket_{name}", args=[ticket.pk])
         for name in ("log", "timer_start", "reply", "tracking", "subscription", "status")
     ]
-    urls.append(reverse("admin:billing_ticket_service_add", args=[ticket.pk]))
+    urls.append(reverse("admin:tickets_ticket_service_add", args=[ticket.pk]))
     for url in urls:
         assert browser.post(url, {"hours": "1"}).status_code == 403, url
     assert not TimeEntry.objects.exists()

@@ -56,7 +56,7 @@ def text(html: str) -> str:
 
 
 def service_url(ticket):
-    return reverse("admin:billing_ticket_service_add", args=[ticket.pk])
+    return reverse("admin:tickets_ticket_service_add", args=[ticket.pk])
 
 
 def test_without_subscription_the_page_offers_the_clients_subscriptions(client, operator, acme):

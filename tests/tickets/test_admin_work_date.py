@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from packages.models import SubscriptionStatus
+from packages.models import BillingPeriod, PeriodStatus, SubscriptionStatus
 from tests.factories import OperatorFactory, SubscriptionFactory, TicketFactory, package_with_prices
-from tickets.models import AuditAction, AuditEvent, BillingPeriod, PeriodStatus, TimeEntry
+from tickets.models import AuditAction, AuditEvent, TimeEntry
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from billing.services.subscriptions import subscription_create
-from packages.models import BillingMode, SubscriptionStatus
+from packages.models import BillingMode, BillingPeriod, PeriodStatus, SubscriptionStatus
+from packages.services import subscription_create
 from tests.factories import (
     ClientFactory,
     OperatorFactory,
@@ -24,9 +24,7 @@ from tickets.models import (
     MESSAGE_BODY_MAX_LENGTH,
     AuditAction,
     AuditEvent,
-    BillingPeriod,
     MessageKind,
-    PeriodStatus,
     TicketStatus,
     TimeEntry,
 )

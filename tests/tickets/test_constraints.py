@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, transaction
 
+from packages.models import BillingPeriod
 from tests.factories import OperatorFactory, TicketFactory
-from tickets.models import BillingPeriod, TimeEntry
+from tickets.models import TimeEntry
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import AdminFactory, FinanceFactory
-from tickets.models import BillingPeriod, PeriodStatus
 
 SEPTEMBER = dt.date(2026, 9, 1)
 OCTOBER = dt.date(2026, 10, 1)
@@ -31,9 +31,9 @@ def test_no_one_deletes_or_edits_a_period_in_the_admin(client, user_factory):
     # given a closed September and an administrator (or finance) signed in
     period = closed_period()
     client.force_login(user_factory())
-    delete = reverse("admin:tickets_billingperiod_delete", args=[period.pk])
-    change = reverse("admin:tickets_billingperiod_change", args=[period.pk])
-    changelist = reverse("admin:tickets_billingperiod_changelist")
+    delete = reverse("admin:packages_billingperiod_delete", args=[period.pk])
+    change = reverse("admin:packages_billingperiod_change", args=[period.pk])
+    changelist = reverse("admin:packages_billingperiod_changelist")
     # then the delete page is refused, so is a bulk delete, and the change page is read-only
     assert client.get(delete).status_code == 403
     assert client.post(delete, {"post": "yes"}).status_code == 403
@@ -60,7 +60,7 @@ def test_postgresql_refuses_to_delete_a_closed_or_closing_month(postgres, status
     # raw SQL, a queryset delete and a model delete are all refused
     with postgres.cursor() as cursor:
         message = refused(
-            lambda: cursor.execute("DELETE FROM tickets_billingperiod WHERE id = %s", [period.pk])
+            lambda: cursor.execute("DELETE FROM packages_billingperiod WHERE id = %s", [period.pk])
         )
     assert f"Billing period 2026-09 is {status}: it can never be deleted." in message
     refused(lambda: BillingPeriod.objects.filter(pk=period.pk).delete())
@@ -79,7 +79,7 @@ def test_postgresql_refuses_to_reopen_a_month(postgres):
     with postgres.cursor() as cursor:
         refused(
             lambda: cursor.execute(
-                "UPDATE tickets_billingperiod SET status = 'open' WHERE id = %s", [closing.pk]
+                "UPDATE packages_billingperiod SET status = 'open' WHERE id = %s", [closing.pk]
             )
         )
     assert list(BillingPeriod.objects.order_by("month").values_list("status", flat=True)) == [

@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 
 from billing.selectors.portal import client_subscription_usages
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create, subscription_status_set
 from packages.models import BillingMode, SubscriptionStatus
+from packages.services import subscription_create, subscription_status_set
 from tests.factories import (
     ClientFactory,
     OperatorFactory,

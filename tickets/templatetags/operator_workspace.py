@@ -1,5 +1,5 @@
-"""Template tags of the operator's workspace: running timers on every admin page, the audit
-trail (also on the subscription's admin page, which cannot import tickets)."""
+"""Template tags of the operator's workspace: running timers on every admin page, and how an
+audit event's details read."""
 
 from typing import Any
 
@@ -36,11 +36,3 @@ def running_timers(context: template.Context) -> dict[str, Any]:
     if user is None or not is_staff_member(user):
         return {"timers": []}
     return {"timers": selectors.operator_timers(operator_id=user.pk), "now": timezone.now()}
-
-
-@register.inclusion_tag("admin/tickets/audit_trail.html")
-def subscription_audit_trail(subscription: Any) -> dict[str, Any]:
-    return {
-        "audit_trail": selectors.subscription_audit_trail(subscription_id=subscription.pk),
-        "show_ticket": True,
-    }

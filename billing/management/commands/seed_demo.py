@@ -13,9 +13,9 @@ from djmoney.money import Money
 
 from billing.selectors.periods import periods_to_close
 from billing.services.rollup import period_close
-from billing.services.subscriptions import subscription_create
 from customers.models import Client, ClientUser
 from packages.models import BillingMode, InvoiceAction, PackagePrice, SupportPackage
+from packages.services import subscription_create
 from supportbilling.periods import local_today, period_of, period_previous
 from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
 from tickets.models import MessageKind, Ticket, TicketMessage
