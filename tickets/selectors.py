@@ -190,17 +190,23 @@ class TicketEntries:
 
 
 def ticket_entries(*, ticket_id: int) -> TicketEntries:
-    """The ticket's entries, newest first, and which of them are locked (their month is
-    closed). Two queries whatever the number of entries."""
+    """The ticket's entries, newest first, whether each is billed (``billed_at``) and which
+    of them are locked (their month is closed or closing). One query whatever the number of
+    entries."""
+    month_status = BillingPeriod.objects.filter(month=OuterRef("entry_month")).values("status")
     entries = list(
         time_entries_with_billed(TimeEntry.objects.filter(ticket_id=ticket_id))
+        .annotate(month_status=Subquery(month_status[:1]))
         .select_related("operator")
         .order_by("-work_date", "-id")
     )
-    closed = closed_months(months=sorted({period_of(e.work_date) for e in entries}))
     return TicketEntries(
         entries=entries,
-        locked_ids=frozenset(e.pk for e in entries if period_of(e.work_date) in closed),
+        locked_ids=frozenset(
+            entry.pk
+            for entry in entries
+            if getattr(entry, "month_status", None) not in (None, PeriodStatus.OPEN)
+        ),
         total=sum((e.hours for e in entries), ZERO_HOURS),
     )
 
