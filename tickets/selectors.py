@@ -194,7 +194,7 @@ def ticket_entries(*, ticket_id: int) -> TicketEntries:
     of them are locked (their month is closed or closing). One query whatever the number of
     entries."""
     month_status = BillingPeriod.objects.filter(month=OuterRef("entry_month")).values("status")
-    entries = list(
+    entries: list[TimeEntry] = list(
         time_entries_with_billed(TimeEntry.objects.filter(ticket_id=ticket_id))
         .annotate(month_status=Subquery(month_status[:1]))
         .select_related("operator")
@@ -218,10 +218,10 @@ def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
     booked = set(
         TimeEntry.objects.filter(ticket_id=ticket_id)
         .annotate(month=TruncMonth("work_date", output_field=DateField()))
-        .values_list("subscription_id", "month")
+        .values_list("subscription_id", "month", "subscription__package__billing_mode")
         .distinct()
     )
-    subscription_ids = {subscription_id for subscription_id, _ in booked}
+    subscription_ids = {subscription_id for subscription_id, _, _ in booked}
     events = AuditEvent.objects.filter(
         Q(ticket_id=ticket_id)
         | Q(
@@ -231,12 +231,14 @@ def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
             subscription_id__in=subscription_ids,
         )
     ).select_related("actor")
+    # The rollup bills recurring subscriptions only (a bucket's item is written when sold).
+    billed = {(pk, month) for pk, month, mode in booked if mode == BillingMode.RECURRING}
     batches = [
         batch
-        for batch in _rollup_batches_of(subscription_ids=subscription_ids)
+        for batch in _rollup_batches_of(subscription_ids={pk for pk, _ in billed})
         if any(
             _batch_billed(batch, subscription_id=subscription_id, month=month)
-            for subscription_id, month in booked
+            for subscription_id, month in billed
         )
     ]
     return sorted([*events, *batches], key=_in_order_of_time)
