@@ -31,6 +31,7 @@ from tickets.models import (
     TicketStatus,
     TimeEntry,
 )
+from tickets.selectors import time_entry_is_billed
 
 # Dates far from now are typing mistakes: the years of every period (supportbilling.periods).
 MIN_YEAR, MAX_YEAR = PERIOD_YEAR_MIN, PERIOD_YEAR_MAX
@@ -261,7 +262,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
         read_only_fields = ["ticket", "subscription"]
 
     def get_billed(self, entry: TimeEntry) -> bool:
-        return entry.billed_at is not None
+        return time_entry_is_billed(entry)
 
     def validate_work_date(self, value):
         return _plausible_date(value)

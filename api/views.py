@@ -44,6 +44,7 @@ from supportbilling.roles import FINANCE, OPERATOR, client_id_of
 from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
+from tickets.selectors import time_entries_with_billed
 
 ADMIN_ONLY = frozenset({ADMIN})
 TICKET_WRITERS = frozenset({ADMIN, OPERATOR})
@@ -234,7 +235,9 @@ def _tickets_for(client_id: int | None):
 
 
 def _entries_for(client_id: int | None):
-    entries = TimeEntry.objects.select_related("operator").order_by("work_date", "id")
+    entries = time_entries_with_billed(
+        TimeEntry.objects.select_related("operator").order_by("work_date", "id")
+    )
     if client_id is not None:
         # A client sees the entries of its own tickets, where the package shows the work log.
         entries = entries.filter(

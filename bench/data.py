@@ -112,7 +112,6 @@ COLUMNS = {
         "hours",
         "work_date",
         "note",
-        "billed_at",
         "created_at",
         "updated_at",
     ),
@@ -491,7 +490,6 @@ def bench_seed(
                 worked,
                 low + dt.timedelta(days=rng.randrange((high - low).days + 1)),
                 rng.choice(WORK),
-                None,
                 now,
                 now,
             )

@@ -177,7 +177,7 @@ def seed_client() -> Seeded:
         by_subscription = {
             sub.pk: [t for t in tickets if t.subscription_id == sub.pk] for sub in subscriptions
         }
-        billed_at = dt.datetime.now(dt.UTC)
+        closed_at = dt.datetime.now(dt.UTC)
         entries, items = [], []
         for month in months:
             days = (period_last_day(month) - month).days
@@ -194,7 +194,6 @@ def seed_client() -> Seeded:
                             hours=hours,
                             work_date=month + dt.timedelta(days=rng.randint(0, days)),
                             note="Checked the logs and restarted the service",
-                            billed_at=billed_at,
                         )
                     )
                 items += _month_items(subscription, month, month_hours, months)
@@ -214,7 +213,7 @@ def seed_client() -> Seeded:
         BillableItem.objects.bulk_create(items, batch_size=2000)
         for month in months:
             BillingPeriod.objects.update_or_create(
-                month=month, defaults={"status": PeriodStatus.CLOSED, "closed_at": billed_at}
+                month=month, defaults={"status": PeriodStatus.CLOSED, "closed_at": closed_at}
             )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

@@ -642,11 +642,18 @@ class TimeEntryAdmin(ReadOnlyAdmin):
     """A read-only list: entries are added, changed and deleted on their ticket's page, so
     closed months and buckets are respected."""
 
-    list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed_at"]
+    list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed"]
     list_filter = ["work_date", "operator"]
     list_select_related = ["ticket", "subscription__package", "operator"]
     search_fields = ["ticket__subject", "note", "ticket__client__name"]
     date_hierarchy = "work_date"
+
+    def get_queryset(self, request: HttpRequest):
+        return selectors.time_entries_with_billed(super().get_queryset(request))
+
+    @admin.display(description="billed at", ordering="billed_at")
+    def billed(self, entry: TimeEntry) -> Any:
+        return getattr(entry, "billed_at", None)  # read by get_queryset
 
     def get_urls(self):
         report = path(

@@ -112,8 +112,8 @@ class TimeEntry(models.Model):
     hours = models.DecimalField(max_digits=6, decimal_places=2)
     work_date = models.DateField()
     note = models.CharField(max_length=500, blank=True)
-    # Set by the rollup that closed the entry's month.
-    billed_at = models.DateTimeField(null=True, blank=True)
+    # No billed flag: an entry is billed once its month is closed (``tickets.selectors.
+    # time_entries_with_billed``), so closing a month writes no row per entry.
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -212,6 +212,13 @@ class AuditEvent(models.Model):
         indexes = [
             models.Index(fields=["ticket", "created_at"]),
             models.Index(fields=["subscription", "created_at"]),
+            # The rollup's rows, one per batch of subscriptions (neither ticket nor subscription):
+            # the trails read them by action.
+            models.Index(
+                fields=["action", "created_at"],
+                condition=models.Q(ticket__isnull=True, subscription__isnull=True),
+                name="audit_batch_action",
+            ),
         ]
 
     def __str__(self) -> str:

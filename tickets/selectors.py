@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from django.contrib.auth import get_user_model
 from django.db.models import (
     Count,
+    DateField,
     DecimalField,
     Exists,
     OuterRef,
@@ -18,20 +19,22 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncMonth
 
 from packages.models import (
     BillingMode,
+    BillingPeriod,
+    PeriodStatus,
     Subscription,
     SubscriptionStatus,
     SupportPackage,
 )
-from packages.selectors import closed_months
 from supportbilling.periods import (
     period_current,
     period_label,
     period_last_day,
     period_of,
+    period_parse,
     period_previous,
 )
 from supportbilling.roles import OPERATORS_GROUP
@@ -55,6 +58,34 @@ def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> De
     if subscription.package.billing_mode == BillingMode.RECURRING:
         entries = entries.filter(work_date__range=(month, period_last_day(month)))
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
+
+
+def time_entries_with_billed(entries: QuerySet[TimeEntry]) -> QuerySet[TimeEntry]:
+    """``entries`` with ``billed_at``: when their month was closed, None while it is open or
+    closing. An entry is billed once the rollup has closed its month; nothing is written per
+    entry (docs/billing-rules.md, "Billed time"). Every reader of "billed" (the API's
+    ``billed``, the portal's badges, the admin's entries) goes through here."""
+    closed_at = BillingPeriod.objects.filter(
+        month=OuterRef("entry_month"), status=PeriodStatus.CLOSED
+    ).values("closed_at")[:1]
+    return entries.annotate(
+        entry_month=TruncMonth("work_date", output_field=DateField()),
+        billed_at=Subquery(closed_at),
+    )
+
+
+_NOT_READ = object()
+
+
+def time_entry_is_billed(entry: TimeEntry) -> bool:
+    """From the ``billed_at`` of ``time_entries_with_billed`` when the entry was read with it,
+    else one query (an entry just written or changed: always in an open month)."""
+    billed_at = getattr(entry, "billed_at", _NOT_READ)
+    if billed_at is not _NOT_READ:
+        return billed_at is not None
+    return BillingPeriod.objects.filter(
+        month=period_of(entry.work_date), status=PeriodStatus.CLOSED
+    ).exists()
 
 
 # --- The operator's workspace in the admin -------------------------------------------------
@@ -128,36 +159,92 @@ class TicketEntries:
 
 
 def ticket_entries(*, ticket_id: int) -> TicketEntries:
-    """The ticket's entries, newest first, and which of them are locked (their month is
-    closed). Two queries whatever the number of entries."""
-    entries = list(
-        TimeEntry.objects.filter(ticket_id=ticket_id)
+    """The ticket's entries, newest first, whether each is billed (``billed_at``) and which
+    of them are locked (their month is closed or closing). One query whatever the number of
+    entries."""
+    month_status = BillingPeriod.objects.filter(month=OuterRef("entry_month")).values("status")
+    entries: list[TimeEntry] = list(
+        time_entries_with_billed(TimeEntry.objects.filter(ticket_id=ticket_id))
+        .annotate(month_status=Subquery(month_status[:1]))
         .select_related("operator")
         .order_by("-work_date", "-id")
     )
-    closed = closed_months(months=sorted({period_of(e.work_date) for e in entries}))
     return TicketEntries(
         entries=entries,
-        locked_ids=frozenset(e.pk for e in entries if period_of(e.work_date) in closed),
+        locked_ids=frozenset(
+            entry.pk
+            for entry in entries
+            if getattr(entry, "month_status", None) not in (None, PeriodStatus.OPEN)
+        ),
         total=sum((e.hours for e in entries), ZERO_HOURS),
     )
 
 
 def ticket_audit_trail(*, ticket_id: int) -> list[AuditEvent]:
     """What happened on the ticket, plus what happened to the subscriptions its time is
-    booked to without a ticket (a period billed, a bucket depleted). One query."""
-    booked_to = TimeEntry.objects.filter(ticket_id=ticket_id).values("subscription_id")
+    booked to without a ticket (a bucket depleted, the close of a month of the ticket's time
+    that billed them). Three queries."""
+    booked = set(
+        TimeEntry.objects.filter(ticket_id=ticket_id)
+        .annotate(month=TruncMonth("work_date", output_field=DateField()))
+        .values_list("subscription_id", "month", "subscription__package__billing_mode")
+        .distinct()
+    )
+    subscription_ids = {subscription_id for subscription_id, _, _ in booked}
+    events = AuditEvent.objects.filter(
+        Q(ticket_id=ticket_id)
+        | Q(
+            ticket__isnull=True,
+            # period_billed with a subscription: the rollup's rows before it wrote one per batch
+            action__in=[AuditAction.PERIOD_BILLED, AuditAction.SUBSCRIPTION_STATUS],
+            subscription_id__in=subscription_ids,
+        )
+    ).select_related("actor")
+    # The rollup bills recurring subscriptions only (a bucket's item is written when sold).
+    billed = {(pk, month) for pk, month, mode in booked if mode == BillingMode.RECURRING}
+    batches = [
+        batch
+        for batch in _rollup_batches_of(subscription_ids={pk for pk, _ in billed})
+        if any(
+            _batch_billed(batch, subscription_id=subscription_id, month=month)
+            for subscription_id, month in billed
+        )
+    ]
+    return sorted([*events, *batches], key=_in_order_of_time)
+
+
+def _in_order_of_time(event: AuditEvent) -> tuple[dt.datetime, int]:
+    return (event.created_at, event.pk or 0)
+
+
+def _rollup_batches_of(*, subscription_ids: set[int]) -> list[AuditEvent]:
+    """The rollup's ``period_billed`` rows (one per batch of subscriptions and month, written
+    by ``billing.services.rollup``) whose id range holds one of ``subscription_ids``. One
+    query, on the rows without ticket and subscription (index ``audit_batch_action``)."""
+    if not subscription_ids:
+        return []
+    covering = Q()
+    for subscription_id in subscription_ids:
+        covering |= Q(
+            detail__first_subscription__lte=subscription_id,
+            detail__last_subscription__gte=subscription_id,
+        )
     return list(
         AuditEvent.objects.filter(
-            Q(ticket_id=ticket_id)
-            | Q(
-                ticket__isnull=True,
-                action__in=[AuditAction.PERIOD_BILLED, AuditAction.SUBSCRIPTION_STATUS],
-                subscription_id__in=booked_to,
-            )
-        )
-        .select_related("actor")
-        .order_by("created_at", "id")
+            covering,
+            action=AuditAction.PERIOD_BILLED,
+            ticket__isnull=True,
+            subscription__isnull=True,
+        ).select_related("actor")
+    )
+
+
+def _batch_billed(batch: AuditEvent, *, subscription_id: int, month: dt.date) -> bool:
+    """The rollup row ``batch`` is the close of ``month`` for ``subscription_id``'s range."""
+    return (
+        batch.detail["period"] == period_label(month)
+        and batch.detail["first_subscription"] <= subscription_id
+        and subscription_id <= batch.detail["last_subscription"]
     )
 
 
@@ -167,11 +254,35 @@ def ticket_mail_log(*, ticket_id: int) -> list[TicketNotification]:
 
 
 def subscription_audit_trail(*, subscription_id: int) -> list[AuditEvent]:
-    return list(
-        AuditEvent.objects.filter(subscription_id=subscription_id)
-        .select_related("actor", "ticket")
-        .order_by("created_at", "id")
+    """What happened to the subscription and its time, with the close of every month that
+    billed it (its batch's row from the rollup). Four queries."""
+    events = list(
+        AuditEvent.objects.filter(subscription_id=subscription_id).select_related("actor", "ticket")
     )
+    subscription = Subscription.objects.filter(pk=subscription_id).select_related("package").first()
+    if subscription is None or subscription.package.billing_mode != BillingMode.RECURRING:
+        return sorted(events, key=_in_order_of_time)  # the rollup bills recurring ones only
+    entry_months = set(
+        TimeEntry.objects.filter(subscription_id=subscription_id)
+        .annotate(month=TruncMonth("work_date", output_field=DateField()))
+        .values_list("month", flat=True)
+        .distinct()
+    )
+
+    def billed_in(month: dt.date) -> bool:
+        # Which months the rollup bills it in: those its dates overlap and those it has
+        # time in (billing.selectors.rollup.subscriptions_billed_in).
+        return month in entry_months or (
+            period_of(subscription.start_date) <= month
+            and (subscription.end_date is None or month <= subscription.end_date)
+        )
+
+    batches = [
+        batch
+        for batch in _rollup_batches_of(subscription_ids={subscription_id})
+        if billed_in(period_parse(batch.detail["period"]))
+    ]
+    return sorted([*events, *batches], key=_in_order_of_time)
 
 
 def client_subscriptions(*, client_id: int) -> list[Subscription]:

@@ -26,11 +26,18 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.statements import HOURS, ZERO_HOURS, month_range
-from packages.models import BillingMode, BillingPeriod, PeriodStatus
+from packages.models import BillingMode
 from supportbilling.periods import (
     period_of,
 )
-from tickets.models import MessageKind, Ticket, TicketMessage, TicketStatus, TimeEntry
+from tickets.models import (
+    MessageKind,
+    Ticket,
+    TicketMessage,
+    TicketStatus,
+    TimeEntry,
+)
+from tickets.selectors import time_entries_with_billed, time_entry_is_billed
 
 
 class TimeBadge(models.TextChoices):
@@ -86,19 +93,15 @@ class TicketTime:
         return all(entry.show_work_log for entry in self.entries)
 
 
-def _entry_badge(
-    entry: TimeEntry, *, closed: set[dt.date], invoiced: set[tuple[int, dt.date | None]]
-) -> str:
-    month = period_of(entry.work_date)
+def _entry_badge(entry: TimeEntry, *, invoiced: set[tuple[int, dt.date | None]]) -> str:
+    """``entry`` was read with ``time_entries_with_billed`` (billed: its month is closed)."""
+    if not time_entry_is_billed(entry):
+        return TimeBadge.OPEN
     if entry.subscription.package.billing_mode == BillingMode.ONE_TIME:
         is_invoiced = (entry.subscription_id, None) in invoiced
     else:
-        is_invoiced = (entry.subscription_id, month) in invoiced
-    if is_invoiced and (entry.billed_at or month in closed):
-        return TimeBadge.INVOICED
-    if entry.billed_at or month in closed:
-        return TimeBadge.BILLED
-    return TimeBadge.OPEN
+        is_invoiced = (entry.subscription_id, period_of(entry.work_date)) in invoiced
+    return TimeBadge.INVOICED if is_invoiced else TimeBadge.BILLED
 
 
 def client_ticket_times(
@@ -108,7 +111,8 @@ def client_ticket_times(
     ticket_ids: Collection[int] | None = None,
 ) -> list[TicketTime]:
     """Tickets of the client with time (in ``month``, or all time), one group per ticket and
-    subscription, newest activity first. Three queries: entries, closed months, invoiced items.
+    subscription, newest activity first. Two queries: entries (with whether their month is
+    closed), invoiced items.
 
     Badges: ``Invoiced`` when the subscription's billable item for the entry's month (for a
     one-time bucket: its one-time item) is invoiced, ``Billed`` when the month is closed,
@@ -117,8 +121,8 @@ def client_ticket_times(
     # The subscription's client too (the same one: the time services refuse another client's
     # subscription), so PostgreSQL reaches the month's entries through the client's few
     # subscriptions instead of scanning every client's month (docs/performance.md, Portal).
-    entries = TimeEntry.objects.filter(
-        ticket__client_id=client_id, subscription__client_id=client_id
+    entries = time_entries_with_billed(
+        TimeEntry.objects.filter(ticket__client_id=client_id, subscription__client_id=client_id)
     ).select_related("ticket", "operator", "subscription__package")
     if month is not None:
         entries = entries.filter(work_date__range=month_range(month))
@@ -128,11 +132,6 @@ def client_ticket_times(
     if not entry_list:
         return []
     months = sorted({period_of(entry.work_date) for entry in entry_list})
-    closed = set(
-        BillingPeriod.objects.filter(month__in=months)
-        .exclude(status=PeriodStatus.OPEN)
-        .values_list("month", flat=True)
-    )
     invoiced: set[tuple[int, dt.date | None]] = set()
     items = BillableItem.objects.filter(
         subscription_id__in={entry.subscription_id for entry in entry_list},
@@ -154,7 +153,7 @@ def client_ticket_times(
                 subscription_id=entry.subscription_id,
                 work_date=entry.work_date,
                 hours=entry.hours,
-                badge=_entry_badge(entry, closed=closed, invoiced=invoiced),
+                badge=_entry_badge(entry, invoiced=invoiced),
                 show_work_log=show,
                 operator_name=(entry.operator.get_full_name() or entry.operator.username)
                 if show

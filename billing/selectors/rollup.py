@@ -50,7 +50,8 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its terms (included hours, fee and hourly rate in the client's currency), aggregated by
     the database in a single query. Terms already stored for the month (a batch that ran
-    before) win over the current ones, so a batch billed again computes what it billed.
+    before) win over the current ones, so a batch billed again computes what it billed;
+    ``stored_terms`` says whether they are stored (their id, else None).
 
     The subscriptions of ``subscriptions_billed_in``; "has entries in the month" is the
     hours used being above zero (hours are positive), so one correlated sum per subscription
@@ -71,6 +72,7 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
+            stored_terms=F("stored__id"),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
         .order_by("pk")
@@ -84,6 +86,7 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             "used_hours",
             "fee",
             "hourly_rate",
+            "stored_terms",
         )
     )
 

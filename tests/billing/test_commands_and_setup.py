@@ -14,6 +14,7 @@ from billing.models import BillableItem
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory
 from tickets.models import TimeEntry
+from tickets.selectors import time_entries_with_billed
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +136,11 @@ def test_seed_demo_builds_a_believable_data_set():
     assert {"fee", "overtime", "one_time"} <= kinds
     currencies = set(BillableItem.objects.values_list("currency", flat=True))
     assert {"EUR", "USD", "GBP", "PLN"} <= currencies
-    assert TimeEntry.objects.filter(work_date__gte=dt.date(2026, 11, 1), billed_at=None).exists()
+    assert (
+        time_entries_with_billed(TimeEntry.objects.filter(work_date__gte=dt.date(2026, 11, 1)))
+        .filter(billed_at=None)
+        .exists()
+    )
     # and running it again changes nothing
     items = BillableItem.objects.count()
     assert "already there" in run("seed_demo")

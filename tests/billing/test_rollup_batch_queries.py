@@ -4,11 +4,14 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from billing.models import BillableItem
-from billing.services.rollup import period_rollup_batch
+from billing.calculations import rollup_item_drafts, statement_compute
+from billing.models import BillableItem, BilledTerms
+from billing.selectors.rollup import rollup_rows
+from billing.services.rollup import _copy_new_rows, period_rollup_batch
+from packages.models import BillingMode
 from tests.factories import SubscriptionFactory, TimeEntryFactory, package_with_prices
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -44,6 +47,11 @@ def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
     large_queries = queries_of_batch(*large)
     # then both issue the same number of queries, and every item is written
     assert small_queries == large_queries
+    # The batch's transaction (a savepoint and its release inside the test's), then on
+    # PostgreSQL: the lock, the rows, what is billed, a savepoint around the two COPY (items
+    # and terms, not in Django's log) and its release, one audit row; elsewhere: the rows,
+    # what is billed, the items, the terms, the audit row. Nothing per time entry.
+    assert small_queries == 2 + (6 if connection.vendor == "postgresql" else 5)
     assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
     overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
     assert overtime.quantity == Decimal("2.00")
@@ -57,3 +65,36 @@ def test_a_batch_billed_again_writes_nothing_more():
     # when it runs again, then it writes nothing
     assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 0
     assert BillableItem.objects.filter(period=OCTOBER).count() == 6
+
+
+def test_a_batch_meeting_an_item_written_meanwhile_writes_the_rest_once(postgres):
+    # given a batch read before another batch (other boundaries) wrote one of its items
+    first_id, last_id = busy_subscriptions(2)
+    rows = rollup_rows(month=OCTOBER, first_id=first_id, last_id=last_id)
+    new_items = [
+        (row, draft)
+        for row in rows
+        for draft in rollup_item_drafts(
+            statement=statement_compute(
+                billing_mode=BillingMode.RECURRING,
+                currency=row["client__currency"],
+                included_hours=row["included_hours"],
+                used_hours=row["used_hours"],
+                fee=row["fee"],
+                hourly_rate=row["hourly_rate"],
+            ),
+            package_name=row["package__name"],
+            month=OCTOBER,
+        )
+    ]
+    with transaction.atomic():
+        _copy_new_rows(new_items[:1], [], month=OCTOBER)
+    # when the batch writes straight into the tables, then it writes nothing there
+    with transaction.atomic():
+        assert _copy_new_rows(new_items, rows, month=OCTOBER) is False
+        assert BillableItem.objects.filter(period=OCTOBER).count() == 1
+        assert not BilledTerms.objects.filter(month=OCTOBER).exists()
+    # and the batch as a whole writes the other items and every subscription's terms, once
+    assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 3
+    assert BillableItem.objects.filter(period=OCTOBER).count() == 4
+    assert BilledTerms.objects.filter(month=OCTOBER).count() == 2

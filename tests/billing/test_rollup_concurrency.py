@@ -25,6 +25,7 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import TimeEntry
+from tickets.selectors import time_entries_with_billed, time_entry_is_billed
 from tickets.services import time_entry_log
 
 NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
@@ -104,7 +105,11 @@ def test_two_rollups_of_one_month_at_once_write_one_set_of_items(concurrent_db):
             (s.pk, kind) for s in subscriptions for kind in ("fee", "overtime")
         }
         assert BillingPeriod.objects.get(month=month).status == PeriodStatus.CLOSED
-    assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+    assert (
+        not time_entries_with_billed(TimeEntry.objects.all())
+        .filter(billed_at__isnull=True)
+        .exists()
+    )
 
 
 def test_time_logged_while_the_month_closes_is_billed(concurrent_db):
@@ -142,7 +147,7 @@ def test_time_logged_while_the_month_closes_is_billed(concurrent_db):
     assert isinstance(entry, TimeEntry), entry
     assert result.items_created == 2, result
     entry.refresh_from_db()
-    assert entry.billed_at is not None
+    assert time_entry_is_billed(entry)
     overtime = BillableItem.objects.get(subscription=subscription, kind="overtime")
     assert overtime.quantity == Decimal("1.00")
 
@@ -215,11 +220,15 @@ def test_time_racing_the_close_is_either_billed_or_refused(concurrent_db):
         else:
             assert isinstance(entry, TimeEntry), entry
             entry.refresh_from_db()
-            assert entry.billed_at is not None
+            assert time_entry_is_billed(entry)
             overtime = BillableItem.objects.get(period=month, kind="overtime")
             assert overtime.quantity == Decimal("0.50")
     # never an unbilled entry in a closed month
-    assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+    assert (
+        not time_entries_with_billed(TimeEntry.objects.all())
+        .filter(billed_at__isnull=True)
+        .exists()
+    )
 
 
 def test_two_operators_cannot_overdraw_a_bucket_at_the_same_moment(concurrent_db):

@@ -22,6 +22,11 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import AuditAction, AuditEvent, TimeEntry
+from tickets.selectors import (
+    subscription_audit_trail,
+    time_entries_with_billed,
+    time_entry_is_billed,
+)
 from tickets.services import time_entry_log
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -214,17 +219,50 @@ def test_the_period_is_closed_by_whom_and_when_and_its_entries_are_billed():
     finance = FinanceFactory()
     # when finance closes October
     period_close(month=OCTOBER, actor=finance)
-    # then the month is closed, by finance, now, and its entries are flagged billed
+    # then the month is closed, by finance, now, and its entries are billed since then
     period = BillingPeriod.objects.get(month=OCTOBER)
     assert period.status == PeriodStatus.CLOSED
     assert period.closed_by == finance
     assert period.closed_at == dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
-    assert TimeEntry.objects.filter(billed_at__isnull=True).count() == 0
-    billed = AuditEvent.objects.get(action=AuditAction.PERIOD_BILLED, subscription=subscription)
-    assert billed.detail["period"] == "2026-10"
+    entries = time_entries_with_billed(TimeEntry.objects.all())
+    assert [entry.billed_at for entry in entries] == [period.closed_at]
+    # and the subscription's audit trail shows the month billed
+    billed = [
+        event
+        for event in subscription_audit_trail(subscription_id=subscription.pk)
+        if event.action == AuditAction.PERIOD_BILLED
+    ]
+    assert [event.detail["period"] for event in billed] == ["2026-10"]
 
 
-def test_entries_of_other_months_are_not_flagged_billed():
+def test_the_audit_has_one_row_per_batch_and_each_subscription_shows_it(settings):
+    # given three subscriptions with time in October, and between the first two (by id) one
+    # that ended in September
+    first = SubscriptionFactory()
+    ended = SubscriptionFactory(start_date=dt.date(2026, 8, 1), end_date=dt.date(2026, 9, 30))
+    subscriptions = [first, SubscriptionFactory(), SubscriptionFactory()]
+    for subscription in subscriptions:
+        log(TicketFactory(subscription=subscription), "2")
+    # when October is closed in batches of two subscriptions
+    settings.ROLLUP_BATCH_SIZE = 2
+    period_close(month=OCTOBER)
+    # then the audit has one "period billed" row per batch, not per subscription
+    rows = AuditEvent.objects.filter(action=AuditAction.PERIOD_BILLED)
+    assert sorted(
+        (row.detail["subscriptions_billed"], row.detail["items_written"]) for row in rows
+    ) == [(1, 1), (2, 2)]
+    assert not rows.filter(subscription__isnull=False).exists()
+    # and each billed subscription's trail shows October billed, once
+    for subscription in subscriptions:
+        trail = subscription_audit_trail(subscription_id=subscription.pk)
+        billed = [event.detail["period"] for event in trail if event.action == "period_billed"]
+        assert billed == ["2026-10"], subscription
+    # but not on the trail of the one that ended, although its id lies in the first batch
+    assert subscriptions[0].pk < ended.pk < subscriptions[1].pk
+    assert subscription_audit_trail(subscription_id=ended.pk) == []
+
+
+def test_entries_of_other_months_are_not_billed():
     subscription = SubscriptionFactory()
     ticket = TicketFactory(subscription=subscription)
     log(ticket, "1")
@@ -232,8 +270,10 @@ def test_entries_of_other_months_are_not_flagged_billed():
         ticket=ticket, operator=OperatorFactory(), hours="1", work_date=dt.date(2026, 11, 2)
     )
     period_close(month=OCTOBER)
-    november.refresh_from_db()
-    assert november.billed_at is None
+    assert not time_entry_is_billed(TimeEntry.objects.get(pk=november.pk))
+    assert (
+        time_entries_with_billed(TimeEntry.objects.filter(pk=november.pk)).get().billed_at is None
+    )
 
 
 def test_a_month_that_has_not_ended_cannot_be_closed():
@@ -287,7 +327,7 @@ def test_one_time_buckets_get_no_monthly_items():
     log(TicketFactory(subscription=subscription), "12")
     period_close(month=OCTOBER)
     assert [i.kind for i in BillableItem.objects.filter(subscription=subscription)] == ["one_time"]
-    assert TimeEntry.objects.get().billed_at is not None
+    assert time_entry_is_billed(TimeEntry.objects.get())
 
 
 def test_small_batches_bill_the_same_as_one_batch():

@@ -20,6 +20,7 @@ from tests.factories import (
     package_with_prices,
 )
 from tickets.models import TimeEntry
+from tickets.selectors import time_entries_with_billed
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,11 @@ def test_the_rollup_bills_every_logged_hour_once(months, batch_size):
                 assert overtime.amount.amount >= 0
                 assert overtime.amount.currency == overtime.unit_price.currency
         # and every entry of the month is flagged billed
-        assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+        assert (
+            not time_entries_with_billed(TimeEntry.objects.all())
+            .filter(billed_at__isnull=True)
+            .exists()
+        )
         billed = sum(TimeEntry.objects.values_list("hours", flat=True), Decimal(0))
         assert billed == sum((used for _, used, _ in built), Decimal(0))
         transaction.set_rollback(True)

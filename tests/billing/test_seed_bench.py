@@ -15,6 +15,7 @@ from billing.services.rollup import period_close
 from customers.models import Client
 from packages.models import BillingMode, BillingPeriod, PeriodStatus, Subscription
 from tickets.models import HOURS_STEP, TimeEntry
+from tickets.selectors import time_entries_with_billed
 
 OCTOBER = dt.date(2026, 10, 1)
 pytestmark = pytest.mark.django_db
@@ -72,7 +73,11 @@ def test_its_month_closes_with_the_overtime_of_the_hours_logged():
         result.items_created
         == BillableItem.objects.filter(period=OCTOBER, kind__in=["fee", "overtime"]).count()
     )
-    assert not TimeEntry.objects.filter(billed_at__isnull=True).exists()
+    assert (
+        not time_entries_with_billed(TimeEntry.objects.all())
+        .filter(billed_at__isnull=True)
+        .exists()
+    )
     # and the terms are stored: October's of every subscription billed, each bucket's as bought
     billed = set(
         BillableItem.objects.filter(period=OCTOBER, kind__in=["fee", "overtime"]).values_list(

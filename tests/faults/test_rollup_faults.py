@@ -27,6 +27,7 @@ from packages.models import (
 from tests.factories import OperatorFactory, package_with_prices
 from tests.faults.conftest import celery_worker_args, manage, wait_for
 from tickets.models import AuditAction, AuditEvent, Ticket, TimeEntry
+from tickets.selectors import subscription_audit_trail, time_entries_with_billed
 
 OCTOBER = dt.date(2026, 10, 1)
 SEPTEMBER = dt.date(2026, 9, 1)
@@ -123,17 +124,21 @@ def assert_october_billed_once(expected: list[ItemRow]) -> None:
     # the month is closed, all its time billed, and the open September untouched
     assert BillingPeriod.objects.get(month=OCTOBER).status == PeriodStatus.CLOSED
     october = TimeEntry.objects.filter(work_date__gte=OCTOBER, work_date__lt=dt.date(2026, 11, 1))
-    assert not october.filter(billed_at__isnull=True).exists()
-    assert not TimeEntry.objects.filter(work_date=SEPTEMBER, billed_at__isnull=False).exists()
-    # one "period billed" line in the audit trail per subscription billed
-    audit = (
-        AuditEvent.objects.filter(action=AuditAction.PERIOD_BILLED, detail__period="2026-10")
-        .values("subscription_id")
-        .annotate(lines=Count("pk"))
+    assert not time_entries_with_billed(october).filter(billed_at__isnull=True).exists()
+    assert not (
+        time_entries_with_billed(TimeEntry.objects.filter(work_date=SEPTEMBER))
+        .filter(billed_at__isnull=False)
+        .exists()
     )
-    assert {row["subscription_id"]: row["lines"] for row in audit} == {
-        row[0]: 1 for row in expected
-    }
+    # one "period billed" line for October in the audit trail of each subscription billed,
+    # from rows that count every item once
+    rollup_items = [row for row in expected if row[1] in ("fee", "overtime")]
+    for subscription_id in {row[0] for row in rollup_items}:
+        trail = subscription_audit_trail(subscription_id=subscription_id)
+        lines = [e for e in trail if e.action == AuditAction.PERIOD_BILLED]
+        assert [line.detail["period"] for line in lines] == ["2026-10"], subscription_id
+    audit = AuditEvent.objects.filter(action=AuditAction.PERIOD_BILLED, detail__period="2026-10")
+    assert sum(row.detail["items_written"] for row in audit) == len(rollup_items)
     # and the terms of October stored once per subscription, items or not
     terms = BilledTerms.objects.filter(month=OCTOBER).values("subscription_id")
     per_subscription = {
