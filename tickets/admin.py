@@ -43,7 +43,6 @@ from tickets.forms import (
 from tickets.hours import hours_stepped
 from tickets.models import (
     AuditEvent,
-    BillingPeriod,
     MessageKind,
     Ticket,
     TicketMessage,
@@ -652,15 +651,6 @@ class TimeTimerAdmin(ReadOnlyAdmin):
 
     list_display = ["ticket", "operator", "started_at"]
     list_select_related = ["ticket", "operator"]
-
-
-@admin.register(BillingPeriod)
-class BillingPeriodAdmin(ReadOnlyAdmin):
-    """Read-only: months are opened by the services and closed by the rollup; a closed month
-    is never reopened or deleted (the database refuses it too)."""
-
-    list_display = ["month", "status", "closed_at", "closed_by"]
-    list_filter = ["status"]
 
 
 @admin.register(AuditEvent)
