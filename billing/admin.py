@@ -116,6 +116,7 @@ class AdjustmentForm(forms.Form):
         queryset=Subscription.objects.select_related("package", "client").order_by("pk"),
         required=False,
         help_text="Optional: the subscription the correction concerns.",
+        error_messages={"invalid_choice": "Choose one of the client's subscriptions."},
     )
     period = forms.CharField(max_length=7, help_text="YYYY-MM, open or closed.")
     amount = forms.DecimalField(
@@ -128,7 +129,9 @@ class AdjustmentForm(forms.Form):
         self.chosen_client = client
         if client is not None:
             subscriptions = cast(forms.ModelChoiceField, self.fields["subscription"])
-            subscriptions.queryset = subscriptions.queryset.filter(client=client)
+            subscriptions.queryset = Subscription.objects.select_related(
+                "package", "client"
+            ).filter(client=client)
             self.fields[
                 "amount"
             ].help_text = f"In {client.currency}, {client.name}'s currency; negative for a credit."
@@ -141,7 +144,7 @@ class AdjustmentForm(forms.Form):
 
 
 # What the admin says once items moved, per target status.
-_STATUS_DONE = {
+_STATUS_DONE: dict[str, str] = {
     ItemStatus.EXPORTED: "marked exported",
     ItemStatus.INVOICED: "marked invoiced",
     ItemStatus.VOID: "marked void",
@@ -347,9 +350,10 @@ class BillableItemAdmin(BillingAuditAdmin):
     def _listed_items(self, request: HttpRequest) -> QuerySet[BillableItem]:
         """The items the list shows for the query string of ``request``: every filter and the
         search, all pages. Raises IncorrectLookupParameters for a query the list refuses."""
+        query = request.GET.copy()
+        query.pop("format", None)
         listed = copy.copy(request)
-        listed.GET = request.GET.copy()
-        listed.GET.pop("format", None)
+        cast(Any, listed).GET = query  # a mutable copy where Django's type says immutable
         return self.get_changelist_instance(listed).get_queryset(listed)
 
     def export_view(self, request: HttpRequest) -> HttpResponseBase:
@@ -358,9 +362,11 @@ class BillableItemAdmin(BillingAuditAdmin):
         self._require(request, "billing.view_billableitem")
         back = reverse("admin:billing_billableitem_changelist")
         query = request.GET.copy()
-        file_format = query.pop("format", ["csv"])[-1]
+        file_format = request.GET.get("format", "csv")
+        query.pop("format", None)
+        period = request.GET.get("period", "")
         try:
-            month = period_parse(query["period"]) if query.get("period") else None
+            month = period_parse(period) if period else None
             items = self._listed_items(request)
         except ValidationError as exc:
             self.message_user(request, "Choose a period to export: " + " ".join(exc.messages))

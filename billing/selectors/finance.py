@@ -1,7 +1,7 @@
 """Finance reads: billable items for exports, totals per currency, the periods overview."""
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -172,7 +172,7 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
         counts.setdefault(row["period"], {}).setdefault(row["currency"], {})[row["status"]] = row
     overviews = []
     for month in reversed(months):
-        period = periods.get(month, {})
+        period: Mapping[str, Any] = periods.get(month) or {}
         by_currency = counts.get(month, {})
         by_status = [
             {

@@ -13,13 +13,11 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.exports import copy_csv_chunks, csv_chunks
-from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ItemStatus
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem
 from billing.selectors.finance import billable_items_export_rows
 from tests.billing.conftest import api_as
 from tests.factories import (
     BillableItemFactory,
-    ClientFactory,
-    SubscriptionFactory,
     TimeEntryFactory,
 )
 from tickets.models import BillingPeriod, PeriodStatus

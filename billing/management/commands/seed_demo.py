@@ -250,7 +250,7 @@ class Command(BaseCommand):
         last = min(period_last_day(month), today)
         opened = month + dt.timedelta(days=rng.randint(0, (last - month).days))
         if month < period_of(today):
-            status = rng.choice([TicketStatus.CLOSED] * 5 + [TicketStatus.ON_HOLD])
+            status: str = rng.choice([TicketStatus.CLOSED] * 5 + [TicketStatus.ON_HOLD])
         else:
             status = rng.choice(list(TicketStatus.values))
         operator = rng.choice(operators)
