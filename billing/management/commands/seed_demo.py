@@ -23,6 +23,7 @@ from supportbilling.periods import (
     local_today,
     period_label,
     period_last_day,
+    period_next,
     period_of,
     period_previous,
     periods_between,
@@ -310,7 +311,8 @@ class Command(BaseCommand):
             if month == last and leave_open:
                 self.stdout.write(f"{period_label(month)} is left open for you to close.")
                 continue
-            period_close(month=month)
+            # as the schedule does it, at 00:05 on the 1st of the next month
+            period_close(month=month, now=_moment(period_next(month), 0, 5))
         finance = User.objects.get(username="fiona")
         for month in months[:-1]:
             items = list(BillableItem.objects.filter(period=month).values_list("pk", flat=True))
