@@ -4,21 +4,30 @@ depend on (clients, packages and their prices, subscriptions), registered here b
 their writes go through billing's services. Every write goes through a service, and the
 change pages show the billing audit."""
 
-from typing import Any
+import copy
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
 from billing import audit, exports
-from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
-from billing.selectors.finance import billable_item_totals, periods_overview
-from billing.services.items import adjustment_create, billable_items_status_set
-from billing.services.rollup import period_close
+from billing.models import BillableItem, ItemStatus, ItemUnit, UsageAlert, UsageAlertDelivery
+from billing.selectors.finance import billable_item_totals
+from billing.services.items import (
+    ItemsStatusChange,
+    adjustment_create,
+    billable_items_status_set,
+)
 from customers.models import Client, ClientUser
 from customers.services import (
     CLIENT_FIELDS,
@@ -92,18 +101,39 @@ class PeriodListFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+class SubscriptionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Subscription) -> str:
+        return f"{obj.client.name}: {obj.package.name} #{obj.pk} ({obj.get_status_display()})"
+
+
 class AdjustmentForm(forms.Form):
+    """The client is chosen first (a GET reloads the form with it): the subscriptions are
+    then the client's, and the amount is in the client's currency."""
+
     client = forms.ModelChoiceField(queryset=Client.objects.order_by("name"))
-    subscription = forms.ModelChoiceField(
-        queryset=Subscription.objects.select_related("package", "client"),
+    subscription = SubscriptionChoiceField(
+        queryset=Subscription.objects.select_related("package", "client").order_by("pk"),
         required=False,
         help_text="Optional: the subscription the correction concerns.",
+        error_messages={"invalid_choice": "Choose one of the client's subscriptions."},
     )
     period = forms.CharField(max_length=7, help_text="YYYY-MM, open or closed.")
     amount = forms.DecimalField(
         max_digits=14, decimal_places=2, help_text="In the client's currency; negative credits."
     )
     reason = forms.CharField(max_length=300, help_text="Shown on the bill as the description.")
+
+    def __init__(self, *args: Any, client: Client | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.chosen_client = client
+        if client is not None:
+            subscriptions = cast(forms.ModelChoiceField, self.fields["subscription"])
+            subscriptions.queryset = Subscription.objects.select_related(
+                "package", "client"
+            ).filter(client=client)
+            self.fields[
+                "amount"
+            ].help_text = f"In {client.currency}, {client.name}'s currency; negative for a credit."
 
     def clean_period(self):
         try:
@@ -112,18 +142,35 @@ class AdjustmentForm(forms.Form):
             raise forms.ValidationError(exc.messages) from exc
 
 
+# What the admin says once items moved, per target status.
+_STATUS_DONE: dict[str, str] = {
+    ItemStatus.EXPORTED: "marked exported",
+    ItemStatus.INVOICED: "marked invoiced",
+    ItemStatus.VOID: "marked void",
+    ItemStatus.PENDING: "back to pending (export undone)",
+}
+
+
+def status_change_report(modeladmin, request, change: ItemsStatusChange) -> None:
+    """Success only when something changed; each refused status with its reason."""
+    if change.changed:
+        modeladmin.message_user(
+            request, f"{change.changed} item(s) {_STATUS_DONE[change.status]}.", messages.SUCCESS
+        )
+    if change.unchanged:
+        modeladmin.message_user(
+            request, f"{change.unchanged} item(s) were {change.status} already.", messages.INFO
+        )
+    for refusal in change.refusals():
+        modeladmin.message_user(request, refusal, messages.WARNING)
+
+
 def _status_action(status: str, label: str):
     def mark(modeladmin, request, queryset):
-        changed, refused = billable_items_status_set(
-            item_ids=list(queryset.values_list("pk", flat=True)), status=status, actor=request.user
+        change = billable_items_status_set(
+            item_ids=queryset.values_list("pk", flat=True), status=status, actor=request.user
         )
-        modeladmin.message_user(request, f"{changed} item(s) marked {status}.", messages.SUCCESS)
-        if refused:
-            modeladmin.message_user(
-                request,
-                f"{refused} item(s) left as they were: their status cannot become {status}.",
-                messages.WARNING,
-            )
+        status_change_report(modeladmin, request, change)
 
     mark.__name__ = f"mark_{status}"
     return admin.action(description=label, permissions=["change"])(mark)
@@ -132,17 +179,16 @@ def _status_action(status: str, label: str):
 @admin.register(BillableItem)
 class BillableItemAdmin(BillingAuditAdmin):
     audit_key = "item_id"
+    # Narrow enough for a 1400 px screen beside the filters: the subscription under the
+    # client, the kind under the description, numbers on the right, the status as a badge.
     list_display = [
         "id",
         "period_label",
-        "client",
-        "subscription",
-        "kind",
-        "description",
-        "quantity",
-        "unit_price",
-        "amount",
-        "status",
+        "client_display",
+        "item_display",
+        "quantity_display",
+        "amount_display",
+        "status_display",
     ]
     list_filter = [
         PeriodListFilter,
@@ -157,12 +203,52 @@ class BillableItemAdmin(BillingAuditAdmin):
         _status_action(ItemStatus.EXPORTED, "Mark as exported"),
         _status_action(ItemStatus.INVOICED, "Mark as invoiced"),
         _status_action(ItemStatus.VOID, "Void (the row stays)"),
+        _status_action(ItemStatus.PENDING, "Undo export (exported back to pending)"),
     ]
     change_list_template = "admin/billing/billableitem/change_list.html"
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        # One month listed: its label on every row is noise, and the room is the status's.
+        if request.GET.get(PeriodListFilter.parameter_name):
+            return [column for column in columns if column != "period_label"]
+        return columns
 
     @admin.display(description="period", ordering="period")
     def period_label(self, item: BillableItem) -> str:
         return period_label(item.period)
+
+    @admin.display(description="client", ordering="client__name")
+    def client_display(self, item: BillableItem) -> str:
+        if item.subscription is None:
+            return item.client.name
+        package = item.subscription.package.name
+        return format_html(
+            '{}<span class="sbt-sub">{} #{}</span>', item.client.name, package, item.subscription_id
+        )
+
+    @admin.display(description="item", ordering="description")
+    def item_display(self, item: BillableItem) -> str:
+        return format_html(
+            '{}<span class="sbt-sub">{}</span>', item.description, item.get_kind_display()
+        )
+
+    @admin.display(description="quantity \u00d7 price", ordering="quantity")
+    def quantity_display(self, item: BillableItem) -> str:
+        unit = " h" if item.unit == ItemUnit.HOURS else ""
+        return f"{item.quantity}{unit} \u00d7 {item.unit_price.amount}"
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, item: BillableItem) -> str:
+        return f"{item.amount.amount} {item.currency}"
+
+    @admin.display(description="status", ordering="status")
+    def status_display(self, item: BillableItem) -> str:
+        return format_html(
+            '<span class="sbt-status sbt-status-{}">{}</span>',
+            item.status,
+            item.get_status_display(),
+        )
 
     # Items are written by the rollup and by adjustments, changed by actions, never deleted.
     def has_add_permission(self, request):
@@ -183,20 +269,20 @@ class BillableItemAdmin(BillingAuditAdmin):
         response = super().changelist_view(request, extra_context)
         changelist = getattr(response, "context_data", {}).get("cl")
         if changelist is not None:
-            response.context_data["currency_totals"] = billable_item_totals(
-                items=changelist.queryset
+            query = request.GET.copy()
+            query.pop(PAGE_VAR, None)
+            response.context_data.update(
+                currency_totals=billable_item_totals(items=changelist.queryset),
+                period_filter=request.GET.get("period", ""),
+                # The exports take the list's own query string: what is shown is exported.
+                export_query=f"?{query.urlencode()}" if query else "",
+                listed_count=changelist.result_count,
+                pending_count=changelist.queryset.filter(status=ItemStatus.PENDING).count(),
             )
-            response.context_data["period_filter"] = request.GET.get("period", "")
         return response
 
     def get_urls(self):
         own = [
-            path("periods/", self.admin_site.admin_view(self.periods_view), name="billing_periods"),
-            path(
-                "periods/<str:period>/close/",
-                self.admin_site.admin_view(self.period_close_view),
-                name="billing_period_close",
-            ),
             path(
                 "adjustment/",
                 self.admin_site.admin_view(self.adjustment_view),
@@ -212,45 +298,13 @@ class BillableItemAdmin(BillingAuditAdmin):
         if not request.user.has_perm(perm):
             raise PermissionDenied
 
-    def periods_view(self, request: HttpRequest, status: int = 200) -> HttpResponse:
-        self._require(request, "billing.view_billableitem")
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Billing periods",
-            "opts": self.model._meta,
-            "periods": periods_overview(),
-            "can_close": request.user.has_perm("packages.change_billingperiod"),
-        }
-        return TemplateResponse(request, "admin/billing/periods.html", context, status=status)
-
-    def period_close_view(self, request: HttpRequest, period: str) -> HttpResponse:
-        self._require(request, "packages.change_billingperiod")
-        if request.method != "POST":
-            return HttpResponseRedirect(reverse("admin:billing_periods"))
-        try:
-            month = period_parse(period)
-        except ValidationError as exc:
-            # An address no button of the periods page leads to: the page, with the reason.
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return self.periods_view(request, status=400)
-        try:
-            result = period_close(month=month, actor=request.user)
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-        else:
-            if result.already_closed:
-                self.message_user(request, f"{result.period} was already closed.", messages.INFO)
-            else:
-                self.message_user(
-                    request,
-                    f"{result.period} closed: {result.items_created} billable item(s) written.",
-                    messages.SUCCESS,
-                )
-        return HttpResponseRedirect(reverse("admin:billing_periods"))
-
     def adjustment_view(self, request: HttpRequest) -> HttpResponse:
         self._require(request, "billing.add_billableitem")
-        form = AdjustmentForm(request.POST or None)
+        source = request.POST if request.method == "POST" else request.GET
+        client_id = source.get("client", "")
+        client = Client.objects.filter(pk=client_id).first() if client_id.isdigit() else None
+        initial = {key: request.GET[key] for key in ("client", "period") if request.GET.get(key)}
+        form = AdjustmentForm(request.POST or None, initial=initial, client=client)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -268,27 +322,70 @@ class BillableItemAdmin(BillingAuditAdmin):
                     form.add_error(field if field in form.fields else None, errors)
             else:
                 self.message_user(
-                    request, f"Adjustment #{item.pk} of {item.amount} added.", messages.SUCCESS
+                    request,
+                    f"Adjustment #{item.pk} of {item.amount} for {item.client.name} added.",
+                    messages.SUCCESS,
                 )
-                return HttpResponseRedirect(reverse("admin:billing_billableitem_changelist"))
+                # Back to the list, on the month the adjustment was added to.
+                changelist = reverse("admin:billing_billableitem_changelist")
+                return HttpResponseRedirect(f"{changelist}?period={period_label(item.period)}")
         context = {
             **self.admin_site.each_context(request),
             "title": "Add an adjustment",
             "opts": self.model._meta,
             "form": form,
+            "client": client,
+            "clients": Client.objects.order_by("name"),
+            "period": request.GET.get("period", ""),
         }
         return TemplateResponse(request, "admin/billing/adjustment_form.html", context)
 
+    def _listed_items(self, request: HttpRequest) -> QuerySet[BillableItem]:
+        """The items the list shows for the query string of ``request``: every filter and the
+        search, all pages. Raises IncorrectLookupParameters for a query the list refuses."""
+        query = request.GET.copy()
+        query.pop("format", None)
+        listed = copy.copy(request)
+        cast(Any, listed).GET = query  # a mutable copy where Django's type says immutable
+        return self.get_changelist_instance(listed).get_queryset(listed)
+
     def export_view(self, request: HttpRequest) -> HttpResponseBase:
+        """GET: the items the list shows, as CSV or XLSX. POST: the pending ones among them,
+        marked exported and exported in the same step."""
         self._require(request, "billing.view_billableitem")
+        back = reverse("admin:billing_billableitem_changelist")
+        query = request.GET.copy()
+        file_format = request.GET.get("format", "csv")
+        query.pop("format", None)
+        period = request.GET.get("period", "")
         try:
-            month = period_parse(request.GET.get("period", ""))
+            month = period_parse(period) if period else None
+            items = self._listed_items(request)
         except ValidationError as exc:
             self.message_user(request, "Choose a period to export: " + " ".join(exc.messages))
-            return HttpResponseRedirect(reverse("admin:billing_billableitem_changelist"))
-        if request.GET.get("format") == "xlsx":
-            return exports.billable_items_xlsx_response(month=month)
-        return exports.billable_items_csv_response(month=month)
+            return HttpResponseRedirect(back)
+        except IncorrectLookupParameters:
+            self.message_user(request, "The list cannot be filtered that way.", messages.ERROR)
+            return HttpResponseRedirect(back)
+        name = "filtered" if set(query) - {"period", "o", "p"} else ""
+        if request.method == "POST":
+            self._require(request, "billing.change_billableitem")
+            change = billable_items_status_set(
+                item_ids=items.filter(status=ItemStatus.PENDING).values_list("pk", flat=True),
+                status=ItemStatus.EXPORTED,
+                actor=request.user,
+            )
+            if not change.changed:
+                self.message_user(
+                    request, "Nothing to export: none of the listed items is pending."
+                )
+                return HttpResponseRedirect(f"{back}?{query.urlencode()}")
+            status_change_report(self, request, change)
+            items = BillableItem.objects.filter(pk__in=change.changed_ids)
+            name = f"exported-{timezone.localtime():%Y%m%d-%H%M%S}"
+        if file_format == "xlsx":
+            return exports.billable_items_xlsx_response(month=month, items=items, name=name)
+        return exports.billable_items_csv_response(month=month, items=items, name=name)
 
 
 class UsageAlertDeliveryInline(admin.TabularInline):

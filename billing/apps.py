@@ -25,6 +25,8 @@ class BillingConfig(AppConfig):
         ]
         for signal, receiver in connections:
             signal.connect(receiver, dispatch_uid=f"billing.{receiver.__name__}")
+        # Registers the periods page's admin, kept apart from the items' (billing/admin.py).
+        import_module("billing.admin_views")
         # Registers the tasks that services queue by name (supportbilling.queue.task_enqueue)
         # in every process, not only in a worker that discovered them.
         import_module("billing.tasks")

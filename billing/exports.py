@@ -1,9 +1,10 @@
-"""Exports of a month's billable items as CSV and XLSX, streamed so that a month of a million
+"""Exports of billable items (a month's, or a filtered list as the admin shows it) as CSV and
+XLSX, with the client's name beside its id, streamed so that a month of a million
 items never sits in memory: rows come from a chunked cursor (billing.selectors) and leave as
 they are written. Amounts are plain decimals with a dot ("135.00"), never float-formatted.
 Text never runs as a formula in a spreadsheet (``spreadsheet_text``; docs/api.md).
 
-On PostgreSQL the CSV comes straight from ``COPY (SELECT ...) TO STDOUT`` (``_COPY_SQL``: the
+On PostgreSQL the CSV comes straight from ``COPY (SELECT ...) TO STDOUT`` (``_copy_statement``: the
 same rules in SQL, byte for byte the output of ``csv_chunks``); elsewhere (SQLite)
 ``csv_chunks`` writes it in Python. ``billable_items_csv_chunks`` chooses."""
 
@@ -13,25 +14,30 @@ import io
 import tempfile
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import FileResponse, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg import sql
 
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem
 from billing.selectors.finance import billable_items_export_rows
+from customers.models import Client
 from supportbilling.periods import period_label
 
 ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body
 _DECIMAL_COLUMNS = {"quantity", "unit_price", "amount"}
-_DECIMAL_INDEXES = [i for i, name in enumerate(BILLABLE_ITEM_COLUMNS) if name in _DECIMAL_COLUMNS]
-_OTHER_INDEXES = [i for i in range(len(BILLABLE_ITEM_COLUMNS)) if i not in _DECIMAL_INDEXES]
-_PERIOD_INDEX = BILLABLE_ITEM_COLUMNS.index("period")
-_CREATED_INDEX = BILLABLE_ITEM_COLUMNS.index("created_at")
-_SUBSCRIPTION_INDEX = BILLABLE_ITEM_COLUMNS.index("subscription")
+_DECIMAL_INDEXES = [
+    i for i, name in enumerate(BILLABLE_ITEM_EXPORT_COLUMNS) if name in _DECIMAL_COLUMNS
+]
+_OTHER_INDEXES = [i for i in range(len(BILLABLE_ITEM_EXPORT_COLUMNS)) if i not in _DECIMAL_INDEXES]
+_PERIOD_INDEX = BILLABLE_ITEM_EXPORT_COLUMNS.index("period")
+_CREATED_INDEX = BILLABLE_ITEM_EXPORT_COLUMNS.index("created_at")
+_SUBSCRIPTION_INDEX = BILLABLE_ITEM_EXPORT_COLUMNS.index("subscription")
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -74,7 +80,7 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
     # of the line terminator, and a bare CR inside a cell must be quoted too, or a spreadsheet
     # starts a new row there (and reads what follows as a fresh cell).
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(BILLABLE_ITEM_COLUMNS)
+    writer.writerow(BILLABLE_ITEM_EXPORT_COLUMNS)
     for count, row in enumerate(rows, start=1):
         writer.writerow(_csv_row(row))
         if count % ROWS_PER_CHUNK == 0:
@@ -84,13 +90,13 @@ def csv_chunks(rows: Iterable[tuple]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _spreadsheet_text_sql(column: str) -> sql.Composable:
+def _spreadsheet_text_sql(table: str, column: str) -> sql.Composable:
     # spreadsheet_text in SQL. A simple CASE reads the first character's code once (cheaper
     # than left() and IN); an empty string becomes NULL because COPY writes an empty string as
     # "" and a NULL as nothing, which is what the csv module writes.
-    quoted = sql.SQL("'''' || {}").format(sql.Identifier(column))
+    quoted = sql.SQL("'''' || {}").format(sql.Identifier(table, column))
     return sql.SQL("CASE ascii({column}) WHEN 0 THEN NULL {triggers} ELSE {column} END").format(
-        column=sql.Identifier(column),
+        column=sql.Identifier(table, column),
         triggers=sql.SQL(" ").join(
             sql.SQL("WHEN {} THEN {}").format(sql.Literal(ord(trigger)), quoted)
             for trigger in FORMULA_TRIGGERS
@@ -98,39 +104,67 @@ def _spreadsheet_text_sql(column: str) -> sql.Composable:
     )
 
 
-# _csv_row in SQL, column for column (BILLABLE_ITEM_COLUMNS). The decimal columns have a scale
-# of 2, so PostgreSQL already writes them as "135.00"; isoformat() leaves out a zero fraction.
+# _csv_row in SQL, column for column (BILLABLE_ITEM_EXPORT_COLUMNS), on the item (``i``) joined
+# to its client (``c``). The decimal columns have a scale of 2, so PostgreSQL already writes
+# them as "135.00"; isoformat() leaves out a zero fraction.
 _COPY_EXPRESSIONS = {
-    "id": sql.SQL("id"),
-    "client": sql.SQL("client_id"),
-    "subscription": sql.SQL("subscription_id"),
-    "period": sql.SQL("to_char(period, 'YYYY-MM')"),
-    "quantity": sql.SQL("quantity"),
-    "unit_price": sql.SQL("unit_price"),
-    "amount": sql.SQL("amount"),
+    "id": sql.SQL("i.id"),
+    "client": sql.SQL("i.client_id"),
+    "subscription": sql.SQL("i.subscription_id"),
+    "period": sql.SQL("to_char(i.period, 'YYYY-MM')"),
+    "quantity": sql.SQL("i.quantity"),
+    "unit_price": sql.SQL("i.unit_price"),
+    "amount": sql.SQL("i.amount"),
     "created_at": sql.SQL(
-        "replace(to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+        "replace(to_char(i.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
         " '.000000Z', 'Z')"
     ),
+    "client_name": _spreadsheet_text_sql("c", "name"),
 }
-_COPY_SQL = sql.SQL(
-    "COPY (SELECT {columns} FROM {table} WHERE period = %s ORDER BY id)"
-    " TO STDOUT WITH (FORMAT csv, HEADER)"
+_COPY_SELECT = sql.SQL(
+    "COPY (SELECT {columns} FROM {items} i JOIN {clients} c ON c.id = i.client_id WHERE "
 ).format(
     columns=sql.SQL(", ").join(
         sql.SQL("{} AS {}").format(
-            _COPY_EXPRESSIONS.get(name) or _spreadsheet_text_sql(name), sql.Identifier(name)
+            _COPY_EXPRESSIONS.get(name) or _spreadsheet_text_sql("i", name), sql.Identifier(name)
         )
-        for name in BILLABLE_ITEM_COLUMNS
+        for name in BILLABLE_ITEM_EXPORT_COLUMNS
     ),
-    table=sql.Identifier(BillableItem._meta.db_table),
+    items=sql.Identifier(BillableItem._meta.db_table),
+    clients=sql.Identifier(Client._meta.db_table),
 )
+_COPY_END = sql.SQL(" ORDER BY i.id) TO STDOUT WITH (FORMAT csv, HEADER)")
 
 
-def copy_csv_chunks(*, month: dt.date, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[bytes]:
-    """The CSV of ``month`` from PostgreSQL's COPY: the header as soon as the server sends it
-    (before it has read a row), then the rows, ``rows_per_chunk`` at a time."""
-    with connection.cursor() as cursor, cursor.cursor.copy(_COPY_SQL, [month]) as copy:
+def _copy_statement(
+    *, month: dt.date | None, items: QuerySet[BillableItem] | None
+) -> tuple[sql.Composable, list[Any]]:
+    """The COPY of a month's items (``i.period = %s``, the plain case), of the items a
+    filtered queryset selects (its own SQL as a sub-select of ids), or of both."""
+    conditions: list[sql.Composable] = []
+    params: list[Any] = []
+    if items is not None:
+        ids_sql, ids_params = items.order_by().values("pk").query.sql_with_params()
+        conditions.append(sql.SQL("i.id IN (") + sql.SQL(ids_sql) + sql.SQL(")"))
+        params.extend(ids_params)
+    if month is not None:
+        conditions.append(sql.SQL("i.period = %s"))
+        params.append(month)
+    where = sql.SQL(" AND ").join(conditions) if conditions else sql.SQL("TRUE")
+    return _COPY_SELECT + where + _COPY_END, params
+
+
+def copy_csv_chunks(
+    *,
+    month: dt.date | None = None,
+    items: QuerySet[BillableItem] | None = None,
+    rows_per_chunk: int = ROWS_PER_CHUNK,
+) -> Iterator[bytes]:
+    """The CSV of ``month`` (or of the filtered ``items``) from PostgreSQL's COPY: the header
+    as soon as the server sends it (before it has read a row), then the rows,
+    ``rows_per_chunk`` at a time."""
+    statement, params = _copy_statement(month=month, items=items)
+    with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
         # The server sends one message per row, ending in LF: the LF becomes CRLF (as the csv
         # module writes), a newline inside a quoted cell stays as it is (as there too).
         yield bytes(copy.read()[:-1]) + b"\r\n"
@@ -146,23 +180,31 @@ def copy_csv_chunks(*, month: dt.date, rows_per_chunk: int = ROWS_PER_CHUNK) -> 
             yield b"\r\n".join(lines)
 
 
-def billable_items_csv_chunks(*, month: dt.date) -> Iterator[bytes] | Iterator[str]:
-    """The CSV of ``month``, piece by piece: from COPY on PostgreSQL, from Python elsewhere."""
+def billable_items_csv_chunks(
+    *, month: dt.date | None = None, items: QuerySet[BillableItem] | None = None
+) -> Iterator[bytes] | Iterator[str]:
+    """The CSV of every item of ``month``, or of the filtered ``items`` (of ``month`` when
+    one is given), piece by piece: from COPY on PostgreSQL, from Python elsewhere."""
     if connection.vendor == "postgresql":
-        return copy_csv_chunks(month=month)
-    return csv_chunks(billable_items_export_rows(month=month))
+        return copy_csv_chunks(month=month, items=items)
+    return csv_chunks(billable_items_export_rows(month=month, items=items))
 
 
-def export_filename(month: dt.date, extension: str) -> str:
-    return f"billable-items-{period_label(month)}.{extension}"
+def export_filename(month: dt.date | None, extension: str, *, name: str = "") -> str:
+    """``billable-items-2026-10.csv``; a filtered export adds its ``name``."""
+    parts = ["billable-items", period_label(month) if month else "", name]
+    return "-".join(part for part in parts if part) + f".{extension}"
 
 
-def billable_items_csv_response(*, month: dt.date) -> StreamingHttpResponse:
-    """A CSV of every item of ``month``, produced while it is sent."""
+def billable_items_csv_response(
+    *, month: dt.date | None = None, items: QuerySet[BillableItem] | None = None, name: str = ""
+) -> StreamingHttpResponse:
+    """A CSV of the items of ``billable_items_csv_chunks``, produced while it is sent."""
     response = StreamingHttpResponse(
-        billable_items_csv_chunks(month=month), content_type=CSV_CONTENT_TYPE
+        billable_items_csv_chunks(month=month, items=items), content_type=CSV_CONTENT_TYPE
     )
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(month, "csv")}"'
+    filename = export_filename(month, "csv", name=name)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
@@ -172,7 +214,7 @@ def xlsx_write(*, rows: Iterable[tuple], target) -> None:
     formula, after the same ``spreadsheet_text`` rule as the CSV."""
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("Billable items")
-    sheet.append(list(BILLABLE_ITEM_COLUMNS))
+    sheet.append(list(BILLABLE_ITEM_EXPORT_COLUMNS))
     for row in rows:
         values: list = _csv_row(row)
         for index in _DECIMAL_INDEXES:
@@ -195,15 +237,18 @@ def _xlsx_text_cell(sheet, text: str) -> WriteOnlyCell:
     return cell
 
 
-def billable_items_xlsx_response(*, month: dt.date) -> FileResponse:
-    """An XLSX of every item of ``month``: written row by row to a temporary file on disk,
-    then streamed from it (the file disappears when the response is closed)."""
+def billable_items_xlsx_response(
+    *, month: dt.date | None = None, items: QuerySet[BillableItem] | None = None, name: str = ""
+) -> FileResponse:
+    """An XLSX of every item of ``month`` (or of the filtered ``items``): written row by row
+    to a temporary file on disk, then streamed from it (the file disappears when the
+    response is closed)."""
     spool = tempfile.TemporaryFile(suffix=".xlsx")  # noqa: SIM115 - FileResponse closes it
-    xlsx_write(rows=billable_items_export_rows(month=month), target=spool)
+    xlsx_write(rows=billable_items_export_rows(month=month, items=items), target=spool)
     spool.seek(0)
     return FileResponse(
         spool,
         as_attachment=True,
-        filename=export_filename(month, "xlsx"),
+        filename=export_filename(month, "xlsx", name=name),
         content_type=XLSX_CONTENT_TYPE,
     )

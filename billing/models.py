@@ -49,6 +49,10 @@ BILLABLE_ITEM_COLUMNS = (
     "created_at",
 )
 
+# The columns of the CSV and XLSX exports: the item's, then the client's name, so that a file
+# names whom it bills. Last, so that a reader of the older files finds its columns in place.
+BILLABLE_ITEM_EXPORT_COLUMNS = (*BILLABLE_ITEM_COLUMNS, "client_name")
+
 
 class BillableItem(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="billable_items")

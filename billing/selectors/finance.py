@@ -1,8 +1,8 @@
 """Finance reads: billable items for exports, totals per currency, the periods overview."""
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -12,12 +12,13 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
+from djmoney.money import Money
 
 from billing.calculations import (
     money_round,
 )
 from billing.models import (
-    BILLABLE_ITEM_COLUMNS,
+    BILLABLE_ITEM_EXPORT_COLUMNS,
     BillableItem,
     ItemStatus,
 )
@@ -26,32 +27,52 @@ from packages.selectors import billing_start
 from supportbilling.periods import (
     local_today,
     period_has_ended,
+    period_next,
     period_of,
     periods_between,
 )
 
-# Ids rather than related objects: plain tuples, no join.
+# Ids rather than related objects, and the client's name: plain tuples, one join.
 _ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
-_EXPORT_VALUES = tuple(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS)
+_EXPORT_VALUES = tuple(_ATTNAMES.get(name, "client__name") for name in BILLABLE_ITEM_EXPORT_COLUMNS)
 
 
-def billable_items_export_rows(*, month: dt.date, chunk_size: int = 2000) -> Iterator[tuple]:
-    """Every item of ``month`` as plain tuples in BILLABLE_ITEM_COLUMNS order, read in chunks (a
-    server-side cursor on PostgreSQL): one query and flat memory however many items."""
+def billable_items_for_export(
+    *, month: dt.date | None = None, items: QuerySet[BillableItem] | None = None
+) -> QuerySet[BillableItem]:
+    """The items an export holds: ``items`` (a filtered list, as the admin shows it) or every
+    item, narrowed to ``month`` when one is given."""
+    selected = BillableItem.objects.all() if items is None else items
+    return selected if month is None else selected.filter(period=month)
+
+
+def billable_items_export_rows(
+    *,
+    month: dt.date | None = None,
+    items: QuerySet[BillableItem] | None = None,
+    chunk_size: int = 2000,
+) -> Iterator[tuple]:
+    """The items of ``billable_items_for_export`` as plain tuples in
+    BILLABLE_ITEM_EXPORT_COLUMNS order, by id, read in chunks (a server-side cursor on
+    PostgreSQL): one query and flat memory however many items."""
     return (
-        BillableItem.objects.filter(period=month)
+        billable_items_for_export(month=month, items=items)
         .order_by("id")
         .values_list(*_EXPORT_VALUES)
         .iterator(chunk_size=chunk_size)
     )
 
 
-def _currency_totals(items: QuerySet[BillableItem], *by: str) -> Iterator[dict[str, Any]]:
+def _currency_totals(
+    items: QuerySet[BillableItem], *by: str, void: bool = False
+) -> Iterator[dict[str, Any]]:
     """Totals per currency (and per ``by``) of ``items``, void items left out (they are not
-    billed): each row ``{**by, "currency": "EUR", "total": Money, "count": 3}``; one query."""
+    billed) unless ``void``: each row ``{**by, "currency": "EUR", "total": Money, "count": 3}``;
+    one query."""
+    if not void:
+        items = items.exclude(status=ItemStatus.VOID)
     rows = (
-        items.exclude(status=ItemStatus.VOID)
-        .order_by()
+        items.order_by()
         .values(*by, "currency")
         .annotate(total=Sum("amount"), count=Count("id"))
         .order_by(*by, "currency")
@@ -66,13 +87,21 @@ def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any
     return list(_currency_totals(items))
 
 
+# The statuses an item goes through, in the order the periods page shows them.
+STATUS_ORDER = (ItemStatus.PENDING, ItemStatus.EXPORTED, ItemStatus.INVOICED, ItemStatus.VOID)
+
+
 @dataclass(frozen=True)
 class PeriodOverview:
     month: dt.date
     status: str  # open, closing or closed
     ended: bool
-    totals: list[dict[str, Any]]
+    totals: list[dict[str, Any]]  # per currency, void left out: {"currency", "total", "count"}
     billed: bool = True  # False before the billing start: never closed
+    closed_at: dt.datetime | None = None
+    closed_by: str = ""
+    # per currency: {"currency": "EUR", "statuses": [{"status", "label", "count", "total"}]}
+    by_status: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -82,11 +111,46 @@ class PeriodOverview:
     def can_close(self) -> bool:
         return self.billed and self.ended and self.status != PeriodStatus.CLOSED
 
+    def count(self, status: str) -> int:
+        return sum(
+            row["count"]
+            for currency in self.by_status
+            for row in currency["statuses"]
+            if row["status"] == status
+        )
+
+    @property
+    def next_step(self) -> tuple[str, str]:
+        """What finance does next with the month, and the item status to list for it
+        ("" when the step is not on the items list)."""
+        if not self.billed:
+            return "Nothing: the month is before billing began.", ""
+        if not self.ended:
+            return (
+                f"Wait: the month runs until its end; the schedule closes it on "
+                f"{period_next(self.month):%Y-%m-%d}.",
+                "",
+            )
+        if self.status == PeriodStatus.CLOSING:
+            return "Wait: the month is being closed.", ""
+        if self.status != PeriodStatus.CLOSED:
+            return "Close the month: its items are written and its time is locked.", ""
+        pending = self.count(ItemStatus.PENDING)
+        if pending:
+            return f"Export the {pending} pending item(s) to the billing system.", "pending"
+        exported = self.count(ItemStatus.EXPORTED)
+        if exported:
+            return (
+                f"Mark the {exported} exported item(s) invoiced once the invoices are out.",
+                "exported",
+            )
+        return "Done: every item is invoiced or void.", ""
+
 
 def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
     """Every month from the billing start (or an earlier item) to the current one, newest
-    first, with its state and billed totals per currency; four queries whatever the number
-    of months."""
+    first, with its state, who closed it and when, and its items per currency and status;
+    four queries whatever the number of months."""
     start = billing_start()
     first_item = BillableItem.objects.aggregate(first=Min("period"))["first"]
     starts = [day for day in (start, first_item) if day is not None]
@@ -94,17 +158,55 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
     if not starts:
         return []
     months = periods_between(period_of(min(starts)), max(current, period_of(max(starts))))
-    states = dict(BillingPeriod.objects.values_list("month", "status"))
-    totals: dict[dt.date, list[dict[str, Any]]] = {}
-    for row in _currency_totals(BillableItem.objects.all(), "period"):
-        totals.setdefault(row.pop("period"), []).append(row)
-    return [
-        PeriodOverview(
-            month=month,
-            status=states.get(month, PeriodStatus.OPEN),
-            ended=period_has_ended(month, now),
-            totals=totals.get(month, []),
-            billed=start is not None and month >= start,
+    periods = {
+        row["month"]: row
+        for row in BillingPeriod.objects.values(
+            "month", "status", "closed_at", "closed_by__username"
         )
-        for month in reversed(months)
-    ]
+    }
+    counts: dict[dt.date, dict[str, dict[str, dict[str, Any]]]] = {}
+    for row in _currency_totals(BillableItem.objects.all(), "period", "status", void=True):
+        counts.setdefault(row["period"], {}).setdefault(row["currency"], {})[row["status"]] = row
+    overviews = []
+    for month in reversed(months):
+        period: Mapping[str, Any] = periods.get(month) or {}
+        by_currency = counts.get(month, {})
+        by_status = [
+            {
+                "currency": currency,
+                "statuses": [
+                    {
+                        "status": status,
+                        "label": ItemStatus(status).label.lower(),
+                        "count": rows[status]["count"] if status in rows else 0,
+                        "total": rows[status]["total"] if status in rows else None,
+                    }
+                    for status in STATUS_ORDER
+                ],
+            }
+            for currency, rows in sorted(by_currency.items())
+        ]
+        totals = []
+        for currency, rows in sorted(by_currency.items()):
+            billed = [row for status, row in rows.items() if status != ItemStatus.VOID]
+            if billed:
+                totals.append(
+                    {
+                        "currency": currency,
+                        "total": sum((row["total"] for row in billed), Money(0, currency)),
+                        "count": sum(row["count"] for row in billed),
+                    }
+                )
+        overviews.append(
+            PeriodOverview(
+                month=month,
+                status=period.get("status", PeriodStatus.OPEN),
+                ended=period_has_ended(month, now),
+                totals=totals,
+                billed=start is not None and month >= start,
+                closed_at=period.get("closed_at"),
+                closed_by=period.get("closed_by__username") or "",
+                by_status=by_status,
+            )
+        )
+    return overviews

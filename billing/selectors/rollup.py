@@ -3,18 +3,24 @@ aggregated hours and terms."""
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
+    Count,
     Exists,
     F,
     FilteredRelation,
     OuterRef,
     Q,
     QuerySet,
+    Sum,
 )
 from django.db.models.functions import Coalesce
 
+from billing.calculations import ItemDraft, money_round, rollup_item_drafts, statement_compute
+from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
     current_price,
     hours_used_subquery,
@@ -22,9 +28,12 @@ from billing.selectors.statements import (
     subscription_runs_in,
 )
 from packages.models import BillingMode, Subscription
+from packages.selectors import MissingPrice
 from tickets.models import (
     TimeEntry,
 )
+
+ZERO = Decimal("0")
 
 
 def subscriptions_billed_in(*, month: dt.date) -> QuerySet[Subscription]:
@@ -99,4 +108,85 @@ def subscriptions_without_price(*, month: dt.date) -> list[int]:
         .filter(package__billing_mode=BillingMode.RECURRING)
         .exclude(Exists(current_price()))
         .values_list("pk", flat=True)
+    )
+
+
+def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDraft]:
+    """The items (fee, overtime) one row of ``rollup_rows`` bills: what the rollup writes, and
+    what the admin's confirmation of a close announces."""
+    if row["fee"] is None:
+        raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
+    statement = statement_compute(
+        billing_mode=BillingMode.RECURRING,
+        currency=row["client__currency"],
+        included_hours=row["included_hours"],
+        used_hours=row["used_hours"],
+        fee=row["fee"],
+        hourly_rate=row["hourly_rate"],
+    )
+    return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
+
+
+def rollup_billed_kinds(*, month: dt.date, first_id: int, last_id: int) -> set[tuple[int, str]]:
+    """(subscription, kind) of the fees and overtime of ``month`` already written for the
+    batch: a batch that ran before writes them again never."""
+    return set(
+        BillableItem.objects.filter(
+            period=month,
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
+        ).values_list("subscription_id", "kind")
+    )
+
+
+@dataclass(frozen=True)
+class ClosePreview:
+    """What closing ``month`` will write, as the admin's confirmation states it."""
+
+    month: dt.date
+    subscriptions: int  # subscriptions the rollup bills or flags
+    entries: int  # time entries of the month it locks
+    hours: Decimal
+    expected: list[dict[str, Any]]  # {"kind", "currency", "count", "total": Money}
+
+    @property
+    def items(self) -> int:
+        return sum(row["count"] for row in self.expected)
+
+
+def period_close_preview(*, month: dt.date, batch_size: int) -> ClosePreview:
+    """The items the rollup of ``month`` would write now (the same rows and rules, batch by
+    batch, nothing written), the subscriptions it touches and the entries it locks."""
+    expected: dict[tuple[str, str], list[Any]] = {}
+    for first_id, last_id in rollup_batches(month=month, batch_size=batch_size):
+        already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
+        for row in rollup_rows(month=month, first_id=first_id, last_id=last_id):
+            if row["fee"] is None:
+                continue  # period_close_check refuses the month and names it
+            for draft in rollup_row_drafts(row=row, month=month):
+                if (row["pk"], draft.kind) in already:
+                    continue
+                total = expected.setdefault((draft.kind, row["client__currency"]), [0, ZERO])
+                total[0] += 1
+                total[1] += draft.amount
+    first, last = month_range(month)
+    entries = TimeEntry.objects.filter(work_date__range=(first, last)).aggregate(
+        count=Count("id"), hours=Sum("hours")
+    )
+    labels = dict(ItemKind.choices)
+    return ClosePreview(
+        month=month,
+        subscriptions=subscriptions_billed_in(month=month).count(),
+        entries=entries["count"],
+        hours=entries["hours"] or ZERO,
+        expected=[
+            {
+                "kind": labels[kind],
+                "currency": currency,
+                "count": count,
+                "total": money_round(total, currency),
+            }
+            for (kind, currency), (count, total) in sorted(expected.items())
+        ],
     )

@@ -1,11 +1,14 @@
 """Billable items: building one from a draft, status changes, finance's adjustments."""
 
 import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -55,60 +58,108 @@ def billable_item_from_draft(
     )
 
 
-# Where an item may go from each status. ``invoiced`` and ``void`` are final: a correction of
-# an invoiced item is a new adjustment, and a voided item stays as it is (nothing is deleted).
+# Where an item may go from each status (docs/api.md, "Item statuses"): pending -> exported
+# -> invoiced, pending or exported -> void, and exported -> pending (an export the billing
+# system did not take). ``invoiced`` and ``void`` are final: a correction of an invoiced item is
+# a new adjustment, and a voided item stays as it is (nothing is deleted). The one rule for the
+# API (billable_item_status_set) and the admin's actions (billable_items_status_set).
 ITEM_STATUS_TRANSITIONS: dict[str, set[str]] = {
-    ItemStatus.PENDING: {ItemStatus.EXPORTED, ItemStatus.INVOICED, ItemStatus.VOID},
+    ItemStatus.PENDING: {ItemStatus.EXPORTED, ItemStatus.VOID},
     ItemStatus.EXPORTED: {ItemStatus.INVOICED, ItemStatus.VOID, ItemStatus.PENDING},
     ItemStatus.INVOICED: set(),
     ItemStatus.VOID: set(),
 }
 
 
-def _status_refusal(old: str, new: str) -> str:
+def item_status_refusal(*, old: str, new: str) -> str:
+    """Why an item in status ``old`` cannot become ``new``, with what to do instead."""
     if not ITEM_STATUS_TRANSITIONS.get(old):
         return f"An {old} item cannot change any more; enter an adjustment instead."
-    allowed = ", ".join(sorted(ITEM_STATUS_TRANSITIONS[old]))
+    if old == ItemStatus.PENDING and new == ItemStatus.INVOICED:
+        return "A pending item is invoiced only after it was exported: export it first."
+    allowed = " or ".join(sorted(ITEM_STATUS_TRANSITIONS[old]))
     return f"A {old} item can only become {allowed}, not {new}."
 
 
-@transaction.atomic
-def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = None) -> BillableItem:
-    """Move one item along ITEM_STATUS_TRANSITIONS (setting the status it has is a no-op)."""
+def _status_check(status: str) -> None:
     if status not in ItemStatus.values:
         raise ValidationError(
             f"Unknown status {status!r}; one of {', '.join(ItemStatus.values)}.",
             code="invalid_status",
         )
+
+
+@transaction.atomic
+def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = None) -> BillableItem:
+    """Move one item along ITEM_STATUS_TRANSITIONS (setting the status it has is a no-op)."""
+    _status_check(status)
     item = BillableItem.objects.select_for_update().get(pk=item.pk)
     if item.status == status:
         return item
     if status not in ITEM_STATUS_TRANSITIONS[item.status]:
-        raise ValidationError(_status_refusal(item.status, status), code="status_transition")
+        raise ValidationError(
+            item_status_refusal(old=item.status, new=status), code="status_transition"
+        )
     audit.item_status_events_record(items=[item], status=status, actor=actor)
     item.status = status
     item.save(update_fields=["status", "updated_at"])
     return item
 
 
+@dataclass(frozen=True)
+class ItemsStatusChange:
+    """What ``billable_items_status_set`` did: the items it moved, how many already had the
+    status, and how many of each other status it refused."""
+
+    status: str
+    changed_ids: list[int]
+    unchanged: int
+    refused: dict[str, int]
+
+    @property
+    def changed(self) -> int:
+        return len(self.changed_ids)
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    def refusals(self) -> list[str]:
+        """One sentence per refused status: how many, and why."""
+        sentences = []
+        for old, count in sorted(self.refused.items()):
+            reason = item_status_refusal(old=old, new=self.status)
+            sentences.append(f"{count} item(s) left as they were: {reason[0].lower()}{reason[1:]}")
+        return sentences
+
+
 @transaction.atomic
 def billable_items_status_set(
-    *, item_ids: list[int], status: str, actor: Any = None
-) -> tuple[int, int]:
+    *, item_ids: Iterable[int], status: str, actor: Any = None
+) -> ItemsStatusChange:
     """The same rule for many items at once (admin actions): a conditional UPDATE changes
-    the items whose status allows it. Returns (changed, refused)."""
-    if status not in ItemStatus.values:
-        raise ValidationError(f"Unknown status {status!r}.", code="invalid_status")
+    the items whose status allows it, the others are counted per status and left alone."""
+    _status_check(status)
     allowed_from = [old for old, targets in ITEM_STATUS_TRANSITIONS.items() if status in targets]
-    selected = BillableItem.objects.filter(pk__in=item_ids)
-    unchanged = selected.filter(status=status).count()
+    selected = BillableItem.objects.filter(pk__in=list(item_ids))
     # Locked, so each audit row's old status is the one the UPDATE replaces.
     movable = list(selected.filter(status__in=allowed_from).select_for_update().order_by("pk"))
-    changed = BillableItem.objects.filter(pk__in=[item.pk for item in movable]).update(
+    others = dict(
+        selected.exclude(pk__in=[item.pk for item in movable])
+        .order_by()
+        .values_list("status")
+        .annotate(count=Count("id"))
+    )
+    BillableItem.objects.filter(pk__in=[item.pk for item in movable]).update(
         status=status, updated_at=timezone.now()
     )
     audit.item_status_events_record(items=movable, status=status, actor=actor)
-    return changed, len(set(item_ids)) - changed - unchanged
+    return ItemsStatusChange(
+        status=status,
+        changed_ids=[item.pk for item in movable],
+        unchanged=others.pop(status, 0),
+        refused=others,
+    )
 
 
 @transaction.atomic

@@ -13,26 +13,27 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.calculations import (
-    ItemDraft,
-    rollup_item_drafts,
-    statement_compute,
-)
+from billing.calculations import ItemDraft
 from billing.models import (
     BILLABLE_ITEM_COLUMNS,
     BillableItem,
     BilledTerms,
-    ItemKind,
     ItemStatus,
 )
-from billing.selectors.rollup import rollup_batches, rollup_rows, subscriptions_without_price
+from billing.selectors.rollup import (
+    rollup_batches,
+    rollup_billed_kinds,
+    rollup_row_drafts,
+    rollup_rows,
+    subscriptions_without_price,
+)
 from billing.services.items import billable_item_from_draft
 from packages.models import (
     BillingMode,
     BillingPeriod,
     PeriodStatus,
 )
-from packages.selectors import MissingPrice, billing_start
+from packages.selectors import billing_start
 from supportbilling.periods import (
     period_has_ended,
     period_label,
@@ -54,10 +55,9 @@ class PeriodCloseResult:
         return period_label(self.month)
 
 
-def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> bool:
-    """Stop time entries of ``month`` (status ``closing``). Returns False when the month is
-    already closed. Refuses a month before the billing start, one that has not ended, and
-    one that cannot be billed."""
+def period_close_check(*, month: dt.date, now: dt.datetime | None = None) -> None:
+    """Refuse (ValidationError) to close a month before the billing start, one that has not
+    ended, and one that cannot be billed; the admin's confirmation page asks it too."""
     if not period_has_ended(month, now):
         raise ValidationError(
             f"{period_label(month)} has not ended yet; it can be closed from "
@@ -85,6 +85,12 @@ def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> boo
             "currency.",
             code="missing_price",
         )
+
+
+def period_close_begin(*, month: dt.date, now: dt.datetime | None = None) -> bool:
+    """Stop time entries of ``month`` (status ``closing``). Returns False when the month is
+    already closed. Refuses what ``period_close_check`` refuses."""
+    period_close_check(month=month, now=now)
     BillingPeriod.objects.bulk_create([BillingPeriod(month=month)], ignore_conflicts=True)
     # Waits for time entries of the month that are being written (they hold a share lock).
     BillingPeriod.objects.filter(month=month, status=PeriodStatus.OPEN).update(
@@ -325,30 +331,11 @@ def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """
     _batch_lock(month, first_id)
     rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
-    already = set(
-        BillableItem.objects.filter(
-            period=month,
-            subscription_id__gte=first_id,
-            subscription_id__lte=last_id,
-            kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
-        ).values_list("subscription_id", "kind")
-    )
+    already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
     new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
     billed_subscriptions: set[int] = set()
     for row in rows:
-        if row["fee"] is None:
-            raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
-        statement = statement_compute(
-            billing_mode=BillingMode.RECURRING,
-            currency=row["client__currency"],
-            included_hours=row["included_hours"],
-            used_hours=row["used_hours"],
-            fee=row["fee"],
-            hourly_rate=row["hourly_rate"],
-        )
-        for draft in rollup_item_drafts(
-            statement=statement, package_name=row["package__name"], month=month
-        ):
+        for draft in rollup_row_drafts(row=row, month=month):
             if (row["pk"], draft.kind) in already:
                 continue
             new_items.append((row, draft))

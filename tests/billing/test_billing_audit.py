@@ -165,9 +165,10 @@ def test_an_item_status_change_is_audited_once(world, client, path):
 
 def test_a_refused_or_unchanged_status_writes_nothing(world):
     BillableItem.objects.filter(pk=world.item.pk).update(status="invoiced")
-    assert billable_items_status_set(
+    change = billable_items_status_set(
         item_ids=[world.item.pk], status="void", actor=world.users["finance"]
-    ) == (0, 1)
+    )
+    assert (change.changed, change.refused) == (0, {"invoiced": 1})
     billable_item_status_set(item=world.item, status="invoiced")
     assert not BillingEvent.objects.exists()
 

@@ -8,12 +8,13 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from billing.models import BillableItem
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory
-from tickets.models import TimeEntry
+from tickets.models import Ticket, TicketMessage, TimeEntry
 from tickets.selectors import time_entries_with_billed
 
 pytestmark = pytest.mark.django_db
@@ -145,6 +146,44 @@ def test_seed_demo_builds_a_believable_data_set():
     items = BillableItem.objects.count()
     assert "already there" in run("seed_demo")
     assert BillableItem.objects.count() == items
+
+
+def test_seed_demo_looks_like_a_month_of_a_support_desk(client, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    run("seed_demo")
+    today = dt.date(2026, 11, 1)
+    this_month = Ticket.objects.filter(created_at__date__gte=today)
+    # tickets in every state, most of them assigned, not all opened today
+    assert set(this_month.values_list("status", flat=True)) >= {"open", "closed"}
+    assert len(set(Ticket.objects.values_list("status", flat=True))) >= 4
+    assert Ticket.objects.exclude(assignee=None).count() > Ticket.objects.count() / 2
+    assert len(set(this_month.values_list("created_at__date", flat=True))) > 1
+    # time logged on many days of the current month
+    days = set(TimeEntry.objects.filter(work_date__gte=today).values_list("work_date", flat=True))
+    assert len(days) > 3
+    # the previous month is closed with items waiting for finance, earlier ones invoiced
+    october = BillableItem.objects.filter(period=dt.date(2026, 10, 1))
+    assert set(october.values_list("status", flat=True)) == {"pending"}
+    assert set(
+        BillableItem.objects.filter(period=dt.date(2026, 9, 1)).values_list("status", flat=True)
+    ) == {"invoiced"}
+    # a client without a portal login is named on its messages in the admin, not "(unknown)"
+    message = TicketMessage.objects.filter(author=None).select_related("ticket__client").first()
+    client.force_login(User.objects.get(username="alice"))
+    page = client.get(reverse("admin:tickets_ticket_change", args=[message.ticket_id]))
+    html = page.content.decode()
+    assert "(unknown)" not in html
+    assert f"<strong>{message.ticket.client.name}</strong>" in html
+
+
+def test_seed_demo_can_leave_the_last_month_open_to_try_the_close():
+    out = run("seed_demo", "--leave-open")
+    assert "2026-10 is left open for you to close." in out
+    october = BillingPeriod.objects.filter(month=dt.date(2026, 10, 1)).first()
+    assert october is None or october.status == PeriodStatus.OPEN
 
 
 def test_every_model_change_has_its_migration():

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.models import BILLABLE_ITEM_COLUMNS
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS
 from tests.billing.conftest import api_as
 from tests.factories import BillableItemFactory
 
@@ -72,7 +72,7 @@ def test_csv_has_the_api_columns_and_plain_decimals(world):
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Disposition"] == 'attachment; filename="billable-items-2026-10.csv"'
     rows = list(csv.reader(io.StringIO(body.decode())))
-    assert tuple(rows[0]) == BILLABLE_ITEM_COLUMNS
+    assert tuple(rows[0]) == BILLABLE_ITEM_EXPORT_COLUMNS
     # sorted by kind and currency: ids as text would sort "10" before "9"
     figures = sorted(
         ((r[4], r[2], r[7], r[8], r[9], r[10]) for r in rows[1:]), key=lambda f: (f[0], f[5])
@@ -90,7 +90,8 @@ def test_csv_has_the_api_columns_and_plain_decimals(world):
 
 def test_an_empty_month_exports_only_the_header(world):
     response = api_as(world.users["finance"]).get("/api/v1/billable-items/export/?period=2025-01")
-    assert b"".join(response.streaming_content).decode() == ",".join(BILLABLE_ITEM_COLUMNS) + "\r\n"
+    header = ",".join(BILLABLE_ITEM_EXPORT_COLUMNS) + "\r\n"
+    assert b"".join(response.streaming_content).decode() == header
 
 
 def test_xlsx_has_the_same_rows_with_two_decimal_numbers(world):
@@ -99,12 +100,12 @@ def test_xlsx_has_the_same_rows_with_two_decimal_numbers(world):
     assert response["Content-Disposition"] == ('attachment; filename="billable-items-2026-10.xlsx"')
     sheet = openpyxl.load_workbook(io.BytesIO(body)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == BILLABLE_ITEM_COLUMNS
+    assert rows[0] == BILLABLE_ITEM_EXPORT_COLUMNS
     assert sorted((r[10], Decimal(str(r[9]))) for r in rows[1:]) == [
         ("EUR", Decimal("500")),
         ("USD", Decimal("550")),
     ]
-    amount_cell = sheet.cell(row=2, column=BILLABLE_ITEM_COLUMNS.index("amount") + 1)
+    amount_cell = sheet.cell(row=2, column=BILLABLE_ITEM_EXPORT_COLUMNS.index("amount") + 1)
     assert amount_cell.number_format == "0.00"
     assert rows[1][3] == "2026-10"
 
@@ -227,15 +228,15 @@ def test_csv_cells_never_start_a_formula_and_amounts_stay_numbers(world, formula
     assert sorted(r[9] for r in adjustments) == ["-10.00"] + ["1.00"] * 5
     for row in rows[1:]:
         for index, value in enumerate(row):
-            if BILLABLE_ITEM_COLUMNS[index] not in {"quantity", "unit_price", "amount"}:
+            if BILLABLE_ITEM_EXPORT_COLUMNS[index] not in {"quantity", "unit_price", "amount"}:
                 assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), row
 
 
 @pytest.mark.parametrize("source", ["api", "admin"])
 def test_xlsx_text_cells_are_strings_and_amounts_numbers(world, formula_items, source):
     sheet = openpyxl.load_workbook(io.BytesIO(_download(world, source, "xlsx"))).active
-    description = BILLABLE_ITEM_COLUMNS.index("description") + 1
-    amount = BILLABLE_ITEM_COLUMNS.index("amount") + 1
+    description = BILLABLE_ITEM_EXPORT_COLUMNS.index("description") + 1
+    amount = BILLABLE_ITEM_EXPORT_COLUMNS.index("amount") + 1
     cells = list(sheet.iter_rows(min_row=2))
     assert not [c.coordinate for row in cells for c in row if c.data_type == "f"]
     adjustments = [row for row in cells if row[4].value == "adjustment"]

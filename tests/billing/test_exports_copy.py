@@ -11,13 +11,13 @@ from djmoney.money import Money
 from psycopg.pq import TransactionStatus
 
 from billing.exports import copy_csv_chunks, csv_chunks
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, ItemStatus, ItemUnit
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ItemStatus, ItemUnit
 from billing.selectors.finance import billable_items_export_rows
 from tests.billing.conftest import api_as
 from tests.factories import BillableItemFactory
 
 OCTOBER = dt.date(2026, 10, 1)
-HEADER = (",".join(BILLABLE_ITEM_COLUMNS) + "\r\n").encode()
+HEADER = (",".join(BILLABLE_ITEM_EXPORT_COLUMNS) + "\r\n").encode()
 
 HOSTILE = [
     '=HYPERLINK("http://x","y")',

@@ -96,7 +96,10 @@ def test_actions_move_items_along_the_allowed_statuses(finance, items):
     }
     notes = [str(m) for m in get_messages(response.wsgi_request)]
     assert "2 item(s) marked exported." in notes
-    assert "1 item(s) left as they were: their status cannot become exported." in notes
+    assert (
+        "1 item(s) left as they were: an invoiced item cannot change any more; enter an "
+        "adjustment instead." in notes
+    )
 
     finance.post(CHANGELIST, {"action": "mark_void", "_selected_action": [items["fee"].pk]})
     finance.post(
@@ -157,7 +160,7 @@ def test_adjustment_needs_a_reason_and_the_right_subscription(finance, world):
         },
     )
     assert response.context["form"].errors == {
-        "subscription": ["That subscription belongs to another client."]
+        "subscription": ["Choose one of the client's subscriptions."]
     }
     assert not BillableItem.objects.filter(kind="adjustment").exists()
 
@@ -198,7 +201,8 @@ def test_closing_a_running_month_is_refused_with_the_reason(finance):
 
 def test_operators_cannot_use_the_finance_pages(client, world):
     client.force_login(world.users["operator"])
-    assert client.get(reverse("admin:billing_periods")).status_code == 403
+    assert client.get(reverse("admin:billing_periods")).status_code == 200  # months, no money
+    assert client.get(reverse("admin:billing_period_close", args=["2026-09"])).status_code == 403
     assert client.post(reverse("admin:billing_period_close", args=["2026-09"])).status_code == 403
     assert client.get(reverse("admin:billing_adjustment_add")).status_code == 403
     assert client.get(reverse("admin:billing_export") + "?period=2026-10").status_code == 403

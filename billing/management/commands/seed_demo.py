@@ -3,6 +3,7 @@
 import datetime as dt
 import random
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -11,14 +12,24 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.models import BillableItem, ItemStatus
 from billing.selectors.periods import periods_to_close
+from billing.services.items import adjustment_create, billable_items_status_set
 from billing.services.rollup import period_close
 from customers.models import Client, ClientUser
-from packages.models import BillingMode, InvoiceAction, PackagePrice, SupportPackage
+from packages.models import BillingMode, InvoiceAction, PackagePrice, Subscription, SupportPackage
 from packages.services import subscription_create
-from supportbilling.periods import local_today, period_of, period_previous
+from supportbilling.periods import (
+    local_today,
+    period_label,
+    period_last_day,
+    period_next,
+    period_of,
+    period_previous,
+    periods_between,
+)
 from supportbilling.roles import FINANCE_GROUP, OPERATORS_GROUP
-from tickets.models import MessageKind, Ticket, TicketMessage
+from tickets.models import MessageKind, Ticket, TicketMessage, TicketPriority, TicketStatus
 from tickets.services import time_entry_log
 
 DEMO_PASSWORD = "support-demo-2026"
@@ -42,6 +53,12 @@ WORK = [
     "Checked backups and disk usage",
 ]
 
+ANSWERS = [
+    "We are on it and will report back shortly.",
+    "Done: please check on your side and tell us if anything is still wrong.",
+    "We found the cause and fixed it; details in the work log.",
+]
+
 SUBJECTS = [
     "Mail server down",
     "Website slow since this morning",
@@ -53,16 +70,27 @@ SUBJECTS = [
 ]
 
 
+def _moment(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time(hour, minute)))
+
+
 class Command(BaseCommand):
     help = "Create demo packages, clients, users, tickets and time, and close past months."
 
-    def handle(self, *args: object, **options: object) -> None:
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--leave-open",
+            action="store_true",
+            help="Leave the last ended month open, to try closing it in the admin.",
+        )
+
+    def handle(self, *args: object, **options: Any) -> None:
         if User.objects.filter(username="admin").exists():
             self.stdout.write("Demo data is already there.")
         else:
             with transaction.atomic():
                 self._seed()
-            self._close_past_months()
+            self._close_past_months(leave_open=options["leave_open"])
         self._print_logins()
 
     def _seed(self) -> None:
@@ -173,33 +201,16 @@ class Command(BaseCommand):
                 for pkg in packages
             ]
             for subscription in subscriptions:
-                for _ in range(rng.randint(3, 6)):
-                    ticket = Ticket.objects.create(
-                        client=client, subscription=subscription, subject=rng.choice(SUBJECTS)
-                    )
-                    TicketMessage.objects.create(
-                        ticket=ticket,
-                        author=portal_user,
-                        kind=MessageKind.CLIENT_REPLY,
-                        body="Hello, could you please have a look? Thank you.",
-                    )
-                    TicketMessage.objects.create(
-                        ticket=ticket,
-                        author=rng.choice(operators),
-                        kind=MessageKind.OPERATOR_REPLY,
-                        body="We are on it and will report back shortly.",
-                    )
-                    for _ in range(rng.randint(1, 4)):
-                        work_date = start + dt.timedelta(days=rng.randint(0, (today - start).days))
-                        hours = Decimal(rng.randint(1, 10)) * Decimal("0.25")
-                        if subscription.package.billing_mode == BillingMode.ONE_TIME:
-                            hours = Decimal("0.50")
-                        time_entry_log(
-                            ticket=ticket,
-                            operator=rng.choice(operators),
-                            hours=hours,
-                            work_date=work_date,
-                            note=rng.choice(WORK),
+                for month in periods_between(start, period_of(today)):
+                    for _ in range(rng.randint(1, 3)):
+                        self._ticket(
+                            rng,
+                            client=client,
+                            subscription=subscription,
+                            contact=portal_user,
+                            operators=operators,
+                            month=month,
+                            today=today,
                         )
             # A busy month for the Gold client, so overtime shows up.
             if client.name == "ACME Ltd":
@@ -207,6 +218,8 @@ class Command(BaseCommand):
                     client=client,
                     subscription=subscriptions[0],
                     subject="Migration to the new cluster",
+                    status=TicketStatus.CLOSED,
+                    assignee=operators[0],
                 )
                 month = period_previous(period_of(today))
                 for day in range(1, 7):
@@ -217,10 +230,103 @@ class Command(BaseCommand):
                         work_date=month + dt.timedelta(days=day),
                         note="Migration work",
                     )
+                self._backdate(busy, at=_moment(month, 1, 10))
 
-    def _close_past_months(self) -> None:
-        for month in periods_to_close():
-            period_close(month=month)
+    def _ticket(
+        self,
+        rng: random.Random,
+        *,
+        client: Client,
+        subscription: Subscription,
+        contact: User | None,
+        operators: list[User],
+        month: dt.date,
+        today: dt.date,
+    ) -> None:
+        """One ticket of ``month`` as a support desk has them: a past month's are closed (or
+        on hold), the current month's open, answered, waiting for the client, replied to by
+        the client, on hold or closed; most are assigned, and the time is logged on the
+        days the work was done. A message of a client without a portal login has no author
+        (as mail filed by an operator): the admin shows the client and its contact."""
+        last = min(period_last_day(month), today)
+        opened = month + dt.timedelta(days=rng.randint(0, (last - month).days))
+        if month < period_of(today):
+            status: str = rng.choice([TicketStatus.CLOSED] * 5 + [TicketStatus.ON_HOLD])
+        else:
+            status = rng.choice(list(TicketStatus.values))
+        operator = rng.choice(operators)
+        assignee = None if status == TicketStatus.OPEN and rng.random() < 0.5 else operator
+        ticket = Ticket.objects.create(
+            client=client,
+            subscription=subscription,
+            subject=rng.choice(SUBJECTS),
+            status=status,
+            priority=rng.choice(list(TicketPriority.values)),
+            assignee=assignee,
+        )
+        at = _moment(opened, rng.randint(8, 16), rng.randint(0, 59))
+        conversation = [(MessageKind.CLIENT_REPLY, "Hello, could you please have a look? Thanks.")]
+        if status != TicketStatus.OPEN:
+            conversation.append((MessageKind.OPERATOR_REPLY, rng.choice(ANSWERS)))
+        if status == TicketStatus.CUSTOMER_REPLY:
+            conversation.append((MessageKind.CLIENT_REPLY, "Thanks, but it happens again."))
+        if status == TicketStatus.ON_HOLD:
+            conversation.append((MessageKind.INTERNAL_NOTE, "Waiting for the hosting provider."))
+        if status == TicketStatus.CLOSED:
+            conversation.append((MessageKind.CLIENT_REPLY, "Works now, thank you!"))
+        for number, (kind, body) in enumerate(conversation):
+            author = contact if kind == MessageKind.CLIENT_REPLY else operator
+            message = TicketMessage.objects.create(
+                ticket=ticket, author=author, kind=kind, body=body
+            )
+            written = at + dt.timedelta(hours=3 * number)
+            TicketMessage.objects.filter(pk=message.pk).update(created_at=written)
+        if assignee is not None:
+            for _ in range(rng.randint(1, 3)):
+                work_date = opened + dt.timedelta(days=rng.randint(0, 3))
+                if subscription.package.billing_mode == BillingMode.ONE_TIME:
+                    hours = Decimal("0.50")
+                else:
+                    hours = Decimal(rng.randint(1, 8)) * Decimal("0.25")
+                time_entry_log(
+                    ticket=ticket,
+                    operator=assignee,
+                    hours=hours,
+                    work_date=min(work_date, last),
+                    note=rng.choice(WORK),
+                )
+        self._backdate(ticket, at=at, updated=at + dt.timedelta(hours=3 * len(conversation)))
+
+    @staticmethod
+    def _backdate(ticket: Ticket, *, at: dt.datetime, updated: dt.datetime | None = None) -> None:
+        Ticket.objects.filter(pk=ticket.pk).update(created_at=at, updated_at=updated or at)
+
+    def _close_past_months(self, *, leave_open: bool) -> None:
+        """Close the ended months as the schedule would have; the months before the last are
+        exported and invoiced, the last one waits for finance's export (with a credit), or
+        stays open to be closed by hand."""
+        months = periods_to_close()
+        last = months[-1] if months else None
+        for month in months:
+            if month == last and leave_open:
+                self.stdout.write(f"{period_label(month)} is left open for you to close.")
+                continue
+            # as the schedule does it, at 00:05 on the 1st of the next month
+            period_close(month=month, now=_moment(period_next(month), 0, 5))
+        finance = User.objects.get(username="fiona")
+        for month in months[:-1]:
+            items = list(BillableItem.objects.filter(period=month).values_list("pk", flat=True))
+            for status in (ItemStatus.EXPORTED, ItemStatus.INVOICED):
+                billable_items_status_set(item_ids=items, status=status, actor=finance)
+        if last is not None:
+            acme = Client.objects.get(name="ACME Ltd")
+            adjustment_create(
+                client=acme,
+                month=last,
+                amount=Decimal("-60.00"),
+                reason="Goodwill credit: one hour of the mail outage",
+                actor=finance,
+            )
 
     def _print_logins(self) -> None:
         self.stdout.write(f"\nDemo logins (password for all: {DEMO_PASSWORD})")
