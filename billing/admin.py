@@ -16,7 +16,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
 from billing import audit, exports
-from billing.admin_views import ticket_service_add
+from billing.admin_views import export_job, export_job_download, export_jobs, ticket_service_add
 from billing.models import BillableItem, ItemStatus, UsageAlert, UsageAlertDelivery
 from billing.selectors.finance import billable_item_totals, periods_overview
 from billing.services.catalogue import (
@@ -204,6 +204,17 @@ class BillableItemAdmin(BillingAuditAdmin):
                 name="billing_adjustment_add",
             ),
             path("export/", self.admin_site.admin_view(self.export_view), name="billing_export"),
+            path("exports/", self.admin_site.admin_view(export_jobs), name="billing_export_jobs"),
+            path(
+                "exports/<int:job_id>/",
+                self.admin_site.admin_view(export_job),
+                name="billing_export_job",
+            ),
+            path(
+                "exports/<int:job_id>/download/",
+                self.admin_site.admin_view(export_job_download),
+                name="billing_export_job_download",
+            ),
             # Posted from the ticket's admin page (tickets cannot import billing's services).
             path(
                 "ticket/<int:ticket_id>/service/",
@@ -294,7 +305,10 @@ class BillableItemAdmin(BillingAuditAdmin):
             self.message_user(request, "Choose a period to export: " + " ".join(exc.messages))
             return HttpResponseRedirect(reverse("admin:billing_billableitem_changelist"))
         if request.GET.get("format") == "xlsx":
-            return exports.billable_items_xlsx_response(month=month)
+            # Never written inside a request: the export jobs page starts it in the background.
+            return HttpResponseRedirect(
+                reverse("admin:billing_export_jobs") + f"?period={period_label(month)}&format=xlsx"
+            )
         return exports.billable_items_csv_response(month=month)
 
 

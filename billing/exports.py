@@ -11,7 +11,7 @@ import csv
 import datetime as dt
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 from django.db import connection
@@ -21,7 +21,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg import sql
 
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem
+from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, ExportFormat, ExportJob
 from billing.selectors.finance import billable_items_export_rows
 from supportbilling.periods import period_label
 
@@ -113,18 +113,17 @@ _COPY_EXPRESSIONS = {
         " '.000000Z', 'Z')"
     ),
 }
+_COPY_COLUMNS = sql.SQL(", ").join(
+    sql.SQL("{} AS {}").format(
+        _COPY_EXPRESSIONS.get(name) or _spreadsheet_text_sql(name), sql.Identifier(name)
+    )
+    for name in BILLABLE_ITEM_COLUMNS
+)
+_COPY_TABLE = sql.Identifier(BillableItem._meta.db_table)
 _COPY_SQL = sql.SQL(
     "COPY (SELECT {columns} FROM {table} WHERE period = %s ORDER BY id)"
     " TO STDOUT WITH (FORMAT csv, HEADER)"
-).format(
-    columns=sql.SQL(", ").join(
-        sql.SQL("{} AS {}").format(
-            _COPY_EXPRESSIONS.get(name) or _spreadsheet_text_sql(name), sql.Identifier(name)
-        )
-        for name in BILLABLE_ITEM_COLUMNS
-    ),
-    table=sql.Identifier(BillableItem._meta.db_table),
-)
+).format(columns=_COPY_COLUMNS, table=_COPY_TABLE)
 
 
 def copy_csv_chunks(*, month: dt.date, rows_per_chunk: int = ROWS_PER_CHUNK) -> Iterator[bytes]:
@@ -144,6 +143,55 @@ def copy_csv_chunks(*, month: dt.date, rows_per_chunk: int = ROWS_PER_CHUNK) -> 
         if lines:
             lines.append(b"")
             yield b"\r\n".join(lines)
+
+
+RowsWritten = Callable[[int], None]  # told how many rows are written so far
+
+_COPY_BATCH_SQL = {
+    header: sql.SQL(
+        "COPY (SELECT {columns} FROM {table} WHERE period = %s AND id > %s ORDER BY id LIMIT %s)"
+        " TO STDOUT WITH (FORMAT csv{header})"
+    ).format(columns=_COPY_COLUMNS, table=_COPY_TABLE, header=sql.SQL(", HEADER" if header else ""))
+    for header in (True, False)
+}
+
+
+def copy_csv_batches(
+    *, month: dt.date, rows_per_batch: int, progress: RowsWritten
+) -> Iterator[bytes]:
+    """The bytes of ``copy_csv_chunks``, from one COPY per ``rows_per_batch`` rows (by id), and
+    ``progress`` told between them: a COPY holds the connection until it ends, so this is
+    where the caller may write to the database (an export job's progress)."""
+    after_id, written, header = 0, 0, True
+    while True:
+        lines: list = []
+        query = _COPY_BATCH_SQL[header]
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(query, [month, after_id, rows_per_batch]) as copy,
+        ):
+            for data in copy:
+                lines.append(bytes(data[:-1]))  # one message per row, LF -> CRLF as above
+        rows = len(lines) - header
+        if rows:
+            after_id = int(lines[-1].split(b",", 1)[0])  # the id column comes first
+        lines.append(b"")
+        yield b"\r\n".join(lines)
+        written += rows
+        progress(written)
+        if rows < rows_per_batch:
+            return
+        header = False
+
+
+def rows_counted(rows: Iterable[tuple], progress: RowsWritten, every: int) -> Iterator[tuple]:
+    """``rows`` as they are, telling ``progress`` the count every ``every`` rows and at the end."""
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count % every == 0:
+            progress(count)
+    progress(count)
 
 
 def billable_items_csv_chunks(*, month: dt.date) -> Iterator[bytes] | Iterator[str]:
@@ -206,4 +254,16 @@ def billable_items_xlsx_response(*, month: dt.date) -> FileResponse:
         as_attachment=True,
         filename=export_filename(month, "xlsx"),
         content_type=XLSX_CONTENT_TYPE,
+    )
+
+
+def export_job_file_response(job: ExportJob, *, content_type: str | None = None) -> FileResponse:
+    """The file of a done export job, as an attachment named like the synchronous exports'
+    (``billable-items-2026-10.xlsx``), read from the storage while it is sent."""
+    return FileResponse(
+        job.file.open("rb"),
+        as_attachment=True,
+        filename=export_filename(job.period, job.format),
+        content_type=content_type
+        or (XLSX_CONTENT_TYPE if job.format == ExportFormat.XLSX else CSV_CONTENT_TYPE),
     )

@@ -11,7 +11,8 @@ def sync_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    roles_sync(apps)
+    # Permissions of models created by later migrations (export jobs) are granted there.
+    roles_sync(apps, missing_ok=True)
 
 
 class Migration(migrations.Migration):
