@@ -17,11 +17,20 @@ from billing.exports import billable_items_csv_chunks, billable_items_xlsx_respo
 from billing.models import ExportJob, ExportStatus
 from tests.billing.conftest import api_as
 from tests.billing.test_exports import OCTOBER, insert_items
-from tests.billing.test_exports_copy import every_kind_of_item  # noqa: F401 - a fixture
+from tests.billing.test_exports_copy import every_kind_of_item_create
 from tests.factories import FinanceFactory
 
 JOBS = "/admin/billing/billableitem/exports/"
 API_JOBS = "/api/v1/export-jobs/"
+REAL_MONTH = "Enter a real month as YYYY-MM, for example 2026-10."
+YYYY_MM = "Enter the period as YYYY-MM, for example 2026-10."
+RANGE = "Enter a month from 2000-01 to 2999-12."
+
+
+@pytest.fixture
+def hostile_month(world):
+    """October with formulas, quotes, newlines, unicode, credits (test_exports_copy's items)."""
+    every_kind_of_item_create(world)
 
 
 @pytest.fixture(autouse=True)
@@ -81,9 +90,9 @@ def cells(xlsx: bytes) -> list[list[tuple]]:
 
 def test_a_csv_job_writes_the_bytes_of_the_synchronous_export(
     world,
-    every_kind_of_item,
+    hostile_month,
     postgres,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     # given finance, and a month of formulas, quotes, newlines, unicode and credits
     browser = browser_of(world.users["finance"])
@@ -101,8 +110,8 @@ def test_a_csv_job_writes_the_bytes_of_the_synchronous_export(
 
 def test_an_xlsx_job_writes_the_cells_of_the_synchronous_export(
     world,
-    every_kind_of_item,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    hostile_month,
+    django_capture_on_commit_callbacks,
 ):
     browser = browser_of(world.users["finance"])
     job = admin_job_start(
@@ -302,9 +311,9 @@ def test_who_sees_which_jobs_in_the_admin(
 
 def test_the_api_starts_a_job_follows_it_and_downloads_its_file(
     world,
-    every_kind_of_item,
+    hostile_month,
     postgres,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     api = api_as(world.users["finance"])
     # when finance asks for a CSV export of October
@@ -345,9 +354,9 @@ def test_the_api_downloads_an_xlsx_as_bytes(world, django_capture_on_commit_call
     ("data", "errors"),
     [
         ({"period": "2026-10", "format": "pdf"}, {"format": ['"pdf" is not a valid choice.']}),
-        ({"period": "2026-13", "format": "csv"}, {"period": ["Enter a real month as YYYY-MM, for example 2026-10."]}),
-        ({"period": "3000-01", "format": "csv"}, {"period": ["Enter a month from 2000-01 to 2999-12."]}),
-        ({"period": "October", "format": "csv"}, {"period": ["Enter the period as YYYY-MM, for example 2026-10."]}),
+        ({"period": "2026-13", "format": "csv"}, {"period": [REAL_MONTH]}),
+        ({"period": "3000-01", "format": "csv"}, {"period": [RANGE]}),
+        ({"period": "October", "format": "csv"}, {"period": [YYYY_MM]}),
         ({"format": "csv"}, {"period": ["This field is required."]}),
         ({"period": "2026-10"}, {"format": ["This field is required."]}),
     ],
