@@ -10,7 +10,14 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.calculations import TERMS_BILLED, TERMS_CURRENT
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, ItemStatus
+from billing.models import (
+    BILLABLE_ITEM_COLUMNS,
+    BillableItem,
+    ExportFormat,
+    ExportJob,
+    ExportStatus,
+    ItemStatus,
+)
 from customers.models import Client
 from packages.models import (
     BillingMode,
@@ -338,6 +345,56 @@ class TokenSerializer(serializers.Serializer):
 class ExportRequestSerializer(serializers.Serializer):
     period = PeriodField()
     format = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
+
+
+class ExportJobRequestSerializer(serializers.Serializer):
+    """POST /export-jobs/: the month and the file's format."""
+
+    period = PeriodField()
+    format = serializers.ChoiceField(choices=ExportFormat.choices)
+
+
+class ExportJobSerializer(serializers.ModelSerializer):
+    """An export job and where it stands; ``download`` is its file's address once it is done."""
+
+    period = PeriodField(read_only=True)
+    url = serializers.SerializerMethodField()
+    download = serializers.SerializerMethodField()
+    percent = serializers.IntegerField(read_only=True, min_value=0, max_value=100)
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "url",
+            "period",
+            "format",
+            "status",
+            "rows_done",
+            "rows_total",
+            "percent",
+            "error",
+            "download",
+            "requested_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def _address(self, name: str, job: ExportJob) -> str:
+        from django.urls import reverse
+
+        path = reverse(f"api:export-job-{name}", args=[job.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request is not None else path
+
+    def get_url(self, job: ExportJob) -> str:
+        return self._address("detail", job)
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_download(self, job: ExportJob) -> str | None:
+        return self._address("download", job) if job.status == ExportStatus.DONE else None
 
 
 class UsageRequestSerializer(serializers.Serializer):

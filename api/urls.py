@@ -17,6 +17,7 @@ router.register("subscriptions", views.SubscriptionViewSet, basename="subscripti
 router.register("tickets", views.TicketViewSet, basename="ticket")
 router.register("time-entries", views.TimeEntryViewSet, basename="time-entry")
 router.register("billable-items", views.BillableItemViewSet, basename="billable-item")
+router.register("export-jobs", views.ExportJobViewSet, basename="export-job")
 
 app_name = "api"
 urlpatterns = [

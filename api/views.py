@@ -23,8 +23,10 @@ from api import serializers as s
 from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
 from api.permissions import RolePolicy
 from billing import exports
-from billing.models import BillableItem
+from billing.models import BillableItem, ExportStatus
+from billing.selectors.exports import export_jobs_visible_to
 from billing.selectors.statements import statement_for_subscription
+from billing.services.exports import export_job_create
 from billing.services.items import adjustment_create, billable_item_status_set
 from billing.services.rollup import period_close
 from customers.models import Client
@@ -37,7 +39,7 @@ from packages.services import (
     subscription_create,
     subscription_status_set,
 )
-from supportbilling.periods import period_current
+from supportbilling.periods import period_current, period_label
 from supportbilling.roles import ADMINISTRATOR as ADMIN
 from supportbilling.roles import ALL_ROLES as EVERYONE
 from supportbilling.roles import FINANCE, OPERATOR, client_id_of
@@ -461,9 +463,11 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         return self._export({**request.query_params.dict(), "format": "csv"})
 
     @extend_schema(
+        deprecated=True,
         description=(
             "Every item of the period as an Excel workbook, sent as plain bytes "
-            "(application/octet-stream, a file name ending in .xlsx)."
+            "(application/octet-stream, a file name ending in .xlsx). Built inside the "
+            "request: prefer POST /api/v1/export-jobs/ (written in the background)."
         ),
         parameters=[PERIOD_PARAMETER],
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY)},
@@ -488,6 +492,77 @@ class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         if serializer.validated_data["format"] == "xlsx":
             return exports.billable_items_xlsx_response(month=month)
         return exports.billable_items_csv_response(month=month)
+
+
+class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Exports written in the background (docs/api.md, "Export jobs"): POST starts one (202),
+    GET follows it, download/ sends its file once it is done. Finance sees its own jobs,
+    administrators everyone's; anyone else's is a 404."""
+
+    serializer_class = s.ExportJobSerializer
+    filter_backends: list = []
+    roles = {
+        "list": FINANCE_ROLES,
+        "retrieve": FINANCE_ROLES,
+        "create": FINANCE_ROLES,
+        "download": FINANCE_ROLES,
+    }
+
+    def get_queryset(self):
+        return export_jobs_visible_to(self.request.user)
+
+    @extend_schema(request=s.ExportJobRequestSerializer, responses={202: s.ExportJobSerializer})
+    def create(self, request):
+        serializer = s.ExportJobRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = export_job_create(
+            requested_by=request.user,
+            period=period_label(serializer.validated_data["period"]),
+            format=serializer.validated_data["format"],
+        )
+        body = self.get_serializer(job).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    @extend_schema(
+        description=(
+            "The file of a done job: CSV as text/csv, XLSX as plain bytes "
+            "(application/octet-stream, a file name ending in .xlsx). 409 while the job is "
+            "queued or running, or when it failed."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiResponse(CSV_TEXT),
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+            409: OpenApiResponse(
+                {
+                    "type": "object",
+                    "properties": {"detail": {"type": "string"}, "status": {"type": "string"}},
+                    "required": ["detail", "status"],
+                },
+                description="Not ready: queued or running (try again later), or failed.",
+            ),
+        },
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def download(self, request, pk=None):
+        job = self.get_object()
+        if job.status != ExportStatus.DONE or not job.file:
+            if job.status == ExportStatus.FAILED:
+                detail = f"The export failed, there is no file: {job.error}"
+            else:
+                detail = (
+                    f"The export is {job.status} ({job.percent} %): download it once its "
+                    "status is done."
+                )
+            return Response({"detail": detail, "status": job.status}, status=409)
+        content_type = "text/csv" if job.format == "csv" else "application/octet-stream"
+        return exports.export_job_file_response(job, content_type=content_type)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The file is not rendered by DRF; its refusals are JSON.
+        if self.action == "download":
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
 
 
 class TokenView(APIView):

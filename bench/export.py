@@ -10,7 +10,12 @@ the same size), then times, in the same run:
 2. the CSV export as the API serves it (``billing.exports.billable_items_csv_response``,
    the body read to the end; on PostgreSQL it streams from COPY), with the time to its first
    piece (the first byte a client would get);
-3. the XLSX export (``--xlsx``), written to a temporary file and read back.
+3. the XLSX export (``--xlsx``), written to a temporary file and read back;
+4. ``--xlsx-writers``: the two XLSX writers the export job could use, on the same rows, each
+   in its own forked process (so each has its own peak memory): openpyxl in write-only mode
+   (``billing.exports.xlsx_write``, with lxml) and xlsxwriter in ``constant_memory`` mode (the
+   same cells: numbers as numbers with two decimals, text as inline strings after the same
+   formula rule). Time, file size and the growth of the process's peak resident memory.
 It prints the wall time, rows per second, the ratio to the baseline and the growth of the
 process's peak memory (flat: rows stream through in chunks). For a benchmark database only.
 """
@@ -115,10 +120,85 @@ def time_xlsx() -> tuple[float, int]:
     return time.perf_counter() - started, size
 
 
+def _peak_rss_kb() -> int:
+    # VmHWM: this process's own high-water mark, right for a forked child (ru_maxrss would
+    # include what the parent had touched before the fork).
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _xlsxwriter_write(*, rows, target) -> None:
+    """The candidate: xlsxwriter, constant_memory (one row in memory, inline strings)."""
+    import xlsxwriter
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    from billing.exports import _DECIMAL_INDEXES, _csv_row, spreadsheet_text
+    from billing.models import BILLABLE_ITEM_COLUMNS
+
+    workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
+    sheet = workbook.add_worksheet("Billable items")
+    two_places = workbook.add_format({"num_format": "0.00"})
+    sheet.write_row(0, 0, BILLABLE_ITEM_COLUMNS)
+    decimals = set(_DECIMAL_INDEXES)
+    for number, row in enumerate(rows, start=1):
+        for column, value in enumerate(_csv_row(row)):
+            if column in decimals:
+                sheet.write_number(number, column, row[column], two_places)
+            elif isinstance(value, str):
+                text = spreadsheet_text(ILLEGAL_CHARACTERS_RE.sub("", value))
+                if text:
+                    sheet.write_string(number, column, text)
+            else:
+                sheet.write_number(number, column, value)
+    workbook.close()
+
+
+def _xlsx_writer_child(name: str, results) -> None:
+    import tempfile
+
+    from django.db import connections
+
+    from billing.exports import xlsx_write
+    from billing.selectors.finance import billable_items_export_rows
+
+    connections.close_all()  # the fork must not share the parent's connection
+    writer = {"openpyxl write-only": xlsx_write, "xlsxwriter constant_memory": _xlsxwriter_write}
+    before = _peak_rss_kb()
+    started = time.perf_counter()
+    with tempfile.TemporaryFile(suffix=".xlsx") as target:
+        writer[name](rows=billable_items_export_rows(month=MONTH), target=target)
+        size = target.tell()
+    results.put((name, time.perf_counter() - started, size, (_peak_rss_kb() - before) / 1024))
+
+
+def compare_xlsx_writers(items: int) -> None:
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    for name in ("openpyxl write-only", "xlsxwriter constant_memory"):
+        results = context.Queue()
+        child = context.Process(target=_xlsx_writer_child, args=(name, results))
+        child.start()
+        _, seconds, size, memory = results.get()
+        child.join()
+        print(
+            f"{name:27}: {seconds:7.2f} s  {items / seconds:10,.0f} rows/s  "
+            f"{size / 1e6:7.1f} MB  peak memory grew by {memory:.1f} MB"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=200_000)
     parser.add_argument("--xlsx", action="store_true", help="also time the XLSX export")
+    parser.add_argument(
+        "--xlsx-writers", action="store_true", help="compare openpyxl and xlsxwriter"
+    )
     args = parser.parse_args()
 
     sys.path.insert(0, str(ROOT))
@@ -153,6 +233,8 @@ def main() -> None:
             f"{size / 1e6:7.1f} MB  ratio to baseline {seconds / baseline:5.1f}x"
         )
     print(f"peak memory grew by {peak_rss_mb() - rss_before:.1f} MB during the exports")
+    if args.xlsx_writers:
+        compare_xlsx_writers(args.items)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from billing import audit, exports
+from billing.admin_views import export_job, export_job_download, export_jobs
 from billing.models import BillableItem, ItemStatus, ItemUnit, UsageAlert, UsageAlertDelivery
 from billing.selectors.finance import billable_item_totals
 from billing.services.items import (
@@ -289,6 +290,17 @@ class BillableItemAdmin(BillingAuditAdmin):
                 name="billing_adjustment_add",
             ),
             path("export/", self.admin_site.admin_view(self.export_view), name="billing_export"),
+            path("exports/", self.admin_site.admin_view(export_jobs), name="billing_export_jobs"),
+            path(
+                "exports/<int:job_id>/",
+                self.admin_site.admin_view(export_job),
+                name="billing_export_job",
+            ),
+            path(
+                "exports/<int:job_id>/download/",
+                self.admin_site.admin_view(export_job_download),
+                name="billing_export_job_download",
+            ),
         ]
         return own + super().get_urls()
 
@@ -384,7 +396,11 @@ class BillableItemAdmin(BillingAuditAdmin):
             items = BillableItem.objects.filter(pk__in=change.changed_ids)
             name = f"exported-{timezone.localtime():%Y%m%d-%H%M%S}"
         if file_format == "xlsx":
-            return exports.billable_items_xlsx_response(month=month, items=items, name=name)
+            # Never written inside a request: an export job writes the month in the background.
+            jobs = reverse("admin:billing_export_jobs")
+            if month is not None:
+                jobs += f"?period={period_label(month)}&format=xlsx"
+            return HttpResponseRedirect(jobs)
         return exports.billable_items_csv_response(month=month, items=items, name=name)
 
 

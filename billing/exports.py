@@ -12,7 +12,7 @@ import csv
 import datetime as dt
 import io
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +24,7 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg import sql
 
-from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ExportFormat, ExportJob
 from billing.selectors.finance import billable_items_export_rows
 from customers.models import Client
 from supportbilling.periods import period_label
@@ -134,6 +134,13 @@ _COPY_SELECT = sql.SQL(
     clients=sql.Identifier(Client._meta.db_table),
 )
 _COPY_END = sql.SQL(" ORDER BY i.id) TO STDOUT WITH (FORMAT csv, HEADER)")
+_COPY_BATCH_SQL = {
+    header: _COPY_SELECT
+    + sql.SQL(
+        "i.period = %s AND i.id > %s ORDER BY i.id LIMIT %s) TO STDOUT WITH (FORMAT csv{})"
+    ).format(sql.SQL(", HEADER" if header else ""))
+    for header in (True, False)
+}
 
 
 def _copy_statement(
@@ -178,6 +185,47 @@ def copy_csv_chunks(
         if lines:
             lines.append(b"")
             yield b"\r\n".join(lines)
+
+
+RowsWritten = Callable[[int], None]  # told how many rows are written so far
+
+
+def copy_csv_batches(
+    *, month: dt.date, rows_per_batch: int, progress: RowsWritten
+) -> Iterator[bytes]:
+    """The bytes of ``copy_csv_chunks``, from one COPY per ``rows_per_batch`` rows (by id), and
+    ``progress`` told between them: a COPY holds the connection until it ends, so this is
+    where the caller may write to the database (an export job's progress)."""
+    after_id, written, header = 0, 0, True
+    while True:
+        lines: list = []
+        query = _COPY_BATCH_SQL[header]
+        with (
+            connection.cursor() as cursor,
+            cursor.cursor.copy(query, [month, after_id, rows_per_batch]) as copy,
+        ):
+            for data in copy:
+                lines.append(bytes(data[:-1]))  # one message per row, LF -> CRLF as above
+        rows = len(lines) - header
+        if rows:
+            after_id = int(lines[-1].split(b",", 1)[0])  # the id column comes first
+        lines.append(b"")
+        yield b"\r\n".join(lines)
+        written += rows
+        progress(written)
+        if rows < rows_per_batch:
+            return
+        header = False
+
+
+def rows_counted(rows: Iterable[tuple], progress: RowsWritten, every: int) -> Iterator[tuple]:
+    """``rows`` as they are, telling ``progress`` the count every ``every`` rows and at the end."""
+    count = 0
+    for count, row in enumerate(rows, start=1):
+        yield row
+        if count % every == 0:
+            progress(count)
+    progress(count)
 
 
 def billable_items_csv_chunks(
@@ -251,4 +299,16 @@ def billable_items_xlsx_response(
         as_attachment=True,
         filename=export_filename(month, "xlsx", name=name),
         content_type=XLSX_CONTENT_TYPE,
+    )
+
+
+def export_job_file_response(job: ExportJob, *, content_type: str | None = None) -> FileResponse:
+    """The file of a done export job, as an attachment named like the synchronous exports'
+    (``billable-items-2026-10.xlsx``), read from the storage while it is sent."""
+    return FileResponse(
+        job.file.open("rb"),
+        as_attachment=True,
+        filename=export_filename(job.period, job.format),
+        content_type=content_type
+        or (XLSX_CONTENT_TYPE if job.format == ExportFormat.XLSX else CSV_CONTENT_TYPE),
     )

@@ -319,3 +319,59 @@ class BilledTerms(models.Model):
 
     def __str__(self) -> str:
         return f"Terms of #{self.subscription_id} in {self.month:%Y-%m}"
+
+
+class ExportFormat(models.TextChoices):
+    CSV = "csv", "CSV"
+    XLSX = "xlsx", "XLSX"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def _export_path(instance: "ExportJob", filename: str) -> str:
+    # One folder per job: the file keeps the export's own name (billable-items-2026-10.xlsx).
+    return f"exports/{instance.pk}/{filename}"
+
+
+class ExportJob(models.Model):
+    """A month's billable items written to a file by a Celery task (billing.services.exports),
+    for finance to download from the admin or the API when it is done. The file is in the
+    default storage under MEDIA_ROOT and is only served through the views, which check who
+    asks (billing.selectors.exports)."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    format = models.CharField(max_length=8, choices=ExportFormat.choices)
+    period = models.DateField()  # the first day of the month the export covers
+    status = models.CharField(
+        max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)  # counted when it starts
+    file = models.FileField(upload_to=_export_path, max_length=200, blank=True)
+    error = models.TextField(blank=True)  # why it failed, in words for finance
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["requested_by", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} ({self.format})"
+
+    @property
+    def percent(self) -> int:
+        """Progress in whole per cent: 100 once done, whatever was counted."""
+        if self.status == ExportStatus.DONE:
+            return 100
+        if not self.rows_total:
+            return 0
+        return min(99, self.rows_done * 100 // self.rows_total)

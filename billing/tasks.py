@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from billing.selectors.periods import periods_to_close
 from billing.selectors.rollup import rollup_batches
-from billing.services import alerts, rollup
+from billing.services import alerts, exports, rollup
 from supportbilling.periods import period_label, period_parse
 
 logger = logging.getLogger(__name__)
@@ -67,3 +67,10 @@ def usage_alerts_check(subscription_ids: list[int] | None = None) -> int:
 @shared_task(name="billing.usage_alert_send")
 def usage_alert_send(alert_id: int) -> int:
     return alerts.usage_alert_send(alert_id=alert_id)
+
+
+# Redelivered after a worker died mid-way (acks_late): the service writes the file again from
+# the start; a job already done or failed is left as it is.
+@shared_task(name="billing.export_job_run", acks_late=True)
+def export_job_run(job_id: int) -> str:
+    return exports.export_job_run(job_id=job_id)

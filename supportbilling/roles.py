@@ -65,6 +65,8 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.add_billableitem",
         "billing.change_billableitem",
         "billing.view_usagealert",
+        "billing.view_exportjob",  # their own export jobs (administrators see everyone's)
+        "billing.add_exportjob",
     ),
 }
 GROUP_ROLES = {OPERATORS_GROUP: OPERATOR, FINANCE_GROUP: FINANCE}

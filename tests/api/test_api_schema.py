@@ -14,6 +14,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from billing.models import ExportJob
+
 EXAMPLES = 12  # per operation and mode: about a minute for the whole API
 
 
@@ -51,6 +53,9 @@ def _existing_ids(world) -> dict[str, int]:
         "/api/v1/tickets/": world.ticket.pk,
         "/api/v1/time-entries/": world.entry.pk,
         "/api/v1/billable-items/": world.item.pk,
+        "/api/v1/export-jobs/": ExportJob.objects.create(
+            requested_by=world.users["finance"], period=world.item.period, format="csv"
+        ).pk,
     }
 
 

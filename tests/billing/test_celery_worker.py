@@ -1,5 +1,6 @@
-"""End to end: the scheduled task, sent through Redis, run by a real Celery worker process
-on the test database, closes the ended month and writes its items."""
+"""End to end: tasks sent through Redis, run by a real Celery worker process on the test
+database: the scheduled task closes the ended month and writes its items; an export job asked
+for through the API is written by the worker and downloaded."""
 
 import datetime as dt
 import json
@@ -15,11 +16,20 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django_celery_beat.models import PeriodicTask
+from rest_framework.test import APIClient
 
+from billing.exports import copy_csv_chunks
 from billing.models import BillableItem
 from packages.models import BillingPeriod, PeriodStatus
 from supportbilling.periods import period_current, period_label, period_previous
-from tests.factories import OperatorFactory, SubscriptionFactory, TicketFactory, TimeEntryFactory
+from tests.factories import (
+    BillableItemFactory,
+    FinanceFactory,
+    OperatorFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+)
 from tickets.models import TimeEntry
 from tickets.selectors import time_entries_with_billed
 
@@ -53,6 +63,7 @@ def celery_worker_process(postgres, transactional_db, redis_url):
         "REDIS_URL": redis_url,
         "SECRET_KEY": settings.SECRET_KEY,
         "DEBUG": "0",
+        "MEDIA_ROOT": settings.MEDIA_ROOT,  # the files it writes, where the test reads them
     }
     with tempfile.TemporaryFile(mode="w+") as log:
         worker = subprocess.Popen(
@@ -123,3 +134,30 @@ def test_a_real_worker_runs_the_scheduled_rollup_end_to_end(celery_worker_proces
     # and sending it again closes nothing more
     assert send_the_scheduled_task() == []
     assert BillableItem.objects.count() == 2
+
+
+def test_a_real_worker_writes_an_export_job_that_finance_downloads(celery_worker_process):
+    # given October's items, hostile text among them, and finance using the API
+    subscription = SubscriptionFactory()
+    for text in ('=HYPERLINK("http://x","y")', "first line\nsecond", "Zürich ½"):
+        BillableItemFactory(
+            subscription=None, client=subscription.client, kind="adjustment", description=text
+        )
+    month = BillableItem.objects.values_list("period", flat=True).first()
+    api = APIClient()
+    api.force_authenticate(FinanceFactory())
+    # when finance asks for the month as CSV: the job is sent through Redis to the worker
+    created = api.post(
+        "/api/v1/export-jobs/", {"period": period_label(month), "format": "csv"}, format="json"
+    )
+    assert created.status_code == 202
+    # then the worker writes it, and its file is the synchronous export's, byte for byte
+    deadline = time.monotonic() + 90
+    while (status := api.get(created["Location"]).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, "the worker did not write the export in time"
+        time.sleep(0.25)
+    assert (status["status"], status["rows_done"]) == ("done", 3)
+    response = api.get(status["download"])
+    assert response.status_code == 200
+    expected = b"".join(copy_csv_chunks(month=month))
+    assert b"".join(response.streaming_content) == expected

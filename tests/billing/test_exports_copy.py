@@ -51,6 +51,10 @@ def _copy_bytes(month: dt.date, **options) -> bytes:
 
 @pytest.fixture
 def every_kind_of_item(world):
+    every_kind_of_item_create(world)
+
+
+def every_kind_of_item_create(world) -> None:
     """October's fees (from ``world``), an overtime and a one-time item, and adjustments with
     hostile descriptions in every currency, status and unit, some of them credits."""
     BillableItemFactory(

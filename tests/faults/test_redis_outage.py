@@ -11,12 +11,14 @@ import pytest
 from django.db.models import F
 from django.urls import reverse
 
-from billing.models import BillableItem, UsageAlert
+from billing.models import BillableItem, ExportJob, UsageAlert
+from billing.services.exports import NOT_QUEUED
 from conftest import need_service
 from packages.models import BillingPeriod, PeriodStatus
 from supportbilling.periods import period_current, period_previous
 from tests.factories import (
     ClientUserFactory,
+    FinanceFactory,
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
@@ -63,6 +65,24 @@ def test_the_web_app_serves_pages_and_saves_time_with_redis_unreachable(gunicorn
     entry = TimeEntry.objects.get(ticket=ticket)
     assert (entry.hours, entry.operator, entry.note) == (Decimal("1.50"), operator, "Fixed it")
     assert request(f"{base}{ticket_page}", staff)[0] == 200
+
+
+def test_an_export_job_the_broker_cannot_take_fails_with_the_reason(gunicorn):
+    # given finance, and the app running with its broker where nothing listens
+    finance = FinanceFactory()
+    base = gunicorn(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    # when finance starts an export
+    jobs = reverse("admin:billing_export_jobs")
+    form = {"period": "2026-10", "format": "xlsx"}
+    status, _ = request(f"{base}{jobs}", session_cookie(finance), form)
+    # then the request does not fail, and the job does not wait for ever: it says why
+    assert status == 302
+    job = ExportJob.objects.get()
+    assert (job.status, job.error) == ("failed", NOT_QUEUED)
+    status, page = request(
+        f"{base}{reverse('admin:billing_export_job', args=[job.pk])}", session_cookie(finance)
+    )
+    assert status == 200 and "could not be queued" in page
 
 
 @pytest.mark.celery_worker

@@ -20,7 +20,7 @@ from django_celery_beat.models import (
 )
 from rest_framework.authtoken.models import Token
 
-from billing.models import UsageAlert
+from billing.models import ExportJob, UsageAlert
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
@@ -95,6 +95,8 @@ def world_build() -> SimpleNamespace:
     b = _client_side("b", currency="USD", package=package, operator=operator)
     finance = FinanceFactory(username="finance")
     administrator = AdminFactory(username="administrator")
+    # finance's export of September, still waiting for a worker (no file yet)
+    export_job = ExportJob.objects.create(requested_by=finance, period=SEPTEMBER, format="xlsx")
     # The subscriptions' start month: its row exists since they were sold (open).
     period = BillingPeriod.objects.get(month=SEPTEMBER, status=PeriodStatus.OPEN)
     Token.objects.create(user=a.user)
@@ -103,6 +105,7 @@ def world_build() -> SimpleNamespace:
         b=b,
         package=package,
         period=period,
+        export_job=export_job,
         users={
             "anonymous": None,
             "client_a": a.user,

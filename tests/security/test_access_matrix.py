@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from billing.models import BillableItem, UsageAlert
+from billing.models import BillableItem, ExportJob, UsageAlert
 from customers.models import NotificationPreference
 from packages.models import BillingPeriod, Subscription
 from tests.security.conftest import NOW, SECRET
@@ -124,6 +124,12 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:billing_period_close": staff(403, 200, 200),  # GET: the confirmation
     "admin:billing_adjustment_add": staff(403, 200, 200),
     "admin:billing_export": staff(403, 200, 200),
+    # export jobs: finance's own (administrators see everyone's); this one is still queued
+    "admin:billing_export_jobs": staff(403, 200, 200),
+    "admin:billing_export_job": staff(403, 200, 200),
+    "admin:billing_export_job_download": staff(
+        403, "302 admin:billing_export_job", "302 admin:billing_export_job"
+    ),
     # health check, for the load balancer
     "healthz": EVERYONE,
     # the API (docs/api.md); its schema and docs describe it and hold no data
@@ -146,6 +152,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "api:billable-item-export": API_FINANCE,
     "api:billable-item-export-csv": API_FINANCE,
     "api:billable-item-export-xlsx": API_FINANCE,
+    "api:export-job-list": API_FINANCE,
+    "api:export-job-detail": API_FINANCE,
+    "api:export-job-download": ("401", "403", "403", "403", "409", "409"),  # not done yet
     "api:schema": EVERYONE,
     "api:docs": EVERYONE,
     # the portal
@@ -207,6 +216,11 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         ("400",) * 6,  # a wrong password gets no token, whoever asks
     ),
     "api:rollups": ({"period": "2026-09"}, ("401", "403", "403", "403", None, None)),
+    "admin:billing_export_jobs": ({"period": "2026-09", "format": "csv"}, staff(403, None, None)),
+    "api:export-job-list": (
+        {"period": "2026-09", "format": "csv"},
+        ("401", "403", "403", "403", None, None),
+    ),
     "clientarea:ticket_reply": (
         {"body": "Let me in"},
         (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
@@ -316,6 +330,7 @@ def fingerprint(world) -> dict:
         "periods": list(BillingPeriod.objects.order_by("pk").values_list("status")),
         "tokens": Token.objects.count(),
         "mail_preferences": NotificationPreference.objects.count(),
+        "export_jobs": ExportJob.objects.count(),
     }
 
 

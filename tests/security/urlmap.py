@@ -129,6 +129,8 @@ _PK_OF = {
     "api:ticket-time-entries": "ticket",
     "api:time-entry-detail": "entry",
     "api:billable-item-detail": "item",
+    "api:export-job-detail": "export_job",
+    "api:export-job-download": "export_job",
 }
 # Query strings a page needs to do its work rather than refuse the request.
 QUERY = {
@@ -163,7 +165,10 @@ def url_of(route: Route, world: SimpleNamespace) -> str:
             values[kwarg] = a.user.pk
         elif kwarg == "pk":
             what = _PK_OF[route.name]
-            values[kwarg] = (world.package if what == "package" else getattr(a, what)).pk
+            shared = {"package": world.package, "export_job": world.export_job}
+            values[kwarg] = (shared[what] if what in shared else getattr(a, what)).pk
+        elif kwarg == "job_id":
+            values[kwarg] = world.export_job.pk
         elif kwarg == "ticket_id":
             values[kwarg] = a.ticket.pk
         elif kwarg == "entry_id":
