@@ -50,7 +50,7 @@ from customers.services import (
 )
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
-from supportbilling.roles import client_membership, is_staff_member
+from supportbilling.roles import CLIENT_USER, client_membership, is_staff_member
 from tickets.attachments import SAFE_TYPES, attachment_for_download
 from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
@@ -59,20 +59,66 @@ from tickets.templatetags.hours import hours
 TICKETS_PER_PAGE = 25
 
 
+# Why a request may not see a client's pages (None: it may).
+ANONYMOUS, STAFF, NO_CLIENT = "anonymous", "staff", "no_client"
+
+
+def _portal_client(request: HttpRequest) -> tuple[Client | None, str | None]:
+    """The client the signed-in user acts for, or why there is none: one rule for the portal's
+    pages and its JSON (one query for the membership, after the session's)."""
+    if not request.user.is_authenticated:
+        return None, ANONYMOUS
+    if is_staff_member(request.user):
+        return None, STAFF
+    membership = client_membership(request.user)
+    if membership is None:
+        return None, NO_CLIENT
+    return membership.client, None
+
+
 def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Anonymous users sign in first; staff belong in the admin, never in a client's pages;
     a user who acts for no client is refused. The view receives the user's client."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
+        client, refused = _portal_client(request)
+        if refused == ANONYMOUS:
             return redirect_to_login(request.get_full_path())
-        if is_staff_member(request.user):
+        if refused == STAFF:
             return redirect("admin:index")
-        membership = client_membership(request.user)
-        if membership is None:
+        if client is None:
             return render(request, "clientarea/no_client.html", status=403)
-        return view(request, membership.client, *args, **kwargs)
+        return view(request, client, *args, **kwargs)
+
+    return wrapper
+
+
+def client_portal_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``client_portal`` for the portal's JSON: the same rule, answered in JSON that a script
+    can read (401 to sign in, 403 with the reason) instead of redirects to HTML pages."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        client, refused = _portal_client(request)
+        if refused == ANONYMOUS:
+            return JsonResponse(
+                {"detail": "Sign in first.", "login_url": reverse("clientarea:login")},
+                status=401,
+            )
+        if refused == STAFF:
+            return JsonResponse(
+                {
+                    "detail": "Staff use the admin; the client portal is for client users.",
+                    "admin_url": reverse("admin:index"),
+                },
+                status=403,
+            )
+        if client is None:
+            return JsonResponse(
+                {"detail": "Your login is not linked to a client account."}, status=403
+            )
+        return view(request, client, *args, **kwargs)
 
     return wrapper
 
@@ -89,6 +135,38 @@ def _ticket_or_404(client: Client, pk: int) -> Ticket:
         return client_ticket_get(client_id=client.pk, ticket_id=pk)
     except Ticket.DoesNotExist as exc:
         raise Http404("No such ticket.") from exc
+
+
+# --- Who is signed in ----------------------------------------------------------------------------
+
+
+@require_GET
+@client_portal_json
+def me(request: HttpRequest, client: Client) -> JsonResponse:
+    """The signed-in client user, their client and role, with the portal's addresses: what a
+    script in the portal needs to greet the user and find its way (docs/decisions.md)."""
+    user = request.user
+    return JsonResponse(
+        {
+            "user": {
+                "id": user.pk,
+                "username": user.get_username(),
+                "name": user.get_full_name() or user.get_username(),
+                "email": user.email,
+            },
+            "client": {"id": client.pk, "name": client.name, "currency": client.currency},
+            "role": CLIENT_USER,
+            "links": {
+                "dashboard": reverse("clientarea:home"),
+                "tickets": reverse("clientarea:tickets"),
+                "new_ticket": reverse("clientarea:ticket_new"),
+                "history": reverse("clientarea:history"),
+                "notifications": reverse("clientarea:notifications"),
+                "password_change": reverse("clientarea:password_change"),
+                "logout": reverse("clientarea:logout"),
+            },
+        }
+    )
 
 
 # --- Dashboard and cost calculator --------------------------------------------------------------
