@@ -66,6 +66,7 @@ bench: install-test
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/export.py
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/portal.py
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/operator.py
+	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/pages.py
 	SECRET_KEY=$${SECRET_KEY:-bench} $(PY) bench/load.py
 
 clean:

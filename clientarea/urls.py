@@ -9,6 +9,7 @@ app_name = "clientarea"
 
 urlpatterns = [
     path("", views.dashboard, name="home"),
+    path("me.json", views.me, name="me"),
     path("history/", views.history, name="history"),
     path("subscriptions/<int:pk>/", views.subscription_history, name="subscription"),
     path(

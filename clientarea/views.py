@@ -1,14 +1,17 @@
 """The client portal's pages. Each view checks that a client user asks for their own client's
 data, calls one selector or service of billing/tickets, and renders the result."""
 
+import hashlib
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from axes.helpers import get_client_ip_address
 from django.contrib import messages
 from django.contrib.auth.forms import PasswordResetForm
+from django.contrib.auth.models import User
 from django.contrib.auth.views import PasswordResetView, redirect_to_login
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import (
@@ -20,7 +23,10 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.safestring import SafeString
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -39,7 +45,7 @@ from billing.selectors.portal_tickets import (
 )
 from billing.selectors.statements import ZERO_HOURS
 from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
-from clientarea.templatetags.portal import clock, money
+from clientarea.templatetags.portal import clock, money, url_of_each
 from customers.forms import NotificationPreferenceForm
 from customers.models import Client, MailKind
 from customers.selectors import notification_preference_of, unsubscribe_token_read
@@ -50,7 +56,7 @@ from customers.services import (
 )
 from packages.models import BillingMode, Subscription
 from supportbilling.periods import period_current, period_label
-from supportbilling.roles import client_membership, is_staff_member
+from supportbilling.roles import CLIENT_USER, client_membership, is_staff_member
 from tickets.attachments import SAFE_TYPES, attachment_for_download
 from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
@@ -59,20 +65,66 @@ from tickets.templatetags.hours import hours
 TICKETS_PER_PAGE = 25
 
 
+# Why a request may not see a client's pages (None: it may).
+ANONYMOUS, STAFF, NO_CLIENT = "anonymous", "staff", "no_client"
+
+
+def _portal_client(request: HttpRequest) -> tuple[Client | None, str | None]:
+    """The client the signed-in user acts for, or why there is none: one rule for the portal's
+    pages and its JSON (one query for the membership, after the session's)."""
+    if not request.user.is_authenticated:
+        return None, ANONYMOUS
+    if is_staff_member(request.user):
+        return None, STAFF
+    membership = client_membership(request.user)
+    if membership is None:
+        return None, NO_CLIENT
+    return membership.client, None
+
+
 def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Anonymous users sign in first; staff belong in the admin, never in a client's pages;
     a user who acts for no client is refused. The view receives the user's client."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
+        client, refused = _portal_client(request)
+        if refused == ANONYMOUS:
             return redirect_to_login(request.get_full_path())
-        if is_staff_member(request.user):
+        if refused == STAFF:
             return redirect("admin:index")
-        membership = client_membership(request.user)
-        if membership is None:
+        if client is None:
             return render(request, "clientarea/no_client.html", status=403)
-        return view(request, membership.client, *args, **kwargs)
+        return view(request, client, *args, **kwargs)
+
+    return wrapper
+
+
+def client_portal_json(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """``client_portal`` for the portal's JSON: the same rule, answered in JSON that a script
+    can read (401 to sign in, 403 with the reason) instead of redirects to HTML pages."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        client, refused = _portal_client(request)
+        if refused == ANONYMOUS:
+            return JsonResponse(
+                {"detail": "Sign in first.", "login_url": reverse("clientarea:login")},
+                status=401,
+            )
+        if refused == STAFF:
+            return JsonResponse(
+                {
+                    "detail": "Staff use the admin; the client portal is for client users.",
+                    "admin_url": reverse("admin:index"),
+                },
+                status=403,
+            )
+        if client is None:
+            return JsonResponse(
+                {"detail": "Your login is not linked to a client account."}, status=403
+            )
+        return view(request, client, *args, **kwargs)
 
     return wrapper
 
@@ -89,6 +141,38 @@ def _ticket_or_404(client: Client, pk: int) -> Ticket:
         return client_ticket_get(client_id=client.pk, ticket_id=pk)
     except Ticket.DoesNotExist as exc:
         raise Http404("No such ticket.") from exc
+
+
+# --- Who is signed in ----------------------------------------------------------------------------
+
+
+@require_GET
+@client_portal_json
+def me(request: HttpRequest, client: Client) -> JsonResponse:
+    """The signed-in client user, their client and role, with the portal's addresses: what a
+    script in the portal needs to greet the user and find its way (docs/decisions.md)."""
+    user = cast(User, request.user)  # signed in: client_portal_json let it through
+    return JsonResponse(
+        {
+            "user": {
+                "id": user.pk,
+                "username": user.get_username(),
+                "name": user.get_full_name() or user.get_username(),
+                "email": user.email,
+            },
+            "client": {"id": client.pk, "name": client.name, "currency": client.currency},
+            "role": CLIENT_USER,
+            "links": {
+                "dashboard": reverse("clientarea:home"),
+                "tickets": reverse("clientarea:tickets"),
+                "new_ticket": reverse("clientarea:ticket_new"),
+                "history": reverse("clientarea:history"),
+                "notifications": reverse("clientarea:notifications"),
+                "password_change": reverse("clientarea:password_change"),
+                "logout": reverse("clientarea:logout"),
+            },
+        }
+    )
 
 
 # --- Dashboard and cost calculator --------------------------------------------------------------
@@ -116,9 +200,14 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
             extra_hours=calculator_form.cleaned_data["extra"],
         )
         estimate = found[0] if found else None
+    # One reversal per URL name, not one per card (docs/decisions.md, "Dashboard speed").
+    history_url = url_of_each("clientarea:subscription")
+    estimate_url = url_of_each("clientarea:subscription_estimate")
     cards = [
         {
             "usage": usage,
+            "history_url": history_url(usage.subscription.pk),
+            "estimate_url": estimate_url(usage.subscription.pk),
             "tickets": [t for t in ticket_times if t.subscription_id == usage.subscription.pk],
             "estimate": estimate if estimate_for == usage.subscription.pk else None,
             "calculator_form": calculator_form
@@ -127,11 +216,67 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
         }
         for usage in usages
     ]
+    home_url = reverse("clientarea:home")
+    for card in cards:
+        card["html"] = dashboard_card_html(card, home_url=home_url)
     return render(
         request,
         "clientarea/dashboard.html",
-        {"client": client, "month": month, "period": period_label(month), "cards": cards},
+        {
+            "client": client,
+            "month": month,
+            "period": period_label(month),
+            "cards": cards,
+        },
     )
+
+
+# Cards rendered in the last hour, in the process's memory (settings.CACHES; docs/decisions.md,
+# "Dashboard speed").
+FRAGMENTS_CACHE = "fragments"
+DASHBOARD_CARD_SECONDS = 3600
+
+
+def _dashboard_card_key(card: dict[str, Any], *, home_url: str) -> str | None:
+    """The fragment cache key of a card: a digest of every value the card shows, so a cached
+    card is only ever served for the very same figures, tickets and entries (nothing to
+    invalidate). None for a card with a typed estimate, which is rendered each time."""
+    if card["calculator_form"].is_bound:
+        return None
+    usage = card["usage"]
+    subscription = usage.subscription
+    package = subscription.package
+    shown = (
+        translation.get_language(),
+        home_url,
+        card["history_url"],
+        card["estimate_url"],
+        subscription.pk,
+        subscription.status,
+        subscription.client.currency,
+        package.name,
+        package.billing_mode,
+        package.included_hours,
+        usage.statement,  # every figure, the terms (billed or current)
+        card["tickets"],  # every ticket and entry: subject, date, hours, badge, work log
+    )
+    digest = hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
+    return f"dashboard-card:{digest}"
+
+
+def dashboard_card_html(card: dict[str, Any], *, home_url: str) -> SafeString:
+    """One card of the dashboard, from the fragment cache when the same card was rendered
+    before: rendering a card costs about 2 ms, far more than its queries."""
+    key = _dashboard_card_key(card, home_url=home_url)
+    fragments = caches[FRAGMENTS_CACHE]
+    if key is not None:
+        cached = fragments.get(key)
+        if cached is not None:
+            return SafeString(cached)
+    html = render_to_string("clientarea/_dashboard_card.html", {"card": card, "home_url": home_url})
+    if key is not None:
+        fragments.set(key, str(html), DASHBOARD_CARD_SECONDS)
+    return SafeString(html)
 
 
 def _statement_json(statement: Statement, extra_hours: Any) -> dict[str, Any]:

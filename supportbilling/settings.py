@@ -164,6 +164,18 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # Uploaded and received files (ticket attachments): never served directly, only through the
 # download view that checks who may see them.
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
+# "fragments": rendered pieces of pages (the dashboard's cards), keyed on a digest of what they
+# show, so never stale. In each process's memory on purpose: a deploy (new templates) starts
+# empty, and nothing is shared that a template change could leave behind.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "fragments",
+        "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
+}
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

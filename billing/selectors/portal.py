@@ -9,8 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
+    Case,
     QuerySet,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import TruncMonth
 
@@ -23,6 +26,7 @@ from billing.models import (
     BilledTerms,
 )
 from billing.selectors.statements import (
+    HOURS,
     ZERO_HOURS,
     SubscriptionUsage,
     hours_used_subquery,
@@ -72,7 +76,17 @@ def client_subscription_usages(
     subscriptions = (
         with_stored_terms(priced_subscriptions(client_id=client_id), month=month)
         .filter(subscription_runs_in(first, last))
-        .annotate(used_in_month=hours_used_subquery(month), used_ever=hours_used_subquery())
+        .annotate(
+            used_in_month=hours_used_subquery(month),
+            # All time only for a bucket: a monthly package's card never reads its history, so
+            # PostgreSQL (which evaluates a CASE branch only when it is taken) sums nothing
+            # for it, and the card costs the same after 2 or 200 closed months.
+            used_ever=Case(
+                When(package__billing_mode=BillingMode.ONE_TIME, then=hours_used_subquery()),
+                default=Value(ZERO_HOURS),
+                output_field=HOURS,
+            ),
+        )
         .order_by("-package__billing_mode", "start_date", "pk")
     )
     if subscription_id is not None:

@@ -156,7 +156,7 @@ def current_price() -> QuerySet[PackagePrice]:
 def with_current_price(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
     """Annotate ``price_fee`` and ``price_hourly_rate`` (None without a price), which
     ``statement_of_row`` reads."""
-    price = current_price()
+    price = current_price().order_by()  # one price per package and currency: no sort
     return subscriptions.annotate(
         price_fee=Subquery(price.values("fee")[:1]),
         price_hourly_rate=Subquery(price.values("hourly_rate")[:1]),

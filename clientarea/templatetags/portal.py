@@ -1,16 +1,23 @@
 """Template filters of the portal: money in the client's currency and locale, hours as a clock,
 the usage bar and the usage chart (hours themselves: tickets' ``hours`` library)."""
 
+from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import lru_cache
+from html import escape
 
+from babel import Locale
 from babel.numbers import format_currency
 from django import template
+from django.urls import reverse
 from django.utils import translation
+from django.utils.safestring import SafeString
 from djmoney.money import Money
 
 from billing.models import UsageThreshold
+from billing.selectors.portal_tickets import EntryLine, TicketTime, TimeBadge
 from clientarea.charts import usage_chart_svg
-from tickets.hours import hours_clock
+from tickets.hours import hours_clock, hours_display
 
 register = template.Library()
 
@@ -19,12 +26,21 @@ def current_locale() -> str:
     return translation.to_locale(translation.get_language() or "en")
 
 
+@lru_cache(maxsize=64)
+def _babel_locale(name: str) -> Locale:
+    # A parsed Locale keeps its loaded data; a locale name makes Babel find and check the
+    # data again on every call, which was most of the dashboard's money formatting.
+    return Locale.parse(name)
+
+
 @register.filter
 def money(value: Money | None) -> str:
     """``Money(500, "EUR")`` -> ``€500.00`` (English) or ``500,00 €`` (German)."""
     if value is None:
         return ""
-    return format_currency(value.amount, str(value.currency), locale=current_locale())
+    return format_currency(
+        value.amount, str(value.currency), locale=_babel_locale(current_locale())
+    )
 
 
 @register.filter
@@ -51,3 +67,69 @@ def bar_width(used_percent: int) -> int:
 @register.simple_tag
 def usage_chart(points, title: str, subscription_id: int):
     return usage_chart_svg(points, title=title, chart_id=f"chart-{subscription_id}")
+
+
+def url_of_each(name: str) -> Callable[[int], str]:
+    """``reverse(name, args=[pk])`` for many pks at the cost of one reversal: the URL of a
+    placeholder pk, cut around it."""
+    placeholder = "918273645"
+    before, after = reverse(name, args=[int(placeholder)]).split(placeholder)
+    return lambda pk: f"{before}{pk}{after}"
+
+
+_LOG_HEADS = '<th scope="col">By</th><th scope="col">Note</th>'
+_BADGE_LABELS = {badge.value: badge.label for badge in TimeBadge}
+
+
+def _entry_row(entry: EntryLine, show_work_log: bool) -> str:
+    # Numbers, ISO dates and badge names need no escaping; the texts do.
+    log = (
+        f"<td>{escape(entry.operator_name)}</td><td>{escape(entry.note)}</td>"
+        if show_work_log
+        else ""
+    )
+    return (
+        f'<tr data-entry="{entry.entry_id}"><td>{entry.work_date.isoformat()}</td>'
+        f'<td>{hours_display(entry.hours)} <span class="clock">{hours_clock(entry.hours)}</span>'
+        f'</td>{log}<td><span class="badge badge-{entry.badge}">{_BADGE_LABELS[entry.badge]}'
+        "</span></td></tr>"
+    )
+
+
+def _ticket_row(time: TicketTime, url: str) -> str:
+    count = len(time.entries)
+    show = time.show_work_log
+    entries = "\n        ".join(_entry_row(entry, show) for entry in time.entries)
+    label = _BADGE_LABELS[time.badge]
+    return f"""<tr data-ticket="{time.ticket_id}">
+  <td>#{time.ticket_id}</td>
+  <td><a href="{url}">{escape(time.subject)}</a></td>
+  <td>
+    <details class="entries">
+      <summary>{count} {"entry" if count == 1 else "entries"}</summary>
+      <table>
+        <thead><tr><th scope="col">Date</th><th scope="col">Time</th>{_LOG_HEADS if show else ""}\
+<th scope="col">Status</th></tr></thead>
+        <tbody>
+        {entries}
+        </tbody>
+      </table>
+    </details>
+  </td>
+  <td><span data-figure="ticket-time">{hours_display(time.total_hours)}</span> \
+<span class="clock">{hours_clock(time.total_hours)}</span></td>
+  <td>{time.last_work_date.isoformat()}</td>
+  <td><span class="badge badge-{time.badge}" data-figure="badge">{label}</span></td>
+</tr>
+"""
+
+
+@register.simple_tag
+def ticket_time_rows(times: Iterable[TicketTime]) -> SafeString:
+    """The rows of the "time" table (a ticket, its entries folded under it), built in Python
+    with the texts escaped: it is the part of the dashboard that grows with the month's
+    entries, and a template loop (or format_html) costs several times as much per row
+    (docs/decisions.md, "Dashboard speed")."""
+    ticket_url = url_of_each("clientarea:ticket")
+    rows = "".join(_ticket_row(time, ticket_url(time.ticket_id)) for time in times)
+    return SafeString(rows)  # every text in it went through escape()

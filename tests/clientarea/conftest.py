@@ -4,6 +4,7 @@ import datetime as dt
 import re
 
 import pytest
+from django.core.cache import caches
 
 from tests.factories import ClientUserFactory
 
@@ -22,6 +23,12 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(autouse=True)
+def _empty_fragment_cache():
+    """Each test starts without cached dashboard cards (the cache lives in the process)."""
+    caches["fragments"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -35,6 +35,8 @@ AUTH_PAGES = {
 EMAIL_LINKS = {"unsubscribe"}
 # Files of messages, for client users and staff alike (tests/tickets/test_attachments.py).
 FILES = {"attachment"}
+# Who is signed in, as JSON: refusals in JSON too (tests/clientarea/test_me.py).
+JSON = {"me"}
 # name -> (method, the kind of object in the URL or None, the POST data)
 PORTAL_PAGES = {
     "home": ("get", None, None),
@@ -52,7 +54,7 @@ PORTAL_PAGES = {
 
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
-    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | set(PORTAL_PAGES)
+    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | JSON | set(PORTAL_PAGES)
 
 
 @pytest.fixture

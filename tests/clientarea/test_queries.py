@@ -91,3 +91,30 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
     # reads the files of its messages)
     for page, count in small.items():
         assert count <= (9 if page == "/tickets/{ticket}/" else 8), (page, count)
+
+
+# The dashboard: session, user, client (the portal's sign-in check), the cards (subscriptions,
+# prices, stored terms and hours in one query), then the month's entries, its closed months and
+# invoiced items (tickets' time badges).
+DASHBOARD_QUERIES = 7
+
+
+def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signed_in, portal_user):
+    # given one monthly subscription with time this month
+    first = SubscriptionFactory(client=portal_user.client, start_date=START)
+    TimeEntryFactory(ticket=TicketFactory(subscription=first), work_date=dt.date(2026, 10, 2))
+    assert queries(signed_in, "/") == DASHBOARD_QUERIES
+    # when the client has two more subscriptions (a bucket among them), 8 tickets each, and
+    # 6 closed months of history
+    grow(portal_user.client, tickets=8, months=6)
+    # then the dashboard reads as many times, a first view and a cached one alike
+    assert queries(signed_in, "/") == DASHBOARD_QUERIES
+    assert queries(signed_in, "/") == DASHBOARD_QUERIES
+    # and the calculator's reload adds its one query for the estimated card
+    assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 1
+
+
+def test_dashboard_without_time_this_month_skips_the_badges(signed_in, portal_user):
+    SubscriptionFactory(client=portal_user.client, start_date=START)
+
+    assert queries(signed_in, "/") == DASHBOARD_QUERIES - 2

@@ -171,6 +171,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # test_attachments.py has the whole matrix, internal notes included)
     "clientarea:attachment": (SIGN_IN, "200", "404", "200", "200", "200"),
     "clientarea:notifications": PORTAL_LIST,  # each user's own e-mail preferences
+    # who is signed in, as JSON: each client user their own; refusals in JSON, not redirects
+    "clientarea:me": ("401", "200", "200", "403", "403", "403"),
     # the signed link of an e-mail, without signing in: one that is not ours is a 400
     "clientarea:unsubscribe": ("400",) * 6,
     # signing in and passwords; a signed-in user is taken home (staff then on to the admin)
