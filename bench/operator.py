@@ -7,11 +7,13 @@ messages and 100 time entries, others to save time on, and other clients' month 
 entries (bench/webload.py). It starts ``gunicorn supportbilling.wsgi -w 4`` on 127.0.0.1,
 signs an operator in through the admin's
 login form, and measures with 16 concurrent clients for ``--seconds`` each, in the same run:
-1. the baseline: the trivial Django view ``/healthz/``;
+1. the baselines: the trivial Django view ``/healthz/``, and a tiny signed-in admin answer
+   (the hours box's -/+ endpoint, ``admin:tickets_ticket_hours_step``: session, user and
+   permission checks, a few bytes of JSON), the floor of any page an operator sees;
 2. the admin ticket change page (the workspace) of the busy ticket;
 3. saving one entry: POST of the workspace's "Save time" form (``admin:tickets_ticket_log``,
    0.25 h), each answered by the redirect back to the ticket (302); anything else is an error.
-It prints requests per second, p50/p99 latency, errors and the ratios to the baseline, and
+It prints requests per second, p50/p99 latency, errors and the ratios to the baselines, and
 checks that the number of entries grew by exactly the number of successful saves.
 """
 
@@ -42,6 +44,7 @@ def main() -> None:
     webload.seed_other_clients(entries=args.other_entries)
     print(webload.machine())
     page = reverse("admin:tickets_ticket_change", args=[busy])
+    tiny = reverse("admin:tickets_ticket_hours_step") + "?hours=1&steps=1"
     log = reverse("admin:tickets_ticket_log", args=[save])
     with webload.Gunicorn(workers=args.workers) as server:
         cookies, csrf = webload.login(server.base, reverse("admin:login"), webload.OPERATOR_USER)
@@ -53,6 +56,9 @@ def main() -> None:
         results = [
             webload.measure("trivial view GET /healthz/", server.base, "/healthz/", **common),
             webload.measure(
+                "tiny signed-in admin GET", server.base, tiny, cookies=cookies, **common
+            ),
+            webload.measure(
                 "ticket page GET (50 msg, 100 entries)",
                 server.base,
                 page,
@@ -60,8 +66,10 @@ def main() -> None:
                 **common,
             ),
         ]
-        print(results[0].line())
-        print(results[1].line())
+        status, _, body = webload.get(server.base, page, cookies)
+        print(f"ticket page: {len(body):,} bytes")
+        for result in results:
+            print(result.line())
         before = TimeEntry.objects.filter(ticket_id=save).count()
         form = {"hours": "0.25", "note": "Bench save", "csrfmiddlewaretoken": csrf}
         saves = webload.measure(
@@ -77,14 +85,14 @@ def main() -> None:
         results.append(saves)
         print(saves.line())
         added = TimeEntry.objects.filter(ticket_id=save).count() - before
-    baseline = results[0]
-    for result in results[1:]:
-        print(
-            f"ratio {result.name.split(' (')[0]}/trivial: throughput "
-            f"{result.rps / baseline.rps:.2f}x, p50 latency "
-            f"{result.percentile(0.5) / baseline.percentile(0.5):.1f}x, p99 latency "
-            f"{result.percentile(0.99) / baseline.percentile(0.99):.1f}x"
-        )
+    for baseline in results[:2]:
+        for result in results[2:]:
+            print(
+                f"ratio {result.name.split(' (')[0]} / {baseline.name}: throughput "
+                f"{result.rps / baseline.rps:.2f}x, p50 latency "
+                f"{result.percentile(0.5) / baseline.percentile(0.5):.1f}x, p99 latency "
+                f"{result.percentile(0.99) / baseline.percentile(0.99):.1f}x"
+            )
     print(f"entries added: {added} for {saves.requests - saves.errors} successful saves")
     if any(result.errors for result in results) or added != saves.requests - saves.errors:
         raise SystemExit("errors during the run (see above)")

@@ -38,13 +38,15 @@ class TimeLogForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
     # The page shows the errors of these fields beside them (not in the messages at the top).
-    errors_beside = ("hours", "work_date")
+    errors_beside = ("hours", "work_date", "note")
 
 
 class EntryChangeForm(forms.Form):
     hours = forms.CharField(max_length=20)
     work_date = forms.DateField()
     note = forms.CharField(max_length=500, required=False)
+
+    errors_beside = ("hours", "work_date", "note")
 
 
 # What staff write on the ticket page.

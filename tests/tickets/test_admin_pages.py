@@ -25,7 +25,15 @@ from tests.factories import (
     TimeEntryFactory,
     UserFactory,
 )
-from tickets.models import AuditAction, AuditEvent, NotificationEvent, TicketNotification, TimeEntry
+from tickets.models import (
+    AuditAction,
+    AuditEvent,
+    BillingPeriod,
+    NotificationEvent,
+    PeriodStatus,
+    TicketNotification,
+    TimeEntry,
+)
 from tickets.services import audit_record
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +177,39 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     assert html.count('<tr id="mail-') == 200  # the mail log
 
 
+def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):
+    # given a ticket with 3 and one with 300 entries in closed months (August, September)
+    client.force_login(OperatorFactory())
+    for month in (dt.date(2026, 8, 1), dt.date(2026, 9, 1)):
+        BillingPeriod.objects.create(month=month, status=PeriodStatus.CLOSED)
+    pages = {}
+    for size in (3, 300):
+        ticket = TicketFactory(subject="Retainer")
+        operator = OperatorFactory()
+        TimeEntry.objects.bulk_create(
+            TimeEntry(
+                ticket=ticket,
+                subscription=ticket.subscription,
+                operator=operator,
+                hours=Decimal("0.25"),
+                work_date=dt.date(2026, 8 + index % 2, 1 + index % 28),
+            )
+            for index in range(size)
+        )
+        client.get(change_url(ticket))
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(change_url(ticket)).content.decode()
+        pages[size] = (len(queries), html)
+    # then both pages cost as many queries and show one summary row per month, no entry row
+    assert pages[3][0] == pages[300][0]
+    for size, (_, html) in pages.items():
+        assert html.count('class="sbt-locked sbt-month"') == 2
+        assert '<tr id="entry-' not in html
+    assert "150 entries" in pages[300][1] and "37.5" in pages[300][1]
+    # and the page of 300 is no larger than the page of 3 but for the figures and ids
+    assert abs(len(pages[300][1]) - len(pages[3][1])) < 200
+
+
 # --- the ticket list -------------------------------------------------------------------------
 
 
@@ -246,7 +287,7 @@ def test_audit_trail_on_the_ticket_and_the_subscription(client):
     ticket_page = text(client.get(change_url(ticket)))
     timeline = ticket_page.split("Audit trail")[1]
     assert "olga Time logged" in timeline
-    assert "olga Time changed" in timeline and "hours 1.50 → 2.00" in timeline
+    assert "olga Time changed" in timeline and "hours 1.5 h → 2 h" in timeline
     # the subscription's admin page has the same events (the admin needs view permission)
     client.force_login(AdminFactory())
     subscription_page = text(
@@ -316,5 +357,11 @@ def test_a_billed_period_shows_on_the_ticket_and_locks_its_entries(client):
     # then the timeline says the period was billed, and the entry is billed and locked
     timeline = text(response).split("Audit trail")[1]
     assert "system Period billed" in timeline and "period 2026-10" in timeline
-    row = response.content.decode().split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
-    assert "not billed" not in row and "billed" in row and "locked" in row
+    # (a closed month is one summary row; its entries are listed on demand)
+    html = response.content.decode()
+    assert f'id="entry-{entry.pk}"' not in html
+    month_row = html.split('id="month-2026-10"')[1].split("</tr>")[0]
+    assert "1 entry" in month_row and "locked" in month_row and ">2<" in month_row
+    listed = client.get(change_url(ticket), {"month": "2026-10"}).content.decode()
+    row = listed.split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
+    assert "not billed" not in row and "billed" in row and "Edit" not in row
