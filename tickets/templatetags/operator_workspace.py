@@ -9,8 +9,7 @@ from django import template
 from django.template.defaultfilters import linebreaksbr
 from django.template.loader import get_template
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.safestring import mark_safe
+from django.utils.html import format_html, format_html_join
 
 from supportbilling.roles import is_staff_member
 from tickets import selectors
@@ -80,31 +79,33 @@ def author_label(message: TicketMessage, client_name: str) -> str:
 # (docs/performance.md, "Operator ticket page").
 
 
+MESSAGE_HTML = (
+    '<article class="sbt-message sbt-{}"><header><strong>{}</strong> &middot; {} &middot; '
+    '<time datetime="{}">{}</time></header><div class="sbt-body">{}</div>{}</article>\n'
+)
+ENTRY_ROW_HTML = (
+    '<tr id="entry-{}" class="sbt-entry{}"><td class="sbt-date">{}</td><td class="sbt-num">{}'
+    '</td><td>{}</td><td class="sbt-note">{}</td><td>{}</td><td>{}</td></tr>\n'
+)
+
+
 @register.simple_tag
 def conversation_articles(messages: list[TicketMessage], client_name: str) -> str:
     attachments = get_template("tickets/_attachments.html")
-    parts = []
-    for message in messages:
-        if message.kind == MessageKind.INTERNAL_NOTE:
-            kind = mark_safe('<span class="sbt-badge sbt-internal">Internal note</span>')
-        else:
-            kind = message.get_kind_display()
-        files = attachments.render({"message": message}) if message.attachments.all() else ""
-        parts.append(
-            format_html(
-                '<article class="sbt-message sbt-{}"><header><strong>{}</strong> &middot; {} '
-                '&middot; <time datetime="{}">{}</time></header>'
-                '<div class="sbt-body">{}</div>{}</article>\n',
-                message.kind,
-                selectors.message_author_label(message=message, client_name=client_name),
-                kind,
-                message.created_at.isoformat(),
-                f"{timezone.localtime(message.created_at):%Y-%m-%d %H:%M}",
-                linebreaksbr(message.body, autoescape=True),
-                mark_safe(files),
-            )
+    internal = format_html('<span class="{}">Internal note</span>', "sbt-badge sbt-internal")
+
+    def fields(message: TicketMessage) -> tuple[Any, ...]:
+        return (
+            message.kind,
+            selectors.message_author_label(message=message, client_name=client_name),
+            internal if message.kind == MessageKind.INTERNAL_NOTE else message.get_kind_display(),
+            message.created_at.isoformat(),
+            f"{timezone.localtime(message.created_at):%Y-%m-%d %H:%M}",
+            linebreaksbr(message.body, autoescape=True),
+            attachments.render({"message": message}) if message.attachments.all() else "",
         )
-    return mark_safe("".join(parts))
+
+    return format_html_join("", MESSAGE_HTML, (fields(message) for message in messages))
 
 
 @register.simple_tag
@@ -114,27 +115,25 @@ def entry_rows(
     """The open months' entries, each with an "Edit" link that loads it into the page's one
     edit form (``?edit=<id>``)."""
     editing = edit_entry.pk if edit_entry is not None else None
-    parts = []
-    for entry in entries:
-        edit = format_html(
-            '<a href="?edit={}#entry-edit" class="sbt-edit-link">Edit</a>', entry["id"]
-        )
-        parts.append(
-            format_html(
-                '<tr id="entry-{}" class="sbt-entry{}"><td class="sbt-date">{}</td>'
-                '<td class="sbt-num">{}</td><td>{}</td><td class="sbt-note">{}</td>'
-                "<td>{}</td><td>{}</td></tr>\n",
-                entry["id"],
-                " sbt-editing" if entry["id"] == editing else "",
-                f"{entry['work_date']:%Y-%m-%d}",
-                selectors.hours_short(entry["hours"]),
-                entry["operator_name"],
-                entry["note"],
-                "billed" if entry["billed_at"] else "not billed",
-                edit if can_edit else "",
+
+    def fields(entry: selectors.EntryRow) -> tuple[Any, ...]:
+        edit = ""
+        if can_edit:
+            edit = format_html(
+                '<a href="?edit={}#entry-edit" class="sbt-edit-link">Edit</a>', entry["id"]
             )
+        return (
+            entry["id"],
+            " sbt-editing" if entry["id"] == editing else "",
+            f"{entry['work_date']:%Y-%m-%d}",
+            selectors.hours_short(entry["hours"]),
+            entry["operator_name"],
+            entry["note"],
+            "billed" if entry["billed_at"] else "not billed",
+            edit,
         )
-    return mark_safe("".join(parts))
+
+    return format_html_join("", ENTRY_ROW_HTML, (fields(entry) for entry in entries))
 
 
 @register.inclusion_tag("admin/tickets/running_timers.html", takes_context=True)
