@@ -7,6 +7,7 @@ and the form as it was typed.
 """
 
 import copy
+import csv
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +29,19 @@ from customers.selectors import notification_preference_of
 from customers.services import notification_preference_set
 from packages.models import Subscription
 from supportbilling.admin_readonly import ReadOnlyAdmin
-from supportbilling.periods import local_today, period_current, period_parse
+from supportbilling.periods import (
+    local_today,
+    period_add,
+    period_current,
+    period_last_day,
+    period_parse,
+    period_previous,
+)
 from tickets import selectors, services
 from tickets.forms import (
     AssignForm,
     EntryChangeForm,
+    OperatorReportForm,
     ReplyForm,
     ReplyPreviewForm,
     ServiceAddForm,
@@ -689,16 +698,63 @@ class TimeEntryAdmin(ReadOnlyAdmin):
         )
         return [report, *super().get_urls()]
 
-    def report_view(self, request: HttpRequest) -> TemplateResponse:
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        """Hours and entries per operator or per client over a range of work dates; the same
+        rows as CSV with ``format=csv``. A bad range is a form error (400), never a 500."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        form = OperatorReportForm(request.GET, today=local_today())
+        report = None
+        if form.is_valid():
+            report = selectors.operator_report(
+                date_from=form.cleaned_data["from"],
+                date_to=form.cleaned_data["to"],
+                view=form.cleaned_data["view"],
+            )
+            if request.GET.get("format") == "csv":
+                return self._report_csv(report)
         context = {
             **self.admin_site.each_context(request),
             "title": "Operator report",
             "opts": self.opts,
-            "report": selectors.operator_report(),
+            "form": form,
+            "report": report,
+            "presets": self._report_presets(),
         }
-        return TemplateResponse(request, "admin/tickets/timeentry/report.html", context)
+        response = TemplateResponse(request, "admin/tickets/timeentry/report.html", context)
+        response.status_code = 200 if report is not None else 400
+        return response
+
+    @staticmethod
+    def _report_presets() -> list[tuple[str, str, str]]:
+        """One-click ranges: (label, from, to)."""
+        today = local_today()
+        this_month = period_current()
+        last_month = period_previous(this_month)
+        return [
+            ("This month", f"{this_month}", f"{today}"),
+            ("Last month", f"{last_month}", f"{period_last_day(last_month)}"),
+            ("Last 12 months", f"{period_add(this_month, -11)}", f"{today}"),
+        ]
+
+    @staticmethod
+    def _report_csv(report: selectors.OperatorReport) -> HttpResponse:
+        filename = f"operator-report-{report.view}-{report.date_from}-{report.date_to}.csv"
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        writer = csv.writer(response)
+        writer.writerow([report.label, "Hours", "Entries"])
+        for row in report.rows:
+            writer.writerow(
+                [_spreadsheet_text(row.name), selectors.hours_short(row.hours), row.entries]
+            )
+        return response
+
+
+def _spreadsheet_text(value: str) -> str:
+    """A name a spreadsheet must show, never run as a formula: the rule of billing's exports
+    (``billing.exports.spreadsheet_text``), which tickets cannot import."""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 @admin.register(TimeTimer)

@@ -1,7 +1,6 @@
 """Reads of tickets and time: hours used per subscription, logged per ticket, period state."""
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol, TypedDict
@@ -31,7 +30,6 @@ from supportbilling.periods import (
     period_last_day,
     period_of,
     period_parse,
-    period_previous,
 )
 from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
@@ -382,46 +380,58 @@ def tickets_with_entries_by(*, tickets: QuerySet[Ticket], operator_id: int) -> Q
     )
 
 
+# What the operator report can group by: the label of each view and the fields it reads.
+REPORT_VIEWS: dict[str, tuple[str, str, str]] = {
+    "operator": ("Operator", "operator_id", "operator__username"),
+    "client": ("Client", "ticket__client_id", "ticket__client__name"),
+}
+
+
 @dataclass(frozen=True)
-class ReportMonth:
-    month: dt.date
-    by_operator: Sequence[Mapping[str, Any]]  # operator__username, hours, entries
-    by_client: Sequence[Mapping[str, Any]]  # ticket__client__name, hours, entries
+class ReportRow:
+    name: str
     hours: Decimal
     entries: int
 
+
+@dataclass(frozen=True)
+class OperatorReport:
+    date_from: dt.date
+    date_to: dt.date
+    view: str  # a key of REPORT_VIEWS
+    rows: list[ReportRow]  # most hours first
+
+    @property
+    def hours(self) -> Decimal:
+        return sum((row.hours for row in self.rows), ZERO_HOURS)
+
+    @property
+    def entries(self) -> int:
+        return sum(row.entries for row in self.rows)
+
     @property
     def label(self) -> str:
-        return period_label(self.month)
+        return REPORT_VIEWS[self.view][0]
 
 
-def operator_report(*, now: dt.datetime | None = None) -> list[ReportMonth]:
-    """Hours and number of entries per operator and per client, for the current and the
-    previous month; aggregated in SQL (GROUP BY), two queries per month."""
-    current = period_current(now)
-    report = []
-    for month in (current, period_previous(current)):
-        entries = TimeEntry.objects.filter(work_date__range=(month, period_last_day(month)))
-        by_operator = list(
-            entries.values("operator_id", "operator__username")
-            .annotate(hours=Sum("hours"), entries=Count("id"))
-            .order_by("-hours", "operator__username")
-        )
-        by_client = list(
-            entries.values("ticket__client_id", "ticket__client__name")
-            .annotate(hours=Sum("hours"), entries=Count("id"))
-            .order_by("-hours", "ticket__client__name")
-        )
-        report.append(
-            ReportMonth(
-                month=month,
-                by_operator=by_operator,
-                by_client=by_client,
-                hours=sum((row["hours"] for row in by_operator), ZERO_HOURS),
-                entries=sum(row["entries"] for row in by_operator),
-            )
-        )
-    return report
+def operator_report(*, date_from: dt.date, date_to: dt.date, view: str) -> OperatorReport:
+    """Hours and number of entries per operator or per client, of the entries whose work date
+    is from ``date_from`` to ``date_to`` (both included). One GROUP BY query."""
+    _, key, name = REPORT_VIEWS[view]
+    rows = (
+        TimeEntry.objects.filter(work_date__range=(date_from, date_to))
+        .values(key, name)
+        .annotate(hours=Sum("hours"), entries=Count("id"))
+        .order_by("-hours", name, key)
+    )
+    return OperatorReport(
+        date_from=date_from,
+        date_to=date_to,
+        view=view,
+        rows=[
+            ReportRow(name=row[name], hours=row["hours"], entries=row["entries"]) for row in rows
+        ],
+    )
 
 
 def client_users_by_address(*, address: str) -> list[Any]:
