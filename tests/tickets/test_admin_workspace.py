@@ -8,11 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from billing.services.subscriptions import subscription_create
 from packages.models import BillingMode, SubscriptionStatus
 from tests.factories import (
     ClientFactory,
+    ClientUserFactory,
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
@@ -27,6 +29,7 @@ from tickets.models import (
     BillingPeriod,
     MessageKind,
     PeriodStatus,
+    Ticket,
     TicketStatus,
     TimeEntry,
 )
@@ -436,3 +439,95 @@ def test_a_reply_longer_than_the_message_limit_is_refused(client, operator, tick
         response
     )
     assert not ticket.messages.exists()
+
+
+# --- what the page says ----------------------------------------------------------------------
+
+
+def test_a_ticket_opened_through_the_api_names_the_client_as_its_author(client, operator):
+    # given a ticket an operator opened through the API for Acme, and Jane's reply in the portal
+    acme = ClientFactory(name="Acme")
+    api = APIClient()
+    api.force_authenticate(operator)
+    body = {"client": acme.pk, "subject": "Printer", "body": "The printer is jammed."}
+    response = api.post("/api/v1/tickets/", body, format="json")
+    assert response.status_code == 201
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    jane = ClientUserFactory(client=acme, user__first_name="Jane", user__last_name="Doe")
+    TicketMessageFactory(ticket=ticket, author=jane.user, kind=MessageKind.CLIENT_REPLY)
+    # when the operator opens it
+    page = text_of(client.get(page_url(ticket)))
+    # then the first message is the client's, entered by the operator; Jane's reply is hers
+    assert "Acme (entered by olga) · Client reply" in page
+    assert "Jane Doe · Client reply" in page
+    assert "olga · Client reply" not in page
+
+
+def test_audit_details_show_local_times_and_hours(client, operator, ticket, settings):
+    # given a timer started and cancelled six seconds later, in Warsaw's time zone
+    settings.TIME_ZONE = "Europe/Warsaw"
+    AuditEvent.objects.create(
+        ticket=ticket,
+        action=AuditAction.TIMER_CANCELLED,
+        detail={"started_at": "2026-11-20T09:59:54.577973+00:00", "minutes": "0.1"},
+    )
+    AuditEvent.objects.create(
+        ticket=ticket,
+        action=AuditAction.TIMER_STOPPED,
+        detail={"started_at": "2026-11-20T08:00:00+00:00", "minutes": "75.4", "hours": "1.50"},
+    )
+    # when the operator reads the audit trail
+    trail = text_of(client.get(page_url(ticket))).split("Audit trail")[1]
+    # then the times are Warsaw's, the durations and hours are as the page writes them
+    cancelled, stopped = trail.split("Timer cancelled")[1].split("Timer stopped")
+    assert "started 2026-11-20 10:59" in cancelled and "ran under a minute" in cancelled
+    assert "started 2026-11-20 09:00" in stopped and "ran 1 h 15 min" in stopped
+    assert "hours 1.5 h" in stopped
+    assert "+00:00" not in trail and "minutes" not in trail
+
+
+def test_a_ticket_without_messages_says_so(client, operator, ticket):
+    html = client.get(page_url(ticket)).content.decode()
+    empty = html.split('id="conversation-empty"')[1].split("</div>")[0]
+    assert "No messages yet." in empty and "Write the first message below" in empty
+
+
+def test_the_ticket_details_are_folded_with_their_own_button(client, operator, ticket):
+    # given the ticket's page
+    html = client.get(page_url(ticket)).content.decode()
+    # then subject and priority sit in a closed "Ticket details" section with one button, and
+    # the admin's "Save and add another" / "Save and continue editing" bar is gone
+    details = html.split('<details id="ticket-details"')[1].split("</details>")[0]
+    assert details.startswith(' class="module">')  # closed
+    assert 'name="subject"' in details and 'id="ticket-details-save"' in details
+    assert "_addanother" not in html and 'value="Save and continue editing"' not in html
+    assert html.count('type="submit" value="Save') == 1
+    # when she saves a new subject, she stays on the ticket
+    button = {"_continue": "Save ticket details"}
+    response = client.post(page_url(ticket), {"subject": "VPN flaky", "priority": "high", **button})
+    assert response.status_code == 302 and response["Location"] == page_url(ticket)
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.priority) == ("VPN flaky", "high")
+    # and a refused subject opens the section with the error
+    response = client.post(page_url(ticket), {"subject": "", "priority": "high", **button})
+    assert '<details id="ticket-details" class="module" open>' in response.content.decode()
+
+
+def test_the_hours_box_hint_is_not_a_value(client, operator, ticket):
+    html = client.get(page_url(ticket)).content.decode()
+    box = re.search(r'<input[^>]*id="log-hours"[^>]*>', html)[0]
+    assert 'placeholder="e.g. 1:15"' in box and 'value=""' in box
+
+
+def test_refusals_of_the_time_panel_show_beside_their_field(client, operator, ticket):
+    # a closed month is about the work date, a too-long note about the note
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    response = client.post(action_url("log", ticket), {"hours": "1", "work_date": "2026-10-05"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    beside = html.split('id="log-work-date-error"')[1].split("</p>")[0]
+    assert "2026-10 is closed" in beside and "hidden" not in beside
+    response = client.post(action_url("log", ticket), {"hours": "1", "note": "x" * 501})
+    beside = response.content.decode().split('id="log-note-error"')[1].split("</p>")[0]
+    assert "at most 500 characters" in beside and "hidden" not in beside
+    assert not TimeEntry.objects.exists()
