@@ -14,7 +14,10 @@ login form, and measures with 16 concurrent clients for ``--seconds`` each, in t
 3. saving one entry: POST of the workspace's "Save time" form (``admin:tickets_ticket_log``,
    0.25 h), each answered by the redirect back to the ticket (302); anything else is an error.
 It prints requests per second, p50/p99 latency, errors and the ratios to the baselines, and
-checks that the number of entries grew by exactly the number of successful saves.
+checks that the number of entries grew by exactly the number of successful saves. Last, in
+this process (Django's test client, no gunicorn), the CPU time of one request of the tiny
+admin answer and of the ticket page (median of ``--cpu-runs``): on a shared machine the
+ratio of CPU times moves far less than the ratio of requests per second.
 """
 
 import argparse
@@ -22,11 +25,33 @@ import argparse
 import webload
 
 
+def cpu_per_request(url: str, runs: int) -> float:
+    """Median CPU milliseconds of this process for one GET of ``url`` by the operator."""
+    import time
+
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    with override_settings(ALLOWED_HOSTS=["testserver"]):
+        browser = Client()
+        browser.force_login(User.objects.get(username=webload.OPERATOR_USER))
+        browser.get(url)
+        times = []
+        for _ in range(runs):
+            start = time.process_time()
+            if browser.get(url).status_code != 200:
+                raise SystemExit(f"{url} did not answer 200 in process")
+            times.append(time.process_time() - start)
+    return sorted(times)[len(times) // 2] * 1000
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="per measurement")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--cpu-runs", type=int, default=30, help="in-process requests per page")
     parser.add_argument(
         "--other-entries",
         type=int,
@@ -94,6 +119,13 @@ def main() -> None:
                 f"{result.percentile(0.99) / baseline.percentile(0.99):.1f}x"
             )
     print(f"entries added: {added} for {saves.requests - saves.errors} successful saves")
+    cpu = {
+        name: cpu_per_request(url, args.cpu_runs) for name, url in (("tiny", tiny), ("page", page))
+    }
+    print(
+        f"in process, CPU per request: tiny signed-in admin GET {cpu['tiny']:.1f} ms, ticket "
+        f"page {cpu['page']:.1f} ms, ratio {cpu['tiny'] / cpu['page']:.2f}x"
+    )
     if any(result.errors for result in results) or added != saves.requests - saves.errors:
         raise SystemExit("errors during the run (see above)")
 

@@ -145,7 +145,7 @@ class OperatorReportForm(forms.Form):
         self.order_fields(["from", "to", "view"])
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.errors:
             return data
         last_month = period_previous(period_of(self.today))
