@@ -245,3 +245,30 @@ def test_time_panel_refusals_show_beside_their_field(live_server, page, ticket, 
     expect(page.locator("#log-hours")).to_have_value("1")
     screenshots(page, output_path, "ticket-log-refused")
     assert not TimeEntry.objects.exists()
+
+
+def test_operator_report_over_a_range(live_server, page, ticket, output_path):
+    # given time of two operators this month
+    olga, tom = OperatorFactory(username="olga"), OperatorFactory(username="tom")
+    today = dt.date.today()
+    for operator, hours in ((olga, "1.25"), (olga, "0.75"), (tom, "0.50")):
+        TimeEntryFactory(ticket=ticket, operator=operator, hours=Decimal(hours), work_date=today)
+    page.goto(f"{live_server.url}{reverse('admin:login')}")
+    page.fill("#id_username", "olga")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    # when she opens the report: per operator, with a total, in one hours format
+    page.goto(f"{live_server.url}{reverse('admin:tickets_timeentry_report')}")
+    expect(page.locator("#report-table tbody tr")).to_have_count(2)
+    expect(page.locator("#report-total th")).to_have_text(["Total", "2.5", "3"])
+    # and per client
+    page.click("#report-view-client")
+    expect(page.locator("#report-table thead")).to_contain_text("Client")
+    expect(page.locator("#report h2")).to_contain_text("2.5 h in 3 entries")
+    screenshots(page, output_path, "report")
+    # when she types an end before the start, the message is beside the field
+    page.fill("#id_from", f"{today:%Y-%m-%d}")
+    page.fill("#id_to", f"{today - dt.timedelta(days=1):%Y-%m-%d}")
+    page.click("#report-show")
+    expect(page.locator("#report-to-error")).to_have_text("The end date is before the start date.")
+    expect(page.locator("#report")).to_have_count(0)
