@@ -7,6 +7,7 @@ and the form as it was typed.
 """
 
 import copy
+import csv
 from collections.abc import Callable
 from typing import Any
 
@@ -28,11 +29,19 @@ from customers.selectors import notification_preference_of
 from customers.services import notification_preference_set
 from packages.models import Subscription, SupportPackage
 from supportbilling.admin_readonly import ReadOnlyAdmin
-from supportbilling.periods import local_today, period_current
+from supportbilling.periods import (
+    local_today,
+    period_add,
+    period_current,
+    period_last_day,
+    period_parse,
+    period_previous,
+)
 from tickets import selectors, services
 from tickets.forms import (
     AssignForm,
     EntryChangeForm,
+    OperatorReportForm,
     ReplyForm,
     ReplyPreviewForm,
     ServiceAddForm,
@@ -61,6 +70,7 @@ PERM_TIMER = "tickets.add_timetimer"
 PERM_ADD_SERVICE = "packages.add_subscription"
 
 HOURS_STEPS_MAX = 96  # quarter hours in a day: one press of -/+ moves by one
+MONTH_PAGES_MAX = 10_000  # pages of a closed month's entries: far beyond any real month
 
 
 class EntriesByOperatorFilter(admin.SimpleListFilter):
@@ -203,6 +213,14 @@ class TicketAdmin(admin.ModelAdmin):
 
     # --- the workspace on the change page --------------------------------------------------
 
+    def get_object(self, request, object_id, from_field=None):
+        # The workspace reads the ticket, then Django's change view reads it again: one query.
+        cache = request.__dict__.setdefault("_tickets_read", {})
+        key = (object_id, from_field)
+        if key not in cache:
+            cache[key] = super().get_object(request, object_id, from_field)
+        return cache[key]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         ticket = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
@@ -219,13 +237,18 @@ class TicketAdmin(admin.ModelAdmin):
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
         timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
         entries = selectors.ticket_entries(ticket_id=ticket.pk)
+        can_change_time = user.has_perm(PERM_CHANGE_TIME)
         return {
             "ticket": ticket,
             "conversation": selectors.ticket_conversation(ticket_id=ticket.pk),
             "panel": panel,
             "entries": entries.entries,
-            "locked_entry_ids": entries.locked_ids,
+            "closed_months": entries.closed_months,
             "entries_total": entries.total,
+            "month_entries": self._month_entries_shown(request, ticket, entries.closed_months),
+            **self._entry_edit_shown(
+                request, ticket, can_change_time or user.has_perm(PERM_DELETE_TIME)
+            ),
             "audit_trail": selectors.ticket_audit_trail(ticket_id=ticket.pk),
             "mail_log": selectors.ticket_mail_log(ticket_id=ticket.pk),
             "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
@@ -238,12 +261,10 @@ class TicketAdmin(admin.ModelAdmin):
             "operators": operators,
             # "Assign to me" only for whom the service would accept.
             "can_take": any(operator.pk == user.pk for operator in operators),
-            "entry_form": None,
-            "bound_entry_id": None,
             "subscription_form": SubscriptionChoiceForm(),
             "service_form": ServiceAddForm(),
             "can_log_time": can_log,
-            "can_change_time": user.has_perm(PERM_CHANGE_TIME),
+            "can_change_time": can_change_time,
             "can_delete_time": user.has_perm(PERM_DELETE_TIME),
             "can_change_ticket": can_change,
             "can_reply": user.has_perm(PERM_REPLY),
@@ -254,6 +275,48 @@ class TicketAdmin(admin.ModelAdmin):
             "attachment_max_bytes": settings.ATTACHMENT_MAX_BYTES,
             **self._action_urls(ticket),
         }
+
+    @staticmethod
+    def _month_entries_shown(
+        request: HttpRequest, ticket: Ticket, closed: list[selectors.ClosedMonthEntries]
+    ) -> selectors.MonthEntriesPage | None:
+        """``?month=2026-10&page=2``: the entries of a closed month, listed on demand (the
+        page only summarises closed months). A month that is not one of them shows nothing."""
+        wanted = request.GET.get("month", "")
+        if not wanted:
+            return None
+        try:
+            month = period_parse(wanted)
+            page = int(request.GET.get("page", "1"))
+        except (ValidationError, ValueError):
+            messages.warning(request, "That month cannot be shown: use a month listed below.")
+            return None
+        if month not in {row.month for row in closed} or not 1 <= page <= MONTH_PAGES_MAX:
+            messages.warning(request, f"No closed month {wanted} with entries on this ticket.")
+            return None
+        return selectors.ticket_month_entries(ticket_id=ticket.pk, month=month, page=page)
+
+    @staticmethod
+    def _entry_edit_shown(request: HttpRequest, ticket: Ticket, can_change: bool) -> dict[str, Any]:
+        """``?edit=<id>``: the one edit form of the page, loaded with that entry. One form
+        opened on demand instead of one per entry keeps the page's cost flat."""
+        wanted = request.GET.get("edit", "")
+        if not wanted or not can_change:
+            return {"edit_entry": None, "entry_form": None}
+        entry = None
+        if wanted.isdigit() and len(wanted) < 19:
+            entry = selectors.ticket_entry_editable(ticket_id=ticket.pk, entry_id=int(wanted))
+        if entry is None:
+            messages.warning(
+                request,
+                "That entry cannot be changed here: it is not on this ticket or its "
+                "month is closed.",
+            )
+            return {"edit_entry": None, "entry_form": None}
+        form = EntryChangeForm(
+            initial={"hours": entry.hours, "work_date": entry.work_date, "note": entry.note}
+        )
+        return {"edit_entry": entry, "entry_form": form}
 
     def _action_urls(self, ticket: Ticket) -> dict[str, str]:
         names = ["log", "reply", "reply_preview", "assign", "subscription", "tracking", "status"]
@@ -443,7 +506,7 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = self._ticket_for(request, ticket_id, PERM_CHANGE_TIME)
         entry = get_object_or_404(TimeEntry, pk=entry_id, ticket_id=ticket.pk)
         form = EntryChangeForm(request.POST)
-        bound = {"entry_form": form, "bound_entry_id": entry.pk}
+        bound = {"entry_form": form, "edit_entry": entry}
         if not form.is_valid():
             return self.workspace_refuse(request, ticket, None, **bound)
         try:
@@ -455,7 +518,8 @@ class TicketAdmin(admin.ModelAdmin):
                 note=form.cleaned_data["note"],
             )
         except ValidationError as error:
-            return self.workspace_refuse(request, ticket, error, **bound)
+            rest = self._errors_to_fields(form, error)
+            return self.workspace_refuse(request, ticket, rest, **bound)
         messages.success(request, "The entry was changed.")
         return self._back(ticket, "entries")
 
@@ -663,16 +727,63 @@ class TimeEntryAdmin(ReadOnlyAdmin):
         )
         return [report, *super().get_urls()]
 
-    def report_view(self, request: HttpRequest) -> TemplateResponse:
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        """Hours and entries per operator or per client over a range of work dates; the same
+        rows as CSV with ``format=csv``. A bad range is a form error (400), never a 500."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        form = OperatorReportForm(request.GET, today=local_today())
+        report = None
+        if form.is_valid():
+            report = selectors.operator_report(
+                date_from=form.cleaned_data["from"],
+                date_to=form.cleaned_data["to"],
+                view=form.cleaned_data["view"],
+            )
+            if request.GET.get("format") == "csv":
+                return self._report_csv(report)
         context = {
             **self.admin_site.each_context(request),
             "title": "Operator report",
             "opts": self.opts,
-            "report": selectors.operator_report(),
+            "form": form,
+            "report": report,
+            "presets": self._report_presets(),
         }
-        return TemplateResponse(request, "admin/tickets/timeentry/report.html", context)
+        response = TemplateResponse(request, "admin/tickets/timeentry/report.html", context)
+        response.status_code = 200 if report is not None else 400
+        return response
+
+    @staticmethod
+    def _report_presets() -> list[tuple[str, str, str]]:
+        """One-click ranges: (label, from, to)."""
+        today = local_today()
+        this_month = period_current()
+        last_month = period_previous(this_month)
+        return [
+            ("This month", f"{this_month}", f"{today}"),
+            ("Last month", f"{last_month}", f"{period_last_day(last_month)}"),
+            ("Last 12 months", f"{period_add(this_month, -11)}", f"{today}"),
+        ]
+
+    @staticmethod
+    def _report_csv(report: selectors.OperatorReport) -> HttpResponse:
+        filename = f"operator-report-{report.view}-{report.date_from}-{report.date_to}.csv"
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        writer = csv.writer(response)
+        writer.writerow([report.label, "Hours", "Entries"])
+        for row in report.rows:
+            writer.writerow(
+                [_spreadsheet_text(row.name), selectors.hours_short(row.hours), row.entries]
+            )
+        return response
+
+
+def _spreadsheet_text(value: str) -> str:
+    """A name a spreadsheet must show, never run as a formula: the rule of billing's exports
+    (``billing.exports.spreadsheet_text``), which tickets cannot import."""
+    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 @admin.register(TimeTimer)

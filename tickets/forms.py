@@ -2,10 +2,12 @@
 (hours format and step, closed months, active subscriptions, buckets) is in the services,
 whose refusals the admin shows next to the form, keeping the typed values."""
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 
+from supportbilling.periods import period_of, period_previous
 from tickets.models import (
     MESSAGE_BODY_MAX_LENGTH,
     MESSAGE_BODY_TOO_LONG,
@@ -13,6 +15,8 @@ from tickets.models import (
     Ticket,
     TicketStatus,
 )
+
+DATE_INVALID = "Enter a date as YYYY-MM-DD, for example 2026-11-01."
 
 
 class TicketAddForm(forms.ModelForm):
@@ -38,13 +42,15 @@ class TimeLogForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
 
     # The page shows the errors of these fields beside them (not in the messages at the top).
-    errors_beside = ("hours", "work_date")
+    errors_beside = ("hours", "work_date", "note")
 
 
 class EntryChangeForm(forms.Form):
     hours = forms.CharField(max_length=20)
     work_date = forms.DateField()
     note = forms.CharField(max_length=500, required=False)
+
+    errors_beside = ("hours", "work_date", "note")
 
 
 # What staff write on the ticket page.
@@ -114,3 +120,40 @@ class SubscriptionChoiceForm(forms.Form):
 
 class ServiceAddForm(forms.Form):
     package = forms.IntegerField(error_messages={"required": "Choose a package."})
+
+
+class OperatorReportForm(forms.Form):
+    """The operator report's range and view, read from the query string (``?from=2026-10-01
+    &to=2026-11-20&view=client``). Empty dates mean the start of last month and today."""
+
+    view = forms.ChoiceField(
+        choices=[("operator", "Per operator"), ("client", "Per client")], required=False
+    )
+
+    RANGE_DAYS_MAX = 3660  # ten years: enough for any report, bounded for the database
+
+    def __init__(self, *args: Any, today: dt.date, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.today = today
+        # "from" and "to" are the parameters people type; Python cannot name class fields so.
+        self.fields["from"] = forms.DateField(
+            label="From", required=False, error_messages={"invalid": DATE_INVALID}
+        )
+        self.fields["to"] = forms.DateField(
+            label="To", required=False, error_messages={"invalid": DATE_INVALID}
+        )
+        self.order_fields(["from", "to", "view"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        last_month = period_previous(period_of(self.today))
+        data["from"] = data.get("from") or last_month
+        data["to"] = data.get("to") or self.today
+        data["view"] = data.get("view") or "operator"
+        if data["from"] > data["to"]:
+            self.add_error("to", "The end date is before the start date.")
+        elif (data["to"] - data["from"]).days > self.RANGE_DAYS_MAX:
+            self.add_error("to", "Choose a range of at most ten years.")
+        return data

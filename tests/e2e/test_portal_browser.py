@@ -75,6 +75,12 @@ def test_client_reads_usage_estimates_cost_and_talks_to_support(
     os.makedirs(output_path, exist_ok=True)
     page.screenshot(path=os.path.join(output_path, "dashboard.png"), full_page=True)
     assert os.path.getsize(os.path.join(output_path, "dashboard.png")) > 0
+    # and one at a phone's width
+    desktop = page.viewport_size
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=os.path.join(output_path, "dashboard-390.png"), full_page=True)
+    assert os.path.getsize(os.path.join(output_path, "dashboard-390.png")) > 0
+    page.set_viewport_size(desktop)
 
     # when she asks the calculator about 2.5 more hours
     page.evaluate("window.notReloaded = true")

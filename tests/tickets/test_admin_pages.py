@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.services.rollup import period_close
+from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
     ClientFactory,
@@ -169,6 +170,39 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     assert html.count('<tr id="mail-') == 200  # the mail log
 
 
+def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):
+    # given a ticket with 3 and one with 300 entries in closed months (August, September)
+    client.force_login(OperatorFactory())
+    for month in (dt.date(2026, 8, 1), dt.date(2026, 9, 1)):
+        BillingPeriod.objects.create(month=month, status=PeriodStatus.CLOSED)
+    pages = {}
+    for size in (3, 300):
+        ticket = TicketFactory(subject="Retainer")
+        operator = OperatorFactory()
+        TimeEntry.objects.bulk_create(
+            TimeEntry(
+                ticket=ticket,
+                subscription=ticket.subscription,
+                operator=operator,
+                hours=Decimal("0.25"),
+                work_date=dt.date(2026, 8 + index % 2, 1 + index % 28),
+            )
+            for index in range(size)
+        )
+        client.get(change_url(ticket))
+        with CaptureQueriesContext(connection) as queries:
+            html = client.get(change_url(ticket)).content.decode()
+        pages[size] = (len(queries), html)
+    # then both pages cost as many queries and show one summary row per month, no entry row
+    assert pages[3][0] == pages[300][0]
+    for size, (_, html) in pages.items():
+        assert html.count('class="sbt-locked sbt-month"') == 2
+        assert '<tr id="entry-' not in html
+    assert "150 entries" in pages[300][1] and "37.5" in pages[300][1]
+    # and the page of 300 is no larger than the page of 3 but for the figures and ids
+    assert abs(len(pages[300][1]) - len(pages[3][1])) < 200
+
+
 # --- the ticket list -------------------------------------------------------------------------
 
 
@@ -246,7 +280,7 @@ def test_audit_trail_on_the_ticket_and_the_subscription(client):
     ticket_page = text(client.get(change_url(ticket)))
     timeline = ticket_page.split("Audit trail")[1]
     assert "olga Time logged" in timeline
-    assert "olga Time changed" in timeline and "hours 1.50 → 2.00" in timeline
+    assert "olga Time changed" in timeline and "hours 1.5 h → 2 h" in timeline
     # the subscription's admin page has the same events (the admin needs view permission)
     client.force_login(AdminFactory())
     subscription_page = text(
@@ -260,44 +294,92 @@ def test_audit_trail_on_the_ticket_and_the_subscription(client):
 # --- the operator report ---------------------------------------------------------------------
 
 
-def test_operator_report_figures(client):
-    # given entries of two operators on two clients in November and October
+@pytest.fixture
+def report_entries():
+    """Entries of two operators on two clients in November, October and September."""
     olga, tom = OperatorFactory(username="olga"), OperatorFactory(username="tom")
     acme = TicketFactory(subscription=SubscriptionFactory(client=ClientFactory(name="Acme")))
-    globex = TicketFactory(subscription=SubscriptionFactory(client=ClientFactory(name="Globex")))
+    globex = TicketFactory(subscription=SubscriptionFactory(client=ClientFactory(name="=Globex")))
     for ticket, operator, hours, day in [
         (acme, olga, "1.25", NOVEMBER),
         (acme, olga, "0.75", NOVEMBER),
         (globex, olga, "3.00", NOVEMBER),
         (globex, tom, "0.50", NOVEMBER),
         (acme, tom, "4.00", OCTOBER),
-        (acme, tom, "9.00", dt.date(2026, 9, 30)),  # neither month
+        (acme, tom, "9.00", dt.date(2026, 9, 30)),
     ]:
         TimeEntryFactory(ticket=ticket, operator=operator, hours=Decimal(hours), work_date=day)
+
+
+def report_rows(response) -> list[tuple[str, str, str]]:
+    html = response.content.decode()
+    rows = re.findall(
+        r'<tr class="report-row"[^>]*><td>(.*?)</td><td[^>]*>(.*?)</td>'
+        r"<td[^>]*>(.*?)</td>",
+        html,
+    )
+    return [(html_lib.unescape(name), hours, entries) for name, hours, entries in rows]
+
+
+def test_operator_report_figures(client, report_entries):
     client.force_login(OperatorFactory())
-    # when the report is opened
-    response = client.get(reverse("admin:tickets_timeentry_report"))
+    url = reverse("admin:tickets_timeentry_report")
+    # when the report is opened without a range: from the start of last month to today
+    response = client.get(url)
     assert response.status_code == 200
-    november, october = response.context["report"]
-    # then hours and entries per operator and per client are summed per month
-    assert [(r["operator__username"], r["hours"], r["entries"]) for r in november.by_operator] == [
-        ("olga", Decimal("5.00"), 3),
-        ("tom", Decimal("0.50"), 1),
-    ]
-    assert [(r["ticket__client__name"], r["hours"], r["entries"]) for r in november.by_client] == [
-        ("Globex", Decimal("3.50"), 2),
-        ("Acme", Decimal("2.00"), 2),
-    ]
-    assert (november.hours, november.entries) == (Decimal("5.50"), 4)
-    assert [(r["operator__username"], r["hours"]) for r in october.by_operator] == [
-        ("tom", Decimal("4.00"))
-    ]
+    assert report_rows(response) == [("olga", "5", "3"), ("tom", "4.5", "2")]
     page = text(response)
-    assert "2026-11: 5.5 h in 4 entries" in page
-    assert "2026-10: 4 h in 1 entries" in page
+    assert "2026-10-01 to 2026-11-20: 9.5 h in 5 entries" in page
+    assert "Total 9.5 5" in page
+    # when she chooses November only, per client: one hours format, correct plurals
+    response = client.get(url, {"from": "2026-11-01", "to": "2026-11-30", "view": "client"})
+    assert report_rows(response) == [("=Globex", "3.5", "2"), ("Acme", "2", "2")]
+    assert "2026-11-01 to 2026-11-30: 5.5 h in 4 entries" in text(response)
+    response = client.get(url, {"from": "2026-10-01", "to": "2026-10-31"})
+    assert report_rows(response) == [("tom", "4", "1")]
+    assert "4 h in 1 entry" in text(response) and "1 entries" not in text(response)
+    # and a range of September to November covers all six entries
+    response = client.get(url, {"from": "2026-09-01", "to": "2026-11-30"})
+    assert "18.5 h in 6 entries" in text(response)
     # and the time entries list links to it
     changelist = client.get(reverse("admin:tickets_timeentry_changelist")).content.decode()
     assert reverse("admin:tickets_timeentry_report") in changelist
+
+
+def test_operator_report_csv_has_the_same_rows(client, report_entries):
+    client.force_login(OperatorFactory())
+    url = reverse("admin:tickets_timeentry_report")
+    query = {"from": "2026-11-01", "to": "2026-11-30", "view": "client"}
+    response = client.get(url, {**query, "format": "csv"})
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    assert "operator-report-client-2026-11-01-2026-11-30.csv" in response["Content-Disposition"]
+    lines = response.content.decode().splitlines()
+    # a client named "=Globex" is text, never a formula
+    assert lines == ["Client,Hours,Entries", "'=Globex,3.5,2", "Acme,2,2"]
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"from": "2026-13-01"}, "Enter a date as YYYY-MM-DD"),
+        ({"to": "yesterday"}, "Enter a date as YYYY-MM-DD"),
+        ({"from": "2026-11-02", "to": "2026-11-01"}, "The end date is before the start date."),
+        ({"from": "1990-01-01", "to": "2026-11-01"}, "at most ten years"),
+        ({"view": "everyone"}, "Select a valid choice"),
+        ({"from": "9" * 40}, "Enter a date as YYYY-MM-DD"),
+    ],
+)
+def test_operator_report_refuses_a_bad_range_with_a_clear_message(
+    client, report_entries, query, message
+):
+    client.force_login(OperatorFactory())
+    url = reverse("admin:tickets_timeentry_report")
+    for extra in ({}, {"format": "csv"}):
+        response = client.get(url, {**query, **extra})
+        assert response.status_code == 400
+        assert message in text(response)
+        assert 'class="report-row"' not in response.content.decode()
 
 
 def test_operator_report_needs_staff(client):
@@ -316,5 +398,11 @@ def test_a_billed_period_shows_on_the_ticket_and_locks_its_entries(client):
     # then the timeline says the period was billed, and the entry is billed and locked
     timeline = text(response).split("Audit trail")[1]
     assert "system Period billed" in timeline and "period 2026-10" in timeline
-    row = response.content.decode().split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
-    assert "not billed" not in row and "billed" in row and "locked" in row
+    # (a closed month is one summary row; its entries are listed on demand)
+    html = response.content.decode()
+    assert f'id="entry-{entry.pk}"' not in html
+    month_row = html.split('id="month-2026-10"')[1].split("</tr>")[0]
+    assert "1 entry" in month_row and "locked" in month_row and ">2<" in month_row
+    listed = client.get(change_url(ticket), {"month": "2026-10"}).content.decode()
+    row = listed.split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0]
+    assert "not billed" not in row and "billed" in row and "Edit" not in row

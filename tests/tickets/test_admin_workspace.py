@@ -8,11 +8,13 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from packages.models import BillingMode, BillingPeriod, PeriodStatus, SubscriptionStatus
 from packages.services import subscription_create
 from tests.factories import (
     ClientFactory,
+    ClientUserFactory,
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
@@ -25,6 +27,7 @@ from tickets.models import (
     AuditAction,
     AuditEvent,
     MessageKind,
+    Ticket,
     TicketStatus,
     TimeEntry,
 )
@@ -229,7 +232,7 @@ def test_edit_an_entry(client, operator, ticket):
     event = AuditEvent.objects.get(ticket=ticket, action=AuditAction.TIME_CHANGED)
     assert event.detail["hours"] == ["1.00", "2.00"]
     assert event.actor == operator
-    assert "hours 1.00 → 2.00" in text_of(client.get(page_url(ticket)))
+    assert "hours 1 h → 2 h" in text_of(client.get(page_url(ticket)))
 
 
 def test_refused_edit_keeps_what_was_typed(client, operator, ticket):
@@ -239,10 +242,12 @@ def test_refused_edit_keeps_what_was_typed(client, operator, ticket):
         {"hours": "0:10", "work_date": "2026-11-19", "note": "typed"},
     )
     assert response.status_code == 400
-    assert "Hours must be in steps of 0.25" in text_of(response)
+    # the refusal shows beside the hours box of the one edit form, with what was typed
     html = response.content.decode()
-    assert 'aria-label="Hours" value="0:10"' in html
-    assert 'value="2026-11-19"' in html
+    assert re.search(r'id="entry-edit-hours"[^>]*value="0:10"', html)
+    assert re.search(r'id="entry-edit-work-date"[^>]*value="2026-11-19"', html)
+    beside = html.split('id="entry-edit-hours-error"')[1].split("</p>")[0]
+    assert "Hours must be in steps of 0.25" in beside and "hidden" not in beside
     entry.refresh_from_db()
     assert entry.hours == Decimal("1.00")
 
@@ -253,7 +258,8 @@ def test_edit_with_a_bad_date_is_a_message_not_an_error(client, operator, ticket
         action_url("entry_change", ticket, entry.pk), {"hours": "1", "work_date": "soon"}
     )
     assert response.status_code == 400
-    assert "Work date: Enter a valid date." in text_of(response)
+    beside = response.content.decode().split('id="entry-edit-work-date-error"')[1].split("</p>")[0]
+    assert "Enter a valid date." in beside and "hidden" not in beside
 
 
 def test_delete_an_entry(client, operator, ticket):
@@ -266,22 +272,75 @@ def test_delete_an_entry(client, operator, ticket):
 
 
 def test_entries_of_a_closed_period_are_locked(client, operator, ticket):
-    # given an entry of October (closed) and one of November (open)
+    # given two entries of October (closed) and one of November (open)
     BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
-    october = TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 14))
+    october = TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 14), hours="1.00")
+    TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 15), hours="0.50")
     november = TimeEntryFactory(ticket=ticket, work_date=TODAY)
     # when the operator opens the ticket
     html = client.get(page_url(ticket)).content.decode()
-    # then the October entry is locked, with no edit or delete; November can be changed
-    october_row = html.split(f'id="entry-{october.pk}"')[1].split("</tr>")[0]
+    # then October is one locked summary row (entries, hours) with a link to its entries;
+    # November's entry is listed with an "Edit" link
+    month_row = html.split('id="month-2026-10"')[1].split("</tr>")[0]
+    assert "2 entries" in month_row and ">1.5<" in month_row and "locked" in month_row
+    assert f'id="entry-{october.pk}"' not in html
     november_row = html.split(f'id="entry-{november.pk}"')[1].split("</tr>")[0]
-    assert "locked" in october_row and "Delete" not in october_row and "Edit" not in october_row
-    assert "Delete" in november_row and "Edit" in november_row
+    assert f'href="?edit={november.pk}#entry-edit"' in november_row
+    # when she asks for October's entries, they are listed, with no way to change them
+    html = client.get(page_url(ticket), {"month": "2026-10"}).content.decode()
+    october_row = html.split(f'id="entry-{october.pk}"')[1].split("</tr>")[0]
+    assert "Edit" not in october_row and "Delete" not in october_row
+    # and asking to edit it shows no form, but says why
+    response = client.get(page_url(ticket), {"edit": october.pk})
+    assert 'id="entry-edit-form"' not in response.content.decode()
+    assert "its month is closed" in text_of(response)
     # and a forged delete of the locked entry is refused with the service's message
     response = client.post(action_url("entry_delete", ticket, october.pk))
     assert response.status_code == 400
     assert "2026-10 is closed" in text_of(response)
     assert TimeEntry.objects.filter(pk=october.pk).exists()
+
+
+def test_one_edit_form_opens_on_demand(client, operator, ticket):
+    # given three entries of this month
+    entries = [TimeEntryFactory(ticket=ticket, work_date=TODAY, note=f"n{i}") for i in range(3)]
+    # when the operator opens the ticket, there is no edit or delete form, one link per entry
+    html = client.get(page_url(ticket)).content.decode()
+    assert 'id="entry-edit-form"' not in html and "tickets_ticket_entry" not in html
+    assert html.count('class="sbt-edit-link"') == 3
+    assert "/time/" not in html.split('id="entries"')[1].split("</section>")[0]
+    # when she follows "Edit" of the second, the one form is loaded with that entry
+    response = client.get(page_url(ticket), {"edit": entries[1].pk})
+    html = response.content.decode()
+    assert html.count('id="entry-edit-form"') == 1
+    form = html.split('id="entry-edit"')[1].split('id="entries-table"')[0]
+    assert re.search(r'id="entry-edit-note"[^>]*value="n1"', form)
+    assert action_url("entry_change", ticket, entries[1].pk) in form
+    assert action_url("entry_delete", ticket, entries[1].pk) in form
+    # and an entry of another ticket, or nonsense, opens nothing and is not an error
+    other = TimeEntryFactory(work_date=TODAY)
+    for wanted in [other.pk, "abc", "9" * 30, -1]:
+        response = client.get(page_url(ticket), {"edit": wanted})
+        assert response.status_code == 200
+        assert 'id="entry-edit-form"' not in response.content.decode()
+
+
+def test_a_closed_month_is_listed_in_pages(client, operator, ticket):
+    # given 60 entries in closed October
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    for day in range(60):
+        TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 10, 1 + day % 31))
+    # when she lists October: the first page has 50 entries and a link to the next
+    html = client.get(page_url(ticket), {"month": "2026-10"}).content.decode()
+    assert html.count('class="sbt-entry sbt-locked"') == 50
+    assert "?month=2026-10&amp;page=2" in html
+    html = client.get(page_url(ticket), {"month": "2026-10", "page": "2"}).content.decode()
+    assert html.count('class="sbt-entry sbt-locked"') == 10
+    # and a month that is not closed, or not a month, lists nothing and is not an error
+    for month, page in [("2026-11", "1"), ("2026-13", "1"), ("soon", "1"), ("2026-10", "x")]:
+        response = client.get(page_url(ticket), {"month": month, "page": page})
+        assert response.status_code == 200
+        assert 'class="sbt-entry sbt-locked"' not in response.content.decode()
 
 
 def test_an_entry_of_another_ticket_answers_404(client, operator, ticket):
@@ -378,3 +437,95 @@ def test_a_reply_longer_than_the_message_limit_is_refused(client, operator, tick
         response
     )
     assert not ticket.messages.exists()
+
+
+# --- what the page says ----------------------------------------------------------------------
+
+
+def test_a_ticket_opened_through_the_api_names_the_client_as_its_author(client, operator):
+    # given a ticket an operator opened through the API for Acme, and Jane's reply in the portal
+    acme = ClientFactory(name="Acme")
+    api = APIClient()
+    api.force_authenticate(operator)
+    body = {"client": acme.pk, "subject": "Printer", "body": "The printer is jammed."}
+    response = api.post("/api/v1/tickets/", body, format="json")
+    assert response.status_code == 201
+    ticket = Ticket.objects.get(pk=response.json()["id"])
+    jane = ClientUserFactory(client=acme, user__first_name="Jane", user__last_name="Doe")
+    TicketMessageFactory(ticket=ticket, author=jane.user, kind=MessageKind.CLIENT_REPLY)
+    # when the operator opens it
+    page = text_of(client.get(page_url(ticket)))
+    # then the first message is the client's, entered by the operator; Jane's reply is hers
+    assert "Acme (entered by olga) · Client reply" in page
+    assert "Jane Doe · Client reply" in page
+    assert "olga · Client reply" not in page
+
+
+def test_audit_details_show_local_times_and_hours(client, operator, ticket, settings):
+    # given a timer started and cancelled six seconds later, in Warsaw's time zone
+    settings.TIME_ZONE = "Europe/Warsaw"
+    AuditEvent.objects.create(
+        ticket=ticket,
+        action=AuditAction.TIMER_CANCELLED,
+        detail={"started_at": "2026-11-20T09:59:54.577973+00:00", "minutes": "0.1"},
+    )
+    AuditEvent.objects.create(
+        ticket=ticket,
+        action=AuditAction.TIMER_STOPPED,
+        detail={"started_at": "2026-11-20T08:00:00+00:00", "minutes": "75.4", "hours": "1.50"},
+    )
+    # when the operator reads the audit trail
+    trail = text_of(client.get(page_url(ticket))).split("Audit trail")[1]
+    # then the times are Warsaw's, the durations and hours are as the page writes them
+    cancelled, stopped = trail.split("Timer cancelled")[1].split("Timer stopped")
+    assert "started 2026-11-20 10:59" in cancelled and "ran under a minute" in cancelled
+    assert "started 2026-11-20 09:00" in stopped and "ran 1 h 15 min" in stopped
+    assert "hours 1.5 h" in stopped
+    assert "+00:00" not in trail and "minutes" not in trail
+
+
+def test_a_ticket_without_messages_says_so(client, operator, ticket):
+    html = client.get(page_url(ticket)).content.decode()
+    empty = html.split('id="conversation-empty"')[1].split("</div>")[0]
+    assert "No messages yet." in empty and "Write the first message below" in empty
+
+
+def test_the_ticket_details_are_folded_with_their_own_button(client, operator, ticket):
+    # given the ticket's page
+    html = client.get(page_url(ticket)).content.decode()
+    # then subject and priority sit in a closed "Ticket details" section with one button, and
+    # the admin's "Save and add another" / "Save and continue editing" bar is gone
+    details = html.split('<details id="ticket-details"')[1].split("</details>")[0]
+    assert details.startswith(' class="module">')  # closed
+    assert 'name="subject"' in details and 'id="ticket-details-save"' in details
+    assert "_addanother" not in html and 'value="Save and continue editing"' not in html
+    assert html.count('type="submit" value="Save') == 1
+    # when she saves a new subject, she stays on the ticket
+    button = {"_continue": "Save ticket details"}
+    response = client.post(page_url(ticket), {"subject": "VPN flaky", "priority": "high", **button})
+    assert response.status_code == 302 and response["Location"] == page_url(ticket)
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.priority) == ("VPN flaky", "high")
+    # and a refused subject opens the section with the error
+    response = client.post(page_url(ticket), {"subject": "", "priority": "high", **button})
+    assert '<details id="ticket-details" class="module" open>' in response.content.decode()
+
+
+def test_the_hours_box_hint_is_not_a_value(client, operator, ticket):
+    html = client.get(page_url(ticket)).content.decode()
+    box = re.search(r'<input[^>]*id="log-hours"[^>]*>', html)[0]
+    assert 'placeholder="e.g. 1:15"' in box and 'value=""' in box
+
+
+def test_refusals_of_the_time_panel_show_beside_their_field(client, operator, ticket):
+    # a closed month is about the work date, a too-long note about the note
+    BillingPeriod.objects.create(month=dt.date(2026, 10, 1), status=PeriodStatus.CLOSED)
+    response = client.post(action_url("log", ticket), {"hours": "1", "work_date": "2026-10-05"})
+    assert response.status_code == 400
+    html = response.content.decode()
+    beside = html.split('id="log-work-date-error"')[1].split("</p>")[0]
+    assert "2026-10 is closed" in beside and "hidden" not in beside
+    response = client.post(action_url("log", ticket), {"hours": "1", "note": "x" * 501})
+    beside = response.content.decode().split('id="log-note-error"')[1].split("</p>")[0]
+    assert "at most 500 characters" in beside and "hidden" not in beside
+    assert not TimeEntry.objects.exists()
