@@ -3,6 +3,7 @@ data, calls one selector or service of billing/tickets, and renders the result."
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from axes.helpers import get_client_ip_address
@@ -21,11 +22,20 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from billing.calculations import Statement
+from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
 from billing.selectors.portal import (
+    ClosedMonthWork,
+    client_closed_month_work,
     client_history,
     client_subscription_get,
     client_subscription_usages,
@@ -49,14 +59,21 @@ from customers.services import (
     password_reset_request_record,
 )
 from packages.models import BillingMode, Subscription
-from supportbilling.periods import period_current, period_label
+from supportbilling.periods import period_current, period_label, period_parse
 from supportbilling.roles import client_membership, is_staff_member
 from tickets.attachments import SAFE_TYPES, attachment_for_download
-from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
+from tickets.models import (
+    BillingPeriod,
+    MessageKind,
+    Ticket,
+    TicketAttachment,
+    TicketStatus,
+)
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
 from tickets.templatetags.hours import hours
 
 TICKETS_PER_PAGE = 25
+FAVICON = Path(__file__).resolve().parent / "static" / "brand" / "favicon.ico"
 
 
 def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -214,6 +231,37 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
         "clientarea/history.html",
         {"client": client, "histories": histories, "subscription": histories[0].subscription},
     )
+
+
+def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWork:
+    try:
+        return client_closed_month_work(
+            client_id=client.pk, subscription_id=pk, month=period_parse(period)
+        )
+    except (ValidationError, Subscription.DoesNotExist, BillingPeriod.DoesNotExist) as exc:
+        raise Http404("No such closed month.") from exc
+
+
+@require_GET
+@client_portal
+def closed_month_work(request: HttpRequest, client: Client, pk: int, period: str) -> HttpResponse:
+    """What was done in one closed month of a subscription: its time entries."""
+    return render(
+        request,
+        "clientarea/closed_month.html",
+        {"client": client, "work": _closed_month_or_404(client, pk, period)},
+    )
+
+
+@require_GET
+@client_portal
+def closed_month_work_csv(
+    request: HttpRequest, client: Client, pk: int, period: str
+) -> HttpResponse:
+    work = _closed_month_or_404(client, pk, period)
+    response = HttpResponse(work_log_csv(work), content_type=CSV_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{work_log_filename(work)}"'
+    return response
 
 
 # --- Tickets --------------------------------------------------------------------------------
@@ -403,3 +451,14 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse | FileRes
     )
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- The site's icon -------------------------------------------------------------------------
+
+
+@require_safe
+@cache_control(public=True, max_age=7 * 24 * 3600)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the brand's icon, not a 404 in
+    every log. Read from the app's folder, so it answers before and without collectstatic."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")
