@@ -26,6 +26,7 @@ from psycopg import sql
 
 from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ExportFormat, ExportJob
 from billing.selectors.finance import billable_items_export_rows
+from billing.selectors.portal import ClosedMonthWork
 from customers.models import Client
 from supportbilling.periods import period_label
 
@@ -312,3 +313,36 @@ def export_job_file_response(job: ExportJob, *, content_type: str | None = None)
         content_type=content_type
         or (XLSX_CONTENT_TYPE if job.format == ExportFormat.XLSX else CSV_CONTENT_TYPE),
     )
+
+
+# --- The client's work log of a closed month (portal) ----------------------------------------
+
+WORK_LOG_COLUMNS = ("date", "ticket", "subject", "hours", "billing")
+WORK_LOG_DETAIL_COLUMNS = ("operator", "note")  # only when the package shows its work log
+
+
+def work_log_filename(work: ClosedMonthWork) -> str:
+    return f"support-time-{work.subscription.pk}-{period_label(work.month)}.csv"
+
+
+def work_log_csv(work: ClosedMonthWork) -> str:
+    """The entries of one closed month as the client sees them in the portal: operator and
+    note only with the package's work log; text cells through ``spreadsheet_text``, so a
+    subject or note cannot run as a formula; hours as plain decimals (``1.25``)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    detail = work.show_work_log
+    writer.writerow(WORK_LOG_COLUMNS + (WORK_LOG_DETAIL_COLUMNS if detail else ()))
+    for line in work.lines:
+        entry = line.entry
+        row = [
+            entry.work_date.isoformat(),
+            entry.ticket_id,
+            spreadsheet_text(line.subject),
+            _decimal_text(entry.hours),
+            entry.badge,
+        ]
+        if detail:
+            row += [spreadsheet_text(entry.operator_name), spreadsheet_text(entry.note)]
+        writer.writerow(row)
+    return buffer.getvalue()

@@ -1,7 +1,8 @@
 """The usage chart of the history page, drawn on the server as an SVG (no JavaScript, no CDN):
-bars for the hours used per month, a line for the hours included."""
+bars for the hours used per month (red when over the hours included), a line for the hours
+included, and a hours axis in round steps."""
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
@@ -10,54 +11,73 @@ from billing.selectors.portal import ChartPoint
 
 WIDTH, HEIGHT = 640, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 12, 30
+AXIS_INTERVALS = 4  # at most this many steps from 0 to the top of the axis
+MIN_SLOTS = 6  # a short history keeps bars of a readable width instead of filling the width
+NICE_STEPS = (Decimal("1"), Decimal("2"), Decimal("2.5"), Decimal("5"), Decimal("10"))
+
+
+def axis_step(top_value: Decimal, *, intervals: int = AXIS_INTERVALS) -> Decimal:
+    """The smallest round step (1, 2, 2.5 or 5 times a power of ten) that reaches
+    ``top_value`` in at most ``intervals`` steps: 15.75 h in 4 steps -> 5."""
+    raw = top_value / intervals
+    power = Decimal(1).scaleb(raw.adjusted())  # 10 ** the exponent of the leading digit
+    return next(multiple * power for multiple in NICE_STEPS if multiple * power >= raw)
+
+
+def axis_ticks(top_value: Decimal) -> list[Decimal]:
+    """0, step, 2 x step, ... up to the first multiple of the step at or above ``top_value``."""
+    step = axis_step(top_value)
+    count = int((top_value / step).to_integral_value(rounding=ROUND_CEILING))
+    return [step * index for index in range(count + 1)]
+
+
+def tick_label(value: Decimal) -> str:
+    """``5`` not ``5.00``, ``2.5`` not ``2.50``; never an exponent (``1E+1``)."""
+    return format(value.normalize(), "f")
 
 
 def usage_chart_svg(points: list[ChartPoint], *, title: str, chart_id: str) -> SafeString:
     if not points:
         return SafeString("")
-    top_value = max(
+    highest = max(
         [point.used_hours for point in points] + [point.included_hours for point in points]
     )
-    top_value = max(top_value, Decimal("1"))
+    ticks = axis_ticks(max(highest, Decimal("1")))
+    top_value = ticks[-1]
     plot_width, plot_height = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    step = plot_width / len(points)
+    step = Decimal(plot_width) / max(len(points), MIN_SLOTS)
 
     def y_of(value: Decimal) -> Decimal:
         # Pixels, to a tenth; hours stay Decimal all the way.
         return (TOP + plot_height - value / top_value * plot_height).quantize(Decimal("0.1"))
 
+    def px(value: Decimal) -> Decimal:
+        return value.quantize(Decimal("0.1"))
+
     bars = []
     for index, point in enumerate(points):
         x = LEFT + index * step
-        over = point.used_hours > point.included_hours
         bars.append(
             {
-                "x": round(x + step * 0.2, 1),
-                "width": round(step * 0.6, 1),
+                "x": px(x + step * Decimal("0.2")),
+                "width": px(step * Decimal("0.6")),
                 "y": y_of(point.used_hours),
                 "height": TOP + plot_height - y_of(point.used_hours),
-                "label_x": round(x + step / 2, 1),
+                "label_x": px(x + step / 2),
                 "month": point.month,
                 "used": point.used_hours,
                 "included": point.included_hours,
-                "over": over,
+                "over": point.used_hours > point.included_hours,
                 "included_y": y_of(point.included_hours),
-                "included_x1": round(x + step * 0.1, 1),
-                "included_x2": round(x + step * 0.9, 1),
+                "included_x1": px(x + step * Decimal("0.1")),
+                "included_x2": px(x + step * Decimal("0.9")),
             }
         )
-    ticks = [
-        {
-            "y": y_of(top_value * fraction / 4),
-            "value": (top_value * fraction / 4).quantize(Decimal("0.1")),
-        }
-        for fraction in range(5)
-    ]
     return render_to_string(
         "clientarea/_usage_chart.svg",
         {
             "bars": bars,
-            "ticks": ticks,
+            "ticks": [{"y": y_of(value), "value": tick_label(value)} for value in ticks],
             "title": title,
             "chart_id": chart_id,
             "width": WIDTH,

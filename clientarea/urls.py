@@ -10,8 +10,19 @@ app_name = "clientarea"
 urlpatterns = [
     path("", views.dashboard, name="home"),
     path("me.json", views.me, name="me"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("history/", views.history, name="history"),
     path("subscriptions/<int:pk>/", views.subscription_history, name="subscription"),
+    path(
+        "subscriptions/<int:pk>/months/<str:period>/",
+        views.closed_month_work,
+        name="closed_month",
+    ),
+    path(
+        "subscriptions/<int:pk>/months/<str:period>/csv/",
+        views.closed_month_work_csv,
+        name="closed_month_csv",
+    ),
     path(
         "subscriptions/<int:pk>/estimate/",
         views.subscription_estimate,

@@ -4,6 +4,7 @@ data, calls one selector or service of billing/tickets, and renders the result."
 import hashlib
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any, cast
 
 from axes.helpers import get_client_ip_address
@@ -27,11 +28,20 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.safestring import SafeString
+from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from billing.calculations import Statement
+from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
 from billing.selectors.portal import (
+    ClosedMonthWork,
+    client_closed_month_work,
     client_history,
     client_subscription_get,
     client_subscription_usages,
@@ -54,8 +64,8 @@ from customers.services import (
     notification_unsubscribe,
     password_reset_request_record,
 )
-from packages.models import BillingMode, Subscription
-from supportbilling.periods import period_current, period_label
+from packages.models import BillingMode, BillingPeriod, Subscription
+from supportbilling.periods import period_current, period_label, period_parse
 from supportbilling.roles import CLIENT_USER, client_membership, is_staff_member
 from tickets.attachments import SAFE_TYPES, attachment_for_download
 from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
@@ -63,6 +73,7 @@ from tickets.services import ticket_create, ticket_message_add, ticket_status_se
 from tickets.templatetags.hours import hours
 
 TICKETS_PER_PAGE = 25
+FAVICON = Path(__file__).resolve().parent / "static" / "brand" / "favicon.ico"
 
 
 # Why a request may not see a client's pages (None: it may).
@@ -361,6 +372,37 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
     )
 
 
+def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWork:
+    try:
+        return client_closed_month_work(
+            client_id=client.pk, subscription_id=pk, month=period_parse(period)
+        )
+    except (ValidationError, Subscription.DoesNotExist, BillingPeriod.DoesNotExist) as exc:
+        raise Http404("No such closed month.") from exc
+
+
+@require_GET
+@client_portal
+def closed_month_work(request: HttpRequest, client: Client, pk: int, period: str) -> HttpResponse:
+    """What was done in one closed month of a subscription: its time entries."""
+    return render(
+        request,
+        "clientarea/closed_month.html",
+        {"client": client, "work": _closed_month_or_404(client, pk, period)},
+    )
+
+
+@require_GET
+@client_portal
+def closed_month_work_csv(
+    request: HttpRequest, client: Client, pk: int, period: str
+) -> HttpResponse:
+    work = _closed_month_or_404(client, pk, period)
+    response = HttpResponse(work_log_csv(work), content_type=CSV_CONTENT_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{work_log_filename(work)}"'
+    return response
+
+
 # --- Tickets --------------------------------------------------------------------------------
 
 
@@ -548,3 +590,14 @@ def attachment_download(request: HttpRequest, pk: int) -> HttpResponse | FileRes
     )
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- The site's icon -------------------------------------------------------------------------
+
+
+@require_safe
+@cache_control(public=True, max_age=7 * 24 * 3600)
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page links: the brand's icon, not a 404 in
+    every log. Read from the app's folder, so it answers before and without collectstatic."""
+    return HttpResponse(FAVICON.read_bytes(), content_type="image/x-icon")

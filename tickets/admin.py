@@ -115,8 +115,7 @@ class TicketAdmin(admin.ModelAdmin):
         "status",
         "assignee",
         "hours_this_period",
-        "track_time",
-    ]
+    ]  # whether a ticket tracks time: the "By track time" filter and the ticket's page
     list_filter = [
         "status",
         AssigneeFilter,
@@ -161,7 +160,7 @@ class TicketAdmin(admin.ModelAdmin):
     def unassign(self, request: HttpRequest, queryset: Any) -> None:
         self._assign_selected(request, queryset, None)
 
-    @admin.display(description="Hours this period", ordering="hours_this_period")
+    @admin.display(description="Hours this month", ordering="hours_this_period")
     def hours_this_period(self, ticket: selectors.TicketWithHours) -> str:
         return selectors.hours_short(ticket.hours_this_period)
 

@@ -25,6 +25,7 @@ from billing.models import (
     BillableItem,
     BilledTerms,
 )
+from billing.selectors.portal_tickets import EntryLine, client_ticket_times
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
@@ -132,7 +133,7 @@ class ChartPoint:
 class SubscriptionHistory:
     subscription: Subscription
     rows: list[HistoryRow]  # closed months, newest first
-    chart: list[ChartPoint]  # the last 12 months, oldest first (recurring only)
+    chart: list[ChartPoint]  # the last 12 months it ran, oldest first (recurring only)
 
 
 def _included_in(
@@ -153,7 +154,8 @@ def client_history(
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
-    against the hours included over the last ``chart_months`` months. Five queries in all."""
+    against the hours included over the months it ran of the last ``chart_months``. Five
+    queries in all."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -205,22 +207,67 @@ def client_history(
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
             statement = statement_of_row(subscription, used_hours=hours, terms=terms)
             rows.append(HistoryRow(month=month, statement=statement, items=month_items))
+        # Only the months the subscription ran: before its start there is nothing to show,
+        # and a zero bar there would read as a month without support requests.
         chart = (
             [
                 ChartPoint(
                     month=month,
                     used_hours=used.get((subscription.pk, month), ZERO_HOURS),
-                    included_hours=_included_in(subscription, month, terms_by_key)
-                    if first <= month <= last
-                    else ZERO_HOURS,
+                    included_hours=_included_in(subscription, month, terms_by_key),
                 )
                 for month in chart_range
+                if first <= month <= last
             ]
             if is_recurring
             else []
         )
         histories.append(SubscriptionHistory(subscription=subscription, rows=rows, chart=chart))
     return histories
+
+
+@dataclass(frozen=True)
+class WorkLine:
+    """One time entry of a closed month, with the subject of its ticket."""
+
+    entry: EntryLine
+    subject: str
+
+
+@dataclass(frozen=True)
+class ClosedMonthWork:
+    """What was done on one subscription in one closed month: its time entries, oldest first.
+    Operator and note only when the package shows its work log (``show_work_log``)."""
+
+    subscription: Subscription
+    month: dt.date
+    lines: list[WorkLine]
+
+    @property
+    def show_work_log(self) -> bool:
+        return self.subscription.package.show_work_log
+
+    @property
+    def total_hours(self) -> Decimal:
+        return sum((line.entry.hours for line in self.lines), ZERO_HOURS)
+
+
+def client_closed_month_work(
+    *, client_id: int, subscription_id: int, month: dt.date
+) -> ClosedMonthWork:
+    """The entries of a closed month of one of the client's subscriptions. Another client's
+    subscription raises ``Subscription.DoesNotExist``, a month that is not closed (still open,
+    or being closed) ``BillingPeriod.DoesNotExist``: the history only offers closed months.
+    Five queries."""
+    subscription = client_subscription_get(client_id=client_id, subscription_id=subscription_id)
+    if not BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSED).exists():
+        raise BillingPeriod.DoesNotExist(f"{month} is not a closed month.")
+    times = client_ticket_times(client_id=client_id, month=month, subscription_id=subscription.pk)
+    lines = [
+        WorkLine(entry=entry, subject=time.subject) for time in times for entry in time.entries
+    ]
+    lines.sort(key=lambda line: (line.entry.work_date, line.entry.entry_id))
+    return ClosedMonthWork(subscription=subscription, month=month, lines=lines)
 
 
 def client_subscriptions_to_choose(*, client_id: int) -> QuerySet[Subscription]:

@@ -136,10 +136,11 @@ def client_ticket_times(
     client_id: int,
     month: dt.date | None = None,
     ticket_ids: Collection[int] | None = None,
+    subscription_id: int | None = None,
 ) -> list[TicketTime]:
-    """Tickets of the client with time (in ``month``, or all time), one group per ticket and
-    subscription, newest activity first. Two queries: entries (with whether their month is
-    closed), invoiced items.
+    """Tickets of the client with time (in ``month``, or all time; on one subscription or
+    all), one group per ticket and subscription, newest activity first. Two queries: entries
+    (with whether their month is closed), invoiced items.
 
     Badges: ``Invoiced`` when the subscription's billable item for the entry's month (for a
     one-time bucket: its one-time item) is invoiced, ``Billed`` when the month is closed,
@@ -155,6 +156,8 @@ def client_ticket_times(
         entries = entries.filter(work_date__range=month_range(month))
     if ticket_ids is not None:
         entries = entries.filter(ticket_id__in=list(ticket_ids))
+    if subscription_id is not None:
+        entries = entries.filter(subscription_id=subscription_id)
     # Plain rows, not model instances: five models per entry cost more than the query itself.
     rows = list(entries.order_by("work_date", "pk").values_list(*_ENTRY_FIELDS))
     if not rows:

@@ -84,52 +84,63 @@ _BADGE_LABELS = {badge.value: badge.label for badge in TimeBadge}
 def _entry_row(entry: EntryLine, show_work_log: bool) -> str:
     # Numbers, ISO dates and badge names need no escaping; the texts do.
     log = (
-        f"<td>{escape(entry.operator_name)}</td><td>{escape(entry.note)}</td>"
+        f'<td data-label="By">{escape(entry.operator_name)}</td>'
+        f'<td data-label="Note">{escape(entry.note)}</td>'
         if show_work_log
         else ""
     )
     return (
-        f'<tr data-entry="{entry.entry_id}"><td>{entry.work_date.isoformat()}</td>'
-        f'<td>{hours_display(entry.hours)} <span class="clock">{hours_clock(entry.hours)}</span>'
-        f'</td>{log}<td><span class="badge badge-{entry.badge}">{_BADGE_LABELS[entry.badge]}'
-        "</span></td></tr>"
+        f'<tr data-entry="{entry.entry_id}"><td data-label="Date">{entry.work_date.isoformat()}'
+        f'</td><td data-label="Time">{hours_display(entry.hours)} '
+        f'<span class="clock">{hours_clock(entry.hours)}</span></td>{log}'
+        f'<td data-label="Billing"><span class="badge badge-{entry.badge}">'
+        f"{_BADGE_LABELS[entry.badge]}</span></td></tr>"
     )
 
 
-def _ticket_row(time: TicketTime, url: str) -> str:
+def _ticket_row(time: TicketTime, url: str, *, on_ticket: bool) -> str:
     count = len(time.entries)
     show = time.show_work_log
     entries = "\n        ".join(_entry_row(entry, show) for entry in time.entries)
     label = _BADGE_LABELS[time.badge]
+    # On a ticket's own page its number and subject are the page's title: not repeated.
+    ticket = (
+        ""
+        if on_ticket
+        else f"""<td data-label="Ticket">#{time.ticket_id}</td>
+  <td data-label="Subject"><a href="{url}">{escape(time.subject)}</a></td>"""
+    )
     return f"""<tr data-ticket="{time.ticket_id}">
-  <td>#{time.ticket_id}</td>
-  <td><a href="{url}">{escape(time.subject)}</a></td>
-  <td>
+  {ticket}
+  <td data-label="Entries">
     <details class="entries">
       <summary>{count} {"entry" if count == 1 else "entries"}</summary>
-      <table>
+      <table class="stack">
         <thead><tr><th scope="col">Date</th><th scope="col">Time</th>{_LOG_HEADS if show else ""}\
-<th scope="col">Status</th></tr></thead>
+<th scope="col">Billing</th></tr></thead>
         <tbody>
         {entries}
         </tbody>
       </table>
     </details>
   </td>
-  <td><span data-figure="ticket-time">{hours_display(time.total_hours)}</span> \
+  <td data-label="Time"><span data-figure="ticket-time">{hours_display(time.total_hours)}</span> \
 <span class="clock">{hours_clock(time.total_hours)}</span></td>
-  <td>{time.last_work_date.isoformat()}</td>
-  <td><span class="badge badge-{time.badge}" data-figure="badge">{label}</span></td>
+  <td data-label="Last entry">{time.last_work_date.isoformat()}</td>
+  <td data-label="Billing">\
+<span class="badge badge-{time.badge}" data-figure="badge">{label}</span></td>
 </tr>
 """
 
 
 @register.simple_tag
-def ticket_time_rows(times: Iterable[TicketTime]) -> SafeString:
+def ticket_time_rows(times: Iterable[TicketTime], on_ticket: bool = False) -> SafeString:
     """The rows of the "time" table (a ticket, its entries folded under it), built in Python
     with the texts escaped: it is the part of the dashboard that grows with the month's
     entries, and a template loop (or format_html) costs several times as much per row
     (docs/decisions.md, "Dashboard speed")."""
     ticket_url = url_of_each("clientarea:ticket")
-    rows = "".join(_ticket_row(time, ticket_url(time.ticket_id)) for time in times)
+    rows = "".join(
+        _ticket_row(time, ticket_url(time.ticket_id), on_ticket=on_ticket) for time in times
+    )
     return SafeString(rows)  # every text in it went through escape()

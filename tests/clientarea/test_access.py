@@ -7,6 +7,8 @@ from django.urls import reverse
 
 from clientarea import urls as portal_urls
 from customers.models import ClientUser
+from packages.models import BillingPeriod, PeriodStatus
+from tests.clientarea.conftest import SEPTEMBER
 from tests.factories import (
     AdminFactory,
     ClientUserFactory,
@@ -14,6 +16,7 @@ from tests.factories import (
     OperatorFactory,
     SubscriptionFactory,
     TicketFactory,
+    TimeEntryFactory,
     UserFactory,
 )
 from tickets.models import Ticket, TicketMessage, TicketStatus
@@ -37,6 +40,8 @@ EMAIL_LINKS = {"unsubscribe"}
 FILES = {"attachment"}
 # Who is signed in, as JSON: refusals in JSON too (tests/clientarea/test_me.py).
 JSON = {"me"}
+# The site's icon, for every browser (tests/test_error_pages.py).
+PUBLIC = {"favicon"}
 # name -> (method, the kind of object in the URL or None, the POST data)
 PORTAL_PAGES = {
     "home": ("get", None, None),
@@ -45,6 +50,8 @@ PORTAL_PAGES = {
     "ticket_new": ("get", None, None),
     "subscription": ("get", "subscription", None),
     "subscription_estimate": ("get", "subscription", None),
+    "closed_month": ("get", "closed_month", None),
+    "closed_month_csv": ("get", "closed_month", None),
     "ticket": ("get", "ticket", None),
     "ticket_reply": ("post", "ticket", {"body": "Let me in"}),
     "ticket_close": ("post", "ticket", {}),
@@ -54,22 +61,29 @@ PORTAL_PAGES = {
 
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
-    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | JSON | set(PORTAL_PAGES)
+    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | JSON | PUBLIC | set(PORTAL_PAGES)
 
 
 @pytest.fixture
 def world():
-    """Client A's user; client B with a subscription and a ticket."""
+    """Client A's user; client B with a subscription and a ticket with time in the closed
+    September."""
     member_a = ClientUserFactory()
     SubscriptionFactory(client=member_a.client)
     subscription_b = SubscriptionFactory()
     ticket_b = TicketFactory(subscription=subscription_b, subject="B's secret subject")
+    TimeEntryFactory(ticket=ticket_b, work_date=SEPTEMBER, note="B's secret note")
+    BillingPeriod.objects.update_or_create(
+        month=SEPTEMBER, defaults={"status": PeriodStatus.CLOSED}
+    )
     return {"a": member_a, "subscription": subscription_b, "ticket": ticket_b}
 
 
 def url_of(name, kind, world):
     if kind is None:
         return reverse(f"clientarea:{name}")
+    if kind == "closed_month":
+        return reverse(f"clientarea:{name}", args=[world["subscription"].pk, "2026-09"])
     return reverse(f"clientarea:{name}", args=[world[kind].pk])
 
 

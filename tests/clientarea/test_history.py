@@ -67,21 +67,23 @@ def test_one_row_per_closed_month_with_figures_and_items(signed_in, gold):
     # and the billed items with their status
     assert shown["item-amount"] == ["€500.00", "€135.00", "€500.00"]
     assert shown["item-status"] == ["Pending", "Invoiced", "Pending"]
-    assert "Support overtime 2026-09: 2.25 h x 60.00 EUR" in html
+    # and each item is written from its figures, in the same money format as the rest
+    assert "Overtime 2.25 h × €60.00: " in html
+    assert "EUR" not in html
 
 
-def test_chart_of_the_last_12_months(signed_in, gold):
+def test_chart_of_the_months_it_ran_in_the_last_12(signed_in, gold):
     html = signed_in.get(f"/subscriptions/{gold.pk}/").content.decode()
 
     start = html.index('<svg class="usage-chart"')
     svg = html[start : html.index("</svg>", start)]
-    assert svg.count('<g class="month') == 12
-    assert 'data-month="2025-11"' in svg and 'data-month="2026-10"' in svg
+    # the months before Gold started in August are left out, not drawn as empty bars
+    assert svg.count('<g class="month') == 3
+    assert 'data-month="2026-07"' not in svg and 'data-month="2025-11"' not in svg
     assert 'data-month="2026-09" data-used="12.25" data-included="10.00"' in svg
     assert '<g class="month over" data-month="2026-09"' in svg
     assert 'data-month="2026-08" data-used="4.00" data-included="10.00"' in svg
     assert 'data-month="2026-10" data-used="1.00" data-included="10.00"' in svg
-    assert 'data-month="2026-07" data-used="0.00" data-included="0.00"' in svg  # before start
     assert "<title" in svg and 'role="img"' in svg
     assert f'aria-labelledby="chart-{gold.pk}-title chart-{gold.pk}-desc"' in svg
     assert "Gold hours used per month" in svg

@@ -164,6 +164,11 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "clientarea:ticket_new": PORTAL_LIST,
     "clientarea:subscription": PORTAL_OWN,
     "clientarea:subscription_estimate": PORTAL_OWN,
+    # The matrix's September is open: no client sees an open month's page (its own answers
+    # 200 once closed: tests/clientarea/test_closed_month.py).
+    "clientarea:closed_month": (SIGN_IN, "404", "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
+    "clientarea:closed_month_csv": (SIGN_IN, "404", "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
+    "clientarea:favicon": EVERYONE,
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
     "clientarea:ticket_close": ("405",) * 6,  # POST only

@@ -116,6 +116,8 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
 _PK_OF = {
     "clientarea:subscription": "subscription",
     "clientarea:subscription_estimate": "subscription",
+    "clientarea:closed_month": "subscription",
+    "clientarea:closed_month_csv": "subscription",
     "clientarea:ticket": "ticket",
     "clientarea:ticket_reply": "ticket",
     "clientarea:ticket_close": "ticket",
