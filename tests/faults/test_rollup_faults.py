@@ -10,6 +10,7 @@ import pytest
 from celery import group
 from django.db import connection, transaction
 from django.db.models import Count
+from djmoney.money import Money
 
 from billing.calculations import rollup_item_drafts, statement_compute
 from billing.models import BillableItem, BilledTerms
@@ -174,21 +175,26 @@ def test_a_rollup_killed_in_the_middle_of_a_batch_and_run_again_bills_exactly_on
     # given 60 subscriptions to bill for October, in batches of 10
     ids, expected = a_month_to_bill(60)
     env = app_env(ROLLUP_BATCH_SIZE="10", DB_CONN_MAX_AGE="0")
-    fourth_batch = set(ids[30:40])
-    an_entry_of_the_fourth_batch = TimeEntry.objects.filter(
-        subscription_id__in=fourth_batch, work_date__gte=OCTOBER
-    ).values_list("pk", flat=True)[0]
     with transaction.atomic():
-        # when the rollup runs while this test holds a row the fourth batch must update: the
-        # batch reads its totals, inserts its items, then waits in the middle of its transaction
-        TimeEntry.objects.select_for_update().get(pk=an_entry_of_the_fourth_batch)
+        # when the rollup runs while this test is writing (not committed) the October terms of
+        # a subscription of the fourth batch: the batch reads its totals, copies its items,
+        # then waits in the middle of its transaction to store the same terms
+        BilledTerms.objects.create(
+            subscription_id=ids[30],
+            month=OCTOBER,
+            billing_mode=BillingMode.RECURRING,
+            included_hours=Decimal("10.00"),
+            fee=Money("500.00", "EUR"),
+            hourly_rate=Money("60.00", "EUR"),
+        )
         rollup = processes(manage("rollup", "--period", "2026-10"), env, "rollup, killed")
-        wait_for(lambda: backends_waiting("transactionid", "UPDATE"), "the fourth batch to wait")
+        wait_for(lambda: backends_waiting("transactionid", "COPY"), "the fourth batch to wait")
         # then three batches are committed
         committed = [row for row in expected if row[0] in set(ids[:30])]
         assert items_of_october() == committed
         # and the process is killed there, its fourth batch not committed
         rollup.kill()
+        transaction.set_rollback(True)  # the terms this test was writing
     assert rollup.popen.returncode == -9
     # when the rollup is run again, to the end
     again = processes(manage("rollup", "--period", "2026-10"), env, "rollup, again")
