@@ -166,11 +166,14 @@ def test_a_month_through_the_api(db, time_machine):
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     text = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == list(items["results"][0])
+    # the JSON item's columns, then the client's name
+    assert list(rows[0]) == [*items["results"][0], "client_name"]
     by_id = {i["id"]: i for i in items["results"]}
+    names = {acme["id"]: acme["name"], globex["id"]: globex["name"]}
     assert len(rows) == 4
     for row in rows:
         item = by_id[int(row["id"])]
+        assert row.pop("client_name") == names[item["client"]]
         for column, value in row.items():
             expected = item[column]
             if column in ("id", "client", "subscription"):
