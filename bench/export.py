@@ -134,7 +134,8 @@ def _xlsxwriter_write(*, rows, target) -> None:
     import xlsxwriter
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    from billing.exports import _DECIMAL_INDEXES, _csv_row, spreadsheet_text
+    from billing.exports import _DECIMAL_INDEXES, _csv_row
+    from supportbilling.spreadsheet import spreadsheet_text
     from billing.models import BILLABLE_ITEM_COLUMNS
 
     workbook = xlsxwriter.Workbook(target, {"constant_memory": True})

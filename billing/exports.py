@@ -29,6 +29,7 @@ from billing.selectors.finance import billable_items_export_rows
 from billing.selectors.portal import ClosedMonthWork
 from customers.models import Client
 from supportbilling.periods import period_label
+from supportbilling.spreadsheet import FORMULA_TRIGGERS, spreadsheet_text
 
 ROWS_PER_CHUNK = 1000  # rows joined into one piece of the HTTP body
 _DECIMAL_COLUMNS = {"quantity", "unit_price", "amount"}
@@ -42,18 +43,6 @@ _SUBSCRIPTION_INDEX = BILLABLE_ITEM_EXPORT_COLUMNS.index("subscription")
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
-# injection"): ``=HYPERLINK(...)``, ``+cmd|...``, ``@SUM(...)``, ``-2+3``.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_text(value: str) -> str:
-    """``value`` as a spreadsheet must show it, never run it: a leading single quote makes a
-    would-be formula plain text. The one rule for every text cell of both exports; numbers
-    (amounts, quantities) never pass here, so ``-10.00`` stays a number."""
-    return "'" + value if value.startswith(FORMULA_TRIGGERS) else value
 
 
 def _decimal_text(value: Decimal) -> str:

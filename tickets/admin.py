@@ -37,6 +37,7 @@ from supportbilling.periods import (
     period_parse,
     period_previous,
 )
+from supportbilling.spreadsheet import spreadsheet_text
 from tickets import selectors, services
 from tickets.forms import (
     AssignForm,
@@ -774,15 +775,9 @@ class TimeEntryAdmin(ReadOnlyAdmin):
         writer.writerow([report.label, "Hours", "Entries"])
         for row in report.rows:
             writer.writerow(
-                [_spreadsheet_text(row.name), selectors.hours_short(row.hours), row.entries]
+                [spreadsheet_text(row.name), selectors.hours_short(row.hours), row.entries]
             )
         return response
-
-
-def _spreadsheet_text(value: str) -> str:
-    """A name a spreadsheet must show, never run as a formula: the rule of billing's exports
-    (``billing.exports.spreadsheet_text``), which tickets cannot import."""
-    return "'" + value if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
 
 
 @admin.register(TimeTimer)
