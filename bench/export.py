@@ -135,8 +135,8 @@ def _xlsxwriter_write(*, rows, target) -> None:
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     from billing.exports import _DECIMAL_INDEXES, _csv_row
-    from supportbilling.spreadsheet import spreadsheet_text
     from billing.models import BILLABLE_ITEM_COLUMNS
+    from supportbilling.spreadsheet import spreadsheet_text
 
     workbook = xlsxwriter.Workbook(target, {"constant_memory": True})
     sheet = workbook.add_worksheet("Billable items")
