@@ -241,7 +241,7 @@ def ticket_entries(*, ticket_id: int) -> TicketEntries:
         for month in open_months:
             in_open_month |= Q(work_date__range=(month, period_last_day(month)))
         entries = list(
-            TimeEntry.objects.filter(in_open_month, ticket_id=ticket_id)
+            time_entries_with_billed(TimeEntry.objects.filter(in_open_month, ticket_id=ticket_id))
             .values(*ENTRY_ROW_FIELDS, operator_name=F("operator__username"))
             .order_by("-work_date", "-id")
         )
@@ -277,8 +277,10 @@ def ticket_month_entries(*, ticket_id: int, month: dt.date, page: int = 1) -> Mo
     another page follows."""
     start = (page - 1) * MONTH_ENTRIES_PAGE
     rows = list(
-        TimeEntry.objects.filter(
-            ticket_id=ticket_id, work_date__range=(month, period_last_day(month))
+        time_entries_with_billed(
+            TimeEntry.objects.filter(
+                ticket_id=ticket_id, work_date__range=(month, period_last_day(month))
+            )
         )
         .values(*ENTRY_ROW_FIELDS, operator_name=F("operator__username"))
         .order_by("-work_date", "-id")[start : start + MONTH_ENTRIES_PAGE + 1]

@@ -70,8 +70,10 @@ def portal_badges(client, portal_user, ticket, *entries: TimeEntry) -> dict[int,
 
 
 def workspace_rows(client, ticket, *entries: TimeEntry) -> dict[int, str]:
+    # October's entries opened on the page (a closed month's are listed on demand)
     client.force_login(OperatorFactory())
-    html = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    page = reverse("admin:tickets_ticket_change", args=[ticket.pk]) + "?month=2026-10"
+    html = client.get(page).content.decode()
     return {
         entry.pk: html.split(f'id="entry-{entry.pk}"')[1].split("</tr>")[0] for entry in entries
     }

@@ -94,9 +94,9 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
 
 
 # The dashboard: session, user, client (the portal's sign-in check), the cards (subscriptions,
-# prices, stored terms and hours in one query), then the month's entries, its closed months and
-# invoiced items (tickets' time badges).
-DASHBOARD_QUERIES = 7
+# prices, stored terms and hours in one query), then the month's entries (with whether their
+# month is closed) and invoiced items (tickets' time badges).
+DASHBOARD_QUERIES = 6
 
 
 def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signed_in, portal_user):
@@ -117,4 +117,4 @@ def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signe
 def test_dashboard_without_time_this_month_skips_the_badges(signed_in, portal_user):
     SubscriptionFactory(client=portal_user.client, start_date=START)
 
-    assert queries(signed_in, "/") == DASHBOARD_QUERIES - 2
+    assert queries(signed_in, "/") == DASHBOARD_QUERIES - 1

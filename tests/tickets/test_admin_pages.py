@@ -160,7 +160,7 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     client.get(change_url(small))  # warm the session and permission caches alike
     with CaptureQueriesContext(connection) as small_queries:
         assert client.get(change_url(small)).status_code == 200
-    assert len(small_queries) <= 20
+    assert len(small_queries) <= 21  # with the trail's month-close rows (two queries)
     # then the page of 200 costs exactly as many queries as the page of 5
     with django_assert_num_queries(len(small_queries)):
         response = client.get(change_url(large))
