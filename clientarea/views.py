@@ -58,7 +58,7 @@ from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, Ticket
 from clientarea.templatetags.portal import clock, money, url_of_each
 from customers.forms import NotificationPreferenceForm
 from customers.models import Client, MailKind
-from customers.selectors import notification_preference_of, unsubscribe_token_read
+from customers.selectors import unsubscribe_token_read
 from customers.services import (
     notification_preference_set,
     notification_unsubscribe,
@@ -523,9 +523,7 @@ def ticket_close(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
 @client_portal
 def notifications(request: HttpRequest, client: Client) -> HttpResponse:
     """Which e-mails the signed-in user wants."""
-    preference = notification_preference_of(request.user)
-    initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
-    form = NotificationPreferenceForm(request.POST or None, initial=initial)
+    form = NotificationPreferenceForm.for_user(request.user, request.POST)
     if request.method == "POST" and form.is_valid():
         notification_preference_set(user=request.user, **form.cleaned_data)
         messages.success(request, "Your e-mail settings are saved.")

@@ -1,6 +1,10 @@
 """The form of a user's e-mail preferences, for the portal and the admin alike."""
 
+from typing import Any
+
 from django import forms
+
+from customers.selectors import notification_preference_of
 
 
 class NotificationPreferenceForm(forms.Form):
@@ -14,3 +18,10 @@ class NotificationPreferenceForm(forms.Form):
         required=False,
         help_text="When a subscription reaches 80 % or 100 % of its included hours.",
     )
+
+    @classmethod
+    def for_user(cls, user: Any, data: Any = None) -> "NotificationPreferenceForm":
+        """The form of ``user``'s own preferences (bound to ``data`` when it was posted)."""
+        preference = notification_preference_of(user)
+        initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
+        return cls(data or None, initial=initial)

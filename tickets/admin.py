@@ -25,7 +25,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from customers.forms import NotificationPreferenceForm
-from customers.selectors import notification_preference_of
 from customers.services import notification_preference_set
 from packages.models import Subscription, SupportPackage
 from supportbilling.admin_readonly import ReadOnlyAdmin
@@ -436,9 +435,7 @@ class TicketAdmin(admin.ModelAdmin):
 
     def mail_view(self, request: HttpRequest) -> HttpResponse:
         """Which e-mails the signed-in staff member wants (any staff member, for themselves)."""
-        preference = notification_preference_of(request.user)
-        initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
-        form = NotificationPreferenceForm(request.POST or None, initial=initial)
+        form = NotificationPreferenceForm.for_user(request.user, request.POST)
         if request.method == "POST" and form.is_valid():
             notification_preference_set(user=request.user, **form.cleaned_data)
             messages.success(request, "Your e-mail settings are saved.")
