@@ -28,7 +28,7 @@ def package_price_for(*, package_id: int, currency: str) -> PackagePrice:
 
 def billing_start() -> dt.date | None:
     """The first month billed: ``BILLING_START`` when set, else the month of the first
-    BillingPeriod row (``billing.services.subscription_create`` writes the row of its start
+    BillingPeriod row (``packages.services.subscription_create`` writes the row of its start
     month); None before anything was sold. Earlier months are never closed or billed."""
     if settings.BILLING_START:
         return period_parse(settings.BILLING_START)

@@ -123,7 +123,7 @@ def package_with_prices(
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):
-    """Written directly, for set-up; ``billing.services.subscription_create`` is the real path.
+    """Written directly, for set-up; ``packages.services.subscription_create`` is the real path.
     Like it, makes sure the start month has its BillingPeriod row (billing began by then), so
     the scheduled close bills the subscription's months."""
 
