@@ -283,11 +283,11 @@ def dashboard_card_html(card: dict[str, Any], *, home_url: str) -> SafeString:
     if key is not None:
         cached = fragments.get(key)
         if cached is not None:
-            return SafeString(cached)
+            return cached  # the SafeString stored below (the cache keeps its type)
     html = render_to_string("clientarea/_dashboard_card.html", {"card": card, "home_url": home_url})
     if key is not None:
-        fragments.set(key, str(html), DASHBOARD_CARD_SECONDS)
-    return SafeString(html)
+        fragments.set(key, html, DASHBOARD_CARD_SECONDS)
+    return html
 
 
 def _statement_json(statement: Statement, extra_hours: Any) -> dict[str, Any]:

@@ -4,13 +4,13 @@ the usage bar and the usage chart (hours themselves: tickets' ``hours`` library)
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import lru_cache
-from html import escape
 
 from babel import Locale
 from babel.numbers import format_currency
 from django import template
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from djmoney.money import Money
 
@@ -77,70 +77,84 @@ def url_of_each(name: str) -> Callable[[int], str]:
     return lambda pk: f"{before}{pk}{after}"
 
 
-_LOG_HEADS = '<th scope="col">By</th><th scope="col">Note</th>'
 _BADGE_LABELS = {badge.value: badge.label for badge in TimeBadge}
 
-
-def _entry_row(entry: EntryLine, show_work_log: bool) -> str:
-    # Numbers, ISO dates and badge names need no escaping; the texts do.
-    log = (
-        f'<td data-label="By">{escape(entry.operator_name)}</td>'
-        f'<td data-label="Note">{escape(entry.note)}</td>'
-        if show_work_log
-        else ""
-    )
-    return (
-        f'<tr data-entry="{entry.entry_id}"><td data-label="Date">{entry.work_date.isoformat()}'
-        f'</td><td data-label="Time">{hours_display(entry.hours)} '
-        f'<span class="clock">{hours_clock(entry.hours)}</span></td>{log}'
-        f'<td data-label="Billing"><span class="badge badge-{entry.badge}">'
-        f"{_BADGE_LABELS[entry.badge]}</span></td></tr>"
-    )
-
-
-def _ticket_row(time: TicketTime, url: str, *, on_ticket: bool) -> str:
-    count = len(time.entries)
-    show = time.show_work_log
-    entries = "\n        ".join(_entry_row(entry, show) for entry in time.entries)
-    label = _BADGE_LABELS[time.badge]
-    # On a ticket's own page its number and subject are the page's title: not repeated.
-    ticket = (
-        ""
-        if on_ticket
-        else f"""<td data-label="Ticket">#{time.ticket_id}</td>
-  <td data-label="Subject"><a href="{url}">{escape(time.subject)}</a></td>"""
-    )
-    return f"""<tr data-ticket="{time.ticket_id}">
-  {ticket}
+_ENTRY_ROW = (
+    '<tr data-entry="{}"><td data-label="Date">{}</td><td data-label="Time">{} '
+    '<span class="clock">{}</span></td>{}<td data-label="Billing">'
+    '<span class="badge badge-{}">{}</span></td></tr>'
+)
+_WORK_LOG_CELLS = '<td data-label="By">{}</td><td data-label="Note">{}</td>'
+_TICKET_CELLS = (
+    '<td data-label="Ticket">#{}</td>\n  <td data-label="Subject"><a href="{}">{}</a></td>'
+)
+_TICKET_ROW = """<tr data-ticket="{}">
+  {}
   <td data-label="Entries">
     <details class="entries">
-      <summary>{count} {"entry" if count == 1 else "entries"}</summary>
+      <summary>{} {}</summary>
       <table class="stack">
-        <thead><tr><th scope="col">Date</th><th scope="col">Time</th>{_LOG_HEADS if show else ""}\
+        <thead><tr><th scope="col">Date</th><th scope="col">Time</th>{}\
 <th scope="col">Billing</th></tr></thead>
         <tbody>
-        {entries}
+        {}
         </tbody>
       </table>
     </details>
   </td>
-  <td data-label="Time"><span data-figure="ticket-time">{hours_display(time.total_hours)}</span> \
-<span class="clock">{hours_clock(time.total_hours)}</span></td>
-  <td data-label="Last entry">{time.last_work_date.isoformat()}</td>
-  <td data-label="Billing">\
-<span class="badge badge-{time.badge}" data-figure="badge">{label}</span></td>
+  <td data-label="Time"><span data-figure="ticket-time">{}</span> \
+<span class="clock">{}</span></td>
+  <td data-label="Last entry">{}</td>
+  <td data-label="Billing"><span class="badge badge-{}" data-figure="badge">{}</span></td>
 </tr>
 """
+_LOG_HEADS = format_html('<th scope="col">{}</th><th scope="col">{}</th>', "By", "Note")
+
+
+def _entry_row(entry: EntryLine, show_work_log: bool) -> SafeString:
+    log = format_html(_WORK_LOG_CELLS, entry.operator_name, entry.note) if show_work_log else ""
+    return format_html(
+        _ENTRY_ROW,
+        entry.entry_id,
+        entry.work_date.isoformat(),
+        hours_display(entry.hours),
+        hours_clock(entry.hours),
+        log,
+        entry.badge,
+        _BADGE_LABELS[entry.badge],
+    )
+
+
+def _ticket_row(time: TicketTime, url: str, *, on_ticket: bool) -> SafeString:
+    count = len(time.entries)
+    show = time.show_work_log
+    # On a ticket's own page its number and subject are the page's title: not repeated.
+    ticket = "" if on_ticket else format_html(_TICKET_CELLS, time.ticket_id, url, time.subject)
+    return format_html(
+        _TICKET_ROW,
+        time.ticket_id,
+        ticket,
+        count,
+        "entry" if count == 1 else "entries",
+        _LOG_HEADS if show else "",
+        format_html_join("\n        ", "{}", ((_entry_row(e, show),) for e in time.entries)),
+        hours_display(time.total_hours),
+        hours_clock(time.total_hours),
+        time.last_work_date.isoformat(),
+        time.badge,
+        _BADGE_LABELS[time.badge],
+    )
 
 
 @register.simple_tag
 def ticket_time_rows(times: Iterable[TicketTime], on_ticket: bool = False) -> SafeString:
     """The rows of the "time" table (a ticket, its entries folded under it), built in Python
-    with the texts escaped: it is the part of the dashboard that grows with the month's
-    entries, and a template loop (or format_html) costs several times as much per row
+    with ``format_html`` (every value escaped): it is the part of the dashboard that grows with
+    the month's entries, and a template loop costs several times as much per row
     (docs/decisions.md, "Dashboard speed")."""
     ticket_url = url_of_each("clientarea:ticket")
-    rows = "".join(
-        _ticket_row(time, ticket_url(time.ticket_id), on_ticket=on_ticket) for time in times
+    return format_html_join(
+        "",
+        "{}",
+        ((_ticket_row(time, ticket_url(time.ticket_id), on_ticket=on_ticket),) for time in times),
     )
-    return SafeString(rows)  # every text in it went through escape()
