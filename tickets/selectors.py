@@ -54,8 +54,10 @@ HOURS = DecimalField(max_digits=12, decimal_places=2)
 
 
 def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> Decimal:
-    """Recurring: hours of entries in ``month``. One-time: every entry ever (the bucket)."""
-    entries = TimeEntry.objects.filter(subscription_id=subscription.pk)
+    """Recurring: chargeable hours of entries in ``month``. One-time: every chargeable entry
+    ever (the bucket). Time at no charge is not deducted; the billing policy's rounding is
+    billing's (``billing.selectors.statements.hours_usage``)."""
+    entries = TimeEntry.objects.filter(subscription_id=subscription.pk, no_charge=False)
     if subscription.package.billing_mode == BillingMode.RECURRING:
         entries = entries.filter(work_date__range=(month, period_last_day(month)))
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS

@@ -19,13 +19,22 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from billing.calculations import ItemDraft, money_round, rollup_item_drafts, statement_compute
+from billing.calculations import (
+    BillingPolicy,
+    ItemDraft,
+    money_round,
+    rollup_item_drafts,
+    statement_compute,
+)
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
     current_price,
+    hours_usage,
+    hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
     subscription_runs_in,
+    ticket_month_hours,
 )
 from packages.models import BillingMode, Subscription
 from packages.selectors import MissingPrice
@@ -55,7 +64,7 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[str, Any]]:
+def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its terms (included hours, fee and hourly rate in the client's currency), aggregated by
     the database in a single query. Terms already stored for the month (a batch that ran
@@ -66,10 +75,16 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
     hours used being above zero (hours are positive), so one correlated sum per subscription
     serves both, and the price is an outer join. This shape is 2.5 times faster than three
     correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
-    selected column (docs/performance.md)."""
+    selected column (docs/performance.md).
+
+    The billing policy (increment, rounding, minimum; stored or current like the prices)
+    applies per ticket and month, so one more query sums the batch's entries per
+    subscription and ticket (``ticket_month_hours``): ``used_hours`` is then the hours billed,
+    ``logged_hours`` the chargeable hours as logged, ``no_charge_hours`` those at no charge."""
     first, last = month_range(month)
-    return list(
-        Subscription.objects.filter(
+    rows: list[dict[str, Any]] = [
+        dict(row)
+        for row in Subscription.objects.filter(
             pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
         )
         .annotate(
@@ -81,6 +96,9 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
+            billing_increment=Coalesce("stored__billing_increment", "package__billing_increment"),
+            billing_rounding=Coalesce("stored__billing_rounding", "package__billing_rounding"),
+            billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
             stored_terms=F("stored__id"),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
@@ -95,8 +113,35 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             "used_hours",
             "fee",
             "hourly_rate",
+            "billing_increment",
+            "billing_rounding",
+            "billing_minimum",
             "stored_terms",
         )
+    ]
+    by_subscription = hours_usage_by_subscription(
+        ticket_month_hours(
+            TimeEntry.objects.filter(
+                subscription_id__range=(first_id, last_id),
+                subscription__package__billing_mode=BillingMode.RECURRING,
+                work_date__range=(first, last),
+            )
+        )
+    )
+    for row in rows:
+        usage = hours_usage(by_subscription.get(row["pk"], []), policy_of_row(row))
+        row["used_hours"] = usage.billed
+        row["logged_hours"] = usage.logged
+        row["no_charge_hours"] = usage.no_charge
+    return rows
+
+
+def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
+    """The billing policy of a ``rollup_rows`` row (its stored terms', else its package's)."""
+    return BillingPolicy(
+        increment=str(row["billing_increment"]),
+        rounding=str(row["billing_rounding"]),
+        minimum=Decimal(row["billing_minimum"]),
     )
 
 
@@ -123,6 +168,8 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDra
         used_hours=row["used_hours"],
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
+        logged_hours=row.get("logged_hours"),
+        no_charge_hours=row.get("no_charge_hours", ZERO),
     )
     return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
 

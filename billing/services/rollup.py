@@ -3,7 +3,7 @@ writes on PostgreSQL), finish."""
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -199,15 +199,19 @@ def _item_rows(
 # One statement for the whole batch: the rows' columns as arrays, unnested by PostgreSQL.
 _TERMS_INSERT = (
     "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
-    "fee, hourly_rate, currency, created_at) "
-    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, %s "
-    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[]) "
-    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency) "
+    "fee, hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, "
+    "created_at) "
+    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, "
+    "billing_increment, billing_rounding, billing_minimum, %s "
+    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[], "
+    "%s::varchar[], %s::varchar[], %s::numeric[]) "
+    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency, "
+    "billing_increment, billing_rounding, billing_minimum) "
     "ON CONFLICT (subscription_id, month) DO NOTHING"
 )
 
 
-def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
+def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
     """Store the terms of every subscription of the batch, with items or without, so that
     the month shows what was billed whatever the prices become. Terms a batch stored before
     stay as they are (append-only)."""
@@ -223,6 +227,9 @@ def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
                     included_hours=row["included_hours"],
                     fee=Money(row["fee"], row["client__currency"]),
                     hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+                    billing_increment=row["billing_increment"],
+                    billing_rounding=row["billing_rounding"],
+                    billing_minimum=row["billing_minimum"],
                 )
                 for row in rows
             ],
@@ -241,6 +248,9 @@ def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
                 [row["fee"] for row in rows],
                 [row["hourly_rate"] for row in rows],
                 [row["client__currency"] for row in rows],
+                [row["billing_increment"] for row in rows],
+                [row["billing_rounding"] for row in rows],
+                [row["billing_minimum"] for row in rows],
             ],
         )
 
@@ -253,13 +263,16 @@ _TERMS_COLUMNS = (
     "fee",
     "hourly_rate",
     "currency",
+    "billing_increment",
+    "billing_rounding",
+    "billing_minimum",
     "created_at",
 )
 
 
 def _copy_new_rows(
     new_items: list[tuple[Mapping[str, Any], ItemDraft]],
-    rows: list[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]],
     *,
     month: dt.date,
 ) -> bool:
@@ -278,6 +291,9 @@ def _copy_new_rows(
             row["fee"],
             row["hourly_rate"],
             row["client__currency"],
+            row["billing_increment"],
+            row["billing_rounding"],
+            row["billing_minimum"],
             written_at,
         )
         for row in rows
