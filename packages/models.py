@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from djmoney.models.fields import MoneyField
@@ -44,6 +45,12 @@ class BillingIncrement(models.TextChoices):
     HOUR = "1.00", "1 h"
 
 
+def validate_quarter_hours(value: Decimal) -> None:
+    """Hours in steps of 0.25 (a minimum billed, as time is logged)."""
+    if (value * 4) % 1:
+        raise ValidationError("Hours must be in steps of 0.25.", code="hours_step")
+
+
 class SupportPackage(models.Model):
     name = models.CharField(max_length=120)
     billing_mode = models.CharField(max_length=16, choices=BillingMode.choices)
@@ -77,7 +84,7 @@ class SupportPackage(models.Model):
         max_digits=4,
         decimal_places=2,
         default=Decimal("0"),
-        validators=[MinValueValidator(0), MaxValueValidator(24)],
+        validators=[MinValueValidator(0), MaxValueValidator(24), validate_quarter_hours],
         help_text="Hours billed at least per ticket and month with chargeable time (0: none).",
     )
 

@@ -122,7 +122,8 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
     by_subscription = hours_usage_by_subscription(
         ticket_month_hours(
             TimeEntry.objects.filter(
-                subscription_id__range=(first_id, last_id),
+                subscription_id__gte=first_id,
+                subscription_id__lte=last_id,
                 subscription__package__billing_mode=BillingMode.RECURRING,
                 work_date__range=(first, last),
             )

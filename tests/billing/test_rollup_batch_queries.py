@@ -48,10 +48,11 @@ def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
     # then both issue the same number of queries, and every item is written
     assert small_queries == large_queries
     # The batch's transaction (a savepoint and its release inside the test's), then on
-    # PostgreSQL: the lock, the rows, what is billed, a savepoint around the two COPY (items
-    # and terms, not in Django's log) and its release, one audit row; elsewhere: the rows,
-    # what is billed, the items, the terms, the audit row. Nothing per time entry.
-    assert small_queries == 2 + (6 if connection.vendor == "postgresql" else 5)
+    # PostgreSQL: the lock, the rows, their hours per ticket (the billing policy), what is
+    # billed, a savepoint around the two COPY (items and terms, not in Django's log) and its
+    # release, one audit row; elsewhere: the rows, their hours per ticket, what is billed, the
+    # items, the terms, the audit row. Nothing per time entry.
+    assert small_queries == 2 + (7 if connection.vendor == "postgresql" else 6)
     assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
     overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
     assert overtime.quantity == Decimal("2.00")
