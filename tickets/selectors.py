@@ -212,9 +212,19 @@ class EntryRow(TypedDict):
     note: str
     billed_at: dt.datetime | None
     operator_name: str
+    no_charge: bool
+    no_charge_reason: str
 
 
-ENTRY_ROW_FIELDS = ("id", "work_date", "hours", "note", "billed_at")
+ENTRY_ROW_FIELDS = (
+    "id",
+    "work_date",
+    "hours",
+    "note",
+    "billed_at",
+    "no_charge",
+    "no_charge_reason",
+)
 
 
 @dataclass(frozen=True)
