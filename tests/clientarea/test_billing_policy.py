@@ -80,3 +80,5 @@ def test_a_closed_month_shows_logged_and_billed_in_the_history(
     assert "0.25 h logged, 1.00 h billed, 0.50 h no charge" in html
     month = signed_in.get(f"/subscriptions/{subscription.pk}/months/2026-09/").content.decode()
     assert figures(month)["no-charge"] == ["No charge"]
+    csv = signed_in.get(f"/subscriptions/{subscription.pk}/months/2026-09/csv/")
+    assert ",0.50,billed (no charge)," in csv.content.decode()
