@@ -111,8 +111,9 @@ def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signe
     # then the dashboard reads as many times, a first view and a cached one alike
     assert queries(signed_in, "/") == DASHBOARD_QUERIES
     assert queries(signed_in, "/") == DASHBOARD_QUERIES
-    # and the calculator's reload adds its one query for the estimated card
-    assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 1
+    # and the calculator's reload adds its two queries for the estimated card (the card, and
+    # its month's hours per ticket)
+    assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 2
 
 
 def test_dashboard_without_time_this_month_skips_the_badges(signed_in, portal_user):
