@@ -22,8 +22,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 
 from packages.models import (
+    BillingIncrement,
     BillingMode,
     BillingPeriod,
+    BillingRounding,
     PeriodStatus,
     Subscription,
     SubscriptionStatus,
@@ -128,6 +130,29 @@ class TimePanel:
         if self.over:
             text += f" ({hours_short(self.over)} h over, billed as overtime)"
         return text
+
+    @property
+    def policy(self) -> str:
+        """The package's billing policy when it bills more than is logged (a monthly package;
+        docs/billing-rules.md, "Billing increment and minimum"), else ""."""
+        package = self.subscription.package
+        if self.is_bucket:
+            return ""
+        parts = []
+        if package.billing_increment != BillingIncrement.QUARTER:
+            per = (
+                "entry"
+                if package.billing_rounding == BillingRounding.PER_ENTRY
+                else ("ticket and month")
+            )
+            parts.append(
+                f"rounded up to {hours_short(Decimal(package.billing_increment))} h per {per}"
+            )
+        elif package.billing_rounding == BillingRounding.PER_TICKET_MONTH:
+            parts.append("rounded up per ticket and month")
+        if package.billing_minimum > 0:
+            parts.append(f"at least {hours_short(package.billing_minimum)} h per ticket and month")
+        return f"Billed time: {', '.join(parts)}; the hours above are as logged." if parts else ""
 
 
 def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> TimePanel | None:

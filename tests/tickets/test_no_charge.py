@@ -20,6 +20,7 @@ from tests.factories import (
     SubscriptionFactory,
     TicketFactory,
     UserFactory,
+    package_with_prices,
 )
 from tickets.models import AuditAction, AuditEvent, TimeEntry
 from tickets.selectors import operator_report, ticket_audit_trail
@@ -177,3 +178,18 @@ def test_the_workspace_refuses_without_the_permission_or_a_reason(client, entry)
     assert "Give the reason for no charge" in response.content.decode()
     entry.refresh_from_db()
     assert not entry.no_charge
+
+
+def test_the_time_panel_states_a_billing_policy(client, operator):
+    package = package_with_prices(billing_increment="0.50", billing_minimum=Decimal("1.00"))
+    ticket = TicketFactory(subscription=SubscriptionFactory(package=package))
+    client.force_login(operator)
+    page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    assert (
+        "Billed time: rounded up to 0.5 h per entry, at least 1 h per ticket and month; "
+        "the hours above are as logged."
+    ) in page
+    # the default policy says nothing
+    plain = TicketFactory(subscription=SubscriptionFactory())
+    page = client.get(reverse("admin:tickets_ticket_change", args=[plain.pk])).content.decode()
+    assert 'id="time-policy"' not in page
