@@ -540,7 +540,10 @@ class TicketAdmin(admin.ModelAdmin):
                 reason=request.POST.get("no_charge_reason", ""),
             )
         except PermissionDenied as refusal:
-            return self.workspace_refuse(request, ticket, ValidationError(str(refusal)))
+            # A 403 that still says why, on the ticket's page.
+            response = self.workspace_refuse(request, ticket, ValidationError(str(refusal)))
+            response.status_code = 403
+            return response
         except ValidationError as error:
             return self.workspace_refuse(request, ticket, error)
         hours = selectors.hours_short(entry.hours)

@@ -172,6 +172,7 @@ def test_the_workspace_refuses_without_the_permission_or_a_reason(client, entry)
     assert 'id="entry-no-charge-form"' not in client.get(f"{page}?edit={entry.pk}").content.decode()
     url = reverse("admin:tickets_ticket_entry_no_charge", args=[entry.ticket_id, entry.pk])
     response = client.post(url, {"no_charge": "on", "no_charge_reason": "Goodwill"})
+    assert response.status_code == 403
     assert "You may not mark time as no charge" in response.content.decode()
     client.force_login(AdminFactory())  # the Operators group lost the permission above
     response = client.post(url, {"no_charge": "on", "no_charge_reason": ""})
