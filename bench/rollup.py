@@ -79,9 +79,9 @@ WRITES_SQL = [
     """,
     """
     INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, fee,
-        hourly_rate, currency, created_at)
+        hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, created_at)
     SELECT subscription_id, %(first)s, 'recurring', included_hours, fee, hourly_rate, currency,
-           now()
+           '0.25', 'entry', 0, now()
     FROM bench_rollup_scratch
     ON CONFLICT DO NOTHING
     """,

@@ -101,7 +101,7 @@ def client_subscription_usages(
     )
     if subscription_id is not None:
         entries = entries.filter(subscription_id=subscription_id)
-    month_rows = hours_usage_by_subscription(ticket_month_hours(entries))
+    month_rows = hours_usage_by_subscription(ticket_month_hours(entries, month=month))
     usages = []
     for subscription in subscriptions:
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING

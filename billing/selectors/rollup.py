@@ -119,14 +119,15 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
             "stored_terms",
         )
     ]
+    # Every subscription of the id range (a bucket's rows are not read): no join needed.
     by_subscription = hours_usage_by_subscription(
         ticket_month_hours(
             TimeEntry.objects.filter(
                 subscription_id__gte=first_id,
                 subscription_id__lte=last_id,
-                subscription__package__billing_mode=BillingMode.RECURRING,
                 work_date__range=(first, last),
-            )
+            ),
+            month=month,
         )
     )
     for row in rows:

@@ -72,11 +72,15 @@ class HoursUsage:
     no_charge: Decimal = ZERO_HOURS
 
 
-def ticket_month_hours(entries: QuerySet[TimeEntry]) -> list[dict[str, Any]]:
+def ticket_month_hours(
+    entries: QuerySet[TimeEntry], *, month: dt.date | None = None
+) -> list[dict[str, Any]]:
     """Per subscription, month and ticket of ``entries``: the chargeable hours (``logged``),
-    the hours at no charge, and for every increment the chargeable entries each rounded up to
-    it (``rounded_025``, ``rounded_050``, ``rounded_100``): one GROUP BY, whatever the policy;
-    ``hours_usage`` applies the policy in Python (``ticket_month_billed``)."""
+    the hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
+    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``): one
+    GROUP BY, whatever the policy; ``hours_usage`` applies the policy in Python
+    (``ticket_month_billed``). With ``month`` (``entries`` are of that month only) the rows
+    are grouped without truncating dates."""
     rounded = {
         _rounded_key(increment): Coalesce(
             Sum(
@@ -88,20 +92,26 @@ def ticket_month_hours(entries: QuerySet[TimeEntry]) -> list[dict[str, Any]]:
             output_field=HOURS,
         )
         for increment in BillingIncrement.values
+        # Entries are quarter hours (a check constraint): rounded to 0.25 they are the sum.
+        if increment != BillingIncrement.QUARTER
     }
-    return [
-        dict(row)
-        for row in entries.annotate(month=TruncMonth("work_date"))
+    sums = {
+        "logged": Coalesce(Sum("hours", filter=CHARGEABLE), Value(ZERO_HOURS), output_field=HOURS),
+        "no_charge_hours": Coalesce(
+            Sum("hours", filter=Q(no_charge=True)), Value(ZERO_HOURS), output_field=HOURS
+        ),
+        **rounded,
+    }
+    if month is not None:  # one month: no date truncated per entry
+        rows = entries.order_by().values("subscription_id", "ticket_id").annotate(**sums)
+        return [{**row, "month": month} for row in rows]
+    rows = (
+        entries.annotate(month=TruncMonth("work_date"))
         .order_by()
         .values("subscription_id", "month", "ticket_id")
-        .annotate(
-            logged=Coalesce(Sum("hours", filter=CHARGEABLE), Value(ZERO_HOURS), output_field=HOURS),
-            no_charge_hours=Coalesce(
-                Sum("hours", filter=Q(no_charge=True)), Value(ZERO_HOURS), output_field=HOURS
-            ),
-            **rounded,
-        )
-    ]
+        .annotate(**sums)
+    )
+    return [dict(row) for row in rows]
 
 
 def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> HoursUsage:
@@ -116,7 +126,7 @@ def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> Hou
         else:
             billed += ticket_month_billed(
                 logged=row["logged"],
-                entries_rounded=row[_rounded_key(policy.increment)],
+                entries_rounded=row.get(_rounded_key(policy.increment), row["logged"]),
                 policy=policy,
             )
     return HoursUsage(logged=logged, billed=billed, no_charge=no_charge)
@@ -168,7 +178,7 @@ def statement_for_subscription(
         entries = entries.filter(work_date__range=month_range(month))
     terms = billed_terms_get(subscription_id=subscription.pk, month=month)
     policy = policy_of(terms if terms is not None else subscription.package)
-    usage = hours_usage(ticket_month_hours(entries), policy if is_recurring else None)
+    usage = hours_usage(ticket_month_hours(entries, month=month), policy if is_recurring else None)
     extra = extra_billed(extra_hours, policy if is_recurring else None)
     if terms is not None:
         return statement_of_terms(
