@@ -26,6 +26,7 @@ from billing.selectors.portal_tickets import EntryLine, client_ticket_times
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
+    HoursUsage,
     SubscriptionUsage,
     hours_usage,
     hours_usage_by_subscription,
@@ -204,7 +205,7 @@ def client_history(
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
         rows = []
 
-        def usage_in(month: dt.date, subscription: Subscription = subscription) -> Any:
+        def usage_in(month: dt.date, subscription: Subscription = subscription) -> HoursUsage:
             terms = terms_by_key.get((subscription.pk, month))
             policy = policy_of(terms if terms is not None else subscription.package)
             return hours_usage(rows_by_key.get((subscription.pk, month), []), policy)
