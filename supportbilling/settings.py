@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "billing",
     "clientarea",
     "api",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +294,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": int(env("MAIL_INTAKE_EVERY", "60")),
         "options": {"expires": int(env("MAIL_INTAKE_EVERY", "60"))},
     },
+    # Webhook deliveries whose task was lost or whose back-off is over (docs/webhooks.md).
+    "webhooks-send": {
+        "task": "webhooks.deliveries_send",
+        "schedule": int(env("WEBHOOK_SEND_EVERY", "60")),
+    },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
     # ended month still open once Redis is back; with nothing to close it reads two rows.
@@ -301,6 +307,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": int(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
     },
 }
+
+# Webhooks: (connect, read) timeout in seconds of one POST to a receiver; short, a slow
+# receiver is retried later rather than holding a worker.
+WEBHOOK_TIMEOUT = (
+    float(env("WEBHOOK_CONNECT_TIMEOUT", "3")),
+    float(env("WEBHOOK_READ_TIMEOUT", "5")),
+)
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
 ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))

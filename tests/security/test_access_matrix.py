@@ -66,6 +66,8 @@ ADMIN_RIGHTS = {
     "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
+    "webhooks.webhookendpoint": ("", "", "vacd"),  # administrators only: it holds the secret
+    "webhooks.webhookdelivery": ("", "", "v"),  # the delivery log; redelivery is an action
 }
 _NEEDS = {"changelist": "v", "history": "v", "change": "v", "add": "a", "delete": "d"}
 
