@@ -39,6 +39,7 @@ from tickets.attachments import attachment_add
 from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, TimeTimer
 from webhooks.models import WebhookDelivery, WebhookEndpoint
+from whmcs.models import PushStatus, WhmcsClient, WhmcsPush
 
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
 SEPTEMBER = dt.date(2026, 9, 1)
@@ -134,6 +135,8 @@ def world_build() -> SimpleNamespace:
             username="guesser", ip_address="127.0.0.9", attempt_time=NOW
         ),
         webhook_endpoint=endpoint,
+        whmcs_client=WhmcsClient.objects.create(client=a.client, whmcs_client_id=7),
+        whmcs_push=WhmcsPush.objects.create(item=a.item, status=PushStatus.FAILED),
         webhook_delivery=WebhookDelivery.objects.create(
             endpoint=endpoint,
             event="period.closed",
