@@ -14,6 +14,16 @@ from supportbilling.roles import ADMINISTRATOR, FINANCE, role_of
 from whmcs.models import PushStatus, WhmcsClient, WhmcsPush
 from whmcs.services import NOT_CONFIGURED, whmcs_configured
 
+PUSH_FIELDS = (
+    "item",
+    "status",
+    "billable_id",
+    "attempts",
+    "last_error",
+    "last_attempt_at",
+    "pushed_at",
+)
+
 
 def _finance(request: HttpRequest) -> bool:
     return role_of(request.user) in (ADMINISTRATOR, FINANCE)
@@ -48,27 +58,11 @@ class WhmcsClientAdmin(FinanceOnly, admin.ModelAdmin):
 @admin.register(WhmcsPush)
 class WhmcsPushAdmin(FinanceOnly, admin.ModelAdmin):
     change_list_template = "admin/whmcs/whmcspush/change_list.html"
-    list_display = [
-        "item",
-        "status",
-        "billable_id",
-        "attempts",
-        "last_error",
-        "last_attempt_at",
-        "pushed_at",
-    ]
+    list_display = PUSH_FIELDS
     list_filter = ["status"]
     list_select_related = ["item"]
     search_fields = ["item__id", "billable_id"]
-    readonly_fields = [
-        "item",
-        "status",
-        "billable_id",
-        "attempts",
-        "last_error",
-        "last_attempt_at",
-        "pushed_at",
-    ]
+    readonly_fields = PUSH_FIELDS
     actions = ["push_again"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -17,11 +17,10 @@ from tests.factories import (
     FinanceFactory,
     OperatorFactory,
     SubscriptionFactory,
-    TicketFactory,
     package_with_prices,
+    subscription_with_overtime,
 )
 from tests.webhooks.receiver import WebhookReceiver
-from tickets.services import time_entry_log
 from webhooks.models import (
     DeliveryStatus,
     WebhookDelivery,
@@ -55,21 +54,9 @@ def endpoint_for(receiver, path="/ok", events=tuple(WebhookEvent.values), secret
     )
 
 
-def october_with_overtime():
-    """10 h included at 500.00 EUR, 60.00 EUR per extra hour, 12.25 h used in October."""
-    subscription = SubscriptionFactory(package=package_with_prices({"EUR": ("500.00", "60.00")}))
-    ticket = TicketFactory(subscription=subscription)
-    operator = OperatorFactory()
-    for hours in ("8", "4.25"):
-        time_entry_log(
-            ticket=ticket, operator=operator, hours=hours, work_date=dt.date(2026, 10, 14)
-        )
-    return subscription
-
-
 def test_closing_a_month_sends_the_period_and_its_items_signed(clock, receiver):
     endpoint_for(receiver, events=[WebhookEvent.PERIOD_CLOSED, WebhookEvent.ITEM_CREATED])
-    subscription = october_with_overtime()
+    subscription = subscription_with_overtime()
 
     period_close(month=OCTOBER)
     delivered, more = deliveries_send()
@@ -110,7 +97,7 @@ def test_closing_a_month_sends_the_period_and_its_items_signed(clock, receiver):
 
 def test_an_endpoint_gets_only_the_events_it_chose(clock, receiver):
     endpoint_for(receiver, events=[WebhookEvent.ITEM_STATUS_CHANGED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
     assert not WebhookDelivery.objects.exists()
 
@@ -146,7 +133,7 @@ def test_an_adjustment_and_a_one_time_sale_are_announced(clock, receiver):
 def test_a_failed_delivery_is_retried_with_back_off_and_logged(clock, receiver):
     receiver.answers["/flaky"] = [500, 204]
     endpoint_for(receiver, path="/flaky", events=[WebhookEvent.PERIOD_CLOSED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
 
     assert deliveries_send() == (0, False)
@@ -175,7 +162,7 @@ def test_a_failed_delivery_is_retried_with_back_off_and_logged(clock, receiver):
 def test_a_redirect_is_not_followed(clock, receiver):
     receiver.answers["/moved"] = ["redirect"]
     endpoint_for(receiver, path="/moved", events=[WebhookEvent.PERIOD_CLOSED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
 
     deliveries_send()
@@ -190,7 +177,7 @@ def test_a_slow_receiver_times_out_and_is_retried(clock, receiver, settings):
     settings.WEBHOOK_TIMEOUT = (1.0, 0.5)
     receiver.answers["/slow"] = ["slow"]
     endpoint_for(receiver, path="/slow", events=[WebhookEvent.PERIOD_CLOSED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
 
     deliveries_send()
@@ -203,7 +190,7 @@ def test_a_slow_receiver_times_out_and_is_retried(clock, receiver, settings):
 
 def test_a_receiver_with_another_secret_refuses_the_signature(clock, receiver):
     endpoint_for(receiver, events=[WebhookEvent.PERIOD_CLOSED], secret=webhook_secret_new())
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
 
     deliveries_send()
@@ -217,7 +204,7 @@ def test_given_up_after_the_last_attempt_then_sent_again_by_an_administrator(
 ):
     receiver.answers["/down"] = [503]
     endpoint_for(receiver, path="/down", events=[WebhookEvent.PERIOD_CLOSED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
     for _ in range(MAX_ATTEMPTS):
         deliveries_send()
@@ -246,7 +233,7 @@ def test_an_item_is_announced_once_per_endpoint(clock, receiver):
     from billing import signals
 
     endpoint_for(receiver, events=[WebhookEvent.ITEM_CREATED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
     # A batch delivered twice announces the same items again: recorded once.
     signals.items_created.send(sender=BillableItem, items=BillableItem.objects.all())
@@ -280,7 +267,7 @@ def test_only_administrators_see_or_configure_webhooks(client, role, expected, u
 
 def test_a_finance_user_cannot_redeliver(clock, receiver, client):
     endpoint_for(receiver, events=[WebhookEvent.PERIOD_CLOSED])
-    october_with_overtime()
+    subscription_with_overtime()
     period_close(month=OCTOBER)
     delivery = WebhookDelivery.objects.get()
     client.force_login(FinanceFactory())

@@ -2,12 +2,13 @@
 request and response of AddBillableItem, its authentication and its errors."""
 
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.local_http import http_server_start, http_server_stop
 
 INVOICE_ACTIONS = {"noinvoice", "nextcron", "nextinvoice", "duedate", "recur"}
 
@@ -75,12 +76,8 @@ class FakeWhmcs:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = http_server_start(Handler)
         return self
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        http_server_stop(self.server)

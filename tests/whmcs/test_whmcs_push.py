@@ -17,11 +17,10 @@ from tests.factories import (
     FinanceFactory,
     OperatorFactory,
     SubscriptionFactory,
-    TicketFactory,
     package_with_prices,
+    subscription_with_overtime,
 )
 from tests.whmcs.fake_whmcs import FakeWhmcs
-from tickets.services import time_entry_log
 from whmcs.models import PushStatus, WhmcsClient, WhmcsPush
 from whmcs.services import item_push, items_push
 
@@ -47,13 +46,7 @@ def closed_october(*, invoice_action=InvoiceAction.NEXT_INVOICE, whmcs_client_id
     package = package_with_prices({"EUR": ("500.00", "60.00")})
     package.invoice_action = invoice_action
     package.save()
-    subscription = SubscriptionFactory(package=package)
-    ticket = TicketFactory(subscription=subscription)
-    operator = OperatorFactory()
-    for hours in ("8", "4.25"):
-        time_entry_log(
-            ticket=ticket, operator=operator, hours=hours, work_date=dt.date(2026, 10, 14)
-        )
+    subscription = subscription_with_overtime(package)
     if whmcs_client_id is not None:
         WhmcsClient.objects.create(client=subscription.client, whmcs_client_id=whmcs_client_id)
     period_close(month=OCTOBER)
