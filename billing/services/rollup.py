@@ -13,11 +13,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing import signals
 from billing.calculations import ItemDraft
 from billing.models import (
     BILLABLE_ITEM_COLUMNS,
     BillableItem,
     BilledTerms,
+    ItemKind,
     ItemStatus,
 )
 from billing.selectors.rollup import (
@@ -350,6 +352,15 @@ def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
         subscriptions=len(billed_subscriptions),
         items=len(new_items),
     )
+    if new_items:
+        signals.items_created.send(
+            sender=BillableItem,
+            items=BillableItem.objects.filter(
+                period=month,
+                subscription_id__in=billed_subscriptions,
+                kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
+            ),
+        )
     return len(new_items)
 
 
@@ -357,13 +368,17 @@ def period_close_finish(
     *, month: dt.date, actor: Any = None, now: dt.datetime | None = None
 ) -> bool:
     """Mark the month closed once every batch ran. True for the run that closed it."""
-    return bool(
-        BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
-            status=PeriodStatus.CLOSED,
-            closed_at=now or timezone.now(),
-            closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+    with transaction.atomic():
+        closed = bool(
+            BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
+                status=PeriodStatus.CLOSED,
+                closed_at=now or timezone.now(),
+                closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+            )
         )
-    )
+        if closed:
+            signals.period_closed.send(sender=BillingPeriod, month=month, actor=actor)
+    return closed
 
 
 def period_close(
