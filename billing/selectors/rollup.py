@@ -56,9 +56,7 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def rollup_rows_queryset(
-    *, month: dt.date, first_id: int, last_id: int
-) -> QuerySet[Subscription, dict[str, Any]]:
+def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> QuerySet[Any, Any]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its terms (included hours, fee and hourly rate in the client's currency), aggregated by
     the database in a single query. Terms already stored for the month (a batch that ran
