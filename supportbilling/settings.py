@@ -303,7 +303,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
-ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
+ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
 
 # Billing start and subscription dates (docs/decisions.md, "Billing start and periods").
 # BILLING_START (YYYY-MM) names the first month billed, for data imported from before the first
