@@ -332,7 +332,7 @@ WHMCS_TIMEOUT = (float(env("WHMCS_CONNECT_TIMEOUT", "5")), float(env("WHMCS_READ
 WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
-ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
+ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
 
 # Billing start and subscription dates (docs/decisions.md, "Billing start and periods").
 # BILLING_START (YYYY-MM) names the first month billed, for data imported from before the first
