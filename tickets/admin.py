@@ -277,7 +277,10 @@ class TicketAdmin(admin.ModelAdmin):
         can_edit = can_change_time or can_delete_time
         operators = list(selectors.operators_active()) if can_change else []
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
-        timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
+        # The operator's running timers: the header lists them, the time panel shows this
+        # ticket's (one query for both).
+        operator_timers = selectors.operator_timers(operator_id=user.pk)
+        timer = next((t for t in operator_timers if t.ticket_id == ticket.pk), None)
         lists = admin_workspace.workspace_lists(ticket, can_edit=can_edit)
         shown = self._entry_edit_shown(request, ticket, can_edit)
         entry_rows = lists["entry_rows"]
@@ -302,6 +305,7 @@ class TicketAdmin(admin.ModelAdmin):
             "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
             "packages_offered": selectors.packages_offered() if can_log else [],
             "timer": timer,
+            "operator_timers": operator_timers,
             "server_now": timezone.now(),
             "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
             "reply_form": ReplyForm(initial={"work_date": local_today().isoformat()}),

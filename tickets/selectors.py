@@ -130,10 +130,15 @@ class TimePanel:
 
 
 def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> TimePanel | None:
-    """None when the ticket has no subscription. Two queries."""
+    """None when the ticket has no subscription. Two queries, one when the ticket was read
+    with its subscription and package (``ticket_for_workspace``)."""
     if ticket.subscription_id is None:
         return None
-    subscription = Subscription.objects.select_related("package").get(pk=ticket.subscription_id)
+    subscription = ticket.subscription if _read_with_package(ticket) else None
+    if subscription is None:
+        subscription = Subscription.objects.select_related("package").get(
+            pk=ticket.subscription_id
+        )
     month = period_current(now)
     return TimePanel(
         subscription=subscription,
@@ -141,6 +146,12 @@ def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> Time
         month=month,
         included=subscription.hours_included,
         used=subscription_hours_used(subscription=subscription, month=month),
+    )
+
+
+def _read_with_package(ticket: Ticket) -> bool:
+    return Ticket.subscription.is_cached(ticket) and Subscription.package.is_cached(
+        ticket.subscription
     )
 
 

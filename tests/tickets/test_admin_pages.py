@@ -189,10 +189,11 @@ def test_ticket_page_lists_cached_count_exactly_this_many_queries(
     client.force_login(OperatorFactory())
     ticket = ticket_with(20)
     client.get(change_url(ticket))
-    # then showing it again costs: session, user, ticket, the lists' stamp, the user's and
-    # the group's permissions, operators, subscription and its month's hours (time panel),
-    # the timer, the client's subscriptions, the packages offered, the running timers
-    with django_assert_num_queries(13):
+    # then showing it again costs: session, user, ticket (with its subscription), the lists'
+    # stamp, the user's and the group's permissions, operators, the subscription's hours of
+    # the month (time panel), the operator's timers (header and panel), the client's
+    # subscriptions, the packages offered
+    with django_assert_num_queries(11):
         assert client.get(change_url(ticket)).status_code == 200
 
 
