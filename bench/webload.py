@@ -221,7 +221,7 @@ def seed_client(
         TimeEntry.objects.bulk_create(entries, batch_size=2000)
         BillableItem.objects.bulk_create(items, batch_size=2000)
         for month in months:
-            BillingPeriod.objects.update_or_create(
+            BillingPeriod.objects.get_or_create(  # a closed month cannot change
                 month=month, defaults={"status": PeriodStatus.CLOSED, "closed_at": closed_at}
             )
     with connection.cursor() as cursor:

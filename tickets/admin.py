@@ -279,7 +279,7 @@ class TicketAdmin(admin.ModelAdmin):
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
         # The operator's running timers: the header lists them, the time panel shows this
         # ticket's (one query for both).
-        operator_timers = selectors.operator_timers(operator_id=user.pk)
+        operator_timers = selectors.operator_timers(operator_id=request.user.pk or 0)
         timer = next((t for t in operator_timers if t.ticket_id == ticket.pk), None)
         lists = admin_workspace.workspace_lists(ticket, can_edit=can_edit)
         shown = self._entry_edit_shown(request, ticket, can_edit)

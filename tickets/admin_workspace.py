@@ -90,4 +90,3 @@ def workspace_lists(ticket: Ticket, *, can_edit: bool) -> dict[str, Any]:
         lists = _lists_written(ticket, can_edit=can_edit)
         fragments.set(key, lists, LISTS_SECONDS)
     return lists
-

@@ -136,9 +136,7 @@ def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> Time
         return None
     subscription = ticket.subscription if _read_with_package(ticket) else None
     if subscription is None:
-        subscription = Subscription.objects.select_related("package").get(
-            pk=ticket.subscription_id
-        )
+        subscription = Subscription.objects.select_related("package").get(pk=ticket.subscription_id)
     month = period_current(now)
     return TimePanel(
         subscription=subscription,
@@ -150,9 +148,9 @@ def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> Time
 
 
 def _read_with_package(ticket: Ticket) -> bool:
-    return Ticket.subscription.is_cached(ticket) and Subscription.package.is_cached(
-        ticket.subscription
-    )
+    if not Ticket.subscription.is_cached(ticket) or ticket.subscription is None:
+        return False
+    return Subscription.package.is_cached(ticket.subscription)
 
 
 MESSAGE_FIELDS = (
@@ -615,7 +613,7 @@ def workspace_stamp(*, ticket_id: int) -> tuple[Any, ...]:
     It changes with every message, entry (added, changed, deleted), audit event of the ticket
     or of the subscriptions its time is booked to, rollup batch, month being closed or
     closed, and e-mail (queued, sent, failed). One query."""
-    params = {
+    params: dict[str, int | str] = {
         "ticket": ticket_id,
         "billed": AuditAction.PERIOD_BILLED.value,
         "status": AuditAction.SUBSCRIPTION_STATUS.value,
