@@ -234,7 +234,7 @@ class TicketAdmin(admin.ModelAdmin):
         ticket = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if ticket is not None:
-            context = {**self._workspace_context(request, ticket), **context}
+            context = {**self._workspace_context(request, ticket, context), **context}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
     def workspace_view(
@@ -262,26 +262,46 @@ class TicketAdmin(admin.ModelAdmin):
             "has_change_permission": self.has_change_permission(request, ticket),
             "priorities": TicketPriority.choices,
             "subject_max_length": Ticket._meta.get_field("subject").max_length,
-            **self._workspace_context(request, ticket),
+            **self._workspace_context(request, ticket, extra_context),
             **(extra_context or {}),
         }
         request.current_app = site.name
         return TemplateResponse(request, "admin/tickets/ticket/workspace.html", context)
 
-    def _workspace_context(self, request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
+    @staticmethod
+    def _bound_choices(extra_context: dict[str, Any]) -> dict[str, Any]:
+        """The assignee and package typed in a refused form, to be chosen again."""
+        typed = {}
+        for form_name, field in (("assign_form", "assignee"), ("service_form", "package")):
+            form = extra_context.get(form_name)
+            if form is not None and form.is_bound:
+                typed[field] = form[field].value() or ""
+        return typed
+
+    def _workspace_context(
+        self, request: HttpRequest, ticket: Ticket, extra_context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         user = request.user
         can_log = user.has_perm(PERM_LOG_TIME)
         can_change = user.has_perm(PERM_CHANGE_TICKET)
         can_change_time = user.has_perm(PERM_CHANGE_TIME)
         can_delete_time = user.has_perm(PERM_DELETE_TIME)
         can_edit = can_change_time or can_delete_time
-        operators = list(selectors.operators_active()) if can_change else []
         panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
         # The operator's running timers: the header lists them, the time panel shows this
         # ticket's (one query for both).
         operator_timers = selectors.operator_timers(operator_id=request.user.pk or 0)
         timer = next((t for t in operator_timers if t.ticket_id == ticket.pk), None)
-        lists = admin_workspace.workspace_lists(ticket, can_edit=can_edit)
+        assign_form = AssignForm(initial={"assignee": ticket.assignee_id})
+        service_form = ServiceAddForm()
+        bound = self._bound_choices(extra_context or {})
+        selected = {
+            "assignee": str(bound.get("assignee", ticket.assignee_id or "")),
+            "package": str(bound.get("package", "")),
+        }
+        lists, choices = admin_workspace.workspace_parts(
+            ticket, can_edit=can_edit, selected=selected
+        )
         shown = self._entry_edit_shown(request, ticket, can_edit)
         entry_rows = lists["entry_rows"]
         month_entries = None
@@ -302,19 +322,17 @@ class TicketAdmin(admin.ModelAdmin):
             "panel": panel,
             "month_entries": month_entries,
             **shown,
-            "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
-            "packages_offered": selectors.packages_offered() if can_log else [],
             "timer": timer,
             "operator_timers": operator_timers,
             "server_now": timezone.now(),
             "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
             "reply_form": ReplyForm(initial={"work_date": local_today().isoformat()}),
-            "assign_form": AssignForm(initial={"assignee": ticket.assignee_id}),
-            "operators": operators,
+            "choices": choices,
+            "assign_form": assign_form,
             # "Assign to me" only for whom the service would accept.
-            "can_take": any(operator.pk == user.pk for operator in operators),
+            "can_take": can_change and user.pk in choices["operator_ids"],
             "subscription_form": SubscriptionChoiceForm(),
-            "service_form": ServiceAddForm(),
+            "service_form": service_form,
             "can_log_time": can_log,
             "can_change_time": can_change_time,
             "can_delete_time": can_delete_time,

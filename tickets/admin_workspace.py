@@ -1,4 +1,5 @@
-"""The ticket page's long lists (conversation, entries, audit trail, mail log), written once and
+"""The ticket page's long lists (conversation, entries, audit trail, mail log) and its side
+panel's choices (operators, the client's subscriptions, packages offered), written once and
 served from the fragment cache while nothing they show has changed.
 
 The key is a digest of the ticket's stamp (``selectors.workspace_stamp``: per list the number
@@ -25,17 +26,10 @@ LISTS_SECONDS = 3600
 ENTRY_ROWS_TEMPLATE = "admin/tickets/ticket/_entry_rows.html"
 
 
-def _lists_key(ticket: Ticket, *, can_edit: bool) -> str:
-    shown = (
-        ticket.pk,
-        ticket.client.name,
-        selectors.workspace_stamp(ticket_id=ticket.pk),
-        can_edit,
-        timezone.get_current_timezone_name(),
-        translation.get_language(),
-    )
+def _key(kind: str, *shown: Any) -> str:
+    shown = (*shown, timezone.get_current_timezone_name(), translation.get_language())
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
-    return f"ticket-page:{digest}"
+    return f"ticket-page-{kind}:{digest}"
 
 
 def entry_table_rows(
@@ -79,14 +73,47 @@ def _lists_written(ticket: Ticket, *, can_edit: bool) -> dict[str, Any]:
     }
 
 
-def workspace_lists(ticket: Ticket, *, can_edit: bool) -> dict[str, Any]:
-    """The written lists of the ticket's page (HTML), whether it has messages and entries, and
-    the entries' total. One query for the stamp; on a miss also the lists' queries and their
-    writing. Only text is kept, so a hit rebuilds no model, date or decimal but the total."""
-    key = _lists_key(ticket, can_edit=can_edit)
+def _choices_written(ticket: Ticket, *, selected: dict[str, str]) -> dict[str, Any]:
+    operators = list(selectors.operators_active())
+    subscriptions = selectors.client_subscriptions(client_id=ticket.client_id)
+    return {
+        "operator_ids": [operator.pk for operator in operators],
+        "operators": render_to_string(
+            "admin/tickets/ticket/_operator_options.html",
+            {"operators": operators, "assign_form": {"assignee": {"value": selected["assignee"]}}},
+        ),
+        "subscriptions": render_to_string(
+            "admin/tickets/ticket/_subscription_choices.html",
+            {"subscriptions": subscriptions, "ticket": ticket},
+        ),
+        "packages": render_to_string(
+            "admin/tickets/ticket/_package_options.html",
+            {
+                "packages_offered": selectors.packages_offered(),
+                "service_form": {"package": {"value": selected["package"]}},
+            },
+        ),
+    }
+
+
+def workspace_parts(
+    ticket: Ticket, *, can_edit: bool, selected: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The written lists of the ticket's page (HTML, whether it has messages and entries, the
+    entries' total) and the side panel's choices (HTML of the operators, the client's
+    subscriptions and the packages offered, with ``selected``'s assignee and package chosen;
+    the operators' ids). One query for the stamp; on a miss also the reads of what is
+    written, and its writing. Only text and numbers are kept, so a hit rebuilds no model."""
+    stamp = selectors.workspace_stamp(ticket=ticket)
     fragments = caches[FRAGMENTS_CACHE]
-    lists = fragments.get(key)
+    lists_key = _key("lists", ticket.pk, ticket.client.name, stamp.lists, can_edit)
+    choices_key = _key("choices", ticket.client_id, ticket.subscription_id, stamp.choices, selected)
+    found = fragments.get_many([lists_key, choices_key])
+    lists, choices = found.get(lists_key), found.get(choices_key)
     if lists is None:
         lists = _lists_written(ticket, can_edit=can_edit)
-        fragments.set(key, lists, LISTS_SECONDS)
-    return lists
+        fragments.set(lists_key, lists, LISTS_SECONDS)
+    if choices is None:
+        choices = _choices_written(ticket, selected=selected)
+        fragments.set(choices_key, choices, LISTS_SECONDS)
+    return lists, choices

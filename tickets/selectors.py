@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Protocol, TypedDict
+from typing import Any, NamedTuple, Protocol, TypedDict
 
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -595,8 +595,21 @@ SELECT
   (SELECT MD5(COALESCE(STRING_AGG(
             CONCAT_WS('|', id, status, attempts, sent_at, last_error, address),
             ',' ORDER BY id), ''))
-     FROM tickets_ticketnotification WHERE ticket_id = %(ticket)s)
+     FROM tickets_ticketnotification WHERE ticket_id = %(ticket)s),
+  (SELECT MD5(COALESCE(STRING_AGG(CONCAT_WS('|', u.id, u.username), ',' ORDER BY u.id), ''))
+     FROM auth_user u
+    WHERE u.is_active AND u.is_staff AND EXISTS (
+      SELECT 1 FROM auth_user_groups ug JOIN auth_group g ON g.id = ug.group_id
+       WHERE ug.user_id = u.id AND g.name = %(operators)s)),
+  (SELECT MD5(COALESCE(STRING_AGG(
+            CONCAT_WS('|', s.id, s.status, s.start_date, p.name), ',' ORDER BY s.id), ''))
+     FROM packages_subscription s JOIN packages_supportpackage p ON p.id = s.package_id
+    WHERE s.client_id = %(client)s),
+  (SELECT MD5(COALESCE(STRING_AGG(
+            CONCAT_WS('|', id, name, billing_mode, included_hours), ',' ORDER BY id), ''))
+     FROM packages_supportpackage WHERE active)
 """
+STAMP_LISTS = 8  # the first columns: the lists; the last three: the side panel's choices
 
 
 def ticket_for_workspace(*, ticket_id: int) -> Ticket | None:
@@ -608,18 +621,28 @@ def ticket_for_workspace(*, ticket_id: int) -> Ticket | None:
     )
 
 
-def workspace_stamp(*, ticket_id: int) -> tuple[Any, ...]:
-    """What the ticket page's lists (conversation, entries, audit trail, mail log) depend on.
-    It changes with every message, entry (added, changed, deleted), audit event of the ticket
-    or of the subscriptions its time is booked to, rollup batch, month being closed or
-    closed, and e-mail (queued, sent, failed). One query."""
+class WorkspaceStamp(NamedTuple):
+    lists: tuple[Any, ...]  # conversation, entries, audit trail, mail log
+    choices: tuple[Any, ...]  # operators, the client's subscriptions, packages offered
+
+
+def workspace_stamp(*, ticket: Ticket) -> WorkspaceStamp:
+    """What the ticket page's lists (conversation, entries, audit trail, mail log) and the
+    side panel's choices (operators, the client's subscriptions, packages offered) depend on.
+    The lists' part changes with every message, entry (added, changed, deleted), audit event
+    of the ticket or of the subscriptions its time is booked to, rollup batch, month being
+    closed or closed, and e-mail (queued, sent, failed); the choices' with every column they
+    show. One query."""
     params: dict[str, int | str] = {
-        "ticket": ticket_id,
+        "ticket": ticket.pk,
+        "client": ticket.client_id,
         "billed": AuditAction.PERIOD_BILLED.value,
         "status": AuditAction.SUBSCRIPTION_STATUS.value,
         "closing": PeriodStatus.CLOSING.value,
         "closed": PeriodStatus.CLOSED.value,
+        "operators": OPERATORS_GROUP,
     }
     with connection.cursor() as cursor:
         cursor.execute(WORKSPACE_STAMP_SQL, params)
-        return tuple(cursor.fetchone() or ())
+        row = tuple(cursor.fetchone() or ())
+    return WorkspaceStamp(lists=row[:STAMP_LISTS], choices=row[STAMP_LISTS:])
