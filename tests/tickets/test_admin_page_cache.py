@@ -1,5 +1,5 @@
-"""The ticket page's lists and choices come from the fragment cache only while nothing they show has
-changed: every change shows on the next view, at the same frozen moment too."""
+"""The ticket page's lists and choices come from the fragment cache only while nothing they
+show has changed: every change shows on the next view, at the same frozen moment too."""
 
 import datetime as dt
 from decimal import Decimal
