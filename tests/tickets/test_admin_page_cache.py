@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
+    FinanceFactory,
     OperatorFactory,
     PackageFactory,
     SubscriptionFactory,
@@ -125,3 +126,21 @@ def test_the_assignee_chosen_is_selected_in_the_cached_choices(shown, client):
     services.ticket_assign(ticket=shown["ticket"], assignee=operator, actor=operator)
     assign = shown["html"]().split('id="assign-select"')[1].split("</select>")[0]
     assert f'<option value="{operator.pk}" selected>olga</option>' in assign
+
+
+@pytest.mark.parametrize("object_id", ["999999999", "not-a-number"])
+def test_an_unknown_ticket_is_the_admins_message_not_an_error(client, object_id):
+    client.force_login(OperatorFactory())
+    url = reverse("admin:tickets_ticket_change", args=[object_id])
+    response = client.get(url, follow=True)
+    assert response.status_code == 200
+    assert "doesn’t exist" in response.content.decode()
+
+
+def test_a_viewer_without_change_permission_sees_the_details_read_only(client):
+    client.force_login(FinanceFactory())
+    ticket = TicketFactory(subject="Printer on fire")
+    html = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
+    details = html.split('<details id="ticket-details"')[1].split("</details>")[0]
+    assert "Printer on fire" in details and 'name="subject"' not in details
+    assert 'id="ticket-details-save"' not in details
