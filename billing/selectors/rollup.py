@@ -2,6 +2,7 @@
 aggregated hours and terms."""
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,6 +17,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
 )
 from django.db.models.functions import Coalesce
 
@@ -28,13 +30,15 @@ from billing.calculations import (
 )
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
+    HOURS,
+    ZERO_HOURS,
     current_price,
     hours_usage,
     hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
     subscription_runs_in,
-    ticket_month_hours,
+    ticket_month_hours_queryset,
 )
 from packages.models import BillingMode, Subscription
 from packages.selectors import MissingPrice
@@ -64,7 +68,7 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
+def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> QuerySet[Any, Any]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its terms (included hours, fee and hourly rate in the client's currency), aggregated by
     the database in a single query. Terms already stored for the month (a batch that ran
@@ -77,21 +81,34 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
     correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
     selected column (docs/performance.md).
 
-    The billing policy (increment, rounding, minimum; stored or current like the prices)
-    applies per ticket and month, so one more query sums the batch's entries per
-    subscription and ticket (``ticket_month_hours``): ``used_hours`` is then the hours billed,
-    ``logged_hours`` the chargeable hours as logged, ``no_charge_hours`` those at no charge."""
+    The aggregation of the rollup, as a query: ``rollup_rows`` reads it, and on PostgreSQL
+    ``period_rollup_batch`` stores it in a temporary table and writes from there.
+
+    ``used_hours`` are the chargeable hours as logged (not at no charge); the billing policy
+    (increment, rounding, minimum; stored or current like the prices) applies per ticket and
+    month, from ``rollup_ticket_hours_queryset``: ``rollup_rows`` (and the set-based batch,
+    in SQL) then set ``used_hours`` to the hours billed, ``logged_hours`` to the chargeable
+    hours as logged and ``no_charge_hours`` to those at no charge (here zero)."""
     first, last = month_range(month)
-    rows: list[dict[str, Any]] = [
-        dict(row)
-        for row in Subscription.objects.filter(
+    return (
+        Subscription.objects.filter(
             pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
         )
         .annotate(
             price=FilteredRelation(
                 "package__prices", condition=Q(package__prices__currency=F("client__currency"))
             ),
-            stored=FilteredRelation("billed_terms", condition=Q(billed_terms__month=month)),
+            # The id range repeated on the terms: while a close runs, the month's terms grow
+            # faster than their statistics, and without it PostgreSQL read and sorted all of
+            # them for every batch (docs/performance.md).
+            stored=FilteredRelation(
+                "billed_terms",
+                condition=Q(
+                    billed_terms__month=month,
+                    billed_terms__subscription__gte=first_id,
+                    billed_terms__subscription__lte=last_id,
+                ),
+            ),
             used_hours=hours_used_subquery(month),
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
@@ -99,6 +116,8 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
             billing_increment=Coalesce("stored__billing_increment", "package__billing_increment"),
             billing_rounding=Coalesce("stored__billing_rounding", "package__billing_rounding"),
             billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
+            logged_hours=Value(ZERO_HOURS, output_field=HOURS),
+            no_charge_hours=Value(ZERO_HOURS, output_field=HOURS),
             stored_terms=F("stored__id"),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
@@ -116,19 +135,40 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
             "billing_increment",
             "billing_rounding",
             "billing_minimum",
+            "logged_hours",
+            "no_charge_hours",
             "stored_terms",
         )
-    ]
-    # Every subscription of the id range (a bucket's rows are not read): no join needed.
-    by_subscription = hours_usage_by_subscription(
-        ticket_month_hours(
-            TimeEntry.objects.filter(
-                subscription_id__gte=first_id,
-                subscription_id__lte=last_id,
-                work_date__range=(first, last),
-            ),
-            month=month,
+    )
+
+
+def rollup_ticket_hours_queryset(
+    *, month: dt.date, first_id: int, last_id: int
+) -> QuerySet[Any, Any]:
+    """The hours of the batch's subscriptions in ``month`` per subscription and ticket
+    (``ticket_month_hours``): what the billing policy applies to. Every subscription of the
+    id range (a bucket's rows are not read): no join needed."""
+    return ticket_month_hours_queryset(
+        TimeEntry.objects.filter(
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            work_date__range=month_range(month),
         )
+    )
+
+
+def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
+    """The rows of ``rollup_rows_queryset``, one per recurring subscription of the batch, with
+    the billing policy applied: ``used_hours`` billed, ``logged_hours``, ``no_charge_hours``
+    (two queries; the set-based batch does the same in SQL, docs/decisions.md)."""
+    rows = [
+        dict(row) for row in rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id)
+    ]
+    by_subscription = hours_usage_by_subscription(
+        [
+            {**row, "month": month}
+            for row in rollup_ticket_hours_queryset(month=month, first_id=first_id, last_id=last_id)
+        ]
     )
     for row in rows:
         usage = hours_usage(by_subscription.get(row["pk"], []), policy_of_row(row))
@@ -140,11 +180,15 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str
 
 def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
     """The billing policy of a ``rollup_rows`` row (its stored terms', else its package's)."""
-    return BillingPolicy(
-        increment=str(row["billing_increment"]),
-        rounding=str(row["billing_rounding"]),
-        minimum=Decimal(row["billing_minimum"]),
+    return policy_of_columns(
+        row["billing_increment"], row["billing_rounding"], row["billing_minimum"]
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def policy_of_columns(increment: Any, rounding: Any, minimum: Any) -> BillingPolicy:
+    """The billing policy of the three stored columns."""
+    return BillingPolicy(increment=str(increment), rounding=str(rounding), minimum=Decimal(minimum))
 
 
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
@@ -158,22 +202,53 @@ def subscriptions_without_price(*, month: dt.date) -> list[int]:
     )
 
 
-def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDraft]:
+@functools.lru_cache(maxsize=8192)
+def rollup_drafts(
+    *,
+    currency: str,
+    package_name: str,
+    included_hours: Decimal,
+    used_hours: Decimal,
+    fee: Decimal,
+    hourly_rate: Decimal,
+    month: dt.date,
+    logged_hours: Decimal | None = None,
+    no_charge_hours: Decimal = ZERO,
+) -> tuple[ItemDraft, ...]:
+    """The items (fee, overtime) of a recurring subscription with these terms and hours
+    (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``):
+    ``statement_compute`` and ``rollup_item_drafts``, the one home of the rule. Pure, so it is
+    computed once per distinct set of inputs: a month of 100,000 subscriptions has a few
+    thousand (packages x currencies x hours used), docs/performance.md."""
+    statement = statement_compute(
+        billing_mode=BillingMode.RECURRING,
+        currency=currency,
+        included_hours=included_hours,
+        used_hours=used_hours,
+        fee=fee,
+        hourly_rate=hourly_rate,
+        logged_hours=logged_hours,
+        no_charge_hours=no_charge_hours,
+    )
+    return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
+
+
+def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDraft, ...]:
     """The items (fee, overtime) one row of ``rollup_rows`` bills: what the rollup writes, and
     what the admin's confirmation of a close announces."""
     if row["fee"] is None:
         raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
-    statement = statement_compute(
-        billing_mode=BillingMode.RECURRING,
+    return rollup_drafts(
         currency=row["client__currency"],
+        package_name=row["package__name"],
         included_hours=row["included_hours"],
         used_hours=row["used_hours"],
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
+        month=month,
         logged_hours=row.get("logged_hours"),
         no_charge_hours=row.get("no_charge_hours", ZERO),
     )
-    return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
 
 
 def rollup_billed_kinds(*, month: dt.date, first_id: int, last_id: int) -> set[tuple[int, str]]:

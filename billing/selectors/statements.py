@@ -3,6 +3,7 @@ and the query pieces every read of billing shares (subscriptions running in a mo
 hours-sum and price subqueries)."""
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -72,15 +73,10 @@ class HoursUsage:
     no_charge: Decimal = ZERO_HOURS
 
 
-def ticket_month_hours(
-    entries: QuerySet[TimeEntry], *, month: dt.date | None = None
-) -> list[dict[str, Any]]:
-    """Per subscription, month and ticket of ``entries``: the chargeable hours (``logged``),
-    the hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
-    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``): one
-    GROUP BY, whatever the policy; ``hours_usage`` applies the policy in Python
-    (``ticket_month_billed``). With ``month`` (``entries`` are of that month only) the rows
-    are grouped without truncating dates."""
+def _ticket_month_sums() -> dict[str, Coalesce]:
+    """The sums of ``ticket_month_hours`` per group: the chargeable hours (``logged``), the
+    hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
+    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``)."""
     rounded = {
         _rounded_key(increment): Coalesce(
             Sum(
@@ -95,23 +91,52 @@ def ticket_month_hours(
         # Entries are quarter hours (a check constraint): rounded to 0.25 they are the sum.
         if increment != BillingIncrement.QUARTER
     }
-    sums = {
+    return {
         "logged": Coalesce(Sum("hours", filter=CHARGEABLE), Value(ZERO_HOURS), output_field=HOURS),
         "no_charge_hours": Coalesce(
             Sum("hours", filter=Q(no_charge=True)), Value(ZERO_HOURS), output_field=HOURS
         ),
         **rounded,
     }
+
+
+def ticket_month_hours_queryset(entries: QuerySet[TimeEntry]) -> QuerySet[Any, Any]:
+    """``ticket_month_hours`` of ``entries`` of one month, as a query: one row per
+    subscription and ticket (no date truncated per entry). The rollup's set-based batch stores
+    it in a temporary table (``billing.services.rollup``)."""
+    return (
+        entries.order_by().values("subscription_id", "ticket_id").annotate(**_ticket_month_sums())
+    )
+
+
+def ticket_month_hours(
+    entries: QuerySet[TimeEntry], *, month: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Per subscription, month and ticket of ``entries``: the chargeable hours (``logged``),
+    the hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
+    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``): one
+    GROUP BY, whatever the policy; ``hours_usage`` applies the policy in Python
+    (``ticket_month_billed``). With ``month`` (``entries`` are of that month only) the rows
+    are grouped without truncating dates."""
     if month is not None:  # one month: no date truncated per entry
-        rows = entries.order_by().values("subscription_id", "ticket_id").annotate(**sums)
-        return [{**row, "month": month} for row in rows]
+        return [{**row, "month": month} for row in ticket_month_hours_queryset(entries)]
     rows = (
         entries.annotate(month=TruncMonth("work_date"))
         .order_by()
         .values("subscription_id", "month", "ticket_id")
-        .annotate(**sums)
+        .annotate(**_ticket_month_sums())
     )
     return [dict(row) for row in rows]
+
+
+def ticket_billed(row: Mapping[str, Any], policy: BillingPolicy) -> Decimal:
+    """The billed hours of one ``ticket_month_hours`` row under ``policy``
+    (``ticket_month_billed`` given the row's sum rounded to the policy's increment)."""
+    return ticket_month_billed(
+        logged=row["logged"],
+        entries_rounded=row.get(_rounded_key(policy.increment), row["logged"]),
+        policy=policy,
+    )
 
 
 def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> HoursUsage:
@@ -121,14 +146,7 @@ def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> Hou
     for row in rows:
         logged += row["logged"]
         no_charge += row["no_charge_hours"]
-        if policy is None:
-            billed += row["logged"]
-        else:
-            billed += ticket_month_billed(
-                logged=row["logged"],
-                entries_rounded=row.get(_rounded_key(policy.increment), row["logged"]),
-                policy=policy,
-            )
+        billed += row["logged"] if policy is None else ticket_billed(row, policy)
     return HoursUsage(logged=logged, billed=billed, no_charge=no_charge)
 
 
