@@ -152,7 +152,9 @@ def test_an_entry_marked_no_charge_shows_its_badge_and_reason(shown):
     )
     row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
     assert "no charge" in row and 'title="Our own mistake"' in row
-    services.time_entry_no_charge_set(entry=shown["entry"], actor=shown["operator"], no_charge=False)
+    services.time_entry_no_charge_set(
+        entry=shown["entry"], actor=shown["operator"], no_charge=False
+    )
     row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
     assert "no charge" not in row
 
