@@ -313,7 +313,7 @@ def explain_batch(month, batch_size: int) -> str:
 
     with connection.execute_wrapper(capture):
         rollup_rows(month=month, first_id=first_id, last_id=last_id)
-    sql, params = captured[-1]
+    sql, params = captured[0]  # the rows (the second query: their hours per ticket)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
