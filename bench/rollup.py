@@ -80,9 +80,9 @@ WRITES_SQL = [
     """,
     """
     INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, fee,
-        hourly_rate, currency, created_at)
+        hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, created_at)
     SELECT subscription_id, %(first)s, 'recurring', included_hours, fee, hourly_rate, currency,
-           now()
+           '0.25', 'entry', 0, now()
     FROM bench_rollup_scratch
     ON CONFLICT DO NOTHING
     """,
@@ -313,7 +313,7 @@ def explain_batch(month, batch_size: int) -> str:
 
     with connection.execute_wrapper(capture):
         rollup_rows(month=month, first_id=first_id, last_id=last_id)
-    sql, params = captured[-1]
+    sql, params = captured[0]  # the rows (the second query: their hours per ticket)
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())

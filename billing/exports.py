@@ -348,7 +348,7 @@ def work_log_csv(work: ClosedMonthWork) -> str:
             entry.ticket_id,
             spreadsheet_text(line.subject),
             _decimal_text(entry.hours),
-            entry.badge,
+            f"{entry.badge} (no charge)" if entry.no_charge else entry.badge,
         ]
         if detail:
             row += [spreadsheet_text(entry.operator_name), spreadsheet_text(entry.note)]

@@ -66,6 +66,7 @@ from tickets.models import (
 PERM_LOG_TIME = "tickets.add_timeentry"
 PERM_CHANGE_TIME = "tickets.change_timeentry"
 PERM_DELETE_TIME = "tickets.delete_timeentry"
+PERM_NO_CHARGE = services.NO_CHARGE_PERMISSION
 PERM_CHANGE_TICKET = "tickets.change_ticket"
 PERM_REPLY = "tickets.add_ticketmessage"
 PERM_TIMER = "tickets.add_timetimer"
@@ -336,6 +337,7 @@ class TicketAdmin(admin.ModelAdmin):
             "can_log_time": can_log,
             "can_change_time": can_change_time,
             "can_delete_time": can_delete_time,
+            "can_mark_no_charge": user.has_perm(PERM_NO_CHARGE),
             "can_change_ticket": can_change,
             "can_reply": user.has_perm(PERM_REPLY),
             "can_use_timer": user.has_perm(PERM_TIMER),
@@ -497,6 +499,11 @@ class TicketAdmin(admin.ModelAdmin):
                 name="tickets_ticket_entry_change",
             ),
             path(
+                "<int:ticket_id>/time/<int:entry_id>/no-charge/",
+                wrap(self.entry_no_charge_view),
+                name="tickets_ticket_entry_no_charge",
+            ),
+            path(
                 "<int:ticket_id>/time/<int:entry_id>/delete/",
                 wrap(self.entry_delete_view),
                 name="tickets_ticket_entry_delete",
@@ -589,6 +596,32 @@ class TicketAdmin(admin.ModelAdmin):
             rest = self._errors_to_fields(form, error)
             return self.workspace_refuse(request, ticket, rest, **bound)
         messages.success(request, "The entry was changed.")
+        return self._back(ticket, "entries")
+
+    def entry_no_charge_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
+        """Mark an entry no charge (with its reason) or charge it again."""
+        ticket = self._ticket_for(request, ticket_id, "tickets.view_ticket")
+        entry = get_object_or_404(TimeEntry, pk=entry_id, ticket_id=ticket.pk)
+        no_charge = bool(request.POST.get("no_charge"))
+        try:
+            services.time_entry_no_charge_set(
+                entry=entry,
+                actor=request.user,
+                no_charge=no_charge,
+                reason=request.POST.get("no_charge_reason", ""),
+            )
+        except PermissionDenied as refusal:
+            # A 403 that still says why, on the ticket's page.
+            response = self.workspace_refuse(request, ticket, ValidationError(str(refusal)))
+            response.status_code = 403
+            return response
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        hours = selectors.hours_short(entry.hours)
+        if no_charge:
+            messages.success(request, f"The entry of {hours} h is at no charge.")
+        else:
+            messages.success(request, f"The entry of {hours} h is charged again.")
         return self._back(ticket, "entries")
 
     def entry_delete_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
@@ -774,8 +807,17 @@ class TimeEntryAdmin(ReadOnlyAdmin):
     """A read-only list: entries are added, changed and deleted on their ticket's page, so
     closed months and buckets are respected."""
 
-    list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed"]
-    list_filter = ["work_date", "operator"]
+    list_display = [
+        "id",
+        "ticket",
+        "subscription",
+        "operator",
+        "hours",
+        "work_date",
+        "billed",
+        "no_charge",
+    ]
+    list_filter = ["work_date", "operator", "no_charge"]
     list_select_related = ["ticket", "subscription__package", "operator"]
     search_fields = ["ticket__subject", "note", "ticket__client__name"]
     date_hierarchy = "work_date"

@@ -24,8 +24,10 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncMonth
 
 from packages.models import (
+    BillingIncrement,
     BillingMode,
     BillingPeriod,
+    BillingRounding,
     PeriodStatus,
     Subscription,
     SubscriptionStatus,
@@ -56,8 +58,10 @@ HOURS = DecimalField(max_digits=12, decimal_places=2)
 
 
 def subscription_hours_used(*, subscription: Subscription, month: dt.date) -> Decimal:
-    """Recurring: hours of entries in ``month``. One-time: every entry ever (the bucket)."""
-    entries = TimeEntry.objects.filter(subscription_id=subscription.pk)
+    """Recurring: chargeable hours of entries in ``month``. One-time: every chargeable entry
+    ever (the bucket). Time at no charge is not deducted; the billing policy's rounding is
+    billing's (``billing.selectors.statements.hours_usage``)."""
+    entries = TimeEntry.objects.filter(subscription_id=subscription.pk, no_charge=False)
     if subscription.package.billing_mode == BillingMode.RECURRING:
         entries = entries.filter(work_date__range=(month, period_last_day(month)))
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO_HOURS
@@ -128,6 +132,29 @@ class TimePanel:
         if self.over:
             text += f" ({hours_short(self.over)} h over, billed as overtime)"
         return text
+
+    @property
+    def policy(self) -> str:
+        """The package's billing policy when it bills more than is logged (a monthly package;
+        docs/billing-rules.md, "Billing increment and minimum"), else ""."""
+        package = self.subscription.package
+        if self.is_bucket:
+            return ""
+        parts = []
+        if package.billing_increment != BillingIncrement.QUARTER:
+            per = (
+                "entry"
+                if package.billing_rounding == BillingRounding.PER_ENTRY
+                else ("ticket and month")
+            )
+            parts.append(
+                f"rounded up to {hours_short(Decimal(package.billing_increment))} h per {per}"
+            )
+        elif package.billing_rounding == BillingRounding.PER_TICKET_MONTH:
+            parts.append("rounded up per ticket and month")
+        if package.billing_minimum > 0:
+            parts.append(f"at least {hours_short(package.billing_minimum)} h per ticket and month")
+        return f"Billed time: {', '.join(parts)}; the hours above are as logged." if parts else ""
 
 
 def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> TimePanel | None:
@@ -221,9 +248,19 @@ class EntryRow(TypedDict):
     note: str
     billed_at: dt.datetime | None
     operator_name: str
+    no_charge: bool
+    no_charge_reason: str
 
 
-ENTRY_ROW_FIELDS = ("id", "work_date", "hours", "note", "billed_at")
+ENTRY_ROW_FIELDS = (
+    "id",
+    "work_date",
+    "hours",
+    "note",
+    "billed_at",
+    "no_charge",
+    "no_charge_reason",
+)
 
 
 @dataclass(frozen=True)
@@ -573,7 +610,8 @@ SELECT
   (SELECT COUNT(*) || ':' || COALESCE(MAX(id), 0)
      FROM tickets_timeentry WHERE ticket_id = %(ticket)s),
   (SELECT MD5(COALESCE(STRING_AGG(
-            CONCAT_WS('|', e.id, e.hours, e.work_date, e.note, e.operator_id, e.subscription_id),
+            CONCAT_WS('|', e.id, e.hours, e.work_date, e.note, e.operator_id, e.subscription_id,
+                      e.no_charge, e.no_charge_reason),
             ',' ORDER BY e.id), ''))
      FROM tickets_timeentry e
     WHERE e.ticket_id = %(ticket)s

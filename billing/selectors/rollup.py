@@ -17,16 +17,28 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
 )
 from django.db.models.functions import Coalesce
 
-from billing.calculations import ItemDraft, money_round, rollup_item_drafts, statement_compute
+from billing.calculations import (
+    BillingPolicy,
+    ItemDraft,
+    money_round,
+    rollup_item_drafts,
+    statement_compute,
+)
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
+    HOURS,
+    ZERO_HOURS,
     current_price,
+    hours_usage,
+    hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
     subscription_runs_in,
+    ticket_month_hours_queryset,
 )
 from packages.models import BillingMode, Subscription
 from packages.selectors import MissingPrice
@@ -70,7 +82,13 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
     selected column (docs/performance.md).
 
     The aggregation of the rollup, as a query: ``rollup_rows`` reads it, and on PostgreSQL
-    ``period_rollup_batch`` stores it in a temporary table and writes from there."""
+    ``period_rollup_batch`` stores it in a temporary table and writes from there.
+
+    ``used_hours`` are the chargeable hours as logged (not at no charge); the billing policy
+    (increment, rounding, minimum; stored or current like the prices) applies per ticket and
+    month, from ``rollup_ticket_hours_queryset``: ``rollup_rows`` (and the set-based batch,
+    in SQL) then set ``used_hours`` to the hours billed, ``logged_hours`` to the chargeable
+    hours as logged and ``no_charge_hours`` to those at no charge (here zero)."""
     first, last = month_range(month)
     return (
         Subscription.objects.filter(
@@ -95,6 +113,11 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
+            billing_increment=Coalesce("stored__billing_increment", "package__billing_increment"),
+            billing_rounding=Coalesce("stored__billing_rounding", "package__billing_rounding"),
+            billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
+            logged_hours=Value(ZERO_HOURS, output_field=HOURS),
+            no_charge_hours=Value(ZERO_HOURS, output_field=HOURS),
             stored_terms=F("stored__id"),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
@@ -109,14 +132,63 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             "used_hours",
             "fee",
             "hourly_rate",
+            "billing_increment",
+            "billing_rounding",
+            "billing_minimum",
+            "logged_hours",
+            "no_charge_hours",
             "stored_terms",
         )
     )
 
 
-def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[str, Any]]:
-    """The rows of ``rollup_rows_queryset``: one per recurring subscription of the batch."""
-    return list(rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id))
+def rollup_ticket_hours_queryset(
+    *, month: dt.date, first_id: int, last_id: int
+) -> QuerySet[Any, Any]:
+    """The hours of the batch's subscriptions in ``month`` per subscription and ticket
+    (``ticket_month_hours``): what the billing policy applies to. Every subscription of the
+    id range (a bucket's rows are not read): no join needed."""
+    return ticket_month_hours_queryset(
+        TimeEntry.objects.filter(
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            work_date__range=month_range(month),
+        )
+    )
+
+
+def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
+    """The rows of ``rollup_rows_queryset``, one per recurring subscription of the batch, with
+    the billing policy applied: ``used_hours`` billed, ``logged_hours``, ``no_charge_hours``
+    (two queries; the set-based batch does the same in SQL, docs/decisions.md)."""
+    rows = [
+        dict(row) for row in rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id)
+    ]
+    by_subscription = hours_usage_by_subscription(
+        [
+            {**row, "month": month}
+            for row in rollup_ticket_hours_queryset(month=month, first_id=first_id, last_id=last_id)
+        ]
+    )
+    for row in rows:
+        usage = hours_usage(by_subscription.get(row["pk"], []), policy_of_row(row))
+        row["used_hours"] = usage.billed
+        row["logged_hours"] = usage.logged
+        row["no_charge_hours"] = usage.no_charge
+    return rows
+
+
+def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
+    """The billing policy of a ``rollup_rows`` row (its stored terms', else its package's)."""
+    return policy_of_columns(
+        row["billing_increment"], row["billing_rounding"], row["billing_minimum"]
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def policy_of_columns(increment: Any, rounding: Any, minimum: Any) -> BillingPolicy:
+    """The billing policy of the three stored columns."""
+    return BillingPolicy(increment=str(increment), rounding=str(rounding), minimum=Decimal(minimum))
 
 
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
@@ -140,8 +212,11 @@ def rollup_drafts(
     fee: Decimal,
     hourly_rate: Decimal,
     month: dt.date,
+    logged_hours: Decimal | None = None,
+    no_charge_hours: Decimal = ZERO,
 ) -> tuple[ItemDraft, ...]:
-    """The items (fee, overtime) of a recurring subscription with these terms and hours:
+    """The items (fee, overtime) of a recurring subscription with these terms and hours
+    (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``):
     ``statement_compute`` and ``rollup_item_drafts``, the one home of the rule. Pure, so it is
     computed once per distinct set of inputs: a month of 100,000 subscriptions has a few
     thousand (packages x currencies x hours used), docs/performance.md."""
@@ -152,6 +227,8 @@ def rollup_drafts(
         used_hours=used_hours,
         fee=fee,
         hourly_rate=hourly_rate,
+        logged_hours=logged_hours,
+        no_charge_hours=no_charge_hours,
     )
     return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
 
@@ -169,6 +246,8 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDr
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
         month=month,
+        logged_hours=row.get("logged_hours"),
+        no_charge_hours=row.get("no_charge_hours", ZERO),
     )
 
 

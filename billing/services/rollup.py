@@ -3,7 +3,7 @@ INSERT ... SELECT on PostgreSQL), finish."""
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,14 +22,17 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.rollup import (
+    policy_of_columns,
     rollup_batches,
     rollup_billed_kinds,
     rollup_drafts,
     rollup_row_drafts,
     rollup_rows,
     rollup_rows_queryset,
+    rollup_ticket_hours_queryset,
     subscriptions_without_price,
 )
+from billing.selectors.statements import ticket_billed
 from billing.services.items import billable_item_from_draft
 from packages.models import (
     BillingMode,
@@ -131,7 +134,7 @@ def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month
     )
 
 
-def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
+def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
     """Store the terms of every subscription of the batch, with items or without, so that
     the month shows what was billed whatever the prices become (databases other than
     PostgreSQL). Terms a batch stored before stay as they are (append-only)."""
@@ -146,6 +149,9 @@ def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
                 included_hours=row["included_hours"],
                 fee=Money(row["fee"], row["client__currency"]),
                 hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+                billing_increment=row["billing_increment"],
+                billing_rounding=row["billing_rounding"],
+                billing_minimum=row["billing_minimum"],
             )
             for row in rows
             if row["stored_terms"] is None
@@ -173,10 +179,14 @@ def _batch_write_python(*, month: dt.date, first_id: int, last_id: int) -> tuple
 
 
 # PostgreSQL: the batch's aggregated rows (``rollup_rows_queryset``) go into a temporary
-# table; Python computes the items once per distinct set of inputs of the billing rule
-# (``rollup_drafts``); one INSERT ... SELECT joins the rows to those results, another stores
-# the terms. No row travels to Python and back (docs/performance.md, docs/decisions.md).
+# table, their hours per ticket (``rollup_ticket_hours_queryset``) into another; Python
+# computes each ticket's billed hours once per distinct (policy, ticket sums)
+# (``ticket_billed``) and one UPDATE sums them per subscription; then Python computes the
+# items once per distinct set of inputs of the billing rule (``rollup_drafts``); one
+# INSERT ... SELECT joins the rows to those results, another stores the terms. No row
+# travels to Python and back (docs/performance.md, docs/decisions.md).
 _BATCH_TABLE = "rollup_batch_rows"
+_TICKETS_TABLE = "rollup_batch_tickets"
 # The temporary table's columns, named after the queryset's values().
 _BATCH_COLUMNS = {
     "pk": "subscription_id",
@@ -188,14 +198,46 @@ _BATCH_COLUMNS = {
     "used_hours": "used_hours",
     "fee": "fee",
     "hourly_rate": "hourly_rate",
+    "billing_increment": "billing_increment",
+    "billing_rounding": "billing_rounding",
+    "billing_minimum": "billing_minimum",
+    "logged_hours": "logged_hours",
+    "no_charge_hours": "no_charge_hours",
     "stored_terms": "stored_terms",
 }
+# The distinct inputs of the billing policy per ticket: the subscription's policy and the
+# ticket's sums (``ticket_month_hours``: logged, then the entries rounded per increment;
+# the tickets table's columns are named after that query's values()).
+_TICKET_SUMS = ("logged", *(f"rounded_{key}" for key in ("050", "100")))
+_TICKET_INPUTS = (
+    "SELECT DISTINCT r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, "
+    "t.rounded_050, t.rounded_100 FROM rollup_batch_tickets t "
+    "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id"
+)
+# Each subscription's billed hours: the sum of its tickets' billed hours (computed for their
+# inputs), its chargeable and no-charge hours. A subscription without entries keeps zero.
+_TICKETS_UPDATE = (
+    "WITH billed (billing_increment, billing_rounding, billing_minimum, logged, rounded_050, "
+    "rounded_100, billed) AS (SELECT * FROM unnest(%(billing_increment)s::text[], "
+    "%(billing_rounding)s::text[], %(billing_minimum)s::numeric[], %(logged)s::numeric[], "
+    "%(rounded_050)s::numeric[], %(rounded_100)s::numeric[], %(billed)s::numeric[])), "
+    "sums AS (SELECT t.subscription_id, SUM(d.billed) AS billed, SUM(t.logged) AS logged, "
+    "SUM(t.no_charge_hours) AS no_charge FROM rollup_batch_tickets t "
+    "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id "
+    "JOIN billed d ON d.billing_increment = r.billing_increment "
+    "AND d.billing_rounding = r.billing_rounding AND d.billing_minimum = r.billing_minimum "
+    "AND d.logged = t.logged AND d.rounded_050 = t.rounded_050 "
+    "AND d.rounded_100 = t.rounded_100 GROUP BY t.subscription_id) "
+    "UPDATE rollup_batch_rows b SET used_hours = s.billed, logged_hours = s.logged, "
+    "no_charge_hours = s.no_charge FROM sums s WHERE b.subscription_id = s.subscription_id"
+)
 # The distinct inputs of the rule in the batch; a missing price (fee NULL) names one of its
 # subscriptions.
 _BATCH_INPUTS = (
     "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "MIN(subscription_id) FROM rollup_batch_rows "
-    "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate"
+    "logged_hours, no_charge_hours, MIN(subscription_id) FROM rollup_batch_rows "
+    "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "logged_hours, no_charge_hours"
 )
 # The items: each row joined to the items computed for its inputs, in the order Python wrote
 # them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
@@ -203,10 +245,11 @@ _BATCH_INPUTS = (
 # count is of the items written now.
 _BATCH_ITEMS_INSERT = (
     "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "position, kind, description, unit, quantity, unit_price, amount) AS ("
-    "SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
+    "logged_hours, no_charge_hours, position, kind, description, unit, quantity, unit_price, "
+    "amount) AS (SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
     "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
-    "%(hourly_rate)s::numeric[], %(position)s::int[], %(kind)s::text[], "
+    "%(hourly_rate)s::numeric[], %(logged_hours)s::numeric[], %(no_charge_hours)s::numeric[], "
+    "%(position)s::int[], %(kind)s::text[], "
     "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
     "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
     "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
@@ -218,6 +261,7 @@ _BATCH_ITEMS_INSERT = (
     "FROM rollup_batch_rows b JOIN drafts d ON d.currency = b.currency "
     "AND d.package_name = b.package_name AND d.included_hours = b.included_hours "
     "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
+    "AND d.logged_hours = b.logged_hours AND d.no_charge_hours = b.no_charge_hours "
     "ORDER BY b.subscription_id, d.position "
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
@@ -226,37 +270,70 @@ _BATCH_ITEMS_INSERT = (
 # stay as they are (append-only).
 _BATCH_TERMS_INSERT = (
     "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
-    "fee, hourly_rate, currency, created_at) "
+    "fee, hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, "
+    "created_at) "
     "SELECT subscription_id, %(month)s, %(billing_mode)s, included_hours, fee, hourly_rate, "
-    "currency, %(written_at)s FROM rollup_batch_rows WHERE stored_terms IS NULL "
+    "currency, billing_increment, billing_rounding, billing_minimum, %(written_at)s "
+    "FROM rollup_batch_rows WHERE stored_terms IS NULL "
     "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
 )
-_BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows"
+_BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows, rollup_batch_tickets"
 # The arrays of _BATCH_ITEMS_INSERT: the inputs of the rule, then the item computed from them.
-_INPUT_NAMES = ("currency", "package_name", "included_hours", "used_hours", "fee", "hourly_rate")
+_INPUT_NAMES = (
+    "currency",
+    "package_name",
+    "included_hours",
+    "used_hours",
+    "fee",
+    "hourly_rate",
+    "logged_hours",
+    "no_charge_hours",
+)
+_POLICY_NAMES = ("billing_increment", "billing_rounding", "billing_minimum")
 _DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
 
 
 def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
     """Bill the batch on PostgreSQL, set-based: (items written, subscriptions billed).
-    Five statements whatever the batch size."""
-    queryset = rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id)
-    query = queryset.query
+    Eight statements whatever the batch size."""
+    query = rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id).query
     # The SELECT's columns in the order Django compiles them (that of values()).
-    names = list(query.selected or ())
-    columns = ", ".join(_BATCH_COLUMNS[name] for name in names)
+    columns = ", ".join(_BATCH_COLUMNS[name] for name in query.selected or ())
     select, select_params = query.sql_with_params()
+    tickets_query = rollup_ticket_hours_queryset(
+        month=month, first_id=first_id, last_id=last_id
+    ).query
+    ticket_columns = ", ".join(tickets_query.selected or ())
+    tickets_select, tickets_params = tickets_query.sql_with_params()
     drafts: dict[str, list[Any]] = {name: [] for name in (*_INPUT_NAMES, *_DRAFT_NAMES)}
+    billed: dict[str, list[Any]] = {name: [] for name in (*_POLICY_NAMES, *_TICKET_SUMS, "billed")}
     written_at = timezone.now()  # what auto_now_add and auto_now set
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_BATCH_TABLE} ({columns}) AS {select}", select_params
         )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_TICKETS_TABLE} ({ticket_columns}) AS {tickets_select}",
+            tickets_params,
+        )
+        # The billing policy, once per distinct (policy, ticket sums) of the batch.
+        cursor.execute(_TICKET_INPUTS)
+        for increment, rounding, minimum, *sums in cursor.fetchall():
+            ticket = dict(zip(_TICKET_SUMS, sums, strict=True))
+            for name, value in zip(
+                (*_POLICY_NAMES, *_TICKET_SUMS), (increment, rounding, minimum, *sums), strict=True
+            ):
+                billed[name].append(value)
+            billed["billed"].append(
+                ticket_billed(ticket, policy_of_columns(increment, rounding, minimum))
+            )
+        cursor.execute(_TICKETS_UPDATE, billed)
         cursor.execute(_BATCH_INPUTS)
-        for currency, package_name, included, used, fee, rate, some_pk in cursor.fetchall():
+        for row in cursor.fetchall():
+            currency, package_name, included, used, fee, rate, logged, no_charge, some_pk = row
             if fee is None:
                 raise MissingPrice(f"Subscription #{some_pk} has no price in its currency.")
-            inputs = (currency, package_name, included, used, fee, rate)
+            inputs = row[: len(_INPUT_NAMES)]
             computed = rollup_drafts(
                 currency=currency,
                 package_name=package_name,
@@ -265,6 +342,8 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 fee=fee,
                 hourly_rate=rate,
                 month=month,
+                logged_hours=logged,
+                no_charge_hours=no_charge,
             )
             for position, draft in enumerate(computed):
                 for name, value in zip(_INPUT_NAMES, inputs, strict=True):

@@ -47,11 +47,13 @@ def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
     # then both issue the same number of queries, and every item is written
     assert small_queries == large_queries
     # The batch's transaction (a savepoint and its release inside the test's), then on
-    # PostgreSQL: the lock, the rows into a temporary table, their distinct inputs, the items,
-    # the terms, the table dropped, one audit row; elsewhere: the rows, what is billed, the
-    # items, the terms, the audit row. Then the webhook endpoints that want new items
-    # (webhooks/receivers.py). Nothing per time entry.
-    assert small_queries == 2 + (7 if connection.vendor == "postgresql" else 5) + 1
+    # PostgreSQL: the lock, the rows into a temporary table, their hours per ticket into
+    # another, the distinct inputs of the billing policy per ticket, the billed hours summed
+    # per subscription (UPDATE), the distinct inputs of the rule, the items, the terms, the
+    # tables dropped, one audit row; elsewhere: the rows, their hours per ticket, what is
+    # billed, the items, the terms, the audit row. Then the webhook endpoints that want new
+    # items (webhooks/receivers.py). Nothing per time entry.
+    assert small_queries == 2 + (10 if connection.vendor == "postgresql" else 6) + 1
     assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
     overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
     assert overtime.quantity == Decimal("2.00")

@@ -118,6 +118,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_ticket_timer_cancel": POST_ONLY,
     "admin:tickets_ticket_entry_change": POST_ONLY,
     "admin:tickets_ticket_entry_delete": POST_ONLY,
+    "admin:tickets_ticket_entry_no_charge": POST_ONLY,
     "admin:tickets_ticket_service_add": POST_ONLY,
     "admin:tickets_mail_preferences": staff(200, 200, 200),  # each for their own e-mails
     "admin:tickets_timeentry_report": staff(200, 200, 200),
@@ -221,6 +222,10 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         staff(None, 403, None),
     ),
     "admin:tickets_ticket_entry_delete": ({}, staff(None, 403, None)),
+    "admin:tickets_ticket_entry_no_charge": (
+        {"no_charge": "on", "no_charge_reason": "Goodwill"},
+        staff(None, 403, None),
+    ),
     "admin:tickets_ticket_service_add": ({"package": "0"}, staff(None, 403, None)),
     "admin:billing_period_close": ({}, staff(403, None, None)),
     "admin:whmcs_push_now": ({}, staff(403, None, None)),

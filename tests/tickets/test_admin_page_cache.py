@@ -18,7 +18,7 @@ from tests.factories import (
     TicketMessageFactory,
     TimeEntryFactory,
 )
-from tickets import services
+from tickets import selectors, services
 from tickets.models import AuditAction, NotificationEvent, TicketNotification, TimeEntry
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +144,29 @@ def test_a_viewer_without_change_permission_sees_the_details_read_only(client):
     details = html.split('<details id="ticket-details"')[1].split("</details>")[0]
     assert "Printer on fire" in details and 'name="subject"' not in details
     assert 'id="ticket-details-save"' not in details
+
+
+def test_an_entry_marked_no_charge_shows_its_badge_and_reason(shown):
+    services.time_entry_no_charge_set(
+        entry=shown["entry"], actor=shown["operator"], no_charge=True, reason="Our own mistake"
+    )
+    row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
+    assert "no charge" in row and 'title="Our own mistake"' in row
+    services.time_entry_no_charge_set(
+        entry=shown["entry"], actor=shown["operator"], no_charge=False
+    )
+    row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
+    assert "no charge" not in row
+
+
+def test_the_stamp_changes_with_an_entrys_no_charge_and_its_reason(shown):
+    """Even a change that wrote no audit event (a data fix) shows on the next view."""
+    ticket = shown["ticket"]
+    before = selectors.workspace_stamp(ticket=ticket).lists
+    TimeEntry.objects.filter(pk=shown["entry"].pk).update(no_charge=True, no_charge_reason="A")
+    marked = selectors.workspace_stamp(ticket=ticket).lists
+    TimeEntry.objects.filter(pk=shown["entry"].pk).update(no_charge_reason="B")
+    reason_changed = selectors.workspace_stamp(ticket=ticket).lists
+    assert len({before, marked, reason_changed}) == 3
+    row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
+    assert 'title="B"' in row

@@ -108,6 +108,18 @@ def conversation_articles(messages: list[TicketMessage], client_name: str) -> st
     return format_html_join("", MESSAGE_HTML, (fields(message) for message in messages))
 
 
+def _billing_cell(entry: selectors.EntryRow) -> str:
+    """Billed or not, and "no charge (reason)" for time worked at no charge."""
+    billed = "billed" if entry["billed_at"] else "not billed"
+    if entry["no_charge"]:
+        return format_html(
+            '{} <span class="sbt-badge sbt-no-charge" title="{}">no charge</span>',
+            billed,
+            entry["no_charge_reason"],
+        )
+    return billed
+
+
 @register.simple_tag
 def entry_rows(
     entries: list[selectors.EntryRow], edit_entry: TimeEntry | None, can_edit: bool
@@ -129,7 +141,7 @@ def entry_rows(
             selectors.hours_short(entry["hours"]),
             entry["operator_name"],
             entry["note"],
-            "billed" if entry["billed_at"] else "not billed",
+            _billing_cell(entry),
             edit,
         )
 
