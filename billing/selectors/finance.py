@@ -22,6 +22,7 @@ from billing.models import (
     BillableItem,
     ItemStatus,
 )
+from billing.selectors.review import items_ready
 from packages.models import BillingPeriod, PeriodStatus
 from packages.selectors import billing_start
 from supportbilling.periods import (
@@ -63,11 +64,13 @@ def billable_items_export_rows(
     )
 
 
-def items_exportable() -> QuerySet[BillableItem]:
+def items_exportable(*, now: dt.datetime | None = None) -> QuerySet[BillableItem]:
     """The items finance may hand to the billing system now: pending, in a closed month (an
-    open month's figures can still change)."""
+    open month's figures can still change) whose review window is over or that finance
+    released, and held by no open dispute (billing.selectors.review)."""
     closed = BillingPeriod.objects.filter(status=PeriodStatus.CLOSED).values("month")
-    return BillableItem.objects.filter(status=ItemStatus.PENDING, period__in=closed)
+    pending = BillableItem.objects.filter(status=ItemStatus.PENDING, period__in=closed)
+    return items_ready(pending, now=now)
 
 
 def _currency_totals(
