@@ -19,8 +19,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from billing.exports import export_job_file_response
 from billing import audit
+from billing.exports import export_job_file_response
 from billing.models import (
     BillableItem,
     BillingEvent,
@@ -76,6 +76,7 @@ def _with_extra_lines(periods: list) -> list:
         else period
         for period in periods
     ]
+
 
 # The one place billing's admin names the month model: the periods page is its admin.
 PERIOD_MODEL = BillingPeriod

@@ -42,8 +42,8 @@ from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
 from billing.selectors.disputes import client_month_disputes, disputes_visible
 from billing.selectors.portal import (
     ClosedMonthWork,
-    client_dispute_target,
     client_closed_month_work,
+    client_dispute_target,
     client_history,
     client_subscription_get,
     client_subscription_usages,
@@ -430,7 +430,7 @@ def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, str(error))
         return redirect("clientarea:disputes")
     entry_id, item_id = form.cleaned_data["time_entry"], form.cleaned_data["item"]
     found = client_dispute_target(client_id=client.pk, time_entry_id=entry_id, item_id=item_id)

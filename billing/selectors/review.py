@@ -16,6 +16,9 @@ from django.utils import timezone
 from billing.models import BillableItem, Dispute, DisputeStatus, PeriodRelease
 from packages.models import BillingPeriod, PeriodStatus
 
+# The annotation of ``items_with_hold`` that says an item may not be exported now.
+HELD = "held"
+
 
 def review_days() -> int:
     return settings.REVIEW_WINDOW_DAYS
@@ -53,9 +56,7 @@ def month_review(month: dt.date, *, now: dt.datetime | None = None) -> MonthRevi
         closed=True,
         until=until,
         released_at=release.released_at if release else None,
-        released_by=(
-            release.released_by.get_username() if release and release.released_by else ""
-        ),
+        released_by=(release.released_by.get_username() if release and release.released_by else ""),
         in_review=until is not None and release is None and now < until,
     )
 
@@ -73,10 +74,12 @@ def _months_in_review(now: dt.datetime | None = None) -> QuerySet[BillingPeriod]
 
 def months_in_review(*, now: dt.datetime | None = None) -> dict[dt.date, dt.datetime]:
     """``{month: review until}`` of every month in review; one query."""
-    return {
-        month: closed_at + dt.timedelta(days=review_days())
-        for month, closed_at in _months_in_review(now).values_list("month", "closed_at")
-    }
+    found = {}
+    for month, closed_at in _months_in_review(now).values_list("month", "closed_at"):
+        until = review_until(closed_at)
+        if until is not None:
+            found[month] = until
+    return found
 
 
 def open_disputes_holding(item_ref: str = "pk") -> QuerySet[Dispute]:
@@ -103,7 +106,7 @@ def items_with_hold(
     else:
         items = items.annotate(in_review=Value(False, output_field=BooleanField()))
     return items.annotate(disputed=Exists(open_disputes_holding())).annotate(
-        held=Q(in_review=True) | Q(disputed=True)
+        **{HELD: Q(in_review=True) | Q(disputed=True)}
     )
 
 
@@ -111,14 +114,14 @@ def items_held(
     items: QuerySet[BillableItem], *, now: dt.datetime | None = None
 ) -> QuerySet[BillableItem]:
     """The items of ``items`` that may not be exported now."""
-    return items_with_hold(items, now=now).filter(held=True)
+    return items_with_hold(items, now=now).filter(Q(**{HELD: True}))
 
 
 def items_ready(
     items: QuerySet[BillableItem], *, now: dt.datetime | None = None
 ) -> QuerySet[BillableItem]:
     """The items of ``items`` that nothing holds back."""
-    return items_with_hold(items, now=now).filter(held=False)
+    return items_with_hold(items, now=now).filter(Q(**{HELD: False}))
 
 
 def item_hold_reason(item: BillableItem, *, now: dt.datetime | None = None) -> str:

@@ -96,9 +96,7 @@ def dispute_open(
     if item_id is not None:
         # Locked: a second dispute of the same item waits, then sees this one.
         item = (
-            BillableItem.objects.select_for_update()
-            .filter(pk=item_id, client_id=client_id)
-            .first()
+            BillableItem.objects.select_for_update().filter(pk=item_id, client_id=client_id).first()
         )
         if item is None:
             raise ValidationError({"item": "No such billable item of yours."})
@@ -108,7 +106,7 @@ def dispute_open(
     else:
         entry = (
             TimeEntry.objects.select_for_update()
-            .filter(pk=time_entry_id, subscription__client_id=client_id)
+            .filter(id=time_entry_id or 0, subscription__client_id=client_id)
             .first()
         )
         if entry is None:
@@ -210,9 +208,7 @@ def dispute_resolve(
     dispute.adjustment = adjustment
     dispute.resolved_by = actor if getattr(actor, "is_authenticated", False) else None
     dispute.resolved_at = now or timezone.now()
-    dispute.save(
-        update_fields=["status", "answer", "adjustment", "resolved_by", "resolved_at"]
-    )
+    dispute.save(update_fields=["status", "answer", "adjustment", "resolved_by", "resolved_at"])
     detail: dict[str, Any] = {
         "dispute": dispute.pk,
         "status": [old, dispute.status],
@@ -224,7 +220,9 @@ def dispute_resolve(
         detail["amount"] = f"{adjustment.amount.amount} {adjustment.currency}"
     audit.billing_event_record(
         action=(
-            BillingAction.DISPUTE_ADJUSTED if adjustment is not None else BillingAction.DISPUTE_REJECTED
+            BillingAction.DISPUTE_ADJUSTED
+            if adjustment is not None
+            else BillingAction.DISPUTE_REJECTED
         ),
         actor=actor,
         item_id=dispute.item_id,
@@ -273,9 +271,7 @@ def period_release(
         detail={
             "period": label,
             "review_until": _when(review.until) if review.until else None,
-            "open_disputes": Dispute.objects.filter(
-                month=month, status=DisputeStatus.OPEN
-            ).count(),
+            "open_disputes": Dispute.objects.filter(month=month, status=DisputeStatus.OPEN).count(),
         },
     )
     return ReleaseResult(period=label, release=release)

@@ -165,8 +165,9 @@ def billable_items_status_set(
     if status == ItemStatus.EXPORTED and movable:
         # The review window and open disputes hold pending items back (billing.selectors.review).
         held_ids = set(
-            items_held(BillableItem.objects.filter(pk__in=[item.pk for item in movable]))
-            .values_list("pk", flat=True)
+            items_held(
+                BillableItem.objects.filter(pk__in=[item.pk for item in movable])
+            ).values_list("pk", flat=True)
         )
         movable = [item for item in movable if item.pk not in held_ids]
     others = dict(
