@@ -389,7 +389,14 @@ class DisputeAdmin(admin.ModelAdmin):
                 {"event": event, "lines": audit.billing_event_lines(event)} for event in events
             ]
             context["can_resolve"] = self.has_change_permission(request)
+        # Nothing on the page is edited: decisions are taken on the resolve page.
+        context.update(
+            show_save=False, show_save_and_continue=False, show_save_and_add_another=False
+        )
         return super().change_view(request, object_id, form_url, extra_context=context)
+
+    def save_model(self, request, obj, form, change):
+        """Nothing: a dispute changes only through dispute_resolve (the resolve page)."""
 
     def resolve_view(self, request: HttpRequest, dispute_id: int) -> HttpResponse:
         """GET: the dispute and the decision form; POST: resolve it (finance, administrators)."""
