@@ -332,7 +332,7 @@ WHMCS_TIMEOUT = (float(env("WHMCS_CONNECT_TIMEOUT", "5")), float(env("WHMCS_READ
 WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
-ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
+ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
 
 # The review window (docs/billing-rules.md, "Review window and disputes"): for this many days
 # after a month closes its items stay in review (clients may dispute them, nothing is exported)

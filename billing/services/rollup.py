@@ -1,5 +1,5 @@
-"""The monthly rollup that closes a period: begin, bill each batch of subscriptions (COPY
-writes on PostgreSQL), finish."""
+"""The monthly rollup that closes a period: begin, bill each batch of subscriptions (set-based
+INSERT ... SELECT on PostgreSQL), finish."""
 
 import datetime as dt
 import logging
@@ -9,14 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
 from billing import signals
 from billing.calculations import ItemDraft
 from billing.models import (
-    BILLABLE_ITEM_COLUMNS,
     BillableItem,
     BilledTerms,
     ItemKind,
@@ -25,8 +24,10 @@ from billing.models import (
 from billing.selectors.rollup import (
     rollup_batches,
     rollup_billed_kinds,
+    rollup_drafts,
     rollup_row_drafts,
     rollup_rows,
+    rollup_rows_queryset,
     subscriptions_without_price,
 )
 from billing.services.items import billable_item_from_draft
@@ -35,7 +36,7 @@ from packages.models import (
     BillingPeriod,
     PeriodStatus,
 )
-from packages.selectors import billing_start
+from packages.selectors import MissingPrice, billing_start
 from supportbilling.periods import (
     period_has_ended,
     period_label,
@@ -110,192 +111,191 @@ def _batch_lock(month: dt.date, first_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-# Columns the rollup writes with COPY, in the order of the rows it builds: the item's columns
-# but the id (the database gives it), then its update time. (No field sets db_column.)
-_ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
-_ITEM_COLUMNS = (*(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS[1:]), "updated_at")
-
-
-def _copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """COPY plain rows into ``table`` (PostgreSQL only). For thousands of rows this is
-    several times faster than bulk_create, which builds a model instance per row and adapts
-    every value in Python; the rollup spent most of its time there (docs/performance.md)."""
-    # Django's cursor wrapper has no COPY; psycopg's own cursor does.
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-# When the straight COPY (_copy_new_rows) meets an item another batch wrote meanwhile (a
-# batch with other boundaries holds another lock), the items go through a temporary table so
-# that ON CONFLICT DO NOTHING drops that one, as bulk_create(ignore_conflicts=True) did.
-# Literal SQL (no text built from names); the columns are those of _ITEM_COLUMNS.
-_ITEMS_STAGING_CREATE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS rollup_new_items ON COMMIT DELETE ROWS AS "
-    "SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
-    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
-    "FROM billing_billableitem WITH NO DATA"
-)
-_ITEMS_STAGING_INSERT = (
-    "INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, description, "
-    "unit, quantity, unit_price, amount, currency, invoice_action, status, created_at, "
-    "updated_at) SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
-    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
-    "FROM rollup_new_items ON CONFLICT DO NOTHING"
-)
-
-
 def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date) -> None:
-    """Write the batch's new items: COPY on PostgreSQL, bulk_create elsewhere."""
+    """Write the batch's new items (databases other than PostgreSQL)."""
     if not new_items:
         return
-    if connection.vendor != "postgresql":
-        BillableItem.objects.bulk_create(
-            [
-                billable_item_from_draft(
-                    draft,
-                    client_id=row["client_id"],
-                    subscription_id=row["pk"],
-                    month=month,
-                    currency=row["client__currency"],
-                    invoice_action=row["package__invoice_action"],
-                )
-                for row, draft in new_items
-            ],
-            ignore_conflicts=True,
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_ITEMS_STAGING_CREATE)
-        _copy_rows("rollup_new_items", _ITEM_COLUMNS, _item_rows(new_items, month=month))
-        cursor.execute(_ITEMS_STAGING_INSERT)
-
-
-def _item_rows(
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date
-) -> list[tuple[Any, ...]]:
-    """The COPY rows of ``new_items``, columns as ``_ITEM_COLUMNS``."""
-    written_at = timezone.now()  # what auto_now_add and auto_now set
-    return [
-        (
-            row["client_id"],
-            row["pk"],
-            month,
-            draft.kind,
-            draft.description,
-            draft.unit,
-            draft.quantity,
-            draft.unit_price,
-            draft.amount,
-            row["client__currency"],
-            row["package__invoice_action"],
-            ItemStatus.PENDING.value,
-            written_at,
-            written_at,
-        )
-        for row, draft in new_items
-    ]
-
-
-# One statement for the whole batch: the rows' columns as arrays, unnested by PostgreSQL.
-_TERMS_INSERT = (
-    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
-    "fee, hourly_rate, currency, created_at) "
-    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, %s "
-    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[]) "
-    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency) "
-    "ON CONFLICT (subscription_id, month) DO NOTHING"
-)
+    BillableItem.objects.bulk_create(
+        [
+            billable_item_from_draft(
+                draft,
+                client_id=row["client_id"],
+                subscription_id=row["pk"],
+                month=month,
+                currency=row["client__currency"],
+                invoice_action=row["package__invoice_action"],
+            )
+            for row, draft in new_items
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
     """Store the terms of every subscription of the batch, with items or without, so that
-    the month shows what was billed whatever the prices become. Terms a batch stored before
-    stay as they are (append-only)."""
+    the month shows what was billed whatever the prices become (databases other than
+    PostgreSQL). Terms a batch stored before stay as they are (append-only)."""
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        BilledTerms.objects.bulk_create(
-            [
-                BilledTerms(
-                    subscription_id=row["pk"],
-                    month=month,
-                    billing_mode=BillingMode.RECURRING,
-                    included_hours=row["included_hours"],
-                    fee=Money(row["fee"], row["client__currency"]),
-                    hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
-                )
-                for row in rows
-            ],
-            ignore_conflicts=True,
-        )
-        return
+    BilledTerms.objects.bulk_create(
+        [
+            BilledTerms(
+                subscription_id=row["pk"],
+                month=month,
+                billing_mode=BillingMode.RECURRING,
+                included_hours=row["included_hours"],
+                fee=Money(row["fee"], row["client__currency"]),
+                hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+            )
+            for row in rows
+            if row["stored_terms"] is None
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def _batch_write_python(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
+    """Bill the batch row by row in Python (databases other than PostgreSQL): (items
+    written, subscriptions billed)."""
+    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
+    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
+    billed_subscriptions: set[int] = set()
+    for row in rows:
+        for draft in rollup_row_drafts(row=row, month=month):
+            if (row["pk"], draft.kind) in already:
+                continue
+            new_items.append((row, draft))
+            billed_subscriptions.add(row["pk"])
+    _items_insert(new_items, month=month)
+    _terms_insert(rows, month=month)
+    return len(new_items), len(billed_subscriptions)
+
+
+# PostgreSQL: the batch's aggregated rows (``rollup_rows_queryset``) go into a temporary
+# table; Python computes the items once per distinct set of inputs of the billing rule
+# (``rollup_drafts``); one INSERT ... SELECT joins the rows to those results, another stores
+# the terms. No row travels to Python and back (docs/performance.md, docs/decisions.md).
+_BATCH_TABLE = "rollup_batch_rows"
+# The temporary table's columns, named after the queryset's values().
+_BATCH_COLUMNS = {
+    "pk": "subscription_id",
+    "client_id": "client_id",
+    "client__currency": "currency",
+    "package__name": "package_name",
+    "package__invoice_action": "invoice_action",
+    "included_hours": "included_hours",
+    "used_hours": "used_hours",
+    "fee": "fee",
+    "hourly_rate": "hourly_rate",
+    "stored_terms": "stored_terms",
+}
+# The distinct inputs of the rule in the batch; a missing price (fee NULL) names one of its
+# subscriptions.
+_BATCH_INPUTS = (
+    "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "MIN(subscription_id) FROM rollup_batch_rows "
+    "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate"
+)
+# The items: each row joined to the items computed for its inputs, in the order Python wrote
+# them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
+# that a batch wrote before (or another batch with other boundaries meanwhile) as it is; the
+# count is of the items written now.
+_BATCH_ITEMS_INSERT = (
+    "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "position, kind, description, unit, quantity, unit_price, amount) AS ("
+    "SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
+    "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
+    "%(hourly_rate)s::numeric[], %(position)s::int[], %(kind)s::text[], "
+    "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
+    "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
+    "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
+    "description, unit, quantity, unit_price, amount, currency, invoice_action, status, "
+    "created_at, updated_at) "
+    "SELECT b.client_id, b.subscription_id, %(month)s, d.kind, d.description, d.unit, "
+    "d.quantity, d.unit_price, d.amount, b.currency, b.invoice_action, %(status)s, "
+    "%(written_at)s, %(written_at)s "
+    "FROM rollup_batch_rows b JOIN drafts d ON d.currency = b.currency "
+    "AND d.package_name = b.package_name AND d.included_hours = b.included_hours "
+    "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
+    "ORDER BY b.subscription_id, d.position "
+    "ON CONFLICT DO NOTHING RETURNING subscription_id) "
+    "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
+)
+# The terms of every subscription of the batch, with items or without; terms stored before
+# stay as they are (append-only).
+_BATCH_TERMS_INSERT = (
+    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
+    "fee, hourly_rate, currency, created_at) "
+    "SELECT subscription_id, %(month)s, %(billing_mode)s, included_hours, fee, hourly_rate, "
+    "currency, %(written_at)s FROM rollup_batch_rows WHERE stored_terms IS NULL "
+    "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
+)
+_BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows"
+# The arrays of _BATCH_ITEMS_INSERT: the inputs of the rule, then the item computed from them.
+_INPUT_NAMES = ("currency", "package_name", "included_hours", "used_hours", "fee", "hourly_rate")
+_DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
+
+
+def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
+    """Bill the batch on PostgreSQL, set-based: (items written, subscriptions billed).
+    Five statements whatever the batch size."""
+    queryset = rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id)
+    query = queryset.query
+    # The SELECT's columns in the order Django compiles them (that of values()).
+    names = list(query.selected or ())
+    columns = ", ".join(_BATCH_COLUMNS[name] for name in names)
+    select, select_params = query.sql_with_params()
+    drafts: dict[str, list[Any]] = {name: [] for name in (*_INPUT_NAMES, *_DRAFT_NAMES)}
+    written_at = timezone.now()  # what auto_now_add and auto_now set
     with connection.cursor() as cursor:
         cursor.execute(
-            _TERMS_INSERT,
-            [
-                month,
-                BillingMode.RECURRING.value,
-                timezone.now(),
-                [row["pk"] for row in rows],
-                [row["included_hours"] for row in rows],
-                [row["fee"] for row in rows],
-                [row["hourly_rate"] for row in rows],
-                [row["client__currency"] for row in rows],
-            ],
+            f"CREATE TEMPORARY TABLE {_BATCH_TABLE} ({columns}) AS {select}", select_params
         )
-
-
-_TERMS_COLUMNS = (
-    "subscription_id",
-    "month",
-    "billing_mode",
-    "included_hours",
-    "fee",
-    "hourly_rate",
-    "currency",
-    "created_at",
-)
-
-
-def _copy_new_rows(
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]],
-    rows: list[Mapping[str, Any]],
-    *,
-    month: dt.date,
-) -> bool:
-    """PostgreSQL: COPY the new items and the terms not stored yet straight into their tables,
-    in a savepoint. False, with nothing written, when a row is already there: another batch
-    over some of the same subscriptions (other boundaries, so another lock) wrote it after
-    this batch read what was billed; the caller then writes through ON CONFLICT DO NOTHING.
-    A straight COPY costs half of a COPY into a staging table plus an INSERT from it."""
-    written_at = timezone.now()
-    terms = [
-        (
-            row["pk"],
-            month,
-            BillingMode.RECURRING.value,
-            row["included_hours"],
-            row["fee"],
-            row["hourly_rate"],
-            row["client__currency"],
-            written_at,
+        cursor.execute(_BATCH_INPUTS)
+        for currency, package_name, included, used, fee, rate, some_pk in cursor.fetchall():
+            if fee is None:
+                raise MissingPrice(f"Subscription #{some_pk} has no price in its currency.")
+            inputs = (currency, package_name, included, used, fee, rate)
+            computed = rollup_drafts(
+                currency=currency,
+                package_name=package_name,
+                included_hours=included,
+                used_hours=used,
+                fee=fee,
+                hourly_rate=rate,
+                month=month,
+            )
+            for position, draft in enumerate(computed):
+                for name, value in zip(_INPUT_NAMES, inputs, strict=True):
+                    drafts[name].append(value)
+                drafts["position"].append(position)
+                drafts["kind"].append(draft.kind)
+                drafts["description"].append(draft.description)
+                drafts["unit"].append(draft.unit)
+                drafts["quantity"].append(draft.quantity)
+                drafts["unit_price"].append(draft.unit_price)
+                drafts["amount"].append(draft.amount)
+        cursor.execute(
+            _BATCH_ITEMS_INSERT,
+            {
+                **drafts,
+                "month": month,
+                "status": ItemStatus.PENDING.value,
+                "written_at": written_at,
+            },
         )
-        for row in rows
-        if row["stored_terms"] is None
-    ]
-    try:
-        with transaction.atomic(), connection.wrap_database_errors:
-            if new_items:
-                _copy_rows(
-                    BillableItem._meta.db_table, _ITEM_COLUMNS, _item_rows(new_items, month=month)
-                )
-            if terms:
-                _copy_rows(BilledTerms._meta.db_table, _TERMS_COLUMNS, terms)
-    except IntegrityError:
-        return False
-    return True
+        items, subscriptions = cursor.fetchone()
+        cursor.execute(
+            _BATCH_TERMS_INSERT,
+            {
+                "month": month,
+                "billing_mode": BillingMode.RECURRING.value,
+                "written_at": written_at,
+            },
+        )
+        cursor.execute(_BATCH_TABLE_DROP)
+    return items, subscriptions
 
 
 def _audit_insert(
@@ -323,45 +323,38 @@ def _audit_insert(
 def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
 
-    A constant number of queries whatever the batch size: read the aggregated rows, read what
-    is already billed, insert the rest and store the terms of every subscription of the batch
-    (on PostgreSQL two COPY in a savepoint, which Django's query log does not show), record one
-    audit row.
+    A constant number of queries whatever the batch size. On PostgreSQL: the lock, the
+    aggregated rows into a temporary table, their distinct inputs of the billing rule, one
+    INSERT ... SELECT of the items (the rule's results joined to the rows, ON CONFLICT DO
+    NOTHING), one of the terms of every subscription of the batch, the table dropped, one
+    audit row. Elsewhere the rows are read and written through the ORM.
     Nothing is written per time entry: an entry is billed once its month is closed
     (``tickets.selectors.time_entries_with_billed``).
     Idempotent: a batch that ran before writes nothing.
     """
     _batch_lock(month, first_id)
-    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
-    already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
-    billed_subscriptions: set[int] = set()
-    for row in rows:
-        for draft in rollup_row_drafts(row=row, month=month):
-            if (row["pk"], draft.kind) in already:
-                continue
-            new_items.append((row, draft))
-            billed_subscriptions.add(row["pk"])
-    if connection.vendor != "postgresql" or not _copy_new_rows(new_items, rows, month=month):
-        _items_insert(new_items, month=month)
-        _terms_insert(rows, month=month)
+    write = _batch_write_sql if connection.vendor == "postgresql" else _batch_write_python
+    items, subscriptions = write(month=month, first_id=first_id, last_id=last_id)
     _audit_insert(
         month=month,
         first_id=first_id,
         last_id=last_id,
-        subscriptions=len(billed_subscriptions),
-        items=len(new_items),
+        subscriptions=subscriptions,
+        items=items,
     )
-    if new_items:
+    if items:
+        # Items already written by an earlier run of the batch are announced once: the
+        # receivers record one delivery per object.
         signals.items_created.send(
             sender=BillableItem,
             items=BillableItem.objects.filter(
                 period=month,
-                subscription_id__in=billed_subscriptions,
+                subscription__gte=first_id,
+                subscription__lte=last_id,
                 kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
             ),
         )
-    return len(new_items)
+    return items
 
 
 def period_close_finish(

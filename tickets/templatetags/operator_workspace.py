@@ -138,9 +138,13 @@ def entry_rows(
 
 @register.inclusion_tag("admin/tickets/running_timers.html", takes_context=True)
 def running_timers(context: template.Context) -> dict[str, Any]:
-    """The signed-in operator's running timers (one query), for staff only."""
+    """The signed-in operator's running timers (one query, none when the page has read them
+    as ``operator_timers``), for staff only."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not is_staff_member(user):
         return {"timers": []}
-    return {"timers": selectors.operator_timers(operator_id=user.pk), "now": timezone.now()}
+    timers = context.get("operator_timers")  # read by the page already (the ticket page)
+    if timers is None:
+        timers = selectors.operator_timers(operator_id=user.pk)
+    return {"timers": timers, "now": timezone.now()}
