@@ -6,9 +6,12 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import BillingEvent, Dispute
 from billing.services.disputes import dispute_open, dispute_resolve, period_release
+from tests.factories import TimeEntryFactory
 from tests.review import OCTOBER, REVIEW_UNTIL, month_in_review
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +147,21 @@ def test_staff_and_strangers_cannot_open_disputes(client, review):
     response = client.post("/disputes/new/", {"item": review.a.fee.pk, "reason": "x"})
     assert response.status_code == 302 and response["Location"].startswith("/admin/")
     assert not Dispute.objects.exists()
+
+
+def test_the_page_in_review_reads_in_a_fixed_number_of_queries(browser, review):
+    # given the page of a month in review with two entries, then with twenty more and a dispute
+    browser.get(month_url(review.a))
+    with CaptureQueriesContext(connection) as few:
+        browser.get(month_url(review.a))
+    for day in range(1, 21):
+        TimeEntryFactory(
+            ticket=review.a.entry.ticket, work_date=OCTOBER.replace(day=day), note="more"
+        )
+    dispute_open(client_id=review.a.client.pk, time_entry_id=review.a.entry.pk, reason="x")
+    with CaptureQueriesContext(connection) as many:
+        html = browser.get(month_url(review.a)).content.decode()
+    assert html.count("data-entry=") == 22
+    # the page without a window takes 7; the review adds the month, its release, the
+    # subscription's items and its disputes
+    assert len(few) == len(many) == 7 + 4
