@@ -13,11 +13,13 @@ from billing.calculations import TERMS_BILLED, TERMS_CURRENT
 from billing.models import (
     BILLABLE_ITEM_COLUMNS,
     BillableItem,
+    Dispute,
     ExportFormat,
     ExportJob,
     ExportStatus,
     ItemStatus,
 )
+from billing.selectors.review import HELD, items_with_hold
 from customers.models import Client
 from packages.models import (
     BillingIncrement,
@@ -359,10 +361,39 @@ class BillableItemSerializer(serializers.ModelSerializer):
     amount = _money_field(source="amount.amount", read_only=True)
     currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES, read_only=True)
 
+    in_review = serializers.SerializerMethodField(
+        help_text="Its month is in the review window (docs/billing-rules.md)."
+    )
+    held = serializers.SerializerMethodField(
+        help_text="It may not be exported now: its month is in review or an open dispute holds it."
+    )
+
     class Meta:
         model = BillableItem
-        fields = list(BILLABLE_ITEM_COLUMNS)  # the export's columns too (docs/api.md)
+        # The export's columns (docs/api.md), then where the item stands in the review.
+        fields = [*BILLABLE_ITEM_COLUMNS, "in_review", "held"]
         read_only_fields = fields
+
+    def _hold(self, item: BillableItem) -> tuple[bool, bool]:
+        """(in_review, held): read by the view's query, else (a single item just written)
+        in one query."""
+        in_review, held = getattr(item, "in_review", None), getattr(item, HELD, None)
+        if in_review is None or held is None:
+            found = (
+                items_with_hold(BillableItem.objects.filter(pk=item.pk))
+                .values_list("in_review", HELD)
+                .first()
+            )
+            in_review, held = found or (False, False)
+        return bool(in_review), bool(held)
+
+    @extend_schema_field(bool)
+    def get_in_review(self, item: BillableItem) -> bool:
+        return self._hold(item)[0]
+
+    @extend_schema_field(bool)
+    def get_held(self, item: BillableItem) -> bool:
+        return self._hold(item)[1]
 
 
 class AdjustmentSerializer(serializers.Serializer):
@@ -459,3 +490,55 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
 class UsageRequestSerializer(serializers.Serializer):
     period = PeriodField(required=False)
+
+
+class DisputeSerializer(serializers.ModelSerializer):
+    """A client's dispute of a time entry or a billable item of a month in review."""
+
+    period = PeriodField(source="month", read_only=True)
+
+    class Meta:
+        model = Dispute
+        fields = [
+            "id",
+            "client",
+            "subscription",
+            "period",
+            "time_entry",
+            "item",
+            "reason",
+            "status",
+            "answer",
+            "adjustment",
+            "opened_at",
+            "resolved_at",
+        ]
+        read_only_fields = fields
+
+
+class DisputeCreateSerializer(serializers.Serializer):
+    """POST /disputes/ (client users): one of ``time_entry`` or ``item``, and the reason."""
+
+    time_entry = serializers.IntegerField(required=False, min_value=1)
+    item = serializers.IntegerField(required=False, min_value=1)
+    reason = serializers.CharField(max_length=2000)
+
+    def validate(self, attrs):
+        if ("time_entry" in attrs) == ("item" in attrs):
+            raise serializers.ValidationError(
+                "Give either time_entry or item: one object per dispute."
+            )
+        return attrs
+
+
+class DisputeResolveSerializer(serializers.Serializer):
+    """POST /disputes/{id}/resolve/ (finance): adjust with an amount, or reject."""
+
+    decision = serializers.ChoiceField(choices=["adjust", "reject"])
+    answer = serializers.CharField(max_length=2000)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
+
+    def validate(self, attrs):
+        if attrs["decision"] == "adjust" and attrs.get("amount") is None:
+            raise serializers.ValidationError({"amount": "An adjustment needs its amount."})
+        return attrs

@@ -18,6 +18,7 @@ router.register("tickets", views.TicketViewSet, basename="ticket")
 router.register("time-entries", views.TimeEntryViewSet, basename="time-entry")
 router.register("billable-items", views.BillableItemViewSet, basename="billable-item")
 router.register("export-jobs", views.ExportJobViewSet, basename="export-job")
+router.register("disputes", views.DisputeViewSet, basename="dispute")
 
 app_name = "api"
 urlpatterns = [

@@ -25,9 +25,12 @@ from api import serializers as s
 from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
 from api.permissions import RolePolicy
 from billing import exports
-from billing.models import BillableItem, ExportStatus
+from billing.models import BillableItem, DisputeStatus, ExportStatus
+from billing.selectors.disputes import disputes_visible
 from billing.selectors.exports import export_jobs_visible_to
+from billing.selectors.review import items_with_hold
 from billing.selectors.statements import statement_for_subscription
+from billing.services.disputes import dispute_open, dispute_resolve
 from billing.services.exports import export_job_create
 from billing.services.items import adjustment_create, billable_item_status_set
 from billing.services.rollup import period_close
@@ -44,7 +47,7 @@ from packages.services import (
 from supportbilling.periods import period_current, period_label
 from supportbilling.roles import ADMINISTRATOR as ADMIN
 from supportbilling.roles import ALL_ROLES as EVERYONE
-from supportbilling.roles import FINANCE, OPERATOR, client_id_of
+from supportbilling.roles import CLIENT_USER, FINANCE, OPERATOR, client_id_of
 from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
@@ -406,7 +409,11 @@ class RollupView(APIView):
 class BillableItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     serializer_class = s.BillableItemSerializer
     filterset_class = BillableItemFilter
-    queryset = BillableItem.objects.order_by("id")
+
+    def get_queryset(self):
+        # Each item with where it stands in the review (in_review, held), in the same query.
+        return items_with_hold(BillableItem.objects.order_by("id"))
+
     roles = {
         "list": FINANCE_ROLES,
         "retrieve": FINANCE_ROLES,
@@ -583,6 +590,67 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
             renderer = JSONRenderer()
             return renderer, renderer.media_type
         return super().perform_content_negotiation(request, force)
+
+
+class DisputeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+    """Disputes of the review window (docs/api.md, "Disputes"): a client user opens one on
+    its own time entry or item and sees its own; staff read all of them; finance and
+    administrators resolve them."""
+
+    serializer_class = s.DisputeSerializer
+    filter_backends: list = []
+    roles = {
+        "list": EVERYONE,
+        "retrieve": EVERYONE,
+        "create": frozenset({CLIENT_USER}),
+        "resolve": FINANCE_ROLES,
+    }
+
+    def get_queryset(self):
+        disputes = disputes_visible(client_id=self.client_scope())
+        wanted = self.request.query_params.get("status")
+        if wanted in DisputeStatus.values:
+            disputes = disputes.filter(status=wanted)
+        return disputes
+
+    @extend_schema(
+        parameters=[OpenApiParameter("status", str, enum=DisputeStatus.values)],
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=s.DisputeCreateSerializer, responses={201: s.DisputeSerializer})
+    def create(self, request):
+        client_id = self.client_scope()
+        if client_id is None:  # the role policy lets client users only; kept explicit
+            return Response({"detail": "Only a client user opens a dispute."}, status=403)
+        serializer = s.DisputeCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        dispute = dispute_open(
+            client_id=client_id,
+            reason=data["reason"],
+            time_entry_id=data.get("time_entry"),
+            item_id=data.get("item"),
+            actor=request.user,
+        )
+        return Response(self.get_serializer(dispute).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DisputeResolveSerializer, responses=s.DisputeSerializer)
+    @action(detail=True, methods=["post"], pagination_class=None)
+    def resolve(self, request, pk=None):
+        dispute = self.get_object()
+        serializer = s.DisputeResolveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        dispute = dispute_resolve(
+            dispute=dispute,
+            decision=data["decision"],
+            answer=data["answer"],
+            amount=data.get("amount"),
+            actor=request.user,
+        )
+        return Response(self.get_serializer(dispute).data)
 
 
 class TokenView(APIView):

@@ -388,9 +388,13 @@ class BillableItemAdmin(BillingAuditAdmin):
                 actor=request.user,
             )
             if not change.changed:
-                self.message_user(
-                    request, "Nothing to export: none of the listed items is pending."
-                )
+                if change.held:
+                    for refusal in change.refusals():
+                        self.message_user(request, "Nothing exported: " + refusal, messages.ERROR)
+                else:
+                    self.message_user(
+                        request, "Nothing to export: none of the listed items is pending."
+                    )
                 return HttpResponseRedirect(f"{back}?{query.urlencode()}")
             status_change_report(self, request, change)
             items = BillableItem.objects.filter(pk__in=change.changed_ids)

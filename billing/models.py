@@ -17,6 +17,7 @@ from packages.models import (
     Subscription,
     SupportPackage,
 )
+from tickets.models import TimeEntry
 
 
 class ItemKind(models.TextChoices):
@@ -238,6 +239,10 @@ class BillingAction(models.TextChoices):
     CLIENT_CHANGED = "client_changed", "Client changed"
     PORTAL_LOGIN_ADDED = "portal_login_added", "Portal login added"
     PORTAL_LOGIN_REMOVED = "portal_login_removed", "Portal login removed"
+    DISPUTE_OPENED = "dispute_opened", "Dispute opened"
+    DISPUTE_ADJUSTED = "dispute_adjusted", "Dispute resolved by an adjustment"
+    DISPUTE_REJECTED = "dispute_rejected", "Dispute rejected"
+    PERIOD_RELEASED = "period_released", "Month released for export"
 
 
 class BillingEvent(models.Model):
@@ -392,3 +397,95 @@ class ExportJob(models.Model):
         if not self.rows_total:
             return 0
         return min(99, self.rows_done * 100 // self.rows_total)
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ADJUSTED = "adjusted", "Resolved by an adjustment"
+    REJECTED = "rejected", "Rejected"
+
+
+class Dispute(models.Model):
+    """A client's objection to one time entry or one billable item of a closed month, raised in
+    the review window (docs/billing-rules.md, "Review window and disputes"). While open it holds
+    back from export the item it names, or for a time entry the items of the entry's
+    subscription in that month. Finance resolves it by an adjustment or rejects it with an
+    answer the client reads in the portal."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="disputes")
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="disputes"
+    )
+    month = models.DateField(help_text="First day of the closed month disputed.")
+    time_entry = models.ForeignKey(
+        TimeEntry, on_delete=models.PROTECT, null=True, blank=True, related_name="disputes"
+    )
+    item = models.ForeignKey(
+        BillableItem, on_delete=models.PROTECT, null=True, blank=True, related_name="disputes"
+    )
+    reason = models.TextField(max_length=2000)
+    status = models.CharField(
+        max_length=16, choices=DisputeStatus.choices, default=DisputeStatus.OPEN
+    )
+    answer = models.TextField(max_length=2000, blank=True, help_text="Shown to the client.")
+    # The adjustment that resolved it (status adjusted).
+    adjustment = models.ForeignKey(
+        BillableItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(time_entry__isnull=False, item__isnull=True)
+                | models.Q(time_entry__isnull=True, item__isnull=False),
+                name="dispute_one_object",
+            ),
+            models.CheckConstraint(condition=models.Q(month__day=1), name="dispute_month"),
+            models.UniqueConstraint(
+                fields=["time_entry"],
+                condition=models.Q(status="open"),
+                name="dispute_one_open_per_entry",
+            ),
+            models.UniqueConstraint(
+                fields=["item"], condition=models.Q(status="open"), name="dispute_one_open_per_item"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "month"])]
+
+    def __str__(self) -> str:
+        return f"Dispute #{self.pk}"
+
+    @property
+    def object_label(self) -> str:
+        if self.item_id is not None:
+            return f"item #{self.item_id}"
+        return f"time entry #{self.time_entry_id}"
+
+
+class PeriodRelease(models.Model):
+    """Finance ended a closed month's review window early: its items may be exported (those
+    held by an open dispute still wait)."""
+
+    month = models.DateField(unique=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    released_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-month"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(month__day=1), name="release_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} released"

@@ -9,6 +9,7 @@ between the commit and a hook and none is announced for work that was rolled bac
   the rollup sends one per batch).
 - ``items_status_changed``: changes (a list of (item id, old status)), status (the new one),
   actor.
+- ``dispute_opened``: dispute (the new Dispute), actor (the client user).
 """
 
 from django.dispatch import Signal
@@ -16,3 +17,4 @@ from django.dispatch import Signal
 period_closed = Signal()
 items_created = Signal()
 items_status_changed = Signal()
+dispute_opened = Signal()

@@ -103,3 +103,23 @@ TICKET_FILTERS = [
 
 class TicketFilterForm(forms.Form):
     status = forms.ChoiceField(choices=TICKET_FILTERS, required=False, label="Status")
+
+
+class DisputeForm(forms.Form):
+    """One time entry or one billable item (by id), and the reason."""
+
+    time_entry = forms.IntegerField(required=False, min_value=1)
+    item = forms.IntegerField(required=False, min_value=1)
+    reason = forms.CharField(
+        max_length=2000,
+        error_messages={
+            "required": "Give the reason for the dispute.",
+            "max_length": "Keep the reason under 2000 characters.",
+        },
+    )
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and (data.get("time_entry") is None) == (data.get("item") is None):
+            raise forms.ValidationError("Choose one time entry or one billable item to dispute.")
+        return data

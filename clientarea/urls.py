@@ -28,6 +28,8 @@ urlpatterns = [
         views.subscription_estimate,
         name="subscription_estimate",
     ),
+    path("disputes/", views.dispute_list, name="disputes"),
+    path("disputes/new/", views.dispute_new, name="dispute_new"),
     path("tickets/", views.ticket_list, name="tickets"),
     path("tickets/new/", views.ticket_new, name="ticket_new"),
     path("tickets/<int:pk>/", views.ticket_detail, name="ticket"),

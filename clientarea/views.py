@@ -39,9 +39,11 @@ from django.views.decorators.http import (
 
 from billing.calculations import Statement
 from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
+from billing.selectors.disputes import client_month_disputes, disputes_visible
 from billing.selectors.portal import (
     ClosedMonthWork,
     client_closed_month_work,
+    client_dispute_target,
     client_history,
     client_subscription_get,
     client_subscription_usages,
@@ -54,7 +56,14 @@ from billing.selectors.portal_tickets import (
     client_tickets,
 )
 from billing.selectors.statements import ZERO_HOURS
-from clientarea.forms import ExtraHoursForm, ReplyForm, TicketCreateForm, TicketFilterForm
+from billing.services.disputes import dispute_open
+from clientarea.forms import (
+    DisputeForm,
+    ExtraHoursForm,
+    ReplyForm,
+    TicketCreateForm,
+    TicketFilterForm,
+)
 from clientarea.templatetags.portal import clock, money, url_of_each
 from customers.forms import NotificationPreferenceForm
 from customers.models import Client, MailKind
@@ -384,12 +393,72 @@ def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWor
 @require_GET
 @client_portal
 def closed_month_work(request: HttpRequest, client: Client, pk: int, period: str) -> HttpResponse:
-    """What was done in one closed month of a subscription: its time entries."""
+    """What was done in one closed month of a subscription: its time entries; with a review
+    window, also its items, the window and the client's disputes of them."""
+    work = _closed_month_or_404(client, pk, period)
+    review = client_month_disputes(
+        client_id=client.pk, subscription_id=work.subscription.pk, month=work.month
+    )
+    by_entry = review.by_entry if review is not None else {}
+    context: dict[str, Any] = {
+        "client": client,
+        "work": work,
+        "review": review,
+        "entry_rows": [(line, by_entry.get(line.entry.entry_id)) for line in work.lines],
+    }
+    if review is not None:
+        context["item_rows"] = [(item, review.by_item.get(item.pk)) for item in review.items]
+    return render(request, "clientarea/closed_month.html", context)
+
+
+@require_GET
+@client_portal
+def dispute_list(request: HttpRequest, client: Client) -> HttpResponse:
+    """The client's disputes, newest first, with finance's answers."""
     return render(
         request,
-        "clientarea/closed_month.html",
-        {"client": client, "work": _closed_month_or_404(client, pk, period)},
+        "clientarea/disputes.html",
+        {"client": client, "disputes": disputes_visible(client_id=client.pk)[:200]},
     )
+
+
+@require_POST
+@client_portal
+def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
+    """Dispute one of the client's time entries or billable items of a month in review."""
+    form = DisputeForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("clientarea:disputes")
+    entry_id, item_id = form.cleaned_data["time_entry"], form.cleaned_data["item"]
+    found = client_dispute_target(client_id=client.pk, time_entry_id=entry_id, item_id=item_id)
+    if found is None:
+        raise Http404("No such time entry or item.")
+    back = (
+        reverse("clientarea:closed_month", args=[found.subscription_id, period_label(found.month)])
+        if found.subscription_id
+        else reverse("clientarea:disputes")
+    )
+    try:
+        dispute = dispute_open(
+            client_id=client.pk,
+            reason=form.cleaned_data["reason"],
+            time_entry_id=entry_id,
+            item_id=item_id,
+            actor=request.user,
+        )
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, f"The dispute was not opened: {message}")
+        return redirect(back)
+    messages.success(
+        request,
+        f"Your dispute #{dispute.pk} is open: we hold the amounts concerned back from billing "
+        "and answer it here and under Disputes.",
+    )
+    return redirect(back)
 
 
 @require_GET

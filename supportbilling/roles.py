@@ -49,6 +49,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "tickets.view_inboundmail",
         "tickets.view_unmatchedmail",
         "tickets.change_unmatchedmail",  # assign to a client, discard
+        "billing.view_dispute",  # read the clients' disputes; finance resolves them
     ),
     FINANCE_GROUP: (
         "customers.view_client",
@@ -68,6 +69,8 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.view_usagealert",
         "billing.view_exportjob",  # their own export jobs (administrators see everyone's)
         "billing.add_exportjob",
+        "billing.view_dispute",
+        "billing.change_dispute",  # resolve: an adjustment or a rejection
     ),
 }
 GROUP_ROLES = {OPERATORS_GROUP: OPERATOR, FINANCE_GROUP: FINANCE}

@@ -334,6 +334,16 @@ WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
 # Rollup: subscriptions per batch (one Celery sub-task each).
 ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
 
+# The review window (docs/billing-rules.md, "Review window and disputes"): for this many days
+# after a month closes its items stay in review (clients may dispute them, nothing is exported)
+# unless finance releases the month earlier. 0 (the default): exportable as soon as closed.
+try:
+    REVIEW_WINDOW_DAYS = int(env("REVIEW_WINDOW_DAYS", "0").strip() or "0")
+except ValueError as exc:
+    raise ImproperlyConfigured("REVIEW_WINDOW_DAYS must be a whole number of days.") from exc
+if not 0 <= REVIEW_WINDOW_DAYS <= 90:
+    raise ImproperlyConfigured("REVIEW_WINDOW_DAYS must be 0 to 90 days.")
+
 # Billing start and subscription dates (docs/decisions.md, "Billing start and periods").
 # BILLING_START (YYYY-MM) names the first month billed, for data imported from before the first
 # BillingPeriod row; unset, billing began in the month of that first row.

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 
 SHOW = """
@@ -88,6 +89,22 @@ def test_billing_start_and_start_bounds_are_checked_at_startup():
     assert refused.returncode != 0
     assert "SUBSCRIPTION_START_MAX_MONTHS_AHEAD must be 0 to 120 months." in refused.stderr
     assert settings_with(SECRET_KEY="k", BILLING_START="2026-05").returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("five", "REVIEW_WINDOW_DAYS must be a whole number of days."),
+        ("-1", "REVIEW_WINDOW_DAYS must be 0 to 90 days."),
+        ("91", "REVIEW_WINDOW_DAYS must be 0 to 90 days."),
+    ],
+)
+def test_the_review_window_is_checked_at_startup(value, message):
+    refused = settings_with(SECRET_KEY="k", REVIEW_WINDOW_DAYS=value)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+    assert settings_with(SECRET_KEY="k", REVIEW_WINDOW_DAYS="7").returncode == 0
+    assert settings_with(SECRET_KEY="k").returncode == 0  # unset: 0, no window
 
 
 def test_the_health_check_answers_when_the_database_does(client, db):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem
+from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, Dispute
 from billing.selectors.finance import billable_item_totals
 from supportbilling.periods import period_label
 
@@ -41,4 +41,19 @@ def period_closed_data(*, month: dt.date, closed_at: dt.datetime | None) -> dict
             {"currency": row["currency"], "amount": str(row["total"].amount), "items": row["count"]}
             for row in totals
         ],
+    }
+
+
+def dispute_data(dispute: Dispute) -> dict[str, Any]:
+    """The dispute as the API shows it (docs/api.md, "Disputes")."""
+    return {
+        "id": dispute.pk,
+        "client": dispute.client_id,
+        "subscription": dispute.subscription_id,
+        "period": period_label(dispute.month),
+        "time_entry": dispute.time_entry_id,
+        "item": dispute.item_id,
+        "reason": dispute.reason,
+        "status": dispute.status,
+        "opened_at": _text(dispute.opened_at),
     }

@@ -12,6 +12,7 @@ from django.db.models import (
     QuerySet,
     Sum,
 )
+from django.utils import timezone
 from djmoney.money import Money
 
 from billing.calculations import (
@@ -20,8 +21,12 @@ from billing.calculations import (
 from billing.models import (
     BILLABLE_ITEM_EXPORT_COLUMNS,
     BillableItem,
+    Dispute,
+    DisputeStatus,
     ItemStatus,
+    PeriodRelease,
 )
+from billing.selectors.review import items_ready, review_until
 from packages.models import BillingPeriod, PeriodStatus
 from packages.selectors import billing_start
 from supportbilling.periods import (
@@ -63,11 +68,13 @@ def billable_items_export_rows(
     )
 
 
-def items_exportable() -> QuerySet[BillableItem]:
+def items_exportable(*, now: dt.datetime | None = None) -> QuerySet[BillableItem]:
     """The items finance may hand to the billing system now: pending, in a closed month (an
-    open month's figures can still change)."""
+    open month's figures can still change) whose review window is over or that finance
+    released, and held by no open dispute (billing.selectors.review)."""
     closed = BillingPeriod.objects.filter(status=PeriodStatus.CLOSED).values("month")
-    return BillableItem.objects.filter(status=ItemStatus.PENDING, period__in=closed)
+    pending = BillableItem.objects.filter(status=ItemStatus.PENDING, period__in=closed)
+    return items_ready(pending, now=now)
 
 
 def _currency_totals(
@@ -109,6 +116,19 @@ class PeriodOverview:
     closed_by: str = ""
     # per currency: {"currency": "EUR", "statuses": [{"status", "label", "count", "total"}]}
     by_status: list[dict[str, Any]] = field(default_factory=list)
+    # The review window (billing.selectors.review): when it ends, whether finance released
+    # the month (and when), whether it still runs; the open disputes of the month.
+    review_until: dt.datetime | None = None
+    released_at: dt.datetime | None = None
+    in_review: bool = False
+    open_disputes: int = 0
+    # Lines that interface apps add to the month (billing.admin_views.PERIOD_LINES):
+    # (text, url) pairs.
+    extra_lines: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def can_release(self) -> bool:
+        return self.in_review
 
     @property
     def label(self) -> str:
@@ -142,6 +162,19 @@ class PeriodOverview:
             return "Wait: the month is being closed.", ""
         if self.status != PeriodStatus.CLOSED:
             return "Close the month: its items are written and its time is locked.", ""
+        if self.in_review and self.review_until is not None:
+            return (
+                f"Wait for the client's review until "
+                f"{timezone.localtime(self.review_until):%Y-%m-%d %H:%M} "
+                "(or release the month), and resolve the disputes.",
+                "",
+            )
+        if self.open_disputes:
+            return (
+                f"Resolve the {self.open_disputes} open dispute(s): the items they hold wait; "
+                "the others can be exported.",
+                "pending",
+            )
         pending = self.count(ItemStatus.PENDING)
         if pending:
             return f"Export the {pending} pending item(s) to the billing system.", "pending"
@@ -156,8 +189,8 @@ class PeriodOverview:
 
 def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
     """Every month from the billing start (or an earlier item) to the current one, newest
-    first, with its state, who closed it and when, and its items per currency and status;
-    four queries whatever the number of months."""
+    first, with its state, who closed it and when, its items per currency and status, its
+    review window and open disputes; six queries whatever the number of months."""
     start = billing_start()
     first_item = BillableItem.objects.aggregate(first=Min("period"))["first"]
     starts = [day for day in (start, first_item) if day is not None]
@@ -171,6 +204,14 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
             "month", "status", "closed_at", "closed_by__username"
         )
     }
+    releases = dict(PeriodRelease.objects.values_list("month", "released_at"))
+    disputes = dict(
+        Dispute.objects.filter(status=DisputeStatus.OPEN)
+        .order_by()
+        .values_list("month")
+        .annotate(count=Count("id"))
+    )
+    moment = now or timezone.now()
     counts: dict[dt.date, dict[str, dict[str, dict[str, Any]]]] = {}
     for row in _currency_totals(BillableItem.objects.all(), "period", "status", void=True):
         counts.setdefault(row["period"], {}).setdefault(row["currency"], {})[row["status"]] = row
@@ -204,6 +245,8 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
                         "count": sum(row["count"] for row in billed),
                     }
                 )
+        closed = period.get("status") == PeriodStatus.CLOSED
+        until = review_until(period.get("closed_at")) if closed else None
         overviews.append(
             PeriodOverview(
                 month=month,
@@ -214,6 +257,10 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
                 closed_at=period.get("closed_at"),
                 closed_by=period.get("closed_by__username") or "",
                 by_status=by_status,
+                review_until=until,
+                released_at=releases.get(month),
+                in_review=until is not None and month not in releases and moment < until,
+                open_disputes=disputes.get(month, 0),
             )
         )
     return overviews

@@ -10,10 +10,13 @@ from typing import Any
 
 from django.db.models import (
     Case,
+    Exists,
+    OuterRef,
     QuerySet,
     Value,
     When,
 )
+from django.utils import timezone
 
 from billing.calculations import (
     Statement,
@@ -21,8 +24,10 @@ from billing.calculations import (
 from billing.models import (
     BillableItem,
     BilledTerms,
+    PeriodRelease,
 )
 from billing.selectors.portal_tickets import EntryLine, client_ticket_times
+from billing.selectors.review import review_days, review_until
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
@@ -131,6 +136,8 @@ class HistoryRow:
     month: dt.date
     statement: Statement | None
     items: list[BillableItem]
+    # The month is in review (docs/billing-rules.md) until then; None: not (any more).
+    review_until: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -177,11 +184,22 @@ def client_history(
     if not subscriptions:
         return []
     subscription_ids = [subscription.pk for subscription in subscriptions]
-    closed_months = list(
-        BillingPeriod.objects.filter(status=PeriodStatus.CLOSED)
-        .order_by("-month")
-        .values_list("month", flat=True)
-    )
+    closed = BillingPeriod.objects.filter(status=PeriodStatus.CLOSED).order_by("-month")
+    in_review: dict[dt.date, dt.datetime] = {}
+    if review_days():
+        now_moment = now or timezone.now()
+        rows_closed = list(
+            closed.annotate(
+                released=Exists(PeriodRelease.objects.filter(month=OuterRef("month")))
+            ).values_list("month", "closed_at", "released")
+        )
+        closed_months = [month for month, _, _ in rows_closed]
+        for month, closed_at, released in rows_closed:
+            until = review_until(closed_at)
+            if until is not None and not released and now_moment < until:
+                in_review[month] = until
+    else:
+        closed_months = list(closed.values_list("month", flat=True))
     # Per subscription, month and ticket: the billing policy applies per ticket and month.
     rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
     for row in ticket_month_hours(TimeEntry.objects.filter(subscription_id__in=subscription_ids)):
@@ -224,7 +242,14 @@ def client_history(
                 terms=terms,
                 usage_rows=month_rows or [],
             )
-            rows.append(HistoryRow(month=month, statement=statement, items=month_items))
+            rows.append(
+                HistoryRow(
+                    month=month,
+                    statement=statement,
+                    items=month_items,
+                    review_until=in_review.get(month),
+                )
+            )
         # Only the months the subscription ran: before its start there is nothing to show,
         # and a zero bar there would read as a month without support requests.
         chart = (
@@ -301,3 +326,33 @@ def client_subscription_get(*, client_id: int, subscription_id: int) -> Subscrip
     return Subscription.objects.select_related("package", "client").get(
         pk=subscription_id, client_id=client_id
     )
+
+
+@dataclass(frozen=True)
+class DisputeTarget:
+    """Where a time entry or item of the client belongs: its subscription and month."""
+
+    subscription_id: int | None
+    month: dt.date
+
+
+def client_dispute_target(
+    *, client_id: int, time_entry_id: int | None, item_id: int | None
+) -> DisputeTarget | None:
+    """The client's own time entry or item (None: not theirs, or no such object)."""
+    if item_id is not None:
+        item = (
+            BillableItem.objects.filter(pk=item_id, client_id=client_id)
+            .values("subscription_id", "period")
+            .first()
+        )
+        return DisputeTarget(item["subscription_id"], item["period"]) if item else None
+    if time_entry_id is not None:
+        entry = (
+            TimeEntry.objects.filter(pk=time_entry_id, subscription__client_id=client_id)
+            .values("subscription_id", "work_date")
+            .first()
+        )
+        if entry:
+            return DisputeTarget(entry["subscription_id"], period_of(entry["work_date"]))
+    return None

@@ -24,6 +24,7 @@ from billing.models import (
     ItemStatus,
     ItemUnit,
 )
+from billing.selectors.review import item_hold_reason, items_held
 from customers.models import Client
 from packages.models import (
     InvoiceAction,
@@ -100,6 +101,10 @@ def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = No
         raise ValidationError(
             item_status_refusal(old=item.status, new=status), code="status_transition"
         )
+    if status == ItemStatus.EXPORTED:
+        held = item_hold_reason(item)
+        if held:
+            raise ValidationError(f"Item #{item.pk} is held back: {held}", code="held")
     audit.item_status_events_record(items=[item], status=status, actor=actor)
     changes = [(item.pk, item.status)]
     item.status = status
@@ -119,6 +124,8 @@ class ItemsStatusChange:
     changed_ids: list[int]
     unchanged: int
     refused: dict[str, int]
+    # pending items not exported: their month is in review or an open dispute holds them
+    held: int = 0
 
     @property
     def changed(self) -> int:
@@ -126,7 +133,7 @@ class ItemsStatusChange:
 
     @property
     def refused_total(self) -> int:
-        return sum(self.refused.values())
+        return sum(self.refused.values()) + self.held
 
     def refusals(self) -> list[str]:
         """One sentence per refused status: how many, and why."""
@@ -134,6 +141,12 @@ class ItemsStatusChange:
         for old, count in sorted(self.refused.items()):
             reason = item_status_refusal(old=old, new=self.status)
             sentences.append(f"{count} item(s) left as they were: {reason[0].lower()}{reason[1:]}")
+        if self.held:
+            sentences.append(
+                f"{self.held} item(s) held back, still pending: their month is in review or "
+                "an open dispute of the client holds them (see the periods page and the "
+                "disputes)."
+            )
         return sentences
 
 
@@ -148,8 +161,18 @@ def billable_items_status_set(
     selected = BillableItem.objects.filter(pk__in=list(item_ids))
     # Locked, so each audit row's old status is the one the UPDATE replaces.
     movable = list(selected.filter(status__in=allowed_from).select_for_update().order_by("pk"))
+    held_ids: set[int] = set()
+    if status == ItemStatus.EXPORTED and movable:
+        # The review window and open disputes hold pending items back (billing.selectors.review).
+        held_ids = set(
+            items_held(
+                BillableItem.objects.filter(pk__in=[item.pk for item in movable])
+            ).values_list("pk", flat=True)
+        )
+        movable = [item for item in movable if item.pk not in held_ids]
     others = dict(
         selected.exclude(pk__in=[item.pk for item in movable])
+        .exclude(pk__in=held_ids)
         .order_by()
         .values_list("status")
         .annotate(count=Count("id"))
@@ -170,6 +193,7 @@ def billable_items_status_set(
         changed_ids=[item.pk for item in movable],
         unchanged=others.pop(status, 0),
         refused=others,
+        held=len(held_ids),
     )
 
 

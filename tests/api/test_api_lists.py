@@ -117,6 +117,9 @@ def test_billable_item_reads_as_in_the_contract(world):
         "invoice_action": "next_invoice",
         "status": "pending",
         "created_at": "2026-10-20T09:00:00Z",
+        # where it stands in the review window (docs/billing-rules.md): October is open
+        "in_review": False,
+        "held": False,
     }
 
 

@@ -14,7 +14,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from billing.models import ExportJob
+from billing.models import Dispute, ExportJob
 
 EXAMPLES = 12  # per operation and mode: about a minute for the whole API
 
@@ -55,6 +55,13 @@ def _existing_ids(world) -> dict[str, int]:
         "/api/v1/billable-items/": world.item.pk,
         "/api/v1/export-jobs/": ExportJob.objects.create(
             requested_by=world.users["finance"], period=world.item.period, format="csv"
+        ).pk,
+        "/api/v1/disputes/": Dispute.objects.create(
+            client=world.acme,
+            subscription=world.subscription,
+            month=world.item.period,
+            item=world.item,
+            reason="Not ordered",
         ).pk,
     }
 

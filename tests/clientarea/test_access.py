@@ -42,6 +42,9 @@ FILES = {"attachment"}
 JSON = {"me"}
 # The site's icon, for every browser (tests/test_error_pages.py).
 PUBLIC = {"favicon"}
+# A POST naming a time entry or an item in its body (tests/clientarea/test_disputes.py: another
+# client's object is a 404, anonymous users sign in, staff go to the admin).
+DISPUTE_POSTS = {"dispute_new"}
 # name -> (method, the kind of object in the URL or None, the POST data)
 PORTAL_PAGES = {
     "home": ("get", None, None),
@@ -56,12 +59,15 @@ PORTAL_PAGES = {
     "ticket_reply": ("post", "ticket", {"body": "Let me in"}),
     "ticket_close": ("post", "ticket", {}),
     "notifications": ("get", None, None),
+    "disputes": ("get", None, None),
 }
 
 
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
-    assert names == AUTH_PAGES | EMAIL_LINKS | FILES | JSON | PUBLIC | set(PORTAL_PAGES)
+    assert names == (
+        AUTH_PAGES | EMAIL_LINKS | FILES | JSON | PUBLIC | DISPUTE_POSTS | set(PORTAL_PAGES)
+    )
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from django_celery_beat.models import (
 )
 from rest_framework.authtoken.models import Token
 
-from billing.models import ExportJob, UsageAlert
+from billing.models import Dispute, ExportJob, UsageAlert
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
@@ -73,6 +73,15 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         amount=price,
     )
     alert = UsageAlert.objects.create(subscription=subscription, period=SEPTEMBER, threshold=80)
+    # written directly (the service wants a month in review): the client's open dispute
+    dispute = Dispute.objects.create(
+        client=client,
+        subscription=subscription,
+        month=SEPTEMBER,
+        item=item,
+        reason=f"{secret}: we did not order this",
+        opened_by=login.user,
+    )
     return SimpleNamespace(
         client=client,
         login=login,
@@ -85,6 +94,7 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         item=item,
         alert=alert,
         attachment=attachment,
+        dispute=dispute,
     )
 
 

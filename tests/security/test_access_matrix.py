@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from billing.models import BillableItem, ExportJob, UsageAlert
+from billing.models import BillableItem, Dispute, ExportJob, PeriodRelease, UsageAlert
 from customers.models import NotificationPreference
 from packages.models import BillingPeriod, Subscription
 from tests.security.conftest import NOW, SECRET
@@ -70,6 +70,7 @@ ADMIN_RIGHTS = {
     "webhooks.webhookdelivery": ("", "", "v"),  # the delivery log; redelivery is an action
     "whmcs.whmcsclient": ("", "vacd", "vacd"),  # which WHMCS client each client is
     "whmcs.whmcspush": ("", "v", "v"),  # the push log; pushing is a button and an action
+    "billing.dispute": ("v", "vc", "vc"),  # opened by clients; resolved on its resolve page
 }
 _NEEDS = {"changelist": "v", "history": "v", "change": "v", "add": "a", "delete": "d"}
 
@@ -127,6 +128,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # the periods page (the months' changelist): operators see the months, not the money
     "admin:billing_periods": staff(200, 200, 200),
     "admin:billing_period_close": staff(403, 200, 200),  # GET: the confirmation
+    "admin:billing_period_release": POST_ONLY,  # ends a month's review window
+    "admin:billing_dispute_resolve": staff(403, 200, 200),  # GET: the dispute and the form
     "admin:billing_adjustment_add": staff(403, 200, 200),
     "admin:billing_export": staff(403, 200, 200),
     "admin:whmcs_push_now": POST_ONLY,
@@ -161,6 +164,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "api:export-job-list": API_FINANCE,
     "api:export-job-detail": API_FINANCE,
     "api:export-job-download": ("401", "403", "403", "403", "409", "409"),  # not done yet
+    # disputes: clients their own, staff all of them; finance and administrators resolve
+    "api:dispute-list": API_EVERYONE_LIST,
+    "api:dispute-detail": API_EVERYONE_OWN,
+    "api:dispute-resolve": ("401", "405", "405", "405", "405", "405"),  # POST only
     "api:schema": EVERYONE,
     "api:docs": EVERYONE,
     # the portal
@@ -182,6 +189,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # test_attachments.py has the whole matrix, internal notes included)
     "clientarea:attachment": (SIGN_IN, "200", "404", "200", "200", "200"),
     "clientarea:notifications": PORTAL_LIST,  # each user's own e-mail preferences
+    "clientarea:disputes": PORTAL_LIST,  # each client's own disputes
+    "clientarea:dispute_new": ("405",) * 6,  # POST only
     # who is signed in, as JSON: each client user their own; refusals in JSON, not redirects
     "clientarea:me": ("401", "200", "200", "403", "403", "403"),
     # the signed link of an e-mail, without signing in: one that is not ours is a 400
@@ -229,6 +238,29 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
     "admin:tickets_ticket_service_add": ({"package": "0"}, staff(None, 403, None)),
     "admin:billing_period_close": ({}, staff(403, None, None)),
     "admin:whmcs_push_now": ({}, staff(403, None, None)),
+    "admin:billing_period_release": ({}, staff(403, None, None)),
+    "admin:billing_dispute_resolve": (
+        {"decision": "reject", "answer": "No"},
+        staff(403, None, None),
+    ),
+    "api:dispute-resolve": (
+        {"decision": "reject", "answer": "No"},
+        ("401", "403", "403", "403", None, None),
+    ),
+    # opening one is for client users (the refusals of their input: test_api_disputes.py)
+    "api:dispute-list": ({"reason": "x"}, ("401", None, None, "403", "403", "403")),
+    # the portal's form: no object named, so a client user is sent back with the reason
+    "clientarea:dispute_new": (
+        {"reason": "x"},
+        (
+            SIGN_IN,
+            "302 clientarea:disputes",
+            "302 clientarea:disputes",
+            TO_ADMIN,
+            TO_ADMIN,
+            TO_ADMIN,
+        ),
+    ),
     "api:token": (
         {"username": "client_a", "password": "wrong"},
         ("400",) * 6,  # a wrong password gets no token, whoever asks
@@ -349,6 +381,8 @@ def fingerprint(world) -> dict:
         "tokens": Token.objects.count(),
         "mail_preferences": NotificationPreference.objects.count(),
         "export_jobs": ExportJob.objects.count(),
+        "disputes": list(Dispute.objects.order_by("pk").values_list("status", "answer")),
+        "releases": PeriodRelease.objects.count(),
     }
 
 

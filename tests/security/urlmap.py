@@ -111,6 +111,7 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "webhooks.webhookdelivery": lambda: world.webhook_delivery.pk,
         "whmcs.whmcsclient": lambda: world.whmcs_client.pk,
         "whmcs.whmcspush": lambda: world.whmcs_push.pk,
+        "billing.dispute": lambda: a.dispute.pk,
     }
     assert label in objects, f"the matrix has no object of {label} to open in the admin"
     return objects[label]()
@@ -137,6 +138,8 @@ _PK_OF = {
     "api:billable-item-detail": "item",
     "api:export-job-detail": "export_job",
     "api:export-job-download": "export_job",
+    "api:dispute-detail": "dispute",
+    "api:dispute-resolve": "dispute",
 }
 # Query strings a page needs to do its work rather than refuse the request.
 QUERY = {
@@ -173,6 +176,8 @@ def url_of(route: Route, world: SimpleNamespace) -> str:
             what = _PK_OF[route.name]
             shared = {"package": world.package, "export_job": world.export_job}
             values[kwarg] = (shared[what] if what in shared else getattr(a, what)).pk
+        elif kwarg == "dispute_id":
+            values[kwarg] = a.dispute.pk
         elif kwarg == "job_id":
             values[kwarg] = world.export_job.pk
         elif kwarg == "ticket_id":

@@ -6,9 +6,11 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 
-from billing.models import BillableItem, ItemStatus
+from billing.models import BillableItem, Dispute, ItemStatus
+from billing.services.disputes import dispute_open
 from billing.services.items import adjustment_create, billable_items_status_set
 from billing.services.rollup import period_close
 from tests.factories import (
@@ -316,3 +318,37 @@ def test_an_administrator_adds_an_endpoint_and_sees_its_secret(client):
     assert endpoint.secret.startswith("whsec_")
     page = client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
     assert endpoint.secret in page.content.decode()
+
+
+def test_a_dispute_is_announced_in_its_transaction(clock, receiver, settings):
+    # given a 5-day review window and a month just closed
+    settings.REVIEW_WINDOW_DAYS = 5
+    endpoint_for(receiver, events=[WebhookEvent.DISPUTE_OPENED])
+    subscription = subscription_with_overtime(month=OCTOBER)
+    period_close(month=OCTOBER)
+    item = BillableItem.objects.get(subscription=subscription, kind="overtime")
+    user = ClientUserFactory(client=subscription.client).user
+    # when the client disputes an item
+    dispute = dispute_open(
+        client_id=subscription.client_id, item_id=item.pk, reason="Not ordered", actor=user
+    )
+    deliveries_send()
+    # then the endpoint gets dispute.opened with the dispute
+    [received] = receiver.received
+    assert received.payload["type"] == "dispute.opened"
+    assert received.payload["data"] == {
+        "id": dispute.pk,
+        "client": subscription.client_id,
+        "subscription": subscription.pk,
+        "period": "2026-10",
+        "time_entry": None,
+        "item": item.pk,
+        "reason": "Not ordered",
+        "status": "open",
+        "opened_at": NOW.isoformat(),
+    }
+    # and a refused dispute (a second one of the same item) announces nothing
+    with pytest.raises(ValidationError, match="already open"):
+        dispute_open(client_id=subscription.client_id, item_id=item.pk, reason="again")
+    assert WebhookDelivery.objects.filter(event="dispute.opened").count() == 1
+    assert Dispute.objects.count() == 1
