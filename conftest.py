@@ -105,15 +105,23 @@ def _roles_and_schedule_after_flush(request):
     marked = marker is not None and bool(
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])
     )
-    if not marked:
-        if not {"transactional_db", "live_server"} & set(request.fixturenames):
-            return
-        request.getfixturevalue("transactional_db")
     from django.apps import apps
+    from django.contrib.auth.models import Group
     from django_celery_beat.models import PeriodicTask
 
-    from supportbilling.roles import roles_sync
+    from supportbilling.roles import OPERATORS_GROUP, roles_sync
 
+    if not marked:
+        if {"transactional_db", "live_server"} & set(request.fixturenames):
+            request.getfixturevalue("transactional_db")
+        elif marker is not None or "db" in request.fixturenames:
+            # pytest-django runs tests that reach the database only through a fixture after
+            # the transactional ones, which leave a flushed database behind.
+            request.getfixturevalue("db")
+            if Group.objects.filter(name=OPERATORS_GROUP).exists():
+                return
+        else:
+            return
     roles_sync()
     setup = importlib.import_module("billing.migrations.0002_roles_and_schedule")
     if not PeriodicTask.objects.filter(name=setup.SCHEDULE_NAME).exists():
