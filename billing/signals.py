@@ -9,6 +9,8 @@ between the commit and a hook and none is announced for work that was rolled bac
   the rollup sends one per batch).
 - ``items_status_changed``: changes (a list of (item id, old status)), status (the new one),
   actor.
+- ``statement_ready``: statement (a monthly statement PDF stored: the first of a closed month
+  or a revision after an adjustment; docs/statements.md).
 """
 
 from django.dispatch import Signal
@@ -16,3 +18,4 @@ from django.dispatch import Signal
 period_closed = Signal()
 items_created = Signal()
 items_status_changed = Signal()
+statement_ready = Signal()

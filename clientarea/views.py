@@ -20,6 +20,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -39,6 +40,8 @@ from django.views.decorators.http import (
 
 from billing.calculations import Statement
 from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
+from billing.models import Statement as StatementRecord
+from billing.selectors.monthly_statements import client_statement_get, client_statements
 from billing.selectors.portal import (
     ClosedMonthWork,
     client_closed_month_work,
@@ -93,12 +96,15 @@ def _portal_client(request: HttpRequest) -> tuple[Client | None, str | None]:
     return membership.client, None
 
 
-def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def client_portal(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Anonymous users sign in first; staff belong in the admin, never in a client's pages;
-    a user who acts for no client is refused. The view receives the user's client."""
+    a user who acts for no client is refused. The view receives the user's client (a file
+    download answers a FileResponse, hence HttpResponseBase)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         client, refused = _portal_client(request)
         if refused == ANONYMOUS:
             return redirect_to_login(request.get_full_path())
@@ -384,12 +390,39 @@ def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWor
 @require_GET
 @client_portal
 def closed_month_work(request: HttpRequest, client: Client, pk: int, period: str) -> HttpResponse:
-    """What was done in one closed month of a subscription: its time entries."""
+    """What was done in one closed month of a subscription: its time entries, and the
+    month's statement PDF (every revision)."""
+    work = _closed_month_or_404(client, pk, period)
+    statements = client_statements(client_id=client.pk, subscription_id=pk, month=work.month)
     return render(
         request,
         "clientarea/closed_month.html",
-        {"client": client, "work": _closed_month_or_404(client, pk, period)},
+        {"client": client, "work": work, "statements": list(statements)},
     )
+
+
+@require_GET
+@client_portal
+def statement_download(
+    request: HttpRequest, client: Client, pk: int, period: str, revision: int | None = None
+) -> FileResponse:
+    """The statement PDF of one closed month (the latest revision, or the one asked for), to
+    the users of the subscription's client; a 404 for anyone else's."""
+    try:
+        statement = client_statement_get(
+            client_id=client.pk,
+            subscription_id=pk,
+            month=period_parse(period),
+            revision=revision,
+        )
+        stored = statement.file.open("rb")
+    except (ValidationError, StatementRecord.DoesNotExist, OSError) as exc:
+        raise Http404("No such statement.") from exc
+    response = FileResponse(
+        stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_GET

@@ -67,6 +67,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.view_usagealert",
         "billing.view_exportjob",  # their own export jobs (administrators see everyone's)
         "billing.add_exportjob",
+        "billing.view_statement",  # monthly statement PDFs, every revision
     ),
 }
 GROUP_ROLES = {OPERATORS_GROUP: OPERATOR, FINANCE_GROUP: FINANCE}

@@ -20,5 +20,8 @@ class WebhooksConfig(AppConfig):
         billing_signals.items_status_changed.connect(
             receivers.on_items_status_changed, dispatch_uid="webhooks.on_items_status_changed"
         )
+        billing_signals.statement_ready.connect(
+            receivers.on_statement_ready, dispatch_uid="webhooks.on_statement_ready"
+        )
         # Registers the delivery task that services queue by name in every process.
         import_module("webhooks.tasks")

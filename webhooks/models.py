@@ -13,6 +13,7 @@ class WebhookEvent(models.TextChoices):
     PERIOD_CLOSED = "period.closed", "A month was closed"
     ITEM_CREATED = "item.created", "A billable item was written"
     ITEM_STATUS_CHANGED = "item.status_changed", "A billable item changed status"
+    STATEMENT_READY = "statement.ready", "A monthly statement PDF is ready"
 
 
 def webhook_secret_new() -> str:

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import BillableItem
+from billing.models import BillableItem, Statement
 from packages.models import BillingPeriod
 from supportbilling.periods import period_label
 from webhooks import payloads
@@ -51,4 +51,13 @@ def on_items_status_changed(*, changes: list[tuple[int, str]], status: str, **_:
             )
             for data in payloads.item_data(items)
         ),
+    )
+
+
+def on_statement_ready(*, statement: Statement, **_: Any) -> None:
+    if not endpoints_for(WebhookEvent.STATEMENT_READY):
+        return
+    deliveries_record(
+        event=WebhookEvent.STATEMENT_READY,
+        objects=[(f"statement:{statement.pk}", payloads.statement_data(statement))],
     )
