@@ -316,3 +316,39 @@ def test_an_administrator_adds_an_endpoint_and_sees_its_secret(client):
     assert endpoint.secret.startswith("whsec_")
     page = client.get(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
     assert endpoint.secret in page.content.decode()
+
+
+def test_a_statement_pdf_is_announced_with_its_download_path(
+    clock, receiver, celery_eager, django_capture_on_commit_callbacks
+):
+    endpoint_for(receiver, events=[WebhookEvent.STATEMENT_READY])
+    subscription = subscription_with_overtime()
+
+    # when October closes and its statement is rendered, then adjusted
+    with django_capture_on_commit_callbacks(execute=True):
+        period_close(month=OCTOBER)
+    with django_capture_on_commit_callbacks(execute=True):
+        adjustment_create(
+            client=subscription.client,
+            month=OCTOBER,
+            amount=Decimal("-25.00"),
+            reason="Goodwill credit",
+            subscription=subscription,
+        )
+    deliveries_send()  # (sent already by the tasks queued on commit: nothing left)
+
+    # then each revision is announced once, with the portal's path that downloads it
+    data = [r.payload["data"] for r in receiver.received if r.payload["type"] == "statement.ready"]
+    assert [(d["period"], d["revision"], d["total"]) for d in data] == [
+        ("2026-10", 1, "635.00 EUR"),
+        ("2026-10", 2, "610.00 EUR"),
+    ]
+    assert data[1]["download_path"] == reverse(
+        "clientarea:statement_revision", args=[subscription.pk, "2026-10", 2]
+    )
+    assert data[1]["subscription"] == subscription.pk
+    assert data[1]["changes"] == [
+        "Adjustment added: Goodwill credit (-25.00 EUR).",
+        "Total: 635.00 EUR before, 610.00 EUR now.",
+    ]
+    assert len(data[0]["checksum_sha256"]) == 64
