@@ -307,3 +307,21 @@ def test_a_month_closed_while_the_broker_was_down_is_caught_up(
     assert Statement.objects.filter(subscription=subscription, revision=1).count() == 1
     with django_capture_on_commit_callbacks(execute=True):
         assert statements_catch_up() == 0
+
+
+def test_a_portal_user_turns_statement_emails_off_on_the_preferences_page(closed):
+    _, user = closed
+    browser = Browser()
+    browser.force_login(user)
+    page = browser.get(reverse("clientarea:notifications")).content.decode()
+    assert 'name="monthly_statements"' in page and "Monthly statements" in page
+    # when the user saves the page with only ticket e-mails ticked
+    browser.post(reverse("clientarea:notifications"), {"ticket_mail": "on"})
+    # then statements (and usage alerts) are off, ticket e-mails on
+    user.notification_preference.refresh_from_db()
+    preference = user.notification_preference
+    assert (preference.ticket_mail, preference.usage_alerts, preference.monthly_statements) == (
+        True,
+        False,
+        False,
+    )
