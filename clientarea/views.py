@@ -41,7 +41,11 @@ from django.views.decorators.http import (
 from billing.calculations import Statement
 from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
 from billing.models import Statement as StatementRecord
-from billing.selectors.monthly_statements import client_statement_get, client_statements
+from billing.selectors.monthly_statements import (
+    client_statement_get,
+    client_statement_months,
+    client_statements,
+)
 from billing.selectors.portal import (
     ClosedMonthWork,
     client_closed_month_work,
@@ -361,7 +365,11 @@ def history(request: HttpRequest, client: Client) -> HttpResponse:
     return render(
         request,
         "clientarea/history.html",
-        {"client": client, "histories": client_history(client_id=client.pk)},
+        {
+            "client": client,
+            "histories": client_history(client_id=client.pk),
+            "statement_months": client_statement_months(client_id=client.pk),
+        },
     )
 
 
@@ -374,7 +382,12 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
     return render(
         request,
         "clientarea/history.html",
-        {"client": client, "histories": histories, "subscription": histories[0].subscription},
+        {
+            "client": client,
+            "histories": histories,
+            "subscription": histories[0].subscription,
+            "statement_months": client_statement_months(client_id=client.pk),
+        },
     )
 
 

@@ -190,6 +190,18 @@ def statements_missing(*, closed_since: dt.datetime) -> list[tuple[int, dt.date]
     return found
 
 
+def client_statement_months(*, client_id: int) -> set[str]:
+    """``"<subscription id>:<YYYY-MM>"`` of every month of the client that has a statement
+    PDF, for the History page's links (one query)."""
+    return {
+        f"{subscription_id}:{month:%Y-%m}"
+        for subscription_id, month in Statement.objects.filter(client_id=client_id)
+        .order_by()
+        .values_list("subscription_id", "month")
+        .distinct()
+    }
+
+
 def client_statements(
     *, client_id: int, subscription_id: int, month: dt.date
 ) -> QuerySet[Statement]:

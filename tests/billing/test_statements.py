@@ -178,6 +178,8 @@ def test_an_adjustment_adds_a_revision_that_says_what_changed(
     assert b"".join(old.streaming_content) == first_pdf
     page = browser.get(reverse("clientarea:closed_month", args=[subscription.pk, "2026-10"]))
     assert "revision 2" in page.content.decode() and "revision 1" in page.content.decode()
+    history = browser.get(reverse("clientarea:history")).content.decode()
+    assert reverse("clientarea:statement", args=[subscription.pk, "2026-10"]) in history
 
 
 def test_an_adjustment_of_an_open_month_adds_no_revision(
