@@ -9,6 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# WeasyPrint's system libraries and a font, for the monthly statement PDFs (docs/statements.md).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libfontconfig1 fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, at the versions of requirements.lock: this layer is rebuilt only when
 # the lock or pyproject.toml changes, not on every code change.
 COPY pyproject.toml requirements.lock ./

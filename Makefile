@@ -16,9 +16,11 @@ $(PY):
 
 install: $(PY)
 	$(PIP) install --quiet -c requirements.lock -e .
+	./scripts/install-weasyprint
 
 install-test: $(PY)
 	$(PIP) install --quiet -c requirements.lock -e '.[test]'
+	./scripts/install-weasyprint
 	./scripts/install-chromium
 	./scripts/install-dovecot
 

@@ -14,15 +14,30 @@ from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+)
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from billing import audit, exports
 from billing.admin_views import export_job, export_job_download, export_jobs
-from billing.models import BillableItem, ItemStatus, ItemUnit, UsageAlert, UsageAlertDelivery
+from billing.models import (
+    BillableItem,
+    ItemStatus,
+    ItemUnit,
+    Statement,
+    StatementDelivery,
+    UsageAlert,
+    UsageAlertDelivery,
+)
 from billing.selectors.finance import billable_item_totals
 from billing.services.items import (
     ItemsStatusChange,
@@ -452,6 +467,100 @@ class UsageAlertAdmin(ReadOnlyAdmin):
     list_select_related = ["subscription__package", "covered_by"]
     readonly_fields = ["used_hours", "included_hours", "covered_by", "created_at", "sent_at"]
     inlines = [UsageAlertDeliveryInline]
+
+
+class StatementDeliveryInline(admin.TabularInline):
+    """Who the statement's e-mail reached, read-only: the sending service alone writes them."""
+
+    model = StatementDelivery
+    fields = readonly_fields = (
+        "address",
+        "status",
+        "attempts",
+        "last_error",
+        "next_attempt_at",
+        "sent_at",
+    )
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("billing.view_statement")
+
+
+@admin.register(Statement)
+class StatementAdmin(ReadOnlyAdmin):
+    """The monthly statement PDFs, every revision, for finance and administrators (operators
+    do not see money). Read-only: a statement is rendered once and never changed; a
+    correction is an adjustment, which adds the next revision (docs/statements.md)."""
+
+    list_display = [
+        "client",
+        "subscription",
+        "month",
+        "revision",
+        "created_at",
+        "mailed_at",
+        "download",
+    ]
+    list_filter = ["month"]
+    list_select_related = ["client", "subscription__package"]
+    search_fields = ["client__name"]
+    date_hierarchy = "month"
+    fields = readonly_fields = (
+        "client",
+        "subscription",
+        "month",
+        "revision",
+        "download",
+        "checksum",
+        "size",
+        "changes_list",
+        "created_at",
+        "mailed_at",
+    )
+    inlines = [StatementDeliveryInline]
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:statement_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="billing_statement_download",
+            ),
+        ]
+        return own + super().get_urls()
+
+    @admin.display(description="PDF")
+    def download(self, obj: Statement) -> str:
+        url = reverse("admin:billing_statement_download", args=[obj.pk])
+        return format_html('<a href="{}" download>{}</a>', url, obj.filename)
+
+    @admin.display(description="Changes since the previous revision")
+    def changes_list(self, obj: Statement) -> str:
+        if not obj.changes:
+            return "—"
+        return format_html_join("\n", "<p>{}</p>", ((change,) for change in obj.changes))
+
+    def download_view(self, request: HttpRequest, statement_id: int) -> FileResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            statement = Statement.objects.get(pk=statement_id)
+            stored = statement.file.open("rb")
+        except (Statement.DoesNotExist, OSError) as exc:
+            raise Http404("No such statement.") from exc
+        response = FileResponse(
+            stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
 
 class SubscriptionAdminForm(forms.ModelForm):

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 from djmoney.models.fields import MoneyField
 
 from customers.models import Client
@@ -489,3 +490,91 @@ class PeriodRelease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} released"
+
+
+def _statement_path(instance: "Statement", filename: str) -> str:
+    # One folder per client and month: statements/<client>/2026-10/statement-...-r2.pdf
+    return f"statements/{instance.client_id}/{instance.month:%Y-%m}/{filename}"
+
+
+class Statement(models.Model):
+    """The monthly statement PDF of one subscription and one closed month, rendered once and
+    never changed (docs/statements.md). An adjustment of that month after the close adds the
+    next revision, which says what changed; older revisions stay as they were. The file is in
+    the default storage and is only served through the views, which check who asks."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="statements"
+    )
+    # The subscription's client, kept on the row: the portal's check and the admin's filter.
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="statements")
+    month = models.DateField(help_text="First day of the month the statement covers.")
+    revision = models.PositiveSmallIntegerField(default=1)
+    file = models.FileField(upload_to=_statement_path, max_length=200)
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the PDF, in hex.")
+    size = models.PositiveIntegerField(default=0)
+    # The figures the PDF states (money as strings), to tell the next revision what changed.
+    figures = models.JSONField(default=dict)
+    # What changed since the previous revision, in sentences (empty for the first).
+    changes = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Its e-mails are done: every recipient was served or given up on (its deliveries).
+    mailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-month", "subscription_id", "-revision"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "month", "revision"], name="statement_revision_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(month__day=1), name="statement_month_first_day"
+            ),
+            models.CheckConstraint(condition=models.Q(revision__gte=1), name="statement_revision"),
+        ]
+        indexes = [models.Index(fields=["client", "month"])]
+
+    def __str__(self) -> str:
+        return f"Statement of #{self.subscription_id} for {self.month:%Y-%m} (r{self.revision})"
+
+    @property
+    def filename(self) -> str:
+        suffix = f"-r{self.revision}" if self.revision > 1 else ""
+        return f"statement-{self.month:%Y-%m}-{self.subscription_id}{suffix}.pdf"
+
+
+class StatementDelivery(models.Model):
+    """The e-mail of one statement revision to one address, sent once and retried like a
+    usage alert's (billing.services.statement_mail)."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="deliveries")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    address = models.EmailField()
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["statement_id", "address"]
+        verbose_name_plural = "statement deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["statement", "address"], name="statement_delivery_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.statement} to {self.address}"

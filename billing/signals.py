@@ -10,6 +10,8 @@ between the commit and a hook and none is announced for work that was rolled bac
 - ``items_status_changed``: changes (a list of (item id, old status)), status (the new one),
   actor.
 - ``dispute_opened``: dispute (the new Dispute), actor (the client user).
+- ``statement_ready``: statement (a monthly statement PDF stored: the first of a closed month
+  or a revision after an adjustment; docs/statements.md).
 """
 
 from django.dispatch import Signal
@@ -18,3 +20,4 @@ period_closed = Signal()
 items_created = Signal()
 items_status_changed = Signal()
 dispute_opened = Signal()
+statement_ready = Signal()

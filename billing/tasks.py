@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 
 from billing.selectors.periods import periods_to_close
 from billing.selectors.rollup import rollup_batches
-from billing.services import alerts, exports, rollup
+from billing.services import alerts, exports, monthly_statements, rollup, statement_mail
 from supportbilling.periods import period_label, period_parse
 
 logger = logging.getLogger(__name__)
@@ -74,3 +74,29 @@ def usage_alert_send(alert_id: int) -> int:
 @shared_task(name="billing.export_job_run", acks_late=True)
 def export_job_run(job_id: int) -> str:
     return exports.export_job_run(job_id=job_id)
+
+
+# Monthly statements (docs/statements.md). Rendering twice is harmless (the service renders a
+# revision only when the figures changed), so a redelivered task changes nothing.
+@shared_task(name="billing.statements_issue_month")
+def statements_issue_month(period: str) -> int:
+    return len(monthly_statements.statements_issue_month(month=period_parse(period)))
+
+
+@shared_task(name="billing.statement_issue", acks_late=True)
+def statement_issue(subscription_id: int, period: str) -> int | None:
+    statement = monthly_statements.statement_issue(
+        subscription_id=subscription_id, month=period_parse(period)
+    )
+    return statement.pk if statement else None
+
+
+# No automatic retry, as for usage alerts: the catch-up queues it again when a delivery is due.
+@shared_task(name="billing.statement_mail_send")
+def statement_mail_send(statement_id: int) -> int:
+    return statement_mail.statement_mail_send(statement_id=statement_id)
+
+
+@shared_task(name="billing.statements_catch_up")
+def statements_catch_up() -> int:
+    return monthly_statements.statements_catch_up() + statement_mail.statement_mails_catch_up()

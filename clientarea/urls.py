@@ -24,6 +24,16 @@ urlpatterns = [
         name="closed_month_csv",
     ),
     path(
+        "subscriptions/<int:pk>/months/<str:period>/statement/",
+        views.statement_download,
+        name="statement",
+    ),
+    path(
+        "subscriptions/<int:pk>/months/<str:period>/statement/<int:revision>/",
+        views.statement_download,
+        name="statement_revision",
+    ),
+    path(
         "subscriptions/<int:pk>/estimate/",
         views.subscription_estimate,
         name="subscription_estimate",

@@ -20,6 +20,7 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBase,
     HttpResponseRedirect,
     JsonResponse,
 )
@@ -39,7 +40,13 @@ from django.views.decorators.http import (
 
 from billing.calculations import Statement
 from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
+from billing.models import Statement as StatementRecord
 from billing.selectors.disputes import client_month_disputes, disputes_visible
+from billing.selectors.monthly_statements import (
+    client_statement_get,
+    client_statement_months,
+    client_statements,
+)
 from billing.selectors.portal import (
     ClosedMonthWork,
     client_closed_month_work,
@@ -102,12 +109,15 @@ def _portal_client(request: HttpRequest) -> tuple[Client | None, str | None]:
     return membership.client, None
 
 
-def client_portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def client_portal(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Anonymous users sign in first; staff belong in the admin, never in a client's pages;
-    a user who acts for no client is refused. The view receives the user's client."""
+    a user who acts for no client is refused. The view receives the user's client (a file
+    download answers a FileResponse, hence HttpResponseBase)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         client, refused = _portal_client(request)
         if refused == ANONYMOUS:
             return redirect_to_login(request.get_full_path())
@@ -364,7 +374,11 @@ def history(request: HttpRequest, client: Client) -> HttpResponse:
     return render(
         request,
         "clientarea/history.html",
-        {"client": client, "histories": client_history(client_id=client.pk)},
+        {
+            "client": client,
+            "histories": client_history(client_id=client.pk),
+            "statement_months": client_statement_months(client_id=client.pk),
+        },
     )
 
 
@@ -377,7 +391,12 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
     return render(
         request,
         "clientarea/history.html",
-        {"client": client, "histories": histories, "subscription": histories[0].subscription},
+        {
+            "client": client,
+            "histories": histories,
+            "subscription": histories[0].subscription,
+            "statement_months": client_statement_months(client_id=client.pk),
+        },
     )
 
 
@@ -393,18 +412,21 @@ def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWor
 @require_GET
 @client_portal
 def closed_month_work(request: HttpRequest, client: Client, pk: int, period: str) -> HttpResponse:
-    """What was done in one closed month of a subscription: its time entries; with a review
-    window, also its items, the window and the client's disputes of them."""
+    """What was done in one closed month of a subscription: its time entries, the month's
+    statement PDF (every revision); with a review window, also its items, the window and the
+    client's disputes of them."""
     work = _closed_month_or_404(client, pk, period)
     review = client_month_disputes(
         client_id=client.pk, subscription_id=work.subscription.pk, month=work.month
     )
     by_entry = review.by_entry if review is not None else {}
+    statements = client_statements(client_id=client.pk, subscription_id=pk, month=work.month)
     context: dict[str, Any] = {
         "client": client,
         "work": work,
         "review": review,
         "entry_rows": [(line, by_entry.get(line.entry.entry_id)) for line in work.lines],
+        "statements": list(statements),
     }
     if review is not None:
         context["item_rows"] = [(item, review.by_item.get(item.pk)) for item in review.items]
@@ -459,6 +481,30 @@ def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
         "and answer it here and under Disputes.",
     )
     return redirect(back)
+
+
+@require_GET
+@client_portal
+def statement_download(
+    request: HttpRequest, client: Client, pk: int, period: str, revision: int | None = None
+) -> FileResponse:
+    """The statement PDF of one closed month (the latest revision, or the one asked for), to
+    the users of the subscription's client; a 404 for anyone else's."""
+    try:
+        statement = client_statement_get(
+            client_id=client.pk,
+            subscription_id=pk,
+            month=period_parse(period),
+            revision=revision,
+        )
+        stored = statement.file.open("rb")
+    except (ValidationError, StatementRecord.DoesNotExist, OSError) as exc:
+        raise Http404("No such statement.") from exc
+    response = FileResponse(
+        stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @require_GET

@@ -18,10 +18,19 @@ class NotificationPreferenceForm(forms.Form):
         required=False,
         help_text="When a subscription reaches 80 % or 100 % of its included hours.",
     )
+    monthly_statements = forms.BooleanField(
+        label="Monthly statements",
+        required=False,
+        help_text="The statement of each closed month as a PDF attachment.",
+    )
 
     @classmethod
     def for_user(cls, user: Any, data: Any = None) -> "NotificationPreferenceForm":
         """The form of ``user``'s own preferences (bound to ``data`` when it was posted)."""
         preference = notification_preference_of(user)
-        initial = {"ticket_mail": preference.ticket_mail, "usage_alerts": preference.usage_alerts}
+        initial = {
+            "ticket_mail": preference.ticket_mail,
+            "usage_alerts": preference.usage_alerts,
+            "monthly_statements": preference.monthly_statements,
+        }
         return cls(data or None, initial=initial)

@@ -70,6 +70,7 @@ class MailKind(models.TextChoices):
 
     TICKET_MAIL = "ticket_mail", "Ticket e-mails"
     USAGE_ALERTS = "usage_alerts", "Usage alerts"
+    MONTHLY_STATEMENTS = "monthly_statements", "Monthly statements"
 
 
 class NotificationPreference(models.Model):
@@ -85,6 +86,9 @@ class NotificationPreference(models.Model):
     )
     usage_alerts = models.BooleanField(
         default=True, help_text="When a subscription reaches 80 % or 100 % of its hours."
+    )
+    monthly_statements = models.BooleanField(
+        default=True, help_text="The statement PDF of each closed month, as an attachment."
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -70,12 +70,21 @@ def password_reset_request_record(
 
 
 def notification_preference_set(
-    *, user: Any, ticket_mail: bool | None = None, usage_alerts: bool | None = None
+    *,
+    user: Any,
+    ticket_mail: bool | None = None,
+    usage_alerts: bool | None = None,
+    monthly_statements: bool | None = None,
 ) -> NotificationPreference:
     """Turn kinds of e-mail on or off for ``user`` (None leaves a kind as it is)."""
     preference, _ = NotificationPreference.objects.get_or_create(user_id=user.pk)
     changed = []
-    for field, value in (("ticket_mail", ticket_mail), ("usage_alerts", usage_alerts)):
+    wanted = (
+        ("ticket_mail", ticket_mail),
+        ("usage_alerts", usage_alerts),
+        ("monthly_statements", monthly_statements),
+    )
+    for field, value in wanted:
         if value is not None and getattr(preference, field) != value:
             setattr(preference, field, value)
             changed.append(field)

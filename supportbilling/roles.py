@@ -71,6 +71,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "billing.add_exportjob",
         "billing.view_dispute",
         "billing.change_dispute",  # resolve: an adjustment or a rejection
+        "billing.view_statement",  # monthly statement PDFs, every revision
     ),
 }
 GROUP_ROLES = {OPERATORS_GROUP: OPERATOR, FINANCE_GROUP: FINANCE}

@@ -226,6 +226,10 @@ DEFAULT_FROM_EMAIL = env(
 USAGE_ALERT_FROM_EMAIL = env("USAGE_ALERT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
 USAGE_ALERT_REFUSED_MAX_ATTEMPTS = int(env("USAGE_ALERT_REFUSED_MAX_ATTEMPTS", "3"))
 USAGE_ALERT_MAX_ATTEMPTS = int(env("USAGE_ALERT_MAX_ATTEMPTS", "10"))
+# Monthly statement e-mails (docs/statements.md): sender and tries, as for usage alerts.
+STATEMENT_FROM_EMAIL = env("STATEMENT_FROM_EMAIL", DEFAULT_FROM_EMAIL)
+STATEMENT_MAIL_REFUSED_MAX_ATTEMPTS = int(env("STATEMENT_MAIL_REFUSED_MAX_ATTEMPTS", "3"))
+STATEMENT_MAIL_MAX_ATTEMPTS = int(env("STATEMENT_MAIL_MAX_ATTEMPTS", "10"))
 # Ticket e-mails (docs/decisions.md, "Ticket e-mail notifications"): their sender, and the
 # tries of one e-mail to one address, as for usage alerts.
 TICKET_MAIL_FROM_EMAIL = env("TICKET_MAIL_FROM_EMAIL", DEFAULT_FROM_EMAIL)
@@ -308,6 +312,11 @@ CELERY_BEAT_SCHEDULE = {
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
     # ended month still open once Redis is back; with nothing to close it reads two rows.
+    # Statements a lost task left unrendered or unsent (docs/statements.md).
+    "statements-catch-up": {
+        "task": "billing.statements_catch_up",
+        "schedule": int(env("STATEMENTS_CATCH_UP_EVERY", "900")),
+    },
     "close-ended-periods-hourly": {
         "task": "billing.close_ended_periods",
         "schedule": int(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
@@ -407,7 +416,11 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     # A worker logs each task it ran; tasks run in-process (no REDIS_URL) would flood the
     # console of every request and command with those lines.
-    "loggers": {"celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"}},
+    "loggers": {
+        "celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"},
+        # WeasyPrint logs each step of every statement PDF it renders at INFO.
+        "weasyprint.progress": {"level": "WARNING"},
+    },
 }
 
 # HTTPS: with DEBUG off the defaults are production's (`manage.py check --deploy` is clean);

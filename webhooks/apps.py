@@ -23,5 +23,8 @@ class WebhooksConfig(AppConfig):
         billing_signals.dispute_opened.connect(
             receivers.on_dispute_opened, dispatch_uid="webhooks.on_dispute_opened"
         )
+        billing_signals.statement_ready.connect(
+            receivers.on_statement_ready, dispatch_uid="webhooks.on_statement_ready"
+        )
         # Registers the delivery task that services queue by name in every process.
         import_module("webhooks.tasks")

@@ -14,6 +14,7 @@ class WebhookEvent(models.TextChoices):
     ITEM_CREATED = "item.created", "A billable item was written"
     ITEM_STATUS_CHANGED = "item.status_changed", "A billable item changed status"
     DISPUTE_OPENED = "dispute.opened", "A client disputed a time entry or an item"
+    STATEMENT_READY = "statement.ready", "A monthly statement PDF is ready"
 
 
 def webhook_secret_new() -> str:

@@ -7,8 +7,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, Dispute
+from billing.models import BILLABLE_ITEM_COLUMNS, BillableItem, Dispute, Statement
 from billing.selectors.finance import billable_item_totals
+from billing.services.statement_mail import statement_download_path
 from supportbilling.periods import period_label
 
 _ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
@@ -56,4 +57,22 @@ def dispute_data(dispute: Dispute) -> dict[str, Any]:
         "reason": dispute.reason,
         "status": dispute.status,
         "opened_at": _text(dispute.opened_at),
+    }
+
+
+def statement_data(statement: Statement) -> dict[str, Any]:
+    """A stored statement PDF: which subscription and month, its revision and checksum, and
+    the portal's path that downloads it (for the client's users; docs/statements.md)."""
+    return {
+        "id": statement.pk,
+        "client": statement.client_id,
+        "subscription": statement.subscription_id,
+        "period": period_label(statement.month),
+        "revision": statement.revision,
+        "checksum_sha256": statement.checksum,
+        "size": statement.size,
+        "total": statement.figures.get("total"),
+        "changes": list(statement.changes),
+        "download_path": statement_download_path(statement),
+        "created_at": _text(statement.created_at),
     }

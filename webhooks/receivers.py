@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import BillableItem, Dispute
+from billing.models import BillableItem, Dispute, Statement
 from packages.models import BillingPeriod
 from supportbilling.periods import period_label
 from webhooks import payloads
@@ -60,4 +60,13 @@ def on_dispute_opened(*, dispute: Dispute, **_: Any) -> None:
     deliveries_record(
         event=WebhookEvent.DISPUTE_OPENED,
         objects=[(f"dispute:{dispute.pk}", payloads.dispute_data(dispute))],
+    )
+
+
+def on_statement_ready(*, statement: Statement, **_: Any) -> None:
+    if not endpoints_for(WebhookEvent.STATEMENT_READY):
+        return
+    deliveries_record(
+        event=WebhookEvent.STATEMENT_READY,
+        objects=[(f"statement:{statement.pk}", payloads.statement_data(statement))],
     )

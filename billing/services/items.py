@@ -25,6 +25,7 @@ from billing.models import (
     ItemUnit,
 )
 from billing.selectors.review import item_hold_reason, items_held
+from billing.services.monthly_statements import adjustment_statement_revise
 from customers.models import Client
 from packages.models import (
     InvoiceAction,
@@ -254,4 +255,5 @@ def adjustment_create(
         },
     )
     signals.items_created.send(sender=BillableItem, items=BillableItem.objects.filter(pk=item.pk))
+    adjustment_statement_revise(subscription_id=item.subscription_id, month=item.period)
     return item

@@ -34,6 +34,7 @@ from billing.selectors.rollup import (
 )
 from billing.selectors.statements import ticket_billed
 from billing.services.items import billable_item_from_draft
+from billing.services.monthly_statements import statements_queue_for_month
 from packages.models import (
     BillingMode,
     BillingPeriod,
@@ -450,6 +451,7 @@ def period_close_finish(
         )
         if closed:
             signals.period_closed.send(sender=BillingPeriod, month=month, actor=actor)
+            statements_queue_for_month(month=month)
     return closed
 
 

@@ -38,6 +38,9 @@ AUTH_PAGES = {
 EMAIL_LINKS = {"unsubscribe"}
 # Files of messages, for client users and staff alike (tests/tickets/test_attachments.py).
 FILES = {"attachment"}
+# Statement PDFs of closed months: the client's users only, 404 for others, staff to the admin
+# (tests/billing/test_statements.py; the whole role matrix in tests/security).
+STATEMENTS = {"statement", "statement_revision"}
 # Who is signed in, as JSON: refusals in JSON too (tests/clientarea/test_me.py).
 JSON = {"me"}
 # The site's icon, for every browser (tests/test_error_pages.py).
@@ -66,7 +69,14 @@ PORTAL_PAGES = {
 def test_every_portal_url_is_in_the_matrix():
     names = {pattern.name for pattern in portal_urls.urlpatterns}
     assert names == (
-        AUTH_PAGES | EMAIL_LINKS | FILES | JSON | PUBLIC | DISPUTE_POSTS | set(PORTAL_PAGES)
+        AUTH_PAGES
+        | EMAIL_LINKS
+        | FILES
+        | STATEMENTS
+        | JSON
+        | PUBLIC
+        | DISPUTE_POSTS
+        | set(PORTAL_PAGES)
     )
 
 

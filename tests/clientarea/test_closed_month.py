@@ -205,8 +205,9 @@ def test_the_page_reads_in_a_fixed_number_of_queries(
     period_close(month=AUGUST)
     period_close(month=SEPTEMBER)
     signed_in.get(month_url(small))
-    # then both pages take the same queries (session, user, client, then 4 of the selector)
-    with django_assert_num_queries(7):
+    # then both pages take the same queries (session, user, client, then 4 of the selector and
+    # the month's statement PDFs)
+    with django_assert_num_queries(8):
         signed_in.get(month_url(small))
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         assert signed_in.get(month_url(large)).content.decode().count("data-entry=") == 20

@@ -162,6 +162,6 @@ def test_the_page_in_review_reads_in_a_fixed_number_of_queries(browser, review):
     with CaptureQueriesContext(connection) as many:
         html = browser.get(month_url(review.a)).content.decode()
     assert html.count("data-entry=") == 22
-    # the page without a window takes 7; the review adds the month, its release, the
-    # subscription's items and its disputes
-    assert len(few) == len(many) == 7 + 4
+    # the page without a window takes 8 (its statement PDFs included); the review adds the
+    # month, its release, the subscription's items and its disputes
+    assert len(few) == len(many) == 8 + 4

@@ -88,9 +88,11 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
     }
     assert large == small
     # and few of them (session, user, client, then the page's own reads; a ticket's page also
-    # reads the files of its messages, a dashboard the hours per ticket of the billing policy)
+    # reads the files of its messages, a dashboard the hours per ticket of the billing policy,
+    # a history page the months with a statement PDF)
+    one_more = {"/tickets/{ticket}/", "/history/", "/subscriptions/{monthly}/"}
     for page, count in small.items():
-        assert count <= 9, (page, count)
+        assert count <= (10 if page in one_more else 9), (page, count)
 
 
 # The dashboard: session, user, client (the portal's sign-in check), the cards (subscriptions,

@@ -1,15 +1,17 @@
 """One world for the whole access matrix, built once per module: two clients, each with a
-subscription, a ticket, a message, a time entry, a timer, an audit event, a billable item and
-a usage alert; a portal login for each client and one user of each staff role.
+subscription, a ticket, a message, a time entry, a timer, an audit event, a billable item, a
+usage alert and a statement PDF; a portal login for each client and one user of each staff role.
 
 Every test still runs in its own savepoint inside the module's transaction, so a request that
 writes leaves nothing behind for the next one."""
 
 import datetime as dt
+import hashlib
 from types import SimpleNamespace
 
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -20,7 +22,7 @@ from django_celery_beat.models import (
 )
 from rest_framework.authtoken.models import Token
 
-from billing.models import Dispute, ExportJob, UsageAlert
+from billing.models import Dispute, ExportJob, Statement, UsageAlert
 from packages.models import BillingPeriod, PeriodStatus
 from tests.factories import (
     AdminFactory,
@@ -82,6 +84,20 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         reason=f"{secret}: we did not order this",
         opened_by=login.user,
     )
+    # A stored statement PDF of September (the matrix's month is open: the row is written
+    # directly, as the statement service would once it closes).
+    pdf = f"%PDF-1.7 {secret} statement".encode()
+    statement = Statement(
+        subscription=subscription,
+        client=client,
+        month=SEPTEMBER,
+        revision=1,
+        checksum=hashlib.sha256(pdf).hexdigest(),
+        size=len(pdf),
+        figures={"total": f"{price.amount} {currency}"},
+    )
+    statement.file.save(statement.filename, ContentFile(pdf), save=False)
+    statement.save()
     return SimpleNamespace(
         client=client,
         login=login,
@@ -95,6 +111,7 @@ def _client_side(key: str, *, currency: str, package, operator) -> SimpleNamespa
         alert=alert,
         attachment=attachment,
         dispute=dispute,
+        statement=statement,
     )
 
 

@@ -14,7 +14,7 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from billing.models import BillableItem, Dispute, ExportJob, PeriodRelease, UsageAlert
+from billing.models import BillableItem, Dispute, ExportJob, PeriodRelease, Statement, UsageAlert
 from customers.models import NotificationPreference
 from packages.models import BillingPeriod, Subscription
 from tests.security.conftest import NOW, SECRET
@@ -66,6 +66,8 @@ ADMIN_RIGHTS = {
     "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
+    # monthly statement PDFs: money, so not operators; rendered once, never edited
+    "billing.statement": ("", "v", "v"),
     "webhooks.webhookendpoint": ("", "", "vacd"),  # administrators only: it holds the secret
     "webhooks.webhookdelivery": ("", "", "v"),  # the delivery log; redelivery is an action
     "whmcs.whmcsclient": ("", "vacd", "vacd"),  # which WHMCS client each client is
@@ -133,6 +135,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:billing_adjustment_add": staff(403, 200, 200),
     "admin:billing_export": staff(403, 200, 200),
     "admin:whmcs_push_now": POST_ONLY,
+    # a monthly statement PDF (every client's), for those who see statements in the admin
+    "admin:billing_statement_download": staff(403, 200, 200),
     # export jobs: finance's own (administrators see everyone's); this one is still queued
     "admin:billing_export_jobs": staff(403, 200, 200),
     "admin:billing_export_job": staff(403, 200, 200),
@@ -181,6 +185,9 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     # 200 once closed: tests/clientarea/test_closed_month.py).
     "clientarea:closed_month": (SIGN_IN, "404", "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
     "clientarea:closed_month_csv": (SIGN_IN, "404", "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
+    # client A's statement PDF of September (latest, and by revision): A's users only
+    "clientarea:statement": PORTAL_OWN,
+    "clientarea:statement_revision": PORTAL_OWN,
     "clientarea:favicon": EVERYONE,
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
@@ -383,6 +390,7 @@ def fingerprint(world) -> dict:
         "export_jobs": ExportJob.objects.count(),
         "disputes": list(Dispute.objects.order_by("pk").values_list("status", "answer")),
         "releases": PeriodRelease.objects.count(),
+        "statements": Statement.objects.count(),
     }
 
 

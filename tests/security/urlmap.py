@@ -104,6 +104,7 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "tickets.unmatchedmail": lambda: world.inbound_mail.pk,
         "billing.billableitem": lambda: a.item.pk,
         "billing.usagealert": lambda: a.alert.pk,
+        "billing.statement": lambda: a.statement.pk,
         "axes.accessattempt": lambda: world.access_attempt.pk,
         "axes.accesslog": lambda: world.access_log.pk,
         "axes.accessfailurelog": lambda: world.access_failure.pk,
@@ -123,6 +124,8 @@ _PK_OF = {
     "clientarea:subscription_estimate": "subscription",
     "clientarea:closed_month": "subscription",
     "clientarea:closed_month_csv": "subscription",
+    "clientarea:statement": "subscription",
+    "clientarea:statement_revision": "subscription",
     "clientarea:ticket": "ticket",
     "clientarea:ticket_reply": "ticket",
     "clientarea:ticket_close": "ticket",
@@ -180,6 +183,10 @@ def url_of(route: Route, world: SimpleNamespace) -> str:
             values[kwarg] = a.dispute.pk
         elif kwarg == "job_id":
             values[kwarg] = world.export_job.pk
+        elif kwarg == "statement_id":
+            values[kwarg] = a.statement.pk
+        elif kwarg == "revision":
+            values[kwarg] = a.statement.revision
         elif kwarg == "ticket_id":
             values[kwarg] = a.ticket.pk
         elif kwarg == "entry_id":

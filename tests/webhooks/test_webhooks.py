@@ -352,3 +352,39 @@ def test_a_dispute_is_announced_in_its_transaction(clock, receiver, settings):
         dispute_open(client_id=subscription.client_id, item_id=item.pk, reason="again")
     assert WebhookDelivery.objects.filter(event="dispute.opened").count() == 1
     assert Dispute.objects.count() == 1
+
+
+def test_a_statement_pdf_is_announced_with_its_download_path(
+    clock, receiver, celery_eager, django_capture_on_commit_callbacks
+):
+    endpoint_for(receiver, events=[WebhookEvent.STATEMENT_READY])
+    subscription = subscription_with_overtime()
+
+    # when October closes and its statement is rendered, then adjusted
+    with django_capture_on_commit_callbacks(execute=True):
+        period_close(month=OCTOBER)
+    with django_capture_on_commit_callbacks(execute=True):
+        adjustment_create(
+            client=subscription.client,
+            month=OCTOBER,
+            amount=Decimal("-25.00"),
+            reason="Goodwill credit",
+            subscription=subscription,
+        )
+    deliveries_send()  # (sent already by the tasks queued on commit: nothing left)
+
+    # then each revision is announced once, with the portal's path that downloads it
+    data = [r.payload["data"] for r in receiver.received if r.payload["type"] == "statement.ready"]
+    assert [(d["period"], d["revision"], d["total"]) for d in data] == [
+        ("2026-10", 1, "635.00 EUR"),
+        ("2026-10", 2, "610.00 EUR"),
+    ]
+    assert data[1]["download_path"] == reverse(
+        "clientarea:statement_revision", args=[subscription.pk, "2026-10", 2]
+    )
+    assert data[1]["subscription"] == subscription.pk
+    assert data[1]["changes"] == [
+        "Adjustment added: Goodwill credit (-25.00 EUR).",
+        "Total: 635.00 EUR before, 610.00 EUR now.",
+    ]
+    assert len(data[0]["checksum_sha256"]) == 64
