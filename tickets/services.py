@@ -22,6 +22,7 @@ from packages.models import (
 from packages.services import period_lock_open, subscription_create
 from supportbilling.periods import local_today, period_of
 from tickets import signals
+from tickets.overage import CAP_REACHED, PENDING_APPROVAL, overage_check, overage_state
 from tickets.attachments import Upload, uploads_add, uploads_check
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
@@ -47,6 +48,8 @@ TIME_ERROR_FIELDS: dict[str, str] = {
     "hours_max": "hours",
     "hours_step": "hours",
     "bucket_exhausted": "hours",
+    "overage_cap": "hours",
+    "approval_needed": "hours",
     "future_date": "work_date",
     "outside_subscription": "work_date",
     "period_closed": "work_date",
@@ -201,6 +204,55 @@ def _bucket_update_status(*, subscription: Subscription, actor: Any) -> None:
         )
 
 
+def _overage_record(
+    *, outcome: list[str], subscription: Subscription, ticket: Ticket, month: dt.date, actor: Any
+) -> None:
+    """Audit what an entry did under the overage policy (checked by ``overage_check``); time
+    pending approval asks the client's users, once per month (docs/billing-rules.md)."""
+    if not outcome:
+        return
+    state = overage_state(subscription=subscription, month=month)
+    if state is None:
+        return
+    detail = {"month": f"{month:%Y-%m}", "used": str(state.used)}
+    if CAP_REACHED in outcome:
+        audit_record(
+            action=AuditAction.OVERAGE_CAP_REACHED,
+            actor=actor,
+            ticket=ticket,
+            subscription_id=subscription.pk,
+            detail={**detail, "cap": str(state.cap)},
+        )
+    if PENDING_APPROVAL in outcome:
+        audit_record(
+            action=AuditAction.OVERAGE_PENDING,
+            actor=actor,
+            ticket=ticket,
+            subscription_id=subscription.pk,
+            detail={**detail, "pending": str(state.pending), "approved": str(state.approved)},
+        )
+        asked = AuditEvent.objects.filter(
+            action=AuditAction.OVERAGE_REQUESTED,
+            subscription_id=subscription.pk,
+            detail__month=detail["month"],
+        ).exists()
+        if not asked:
+            audit_record(
+                action=AuditAction.OVERAGE_REQUESTED,
+                actor=None,
+                ticket=ticket,
+                subscription_id=subscription.pk,
+                detail={**detail, "pending": str(state.pending)},
+            )
+            _event_on_commit(
+                signals.overage_approval_needed,
+                Subscription,
+                subscription_id=subscription.pk,
+                ticket_id=ticket.pk,
+                month=month,
+            )
+
+
 @transaction.atomic
 def time_entry_log(
     *,
@@ -210,8 +262,11 @@ def time_entry_log(
     work_date: dt.date | None = None,
     note: str = "",
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
 ) -> TimeEntry:
-    """Add a new entry to the ticket's subscription. Never overwrites an earlier entry."""
+    """Add a new entry to the ticket's subscription. Never overwrites an earlier entry.
+    Under the ``approve`` policy, time beyond the included and approved hours is refused
+    unless ``pending_ok`` (the operator logs it as pending the client's approval)."""
     hours_value = hours_clean(hours)
     today = local_today(now)
     work_date = work_date or today
@@ -222,6 +277,12 @@ def time_entry_log(
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
     if is_bucket:
         _bucket_check(subscription=subscription, extra_hours=hours_value)
+    outcome = overage_check(
+        subscription=subscription,
+        month=period_of(work_date),
+        new_hours=hours_value,
+        pending_ok=pending_ok,
+    )
     entry = TimeEntry.objects.create(
         ticket=ticket,
         subscription=subscription,
@@ -239,6 +300,13 @@ def time_entry_log(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=operator)
+    _overage_record(
+        outcome=outcome,
+        subscription=subscription,
+        ticket=ticket,
+        month=period_of(work_date),
+        actor=operator,
+    )
     _time_entries_changed(subscription_id=subscription.pk, months=[period_of(work_date)])
     return entry
 
@@ -252,8 +320,10 @@ def time_entry_change(
     work_date: dt.date | None = None,
     note: str | None = None,
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
 ) -> TimeEntry:
-    """Change hours, date or note of an entry of an open month (and the new month is open)."""
+    """Change hours, date or note of an entry of an open month (and the new month is open).
+    More hours in a month pass the overage policy as a new entry does (``pending_ok``)."""
     entry = TimeEntry.objects.select_related("subscription__package").get(pk=entry.pk)
     new_hours = entry.hours if hours is None else hours_clean(hours)
     new_date = work_date or entry.work_date
@@ -276,6 +346,15 @@ def time_entry_change(
             )
         if is_bucket:
             _bucket_check(subscription=subscription, extra_hours=new_hours - entry.hours)
+    outcome: list[str] = []
+    if new_hours > entry.hours or period_of(new_date) != period_of(entry.work_date):
+        outcome = overage_check(
+            subscription=subscription,
+            month=period_of(new_date),
+            new_hours=new_hours,
+            exclude_entry_id=entry.pk,
+            pending_ok=pending_ok,
+        )
     changes = {}
     if new_hours != entry.hours:
         changes["hours"] = [str(entry.hours), str(new_hours)]
@@ -299,6 +378,13 @@ def time_entry_change(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=actor)
+    _overage_record(
+        outcome=outcome,
+        subscription=subscription,
+        ticket=entry.ticket,
+        month=period_of(new_date),
+        actor=actor,
+    )
     if "hours" in changes or "work_date" in changes:  # a new note changes no figure
         _time_entries_changed(subscription_id=subscription.pk, months=months)
     return entry
@@ -674,6 +760,7 @@ def ticket_close(
     work_date: dt.date | None = None,
     note: str = "",
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
 ) -> TimeEntry | None:
     """Close the ticket, first logging ``hours`` of the operator's time on it when given (the
     workspace's "close the ticket and save"). Both or neither: a refused entry leaves the ticket
@@ -681,7 +768,13 @@ def ticket_close(
     entry = None
     if hours is not None and str(hours).strip():
         entry = time_entry_log(
-            ticket=ticket, operator=actor, hours=hours, work_date=work_date, note=note, now=now
+            ticket=ticket,
+            operator=actor,
+            hours=hours,
+            work_date=work_date,
+            note=note,
+            now=now,
+            pending_ok=pending_ok,
         )
     ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
     return entry
@@ -699,6 +792,7 @@ def ticket_reply_with_time(
     work_date: dt.date | None = None,
     now: dt.datetime | None = None,
     attachments: Sequence[Upload] = (),
+    pending_ok: bool = False,
 ) -> tuple[TicketMessage, TimeEntry | None]:
     """The workspace's reply with the author's time on it: the time (when ``hours`` is not
     empty) is logged with ``time_entry_log``'s rules and the message added with
@@ -708,7 +802,12 @@ def ticket_reply_with_time(
     entry = None
     if hours is not None and str(hours).strip():
         entry = time_entry_log(
-            ticket=ticket, operator=author, hours=hours, work_date=work_date, now=now
+            ticket=ticket,
+            operator=author,
+            hours=hours,
+            work_date=work_date,
+            now=now,
+            pending_ok=pending_ok,
         )
     message = ticket_message_add(
         ticket=ticket,

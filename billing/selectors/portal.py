@@ -30,6 +30,7 @@ from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
     SubscriptionUsage,
+    approved_hours_subquery,
     hours_used_subquery,
     month_range,
     priced_subscriptions,
@@ -41,6 +42,7 @@ from billing.selectors.statements import (
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    OverageApproval,
     PeriodStatus,
     Subscription,
     SubscriptionStatus,
@@ -79,6 +81,7 @@ def client_subscription_usages(
         .filter(subscription_runs_in(first, last))
         .annotate(
             used_in_month=hours_used_subquery(month),
+            approved_in_month=approved_hours_subquery(month),
             # All time only for a bucket: a monthly package's card never reads its history, so
             # PostgreSQL (which evaluates a CASE branch only when it is taken) sums nothing
             # for it, and the card costs the same after 2 or 200 closed months.
@@ -154,8 +157,8 @@ def client_history(
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
-    against the hours included over the months it ran of the last ``chart_months``. Five
-    queries in all."""
+    against the hours included over the months it ran of the last ``chart_months``. Six
+    queries in all (the approvals of extra hours one of them)."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -184,6 +187,13 @@ def client_history(
         "period", "kind", "pk"
     ):
         items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
+    approved: dict[tuple[int, dt.date], Decimal] = {
+        (row["subscription_id"], row["month"]): row["total"]
+        for row in OverageApproval.objects.filter(subscription_id__in=subscription_ids)
+        .order_by()
+        .values("subscription_id", "month")
+        .annotate(total=Sum("hours"))
+    }
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
     for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
         # A bucket's terms serve every month of it.
@@ -205,7 +215,12 @@ def client_history(
             if not is_recurring and not month_items and not hours:
                 continue
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
-            statement = statement_of_row(subscription, used_hours=hours, terms=terms)
+            statement = statement_of_row(
+                subscription,
+                used_hours=hours,
+                terms=terms,
+                approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
+            )
             rows.append(HistoryRow(month=month, statement=statement, items=month_items))
         # Only the months the subscription ran: before its start there is nothing to show,
         # and a zero bar there would read as a month without support requests.

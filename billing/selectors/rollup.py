@@ -22,6 +22,7 @@ from django.db.models.functions import Coalesce
 from billing.calculations import ItemDraft, money_round, rollup_item_drafts, statement_compute
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
+    approved_hours_subquery,
     current_price,
     hours_used_subquery,
     month_range,
@@ -82,6 +83,7 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
             stored_terms=F("stored__id"),
+            approved_hours=approved_hours_subquery(month),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
         .order_by("pk")
@@ -96,6 +98,8 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             "fee",
             "hourly_rate",
             "stored_terms",
+            "overage_policy",
+            "approved_hours",
         )
     )
 
@@ -123,6 +127,8 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDra
         used_hours=row["used_hours"],
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
+        overage_policy=row["overage_policy"],
+        approved_hours=row["approved_hours"],
     )
     return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
 

@@ -30,7 +30,13 @@ from billing.models import (
     BilledTerms,
     UsageThreshold,
 )
-from packages.models import BillingMode, PackagePrice, Subscription
+from packages.models import (
+    BillingMode,
+    OverageApproval,
+    OveragePolicy,
+    PackagePrice,
+    Subscription,
+)
 from packages.selectors import package_price_for
 from supportbilling.periods import (
     period_last_day,
@@ -66,9 +72,15 @@ def statement_for_subscription(
     (closed month, bucket) or else the current prices; ``extra_hours`` answers "what if"
     (the portal's cost calculator) with the very same arithmetic."""
     used = subscription_hours_used(subscription=subscription, month=month) + extra_hours
+    approved = approved_hours_get(subscription=subscription, month=month)
     terms = billed_terms_get(subscription_id=subscription.pk, month=month)
     if terms is not None:
-        return statement_of_terms(terms, used_hours=used)
+        return statement_of_terms(
+            terms,
+            used_hours=used,
+            overage_policy=subscription.overage_policy,
+            approved_hours=approved,
+        )
     currency = subscription.client.currency
     price = package_price_for(package_id=subscription.package_id, currency=currency)
     return statement_compute(
@@ -78,10 +90,41 @@ def statement_for_subscription(
         used_hours=used,
         fee=price.fee.amount,
         hourly_rate=price.hourly_rate.amount,
+        overage_policy=subscription.overage_policy,
+        approved_hours=approved,
     )
 
 
-def statement_of_terms(terms: BilledTerms, *, used_hours: Decimal) -> Statement:
+def approved_hours_get(*, subscription: Subscription, month: dt.date) -> Decimal:
+    """The extra hours approved for ``month`` under the ``approve`` policy (zero under the
+    others: nothing to read)."""
+    if subscription.overage_policy != OveragePolicy.APPROVE:
+        return ZERO_HOURS
+    total = OverageApproval.objects.filter(subscription_id=subscription.pk, month=month).aggregate(
+        total=Sum("hours")
+    )["total"]
+    return total or ZERO_HOURS
+
+
+def approved_hours_subquery(month: dt.date) -> Coalesce:
+    """The extra hours approved for ``month`` of the outer subscription, zero when none."""
+    total = (
+        OverageApproval.objects.filter(subscription=OuterRef("pk"), month=month)
+        .order_by()
+        .values("subscription")
+        .annotate(total=Sum("hours"))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS)
+
+
+def statement_of_terms(
+    terms: BilledTerms,
+    *,
+    used_hours: Decimal,
+    overage_policy: str = OveragePolicy.BILL,
+    approved_hours: Decimal = Decimal("0.00"),
+) -> Statement:
     """The statement of ``used_hours`` under terms stored when the month (or bucket) was
     billed."""
     return statement_compute(
@@ -92,6 +135,8 @@ def statement_of_terms(terms: BilledTerms, *, used_hours: Decimal) -> Statement:
         fee=terms.fee.amount,
         hourly_rate=terms.hourly_rate.amount,
         terms=TERMS_BILLED,
+        overage_policy=overage_policy,
+        approved_hours=approved_hours,
     )
 
 
@@ -200,11 +245,21 @@ def statement_of_row(
     used_hours: Decimal,
     extra_hours: Decimal = ZERO_HOURS,
     terms: BilledTerms | None = None,
+    approved_hours: Decimal | None = None,
 ) -> Statement | None:
     """The statement with the stored ``terms`` when given, else with the current price
-    (annotated by ``with_current_price``); None when neither exists."""
+    (annotated by ``with_current_price``); None when neither exists. The extra hours
+    approved are ``approved_hours``, else the row's ``approved_in_month`` annotation
+    (``approved_hours_subquery``), else none."""
+    if approved_hours is None:
+        approved_hours = getattr(subscription, "approved_in_month", ZERO_HOURS)
     if terms is not None:
-        return statement_of_terms(terms, used_hours=used_hours + extra_hours)
+        return statement_of_terms(
+            terms,
+            used_hours=used_hours + extra_hours,
+            overage_policy=subscription.overage_policy,
+            approved_hours=approved_hours,
+        )
     if subscription.price_fee is None:
         return None
     return statement_compute(
@@ -214,4 +269,6 @@ def statement_of_row(
         used_hours=used_hours + extra_hours,
         fee=subscription.price_fee,
         hourly_rate=subscription.price_hourly_rate,
+        overage_policy=subscription.overage_policy,
+        approved_hours=approved_hours,
     )
