@@ -27,14 +27,10 @@ def hours_short(hours: Decimal) -> str:
 APPROVAL_MAX_HOURS = Decimal("744")
 
 
-def month_hours_used(
-    *, subscription_id: int, month: dt.date, exclude_entry_id: int | None = None
-) -> Decimal:
+def month_hours_used(*, subscription_id: int, month: dt.date) -> Decimal:
     entries = TimeEntry.objects.filter(
         subscription_id=subscription_id, work_date__range=(month, period_last_day(month))
     )
-    if exclude_entry_id is not None:
-        entries = entries.exclude(pk=exclude_entry_id)
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO
 
 
@@ -98,7 +94,7 @@ class OverageState:
         parts = []
         if self.allowed_left is not None:
             parts.append(
-                f"Overage cap: {hours_short(self.allowed_left)} h can still be logged in "
+                f"Overage cap: {hours_short(self.allowed_left)} h more can be logged in "
                 f"{label} ({hours_short(self.included)} h included + "
                 f"{hours_short(self.cap or ZERO)} h cap)."
             )
@@ -112,9 +108,7 @@ class OverageState:
         return " ".join(parts)
 
 
-def overage_state(
-    *, subscription: Subscription, month: dt.date, exclude_entry_id: int | None = None
-) -> OverageState | None:
+def overage_state(*, subscription: Subscription, month: dt.date) -> OverageState | None:
     """The month's state; None for a one-time bucket (never any overtime). Reads
     ``package``: select it with the subscription."""
     if subscription.package.billing_mode != BillingMode.RECURRING:
@@ -126,9 +120,7 @@ def overage_state(
         policy=subscription.overage_policy,
         month=month,
         included=subscription.hours_included,
-        used=month_hours_used(
-            subscription_id=subscription.pk, month=month, exclude_entry_id=exclude_entry_id
-        ),
+        used=month_hours_used(subscription_id=subscription.pk, month=month),
         cap=overage_cap_effective(subscription),
         approved=approved,
     )
@@ -144,39 +136,39 @@ def overage_check(
     subscription: Subscription,
     month: dt.date,
     new_hours: Decimal,
-    exclude_entry_id: int | None = None,
+    old_hours: Decimal = ZERO,
     pending_ok: bool = False,
 ) -> list[str]:
-    """Refuse ``new_hours`` in ``month`` (an entry's hours; a changed entry is left out of the
-    month's sum by ``exclude_entry_id``) when they pass the cap, or need approval and the
-    operator did not choose to log them as pending approval. Call with the subscription row
-    locked. Returns what the entry does (``CAP_REACHED``, ``PENDING_APPROVAL``)."""
-    state = overage_state(
-        subscription=subscription, month=month, exclude_entry_id=exclude_entry_id
-    )
+    """Refuse ``new_hours`` in ``month`` (a new entry's hours, or a changed entry's new hours
+    replacing its ``old_hours`` in that month) when they pass the cap, or need approval and
+    the operator did not choose to log them as pending approval. Call with the subscription
+    row locked. Returns what the entry does (``CAP_REACHED``, ``PENDING_APPROVAL``)."""
+    state = overage_state(subscription=subscription, month=month)
     if state is None:
         return []
     label = period_label(month)
-    total = state.used + new_hours
+    added = new_hours - old_hours
+    total = state.used + added
     outcome = []
     left = state.allowed_left
     if left is not None:
-        if new_hours > left:
+        if added > left:
             raise ValidationError(
-                f"The monthly overage cap is reached: only {left:.2f} h can still be logged "
+                f"The monthly overage cap is reached: only {left:.2f} h more can be logged "
                 f"on this subscription in {label} ({state.included:.2f} h included + "
                 f"{state.cap or ZERO:.2f} h cap).",
                 code="overage_cap",
             )
-        if new_hours == left:
+        if added == left:
             outcome.append(CAP_REACHED)
     if state.policy == OveragePolicy.APPROVE and total > state.included + state.approved:
         if not pending_ok:
             raise ValidationError(
                 f"Time beyond {state.included + state.approved:.2f} h in {label} needs the "
                 f"client's approval ({state.approved:.2f} h extra approved): "
-                f"{state.approved_left or ZERO:.2f} h can be logged without approval. Log it "
-                "as pending approval to keep it; it is billed only once the client approves.",
+                f"{state.approved_left or ZERO:.2f} h more can be logged without approval. "
+                "Log it as pending approval to keep it; it is billed only once the client "
+                "approves.",
                 code="approval_needed",
             )
         outcome.append(PENDING_APPROVAL)

@@ -347,12 +347,13 @@ def time_entry_change(
         if is_bucket:
             _bucket_check(subscription=subscription, extra_hours=new_hours - entry.hours)
     outcome: list[str] = []
-    if new_hours > entry.hours or period_of(new_date) != period_of(entry.work_date):
+    same_month = period_of(new_date) == period_of(entry.work_date)
+    if new_hours > entry.hours or not same_month:
         outcome = overage_check(
             subscription=subscription,
             month=period_of(new_date),
             new_hours=new_hours,
-            exclude_entry_id=entry.pk,
+            old_hours=entry.hours if same_month else Decimal("0"),
             pending_ok=pending_ok,
         )
     changes = {}
