@@ -103,3 +103,15 @@ TICKET_FILTERS = [
 
 class TicketFilterForm(forms.Form):
     status = forms.ChoiceField(choices=TICKET_FILTERS, required=False, label="Status")
+
+
+class OverageApproveForm(forms.Form):
+    """Extra hours the client approves for the month; the service checks the number."""
+
+    hours = forms.CharField(label="Extra hours to approve", max_length=20)
+
+
+class OverageCapForm(forms.Form):
+    """The client's own monthly cap on extra hours; empty clears it."""
+
+    cap_hours = forms.CharField(label="Your monthly cap (hours)", max_length=20, required=False)

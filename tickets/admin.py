@@ -480,6 +480,7 @@ class TicketAdmin(admin.ModelAdmin):
                     hours=hours,
                     work_date=form.cleaned_data["work_date"],
                     note=note,
+                    pending_ok=form.cleaned_data["pending_ok"],
                 )
             else:
                 entry = services.time_entry_log(
@@ -488,6 +489,7 @@ class TicketAdmin(admin.ModelAdmin):
                     hours=hours,
                     work_date=form.cleaned_data["work_date"],
                     note=note,
+                    pending_ok=form.cleaned_data["pending_ok"],
                 )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)
@@ -550,6 +552,7 @@ class TicketAdmin(admin.ModelAdmin):
                 hours=hours,
                 work_date=form.cleaned_data["work_date"],
                 attachments=form.cleaned_data["attachments"],
+                pending_ok=form.cleaned_data["pending_ok"],
             )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)

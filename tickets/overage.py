@@ -14,7 +14,7 @@ from django.db.models import Sum
 
 from packages.models import BillingMode, OverageApproval, OveragePolicy, Subscription
 from supportbilling.periods import period_label, period_last_day
-from tickets.models import TimeEntry
+from tickets.models import AuditEvent, TimeEntry
 
 ZERO = Decimal("0.00")
 
@@ -23,6 +23,8 @@ def hours_short(hours: Decimal) -> str:
     """As ``tickets.selectors.hours_short`` (which reads this module): ``6.50`` -> ``6.5``."""
     text = f"{hours:.2f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 # The most extra hours one approval can add (a month has at most 744 hours).
 APPROVAL_MAX_HOURS = Decimal("744")
 
@@ -229,3 +231,89 @@ def cap_hours_clean(value: object) -> Decimal:
     if (hours * 4) != (hours * 4).to_integral_value():
         raise ValidationError("Hours must be in steps of 0.25.", code="cap_step")
     return hours.quantize(Decimal("0.01"))
+
+
+# --- The decisions, as the client's statement shows them -----------------------------------------
+
+OVERAGE_ACTIONS = (
+    "overage_policy",
+    "overage_cap",
+    "overage_cap_reached",
+    "overage_pending",
+    "overage_requested",
+    "overage_approved",
+)
+_POLICY_LABELS = {
+    OveragePolicy.BILL: "bill every extra hour",
+    OveragePolicy.CAP: "cap",
+    OveragePolicy.APPROVE: "approve extra hours each month",
+}
+
+
+@dataclass(frozen=True)
+class OverageDecision:
+    subscription_id: int
+    created_at: dt.datetime
+    action: str
+    text: str
+
+
+def _who(event: AuditEvent) -> str:
+    actor = event.actor
+    if actor is None:
+        return ""
+    return actor.get_full_name() or actor.get_username()
+
+
+def _decision_text(event: AuditEvent) -> str:
+    detail = event.detail
+    action = event.action
+    if action == "overage_policy":
+        old, new = detail.get("policy", ["", ""])
+        text = f"Overage policy: {_POLICY_LABELS.get(new, new)}"
+        if new == OveragePolicy.CAP:
+            text += f", up to {hours_short(Decimal(detail['cap_hours'][1] or '0'))} h a month"
+        if "client_cap_hours" in detail:
+            text += f"; your cap lowered to {detail['client_cap_hours'][1] or 'none'} h"
+        return text + " (set by our staff)."
+    if action == "overage_cap":
+        new = detail.get("client_cap_hours", ["", ""])[1]
+        cap = f"{hours_short(Decimal(new))} h a month" if new else "no cap"
+        return f"Your monthly cap on extra hours: {cap} (set by {_who(event)})."
+    if action == "overage_cap_reached":
+        return f"The monthly cap was reached in {detail.get('month')}: no more time is logged."
+    if action == "overage_pending":
+        return (
+            f"Time beyond the approved hours was logged in {detail.get('month')}: "
+            f"{hours_short(Decimal(detail.get('pending', '0')))} h pending your approval."
+        )
+    if action == "overage_requested":
+        return f"We asked for your approval of extra hours for {detail.get('month')}."
+    if action == "overage_approved":
+        via = " by e-mail" if detail.get("channel") == "email" else ""
+        return (
+            f"{hours_short(Decimal(detail.get('hours', '0')))} extra hours approved for "
+            f"{detail.get('month')}{via} by {_who(event)} "
+            f"({hours_short(Decimal(detail.get('approved', '0')))} h in all)."
+        )
+    return event.get_action_display()
+
+
+def overage_decisions(
+    *, subscription_ids: list[int], since: dt.datetime | None = None, limit: int = 50
+) -> list[OverageDecision]:
+    """The overage decisions and events of the subscriptions, newest first (one query)."""
+    events = AuditEvent.objects.filter(
+        subscription_id__in=subscription_ids, action__in=OVERAGE_ACTIONS
+    ).select_related("actor")
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    return [
+        OverageDecision(
+            subscription_id=event.subscription_id or 0,
+            created_at=event.created_at,
+            action=event.action,
+            text=_decision_text(event),
+        )
+        for event in events.order_by("-created_at", "-pk")[:limit]
+    ]

@@ -22,7 +22,6 @@ from packages.models import (
 from packages.services import period_lock_open, subscription_create
 from supportbilling.periods import local_today, period_of
 from tickets import signals
-from tickets.overage import CAP_REACHED, PENDING_APPROVAL, overage_check, overage_state
 from tickets.attachments import Upload, uploads_add, uploads_check
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
@@ -38,6 +37,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+from tickets.overage import CAP_REACHED, PENDING_APPROVAL, overage_check, overage_state
 from tickets.selectors import operators_active
 
 # Which argument of the time services each of their refusals is about (by its code), so a form

@@ -126,8 +126,7 @@ def subscription_client_cap_set(
         ceiling = subscription.overage_cap_hours or Decimal("0.00")
         if cap > ceiling:
             raise ValidationError(
-                f"Your cap can be at most {ceiling:.2f} h, the ceiling of your support "
-                "agreement.",
+                f"Your cap can be at most {ceiling:.2f} h, the ceiling of your support agreement.",
                 code="cap_above_ceiling",
             )
     old = subscription.client_cap_hours

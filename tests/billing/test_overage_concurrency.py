@@ -37,7 +37,9 @@ def test_two_operators_cannot_pass_the_cap_at_the_same_moment(concurrent_db):
         subscription=subscription, policy=OveragePolicy.CAP, cap_hours="1", actor=None
     )
     ticket = TicketFactory(subscription=subscription)
-    time_entry_log(ticket=ticket, operator=OperatorFactory(), hours="10", work_date=OCTOBER, now=NOW)
+    time_entry_log(
+        ticket=ticket, operator=OperatorFactory(), hours="10", work_date=OCTOBER, now=NOW
+    )
     operators = [OperatorFactory(), OperatorFactory()]
     # when two operators log 0.75 h at the same moment
     outcomes = in_threads(
