@@ -4,6 +4,9 @@ Services refuse with django's ValidationError; api.errors turns that into a 400 
 place. A client user's querysets are cut to their own client, so anything else is a 404.
 """
 
+import datetime as dt
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.db.models import DecimalField, Prefetch, Sum, Value
 from django.db.models.functions import Coalesce
@@ -25,7 +28,7 @@ from api.permissions import RolePolicy
 from billing import exports
 from billing.models import BillableItem, ExportStatus
 from billing.selectors.exports import export_jobs_visible_to
-from billing.selectors.statements import statement_for_subscription
+from billing.selectors.statements import approved_hours_subquery, statement_for_subscription
 from billing.services.exports import export_job_create
 from billing.services.items import adjustment_create, billable_item_status_set
 from billing.services.rollup import period_close
@@ -42,13 +45,15 @@ from packages.services import (
 from supportbilling.periods import period_current, period_label
 from supportbilling.roles import ADMINISTRATOR as ADMIN
 from supportbilling.roles import ALL_ROLES as EVERYONE
-from supportbilling.roles import FINANCE, OPERATOR, client_id_of
+from supportbilling.roles import CLIENT_USER, FINANCE, OPERATOR, client_id_of
 from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 from tickets.selectors import time_entries_with_billed
+from tickets.services_overage import overage_approve, subscription_overage_set
 
 ADMIN_ONLY = frozenset({ADMIN})
+CLIENT_ONLY = frozenset({CLIENT_USER})
 TICKET_WRITERS = frozenset({ADMIN, OPERATOR})
 FINANCE_ROLES = frozenset({ADMIN, FINANCE})
 HOURS_SUM = DecimalField(max_digits=12, decimal_places=2)
@@ -161,10 +166,16 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         "usage": EVERYONE,
         "create": TICKET_WRITERS,
         "partial_update": ADMIN_ONLY,
+        "overage": ADMIN_ONLY,
+        "approvals": CLIENT_ONLY,
     }
 
     def get_queryset(self):
-        subscriptions = Subscription.objects.select_related("client", "package").order_by("id")
+        subscriptions = (
+            Subscription.objects.select_related("client", "package")
+            .annotate(approved_in_month=approved_hours_subquery(period_current()))
+            .order_by("id")
+        )
         client_id = self.client_scope()
         if client_id is not None:
             subscriptions = subscriptions.filter(client_id=client_id)
@@ -205,6 +216,10 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         query = s.UsageRequestSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("period") or period_current()
+        return Response(self._usage_data(subscription, month))
+
+    @staticmethod
+    def _usage_data(subscription: Subscription, month: dt.date) -> Any:
         statement = statement_for_subscription(subscription=subscription, month=month)
         data = {
             "subscription": subscription.pk,
@@ -219,9 +234,46 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             "fee": statement.fee.amount,
             "overtime_amount": statement.overtime_amount.amount,
             "closed": period_is_closed(month=month),
+            "overage_policy": statement.overage_policy,
+            "approved_hours": statement.approved_hours,
+            "unapproved_hours": statement.unapproved_hours,
             "terms": statement.terms,
         }
-        return Response(s.UsageSerializer(data).data)
+        return s.UsageSerializer(data).data
+
+    @extend_schema(request=s.SubscriptionOverageSerializer, responses=s.SubscriptionSerializer)
+    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionOverageSerializer)
+    def overage(self, request, pk=None):
+        """Staff set the overage policy (docs/billing-rules.md, "Overage policies")."""
+        subscription = self.get_object()
+        serializer = s.SubscriptionOverageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription_overage_set(
+            subscription=subscription,
+            policy=serializer.validated_data["policy"],
+            cap_hours=serializer.validated_data.get("cap_hours"),
+            actor=request.user,
+        )
+        return Response(s.SubscriptionSerializer(self.get_queryset().get(pk=subscription.pk)).data)
+
+    @extend_schema(request=s.OverageApprovalRequestSerializer, responses=s.UsageSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        serializer_class=s.OverageApprovalRequestSerializer,
+        filter_backends=[],
+    )
+    def approvals(self, request, pk=None):
+        """A client's user approves extra hours for the current month; the answer is the
+        month's usage."""
+        subscription = self.get_object()
+        serializer = s.OverageApprovalRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = overage_approve(
+            subscription=subscription, hours=serializer.validated_data["hours"], user=request.user
+        )
+        data = self._usage_data(subscription, approval.month)
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 # --- Tickets and time ----------------------------------------------------------------------

@@ -217,10 +217,7 @@ def _overage_reply(parsed: mail_parse.ParsedMail, *, ticket: Ticket, author: Any
             f"was not recorded: {' '.join(exc.messages)}"
         )
     else:
-        note = (
-            f"Recorded from the reply: {approval.hours} extra hours approved for "
-            f"{month:%Y-%m}."
-        )
+        note = f"Recorded from the reply: {approval.hours} extra hours approved for {month:%Y-%m}."
     TicketMessage.objects.create(
         ticket=ticket, author=None, kind=MessageKind.INTERNAL_NOTE, body=note
     )
