@@ -468,6 +468,11 @@ class SubscriptionAdminForm(forms.ModelForm):
             "overage_cap_hours",
         ]
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "overage_policy" in self.fields:  # left out: unchanged
+            self.fields["overage_policy"].required = False
+
     def clean(self):
         data = super().clean()
         try:
@@ -535,7 +540,7 @@ class SubscriptionAdmin(BillingAuditAdmin):
                     status=form.cleaned_data["status"],
                     actor=request.user,
                 )
-                if "overage_policy" in form.cleaned_data:
+                if form.cleaned_data.get("overage_policy"):
                     subscription_overage_set(
                         subscription=obj,
                         policy=form.cleaned_data["overage_policy"],
