@@ -224,7 +224,7 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     # One reversal per URL name, not one per card (docs/decisions.md, "Dashboard speed").
     history_url = url_of_each("clientarea:subscription")
     estimate_url = url_of_each("clientarea:subscription_estimate")
-    cards = [
+    cards: list[dict[str, Any]] = [
         {
             "usage": usage,
             "history_url": history_url(usage.subscription.pk),

@@ -100,10 +100,11 @@ def subscription_overage_set(
 
 def _client_user_check(*, subscription: Subscription, user: Any) -> None:
     """Only a portal user of the subscription's own client decides for it."""
+    user_id = getattr(user, "pk", None)
     client_id = (
-        ClientUser.objects.filter(user_id=getattr(user, "pk", None))
-        .values_list("client_id", flat=True)
-        .first()
+        ClientUser.objects.filter(user_id=user_id).values_list("client_id", flat=True).first()
+        if user_id is not None
+        else None
     )
     if client_id is None or client_id != subscription.client_id:
         raise ValidationError(
