@@ -136,8 +136,12 @@ class Subscription(models.Model):
     )
     # Overage control (recurring only), set by staff: the policy, and under ``cap`` the
     # hours a month may take beyond the included ones (the ceiling; none: no extra hour).
+    # db_default too: bulk loads that write rows with COPY (bench/seed.py) get ``bill``.
     overage_policy = models.CharField(
-        max_length=8, choices=OveragePolicy.choices, default=OveragePolicy.BILL
+        max_length=8,
+        choices=OveragePolicy.choices,
+        default=OveragePolicy.BILL,
+        db_default=OveragePolicy.BILL,
     )
     overage_cap_hours = models.DecimalField(
         "overage cap (hours a month)",
