@@ -347,12 +347,24 @@ class TicketUpdateSerializer(serializers.Serializer):
     assignee = _assignee_field()
 
 
+def _pending_approval_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="Overage policy approve: log hours beyond the included and approved ones "
+        "as pending the client's approval (without it they are refused); billed only once "
+        "approved (docs/billing-rules.md).",
+    )
+
+
 class TimeEntrySerializer(serializers.ModelSerializer):
     operator = serializers.CharField(source="operator.username", read_only=True)
     hours = HoursField()
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     billed = serializers.SerializerMethodField()
+    pending_approval = _pending_approval_field()
 
     class Meta:
         model = TimeEntry
@@ -365,6 +377,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "work_date",
             "note",
             "billed",
+            "pending_approval",
         ]
         read_only_fields = ["ticket", "subscription"]
 
@@ -379,6 +392,7 @@ class TimeEntryUpdateSerializer(serializers.Serializer):
     hours = HoursField(required=False)
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    pending_approval = _pending_approval_field()
 
     def validate_work_date(self, value):
         return _plausible_date(value)

@@ -378,6 +378,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             hours=data["hours"],
             work_date=data.get("work_date"),
             note=data.get("note", ""),
+            pending_ok=data.get("pending_approval", False),
         )
         entry = _entries_for(None).get(pk=entry.pk)
         return Response(s.TimeEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
@@ -406,6 +407,7 @@ class TimeEntryViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiV
             hours=data.get("hours"),
             work_date=data.get("work_date"),
             note=data.get("note"),
+            pending_ok=data.get("pending_approval", False),
         )
         return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
 

@@ -67,3 +67,23 @@ def test_another_clients_user_cannot_approve(world):
         == 201
     )
     assert OverageApproval.objects.count() == 1
+
+
+def test_time_beyond_the_approved_hours_needs_pending_approval(world):
+    admin = api_as(world.users["administrator"])
+    admin.post(
+        f"/api/v1/subscriptions/{world.subscription.pk}/overage/",
+        {"policy": "approve"},
+        format="json",
+    )
+    operator = api_as(world.users["operator"])
+    url = f"/api/v1/tickets/{world.ticket.pk}/time-entries/"
+    # 1 h logged already; 9.5 h more reaches 10.5 h, beyond the 10 h included
+    refused = operator.post(url, {"hours": "9.5"}, format="json")
+    assert refused.status_code == 400
+    assert "needs the client's approval" in str(refused.json())
+    logged = operator.post(url, {"hours": "9.5", "pending_approval": True}, format="json")
+    assert logged.status_code == 201, logged.json()
+    assert "pending_approval" not in logged.json()
+    usage = operator.get(f"/api/v1/subscriptions/{world.subscription.pk}/usage/").json()
+    assert (usage["unapproved_hours"], usage["overtime_hours"]) == ("0.50", "0.00")
