@@ -188,7 +188,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         "(null: none); never above overage_cap_hours under cap."
     )
     approved_extra_hours = serializers.SerializerMethodField(
-        help_text="Extra hours the client approved for the current month."
+        help_text="Extra hours the client approved for the current month (policy approve; "
+        "zero under the others)."
     )
 
     class Meta:
@@ -215,7 +216,11 @@ class SubscriptionSerializer(serializers.ModelSerializer):
     def get_approved_extra_hours(self, subscription: Subscription) -> str:
         approved = getattr(subscription, "approved_in_month", None)
         if approved is None:
-            approved = approved_hours_of(subscription_id=subscription.pk, month=period_current())
+            approved = (
+                approved_hours_of(subscription_id=subscription.pk, month=period_current())
+                if subscription.overage_policy == OveragePolicy.APPROVE
+                else Decimal("0.00")
+            )
         return f"{approved:.2f}"
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
+    Case,
     DecimalField,
     F,
     FilteredRelation,
@@ -17,6 +18,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from djmoney.money import Money
@@ -106,8 +108,10 @@ def approved_hours_get(*, subscription: Subscription, month: dt.date) -> Decimal
     return total or ZERO_HOURS
 
 
-def approved_hours_subquery(month: dt.date) -> Coalesce:
-    """The extra hours approved for ``month`` of the outer subscription, zero when none."""
+def approved_hours_subquery(month: dt.date) -> Case:
+    """The extra hours approved for ``month`` of the outer subscription under the ``approve``
+    policy, zero otherwise: PostgreSQL evaluates a CASE branch only when it is taken, so the
+    rollup and the cards sum nothing for the other subscriptions."""
     total = (
         OverageApproval.objects.filter(subscription=OuterRef("pk"), month=month)
         .order_by()
@@ -115,7 +119,16 @@ def approved_hours_subquery(month: dt.date) -> Coalesce:
         .annotate(total=Sum("hours"))
         .values("total")
     )
-    return Coalesce(Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS)
+    return Case(
+        When(
+            overage_policy=OveragePolicy.APPROVE,
+            then=Coalesce(
+                Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS
+            ),
+        ),
+        default=Value(ZERO_HOURS),
+        output_field=HOURS,
+    )
 
 
 def statement_of_terms(
