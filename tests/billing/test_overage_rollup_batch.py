@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -192,3 +193,22 @@ def test_a_batch_billed_again_after_a_policy_change_bills_with_the_stored_policy
     period_rollup_batch(month=OCTOBER, first_id=subscription.pk, last_id=subscription.pk)
     # then it bills what the stored terms say: the approved hour only
     assert overtime_of(subscription) == D("1.00")
+
+
+def test_time_at_no_charge_never_counts_towards_the_cap_and_charging_it_again_is_checked():
+    # given a subscription capped at 10 h included + 1 h with 10.5 h logged, 2 h at no charge
+    subscription = subscription_with(gold(), OveragePolicy.CAP, ["8.5"])
+    subscription_overage_set(
+        subscription=subscription, policy=OveragePolicy.CAP, cap_hours="1", actor=None
+    )
+    operator = OperatorFactory()
+    ticket = subscription.tickets.get()
+    free = time_entry_log(ticket=ticket, operator=operator, hours="2", work_date=DAY)
+    time_entry_no_charge_set(entry=free, actor=operator, no_charge=True, reason="goodwill")
+    # when 2.5 h more are logged: 11 h chargeable, within the cap
+    time_entry_log(ticket=ticket, operator=operator, hours="2.5", work_date=DAY)
+    # then charging the 2 h again would pass the cap, and is refused, changing nothing
+    with pytest.raises(ValidationError, match="overage cap is reached"):
+        time_entry_no_charge_set(entry=free, actor=operator, no_charge=False)
+    free.refresh_from_db()
+    assert free.no_charge
