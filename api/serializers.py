@@ -25,13 +25,20 @@ from packages.models import (
     BillingIncrement,
     BillingMode,
     BillingRounding,
+    OveragePolicy,
     PackagePrice,
     Subscription,
     SubscriptionStatus,
     SupportPackage,
 )
 from packages.services import PACKAGE_FIELDS
-from supportbilling.periods import PERIOD_YEAR_MAX, PERIOD_YEAR_MIN, period_label, period_parse
+from supportbilling.periods import (
+    PERIOD_YEAR_MAX,
+    PERIOD_YEAR_MIN,
+    period_current,
+    period_label,
+    period_parse,
+)
 from tickets.hours import hours_clean
 from tickets.models import (
     HOURS_MAX_PER_ENTRY,
@@ -42,6 +49,8 @@ from tickets.models import (
     TicketStatus,
     TimeEntry,
 )
+from tickets.overage import APPROVAL_MAX_HOURS as OVERAGE_MAX_HOURS
+from tickets.overage import approved_hours_of
 from tickets.selectors import time_entry_is_billed
 
 # Dates far from now are typing mistakes: the years of every period (supportbilling.periods).
@@ -175,18 +184,100 @@ class ClientUserSerializer(serializers.Serializer):
     )
 
 
+def _cap_field(help_text: str) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        min_value=ZERO,
+        max_value=OVERAGE_MAX_HOURS,
+        allow_null=True,
+        read_only=True,
+        help_text=help_text,
+    )
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     client = serializers.PrimaryKeyRelatedField(queryset=Client.objects.all())
     package = serializers.PrimaryKeyRelatedField(queryset=SupportPackage.objects.all())
+    overage_policy = serializers.ChoiceField(
+        choices=OveragePolicy.choices,
+        read_only=True,
+        help_text="Time beyond the included hours: bill (billed at the hourly rate), cap (no "
+        "time beyond the included hours plus overage_cap_hours a month), approve (billed only "
+        "up to the extra hours the client approves for the month). Staff set it with POST "
+        ".../overage/.",
+    )
+    overage_cap_hours = _cap_field(
+        "Under cap: the hours a month may take beyond the included ones (null: none)."
+    )
+    client_cap_hours = _cap_field(
+        "The client's own monthly cap on hours beyond the included ones, under any policy "
+        "(null: none); never above overage_cap_hours under cap."
+    )
+    approved_extra_hours = serializers.SerializerMethodField(
+        help_text="Extra hours the client approved for the current month (policy approve; "
+        "zero under the others)."
+    )
 
     class Meta:
         model = Subscription
-        fields = ["id", "client", "package", "status", "start_date", "end_date"]
+        fields = [
+            "id",
+            "client",
+            "package",
+            "status",
+            "start_date",
+            "end_date",
+            "overage_policy",
+            "overage_cap_hours",
+            "client_cap_hours",
+            "approved_extra_hours",
+        ]
         read_only_fields = ["status", "end_date"]
         extra_kwargs = {"start_date": {"required": False}}
 
     def validate_start_date(self, value):
         return _plausible_date(value)
+
+    @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2, min_value=ZERO))
+    def get_approved_extra_hours(self, subscription: Subscription) -> str:
+        approved = getattr(subscription, "approved_in_month", None)
+        if approved is None:
+            approved = (
+                approved_hours_of(subscription_id=subscription.pk, month=period_current())
+                if subscription.overage_policy == OveragePolicy.APPROVE
+                else Decimal("0.00")
+            )
+        return f"{approved:.2f}"
+
+
+class SubscriptionOverageSerializer(serializers.Serializer):
+    """What staff set: the policy and, under cap, the monthly ceiling."""
+
+    policy = serializers.ChoiceField(choices=OveragePolicy.choices)
+    cap_hours = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        min_value=ZERO,
+        max_value=OVERAGE_MAX_HOURS,
+        allow_null=True,
+        required=False,
+        help_text="Under cap: hours a month may take beyond the included ones, in steps of "
+        "0.25 (null or left out: none, so no extra hour).",
+    )
+
+
+class OverageApprovalRequestSerializer(serializers.Serializer):
+    """Extra hours a client's user approves for the current month."""
+
+    hours = serializers.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        min_value=Decimal("0.25"),
+        max_value=OVERAGE_MAX_HOURS,
+        help_text="Extra hours to approve for the current month, in steps of 0.25; added to "
+        "those approved already.",
+    )
 
 
 class SubscriptionStatusSerializer(serializers.Serializer):
@@ -220,6 +311,20 @@ class UsageSerializer(serializers.Serializer):
     fee = _money_field(min_value=ZERO)
     overtime_amount = _money_field(min_value=ZERO)
     closed = serializers.BooleanField()
+    overage_policy = serializers.ChoiceField(choices=OveragePolicy.choices)
+    approved_hours = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="Extra hours the client approved for the month (policy approve).",
+    )
+    unapproved_hours = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="Policy approve: hours beyond the included and approved ones, not in "
+        "overtime_hours: pending approval while the month is open, never billed once closed.",
+    )
     terms = serializers.ChoiceField(
         choices=[TERMS_BILLED, TERMS_CURRENT],
         help_text="billed: the terms stored when the month was closed (a one-time package: "
@@ -286,12 +391,24 @@ class TicketUpdateSerializer(serializers.Serializer):
     assignee = _assignee_field()
 
 
+def _pending_approval_field() -> serializers.BooleanField:
+    return serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text="Overage policy approve: log hours beyond the included and approved ones "
+        "as pending the client's approval (without it they are refused); billed only once "
+        "approved (docs/billing-rules.md).",
+    )
+
+
 class TimeEntrySerializer(serializers.ModelSerializer):
     operator = serializers.CharField(source="operator.username", read_only=True)
     hours = HoursField()
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     billed = serializers.SerializerMethodField()
+    pending_approval = _pending_approval_field()
     no_charge = serializers.BooleanField(
         required=False,
         default=False,
@@ -318,6 +435,7 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "work_date",
             "note",
             "billed",
+            "pending_approval",
             "no_charge",
             "no_charge_reason",
         ]
@@ -334,6 +452,7 @@ class TimeEntryUpdateSerializer(serializers.Serializer):
     hours = HoursField(required=False)
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    pending_approval = _pending_approval_field()
     no_charge = serializers.BooleanField(
         required=False,
         help_text="Mark the entry no charge (true, with no_charge_reason) or charge it again "

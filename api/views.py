@@ -4,6 +4,9 @@ Services refuse with django's ValidationError; api.errors turns that into a 400 
 place. A client user's querysets are cut to their own client, so anything else is a 404.
 """
 
+import datetime as dt
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -29,7 +32,7 @@ from billing.models import BillableItem, DisputeStatus, ExportStatus
 from billing.selectors.disputes import disputes_visible
 from billing.selectors.exports import export_jobs_visible_to
 from billing.selectors.review import items_with_hold
-from billing.selectors.statements import statement_for_subscription
+from billing.selectors.statements import approved_hours_subquery, statement_for_subscription
 from billing.services.disputes import dispute_open, dispute_resolve
 from billing.services.exports import export_job_create
 from billing.services.items import adjustment_create, billable_item_status_set
@@ -52,8 +55,10 @@ from supportbilling.roles import STAFF_ROLES as STAFF
 from tickets import services as ticket_services
 from tickets.models import Ticket, TicketPriority, TicketStatus, TimeEntry
 from tickets.selectors import time_entries_with_billed
+from tickets.services_overage import overage_approve, subscription_overage_set
 
 ADMIN_ONLY = frozenset({ADMIN})
+CLIENT_ONLY = frozenset({CLIENT_USER})
 TICKET_WRITERS = frozenset({ADMIN, OPERATOR})
 FINANCE_ROLES = frozenset({ADMIN, FINANCE})
 HOURS_SUM = DecimalField(max_digits=12, decimal_places=2)
@@ -166,10 +171,16 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         "usage": EVERYONE,
         "create": TICKET_WRITERS,
         "partial_update": ADMIN_ONLY,
+        "overage": ADMIN_ONLY,
+        "approvals": CLIENT_ONLY,
     }
 
     def get_queryset(self):
-        subscriptions = Subscription.objects.select_related("client", "package").order_by("id")
+        subscriptions = (
+            Subscription.objects.select_related("client", "package")
+            .annotate(approved_in_month=approved_hours_subquery(period_current()))
+            .order_by("id")
+        )
         client_id = self.client_scope()
         if client_id is not None:
             subscriptions = subscriptions.filter(client_id=client_id)
@@ -210,6 +221,10 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
         query = s.UsageRequestSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         month = query.validated_data.get("period") or period_current()
+        return Response(self._usage_data(subscription, month))
+
+    @staticmethod
+    def _usage_data(subscription: Subscription, month: dt.date) -> Any:
         statement = statement_for_subscription(subscription=subscription, month=month)
         data = {
             "subscription": subscription.pk,
@@ -227,9 +242,46 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             "fee": statement.fee.amount,
             "overtime_amount": statement.overtime_amount.amount,
             "closed": period_is_closed(month=month),
+            "overage_policy": statement.overage_policy,
+            "approved_hours": statement.approved_hours,
+            "unapproved_hours": statement.unapproved_hours,
             "terms": statement.terms,
         }
-        return Response(s.UsageSerializer(data).data)
+        return s.UsageSerializer(data).data
+
+    @extend_schema(request=s.SubscriptionOverageSerializer, responses=s.SubscriptionSerializer)
+    @action(detail=True, methods=["post"], serializer_class=s.SubscriptionOverageSerializer)
+    def overage(self, request, pk=None):
+        """Staff set the overage policy (docs/billing-rules.md, "Overage policies")."""
+        subscription = self.get_object()
+        serializer = s.SubscriptionOverageSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        subscription_overage_set(
+            subscription=subscription,
+            policy=serializer.validated_data["policy"],
+            cap_hours=serializer.validated_data.get("cap_hours"),
+            actor=request.user,
+        )
+        return Response(s.SubscriptionSerializer(self.get_queryset().get(pk=subscription.pk)).data)
+
+    @extend_schema(request=s.OverageApprovalRequestSerializer, responses=s.UsageSerializer)
+    @action(
+        detail=True,
+        methods=["post"],
+        serializer_class=s.OverageApprovalRequestSerializer,
+        filter_backends=[],
+    )
+    def approvals(self, request, pk=None):
+        """A client's user approves extra hours for the current month; the answer is the
+        month's usage."""
+        subscription = self.get_object()
+        serializer = s.OverageApprovalRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        approval = overage_approve(
+            subscription=subscription, hours=serializer.validated_data["hours"], user=request.user
+        )
+        data = self._usage_data(subscription, approval.month)
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 # --- Tickets and time ----------------------------------------------------------------------
@@ -336,6 +388,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             note=data.get("note", ""),
             no_charge=data.get("no_charge", False),
             no_charge_reason=data.get("no_charge_reason", ""),
+            pending_ok=data.get("pending_approval", False),
         )
         entry = _entries_for(None).get(pk=entry.pk)
         return Response(s.TimeEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
@@ -377,6 +430,7 @@ class TimeEntryViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiV
                 hours=data.get("hours"),
                 work_date=data.get("work_date"),
                 note=data.get("note"),
+                pending_ok=data.get("pending_approval", False),
             )
         return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
 

@@ -12,6 +12,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import PAGE_VAR
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import (
@@ -53,7 +54,7 @@ from customers.services import (
     client_user_replace,
     client_user_unlink,
 )
-from packages.models import PackagePrice, Subscription, SupportPackage
+from packages.models import BillingMode, PackagePrice, Subscription, SupportPackage
 from packages.services import (
     PACKAGE_FIELDS,
     package_create,
@@ -68,6 +69,8 @@ from packages.services import (
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import period_label, period_parse
 from tickets import selectors as ticket_selectors
+from tickets.overage import cap_hours_clean
+from tickets.services_overage import subscription_overage_set
 
 
 def _errors_on_form(form: forms.BaseForm, error: ValidationError) -> None:
@@ -569,11 +572,25 @@ class SubscriptionAdminForm(forms.ModelForm):
 
     class Meta:
         model = Subscription
-        fields = ["client", "package", "start_date", "status"]
+        fields = [
+            "client",
+            "package",
+            "start_date",
+            "status",
+            "overage_policy",
+            "overage_cap_hours",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "overage_policy" in self.fields:  # left out: unchanged
+            self.fields["overage_policy"].required = False
 
     def clean(self):
         data = super().clean()
         try:
+            if self.instance.pk is not None and data.get("overage_cap_hours") is not None:
+                data["overage_cap_hours"] = cap_hours_clean(data["overage_cap_hours"])
             if self.instance.pk is None:
                 if data.get("client") and data.get("package") and data.get("start_date"):
                     subscription_create_check(
@@ -613,11 +630,16 @@ class SubscriptionAdmin(BillingAuditAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["client", "package", "start_date"]
-        return ["client", "package", "bucket_hours", "start_date", "end_date", "status"]
+        fields = ["client", "package", "bucket_hours", "start_date", "end_date", "status"]
+        if obj.package.billing_mode == BillingMode.RECURRING:
+            fields += ["overage_policy", "overage_cap_hours", "client_cap_hours"]
+        return fields
 
     def get_readonly_fields(self, request, obj=None):
         return (
-            [] if obj is None else ["client", "package", "bucket_hours", "start_date", "end_date"]
+            []
+            if obj is None
+            else ["client", "package", "bucket_hours", "start_date", "end_date", "client_cap_hours"]
         )
 
     def has_delete_permission(self, request, obj=None):  # billed history keeps its rows
@@ -625,11 +647,19 @@ class SubscriptionAdmin(BillingAuditAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            subscription_status_set(
-                subscription=Subscription.objects.get(pk=obj.pk),
-                status=form.cleaned_data["status"],
-                actor=request.user,
-            )
+            with transaction.atomic():
+                subscription_status_set(
+                    subscription=Subscription.objects.get(pk=obj.pk),
+                    status=form.cleaned_data["status"],
+                    actor=request.user,
+                )
+                if form.cleaned_data.get("overage_policy"):
+                    subscription_overage_set(
+                        subscription=obj,
+                        policy=form.cleaned_data["overage_policy"],
+                        cap_hours=form.cleaned_data.get("overage_cap_hours"),
+                        actor=request.user,
+                    )
             return
         created = subscription_create(
             client=form.cleaned_data["client"],

@@ -12,7 +12,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from babel.numbers import get_currency_precision
 from djmoney.money import Money
 
-from packages.models import BillingIncrement, BillingMode, BillingRounding
+from packages.models import BillingIncrement, BillingMode, BillingRounding, OveragePolicy
 
 ZERO = Decimal("0")
 HOURS_QUANTUM = Decimal("0.01")
@@ -102,6 +102,12 @@ class Statement:
     hourly_rate: Money
     overtime_amount: Money
     terms: str = TERMS_CURRENT
+    # Overage control (docs/billing-rules.md, "Overage policies"): the policy, the extra
+    # hours the client approved for the month (``approve``), and the overtime left unbilled
+    # because it was not approved (pending while the month is open, unbilled once closed).
+    overage_policy: str = OveragePolicy.BILL
+    approved_hours: Decimal = ZERO
+    unapproved_hours: Decimal = ZERO
     # The billing policy: ``used_hours`` are the hours billed (rounded up, at least the
     # minimum per ticket and month), ``logged_hours`` the chargeable hours as logged, and
     # ``no_charge_hours`` the hours worked at no charge (never billed nor deducted).
@@ -151,6 +157,8 @@ def statement_compute(
     fee: Decimal,
     hourly_rate: Decimal,
     terms: str = TERMS_CURRENT,
+    overage_policy: str = OveragePolicy.BILL,
+    approved_hours: Decimal = ZERO,
     logged_hours: Decimal | None = None,
     no_charge_hours: Decimal = ZERO,
 ) -> Statement:
@@ -160,13 +168,18 @@ def statement_compute(
     summed), ``logged_hours`` the chargeable hours as logged (default: ``used_hours``),
     ``no_charge_hours`` those worked at no charge: shown, never billed nor deducted.
 
-    Recurring: overtime = max(0, used - included), charged at the hourly rate.
+    Recurring: overtime = max(0, used - included), charged at the hourly rate; under the
+    ``approve`` overage policy only up to ``approved_hours`` of it, the rest is unapproved.
     One-time: the bucket is drawn down; never any overtime.
     """
     remaining = max(included_hours - used_hours, ZERO)
     overtime = ZERO
+    unapproved = ZERO
     if billing_mode == BillingMode.RECURRING:
         overtime = max(used_hours - included_hours, ZERO)
+        if overage_policy == OveragePolicy.APPROVE:
+            unapproved = max(overtime - approved_hours, ZERO)
+            overtime -= unapproved
     return Statement(
         billing_mode=billing_mode,
         currency=currency,
@@ -178,6 +191,9 @@ def statement_compute(
         hourly_rate=Money(hourly_rate, currency),
         overtime_amount=money_round(overtime * hourly_rate, currency),
         terms=terms,
+        overage_policy=overage_policy,
+        approved_hours=approved_hours.quantize(HOURS_QUANTUM),
+        unapproved_hours=unapproved.quantize(HOURS_QUANTUM),
         logged_hours=(used_hours if logged_hours is None else logged_hours).quantize(HOURS_QUANTUM),
         no_charge_hours=no_charge_hours.quantize(HOURS_QUANTUM),
     )

@@ -15,6 +15,7 @@ from packages.models import (
     BillingMode,
     BillingRounding,
     InvoiceAction,
+    OveragePolicy,
     Subscription,
     SupportPackage,
 )
@@ -322,6 +323,19 @@ class BilledTerms(models.Model):
         max_length=16, choices=BillingRounding.choices, default=BillingRounding.PER_ENTRY
     )
     billing_minimum = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("0"))
+    # The overage policy of the subscription at the close and the extra hours approved for
+    # the month (``approve``; zero under the others), so a later policy change never changes
+    # a closed month's statement; months stored before overage control billed every hour.
+    # (Defaults in the database too: raw inserts such as the bench's seed may omit them.)
+    overage_policy = models.CharField(
+        max_length=8,
+        choices=OveragePolicy.choices,
+        default=OveragePolicy.BILL,
+        db_default=OveragePolicy.BILL,
+    )
+    approved_hours = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
+    )
     # Annotations for mypy only, as on BillableItem.
     currency: str
     objects: ClassVar[models.Manager["BilledTerms"]]

@@ -123,3 +123,15 @@ class DisputeForm(forms.Form):
         if not self.errors and (data.get("time_entry") is None) == (data.get("item") is None):
             raise forms.ValidationError("Choose one time entry or one billable item to dispute.")
         return data
+
+
+class OverageApproveForm(forms.Form):
+    """Extra hours the client approves for the month; the service checks the number."""
+
+    hours = forms.CharField(label="Extra hours to approve", max_length=20)
+
+
+class OverageCapForm(forms.Form):
+    """The client's own monthly cap on extra hours; empty clears it."""
+
+    cap_hours = forms.CharField(label="Your monthly cap (hours)", max_length=20, required=False)

@@ -40,6 +40,12 @@ urlpatterns = [
     ),
     path("disputes/", views.dispute_list, name="disputes"),
     path("disputes/new/", views.dispute_new, name="dispute_new"),
+    path(
+        "subscriptions/<int:pk>/overage/approve/",
+        views.overage_approve_view,
+        name="overage_approve",
+    ),
+    path("subscriptions/<int:pk>/overage/cap/", views.overage_cap_view, name="overage_cap"),
     path("tickets/", views.ticket_list, name="tickets"),
     path("tickets/new/", views.ticket_new, name="ticket_new"),
     path("tickets/<int:pk>/", views.ticket_detail, name="ticket"),

@@ -1,6 +1,7 @@
 """The client portal's pages. Each view checks that a client user asks for their own client's
 data, calls one selector or service of billing/tickets, and renders the result."""
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from functools import wraps
@@ -27,7 +28,7 @@ from django.http import (
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
@@ -67,6 +68,8 @@ from billing.services.disputes import dispute_open
 from clientarea.forms import (
     DisputeForm,
     ExtraHoursForm,
+    OverageApproveForm,
+    OverageCapForm,
     ReplyForm,
     TicketCreateForm,
     TicketFilterForm,
@@ -85,7 +88,9 @@ from supportbilling.periods import period_current, period_label, period_parse
 from supportbilling.roles import CLIENT_USER, client_membership, is_staff_member
 from tickets.attachments import SAFE_TYPES, attachment_for_download
 from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
+from tickets.overage import OverageDecision, overage_cap_effective, overage_decisions
 from tickets.services import ticket_create, ticket_message_add, ticket_status_set
+from tickets.services_overage import overage_approve, subscription_client_cap_set
 from tickets.templatetags.hours import hours
 
 TICKETS_PER_PAGE = 25
@@ -233,7 +238,7 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     # One reversal per URL name, not one per card (docs/decisions.md, "Dashboard speed").
     history_url = url_of_each("clientarea:subscription")
     estimate_url = url_of_each("clientarea:subscription_estimate")
-    cards = [
+    cards: list[dict[str, Any]] = [
         {
             "usage": usage,
             "history_url": history_url(usage.subscription.pk),
@@ -247,8 +252,13 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
         for usage in usages
     ]
     home_url = reverse("clientarea:home")
+    decisions = overage_decisions(
+        subscription_ids=[usage.subscription.pk for usage in usages],
+        since=timezone.make_aware(dt.datetime.combine(month, dt.time())),
+    )
     for card in cards:
         card["html"] = dashboard_card_html(card, home_url=home_url)
+        card["overage"] = _overage_panel(card["usage"], decisions)
     return render(
         request,
         "clientarea/dashboard.html",
@@ -259,6 +269,73 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
             "cards": cards,
         },
     )
+
+
+def _overage_panel(usage: Any, decisions: list[OverageDecision]) -> dict[str, Any] | None:
+    """The card's extra hours: the policy's figures, the month's decisions and the forms to
+    approve hours or set the client's cap (outside the cached card: the forms carry the
+    user's CSRF token)."""
+    subscription = usage.subscription
+    if usage.statement is None or subscription.package.billing_mode != BillingMode.RECURRING:
+        return None
+    pk = subscription.pk
+    return {
+        "subscription": subscription,
+        "statement": usage.statement,
+        "cap": overage_cap_effective(subscription),
+        "decisions": [d for d in decisions if d.subscription_id == pk],
+        "approve_url": reverse("clientarea:overage_approve", args=[pk]),
+        "cap_url": reverse("clientarea:overage_cap", args=[pk]),
+    }
+
+
+@require_POST
+@client_portal
+def overage_approve_view(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    """The client approves extra hours for the current month (tickets.services_overage)."""
+    subscription = _subscription_or_404(client, pk)
+    form = OverageApproveForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError([e for errors in form.errors.values() for e in errors])
+        approval = overage_approve(
+            subscription=subscription, hours=form.cleaned_data["hours"], user=request.user
+        )
+    except ValidationError as exc:
+        for text in exc.messages:
+            messages.error(request, text)
+        return redirect(reverse("clientarea:home") + f"#overage-{pk}")
+    messages.success(
+        request,
+        f"{hours(approval.hours)} extra approved for {period_label(approval.month)}.",
+    )
+    return redirect(reverse("clientarea:home") + f"#overage-{pk}")
+
+
+@require_POST
+@client_portal
+def overage_cap_view(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    """The client sets (or clears) their own monthly cap on extra hours."""
+    subscription = _subscription_or_404(client, pk)
+    form = OverageCapForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationError([e for errors in form.errors.values() for e in errors])
+        subscription = subscription_client_cap_set(
+            subscription=subscription, cap_hours=form.cleaned_data["cap_hours"], user=request.user
+        )
+    except ValidationError as exc:
+        for text in exc.messages:
+            messages.error(request, text)
+        return redirect(reverse("clientarea:home") + f"#overage-{pk}")
+    cap = subscription.client_cap_hours
+    messages.success(
+        request,
+        f"Your monthly cap is now {hours(cap)} of extra time."
+        if cap is not None
+        else "You have no monthly cap of your own now.",
+    )
+    return redirect(reverse("clientarea:home") + f"#overage-{pk}")
 
 
 # Cards rendered in the last hour, in the process's memory (settings.CACHES; docs/decisions.md,
@@ -283,6 +360,7 @@ def _dashboard_card_key(card: dict[str, Any], *, home_url: str) -> str | None:
         card["estimate_url"],
         subscription.pk,
         subscription.status,
+        subscription.overage_policy,
         subscription.client.currency,
         package.name,
         package.billing_mode,
@@ -371,15 +449,27 @@ def subscription_estimate(request: HttpRequest, client: Client, pk: int) -> Json
 @require_GET
 @client_portal
 def history(request: HttpRequest, client: Client) -> HttpResponse:
+    histories = client_history(client_id=client.pk)
     return render(
         request,
         "clientarea/history.html",
         {
             "client": client,
-            "histories": client_history(client_id=client.pk),
+            "histories": histories,
+            "decisions": _decisions_of(histories),
             "statement_months": client_statement_months(client_id=client.pk),
         },
     )
+
+
+def _decisions_of(histories: list[Any]) -> dict[int, list[OverageDecision]]:
+    """The overage decisions of each subscription shown (one query)."""
+    found: dict[int, list[OverageDecision]] = {}
+    for decision in overage_decisions(
+        subscription_ids=[history.subscription.pk for history in histories], limit=200
+    ):
+        found.setdefault(decision.subscription_id, []).append(decision)
+    return found
 
 
 @require_GET
@@ -396,6 +486,7 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
             "histories": histories,
             "subscription": histories[0].subscription,
             "statement_months": client_statement_months(client_id=client.pk),
+            "decisions": _decisions_of(histories),
         },
     )
 

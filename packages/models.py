@@ -155,6 +155,15 @@ class SubscriptionStatus(models.TextChoices):
     DEPLETED = "depleted", "Depleted"
 
 
+class OveragePolicy(models.TextChoices):
+    """What happens to time beyond a recurring subscription's included hours in a month
+    (docs/billing-rules.md, "Overage policies")."""
+
+    BILL = "bill", "Bill every hour beyond the included hours"
+    CAP = "cap", "Cap: no time beyond the included hours plus the monthly overage cap"
+    APPROVE = "approve", "Approve: the client approves extra hours each month"
+
+
 class Subscription(models.Model):
     """A client's instance of a package. Billed for every month its dates overlap."""
 
@@ -177,6 +186,35 @@ class Subscription(models.Model):
         blank=True,
         help_text="One-time package: the size of the bucket when it was bought.",
     )
+    # Overage control (recurring only), set by staff: the policy, and under ``cap`` the
+    # hours a month may take beyond the included ones (the ceiling; none: no extra hour).
+    # db_default too: bulk loads that write rows with COPY (bench/seed.py) get ``bill``.
+    overage_policy = models.CharField(
+        max_length=8,
+        choices=OveragePolicy.choices,
+        default=OveragePolicy.BILL,
+        db_default=OveragePolicy.BILL,
+    )
+    overage_cap_hours = models.DecimalField(
+        "overage cap (hours a month)",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="Cap policy: hours a month may take beyond the included hours (staff's "
+        "ceiling; empty: none).",
+    )
+    # The client's own monthly cap on hours beyond the included ones (the portal), under
+    # any policy; never above staff's ceiling under ``cap``. None: no cap of theirs.
+    client_cap_hours = models.DecimalField(
+        "client's overage cap (hours a month)",
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -185,6 +223,13 @@ class Subscription(models.Model):
             models.CheckConstraint(
                 condition=models.Q(bucket_hours__isnull=True) | models.Q(bucket_hours__gt=0),
                 name="subscription_bucket_hours_gt_0",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(overage_cap_hours__isnull=True) | models.Q(overage_cap_hours__gte=0)
+                )
+                & (models.Q(client_cap_hours__isnull=True) | models.Q(client_cap_hours__gte=0)),
+                name="subscription_overage_caps_gte_0",
             ),
             models.CheckConstraint(
                 condition=models.Q(end_date__isnull=True)
@@ -210,6 +255,43 @@ class Subscription(models.Model):
         if self.package.billing_mode == BillingMode.ONE_TIME:
             return self.bucket_hours or Decimal("0")
         return self.package.included_hours
+
+
+class ApprovalChannel(models.TextChoices):
+    PORTAL = "portal", "Portal"
+    EMAIL = "email", "E-mail reply"
+
+
+class OverageApproval(models.Model):
+    """Extra hours beyond the included ones that a client's portal user approved for one
+    month of a subscription under the ``approve`` policy. Append-only; a month's approved
+    hours are the sum of its rows."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="overage_approvals"
+    )
+    month = models.DateField(help_text="First day of the month.")
+    hours = models.DecimalField(max_digits=6, decimal_places=2)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    channel = models.CharField(max_length=8, choices=ApprovalChannel.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["month", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(month__day=1), name="overage_approval_first_of_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hours__gt=0), name="overage_approval_hours_gt_0"
+            ),
+        ]
+        indexes = [models.Index(fields=["subscription", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.hours} h approved for {self.month:%Y-%m} (#{self.subscription_id})"
 
 
 class PeriodStatus(models.TextChoices):

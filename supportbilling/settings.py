@@ -406,6 +406,7 @@ SPECTACULAR_SETTINGS = {
         "BillableItemStatusEnum": "billing.models.ItemStatus",
         "CurrencyEnum": "supportbilling.settings.CURRENCY_CHOICES",
         "BillingModeEnum": "packages.models.BillingMode",
+        "OveragePolicyEnum": "packages.models.OveragePolicy",
     },
 }
 

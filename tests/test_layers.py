@@ -4,6 +4,7 @@ through a signal (``customers/signals.py``, ``packages/signals.py``, ``tickets/s
 ``billing/signals.py``), never by importing it."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -51,4 +52,17 @@ def test_the_project_package_imports_no_app_but_where_it_wires_them():
         for line in _offenders("supportbilling", set(LAYERS) | set(INTERFACES))
         if not line.startswith(allowed)
     ]
+    assert offenders == []
+
+
+def test_no_test_outside_the_browser_suite_is_a_browser_test():
+    # pytest-playwright parametrizes every test that uses a fixture named ``browser`` or
+    # ``page`` and pytest then groups those tests with the browser suite, whose transactional
+    # tests flush the database in the middle of the others: name such fixtures otherwise.
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("test_*.py")
+        if "e2e" not in path.parts
+        and re.search(r"^def (browser|page)\(", path.read_text(encoding="utf-8"), re.M)
+    )
     assert offenders == []

@@ -558,6 +558,7 @@ class TicketAdmin(admin.ModelAdmin):
                     hours=hours,
                     work_date=form.cleaned_data["work_date"],
                     note=note,
+                    pending_ok=form.cleaned_data["pending_ok"],
                 )
             else:
                 entry = services.time_entry_log(
@@ -566,6 +567,7 @@ class TicketAdmin(admin.ModelAdmin):
                     hours=hours,
                     work_date=form.cleaned_data["work_date"],
                     note=note,
+                    pending_ok=form.cleaned_data["pending_ok"],
                 )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)
@@ -654,6 +656,7 @@ class TicketAdmin(admin.ModelAdmin):
                 hours=hours,
                 work_date=form.cleaned_data["work_date"],
                 attachments=form.cleaned_data["attachments"],
+                pending_ok=form.cleaned_data["pending_ok"],
             )
         except ValidationError as error:
             rest = self._errors_to_fields(form, error)

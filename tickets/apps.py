@@ -24,6 +24,10 @@ class TicketsConfig(AppConfig):
         signals.ticket_status_changed.connect(
             receivers.mail_on_status_changed, dispatch_uid="tickets.mail_on_status_changed"
         )
+        signals.overage_approval_needed.connect(
+            receivers.mail_on_overage_approval_needed,
+            dispatch_uid="tickets.mail_on_overage_approval_needed",
+        )
         packages_signals.subscription_created.connect(
             receivers.audit_on_subscription_created,
             dispatch_uid="tickets.audit_on_subscription_created",

@@ -40,6 +40,9 @@ class TimeLogForm(forms.Form):
     # Empty means today; which dates are allowed is the service's rule.
     work_date = forms.DateField(required=False)
     note = forms.CharField(max_length=500, required=False)
+    # Under the ``approve`` overage policy: keep time beyond the approved hours, pending the
+    # client's approval (tickets.overage).
+    pending_ok = forms.BooleanField(required=False)
 
     # The page shows the errors of these fields beside them (not in the messages at the top).
     errors_beside = ("hours", "work_date", "note")
@@ -93,6 +96,7 @@ class ReplyForm(forms.Form):
     )
     hours = forms.CharField(max_length=20, required=False)
     work_date = forms.DateField(required=False)
+    pending_ok = forms.BooleanField(required=False)
     attachments = MultipleFileField(label="Files")
 
     errors_beside = ("body", "hours", "work_date", "attachments")

@@ -23,7 +23,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from customers.models import Client
-from tickets import mail_parse, notifications, selectors
+from packages.models import ApprovalChannel, Subscription
+from tickets import mail_parse, notifications, overage, selectors, services_overage
 from tickets.attachments import attachment_add
 from tickets.models import (
     INBOUND_TO_REVIEW,
@@ -31,8 +32,10 @@ from tickets.models import (
     InboundMail,
     InboundStatus,
     MessageKind,
+    NotificationEvent,
     Ticket,
     TicketMessage,
+    TicketNotification,
 )
 from tickets.services import ticket_create, ticket_message_add
 
@@ -144,6 +147,7 @@ def _file(row: InboundMail, parsed: mail_parse.ParsedMail) -> None:
             )
             return
         _reply(row, parsed, ticket=ticket, author=author)
+        _overage_reply(parsed, ticket=ticket, author=author)
         return
     claimed = _claimed_ticket(parsed)
     if claimed is not None:
@@ -163,6 +167,60 @@ def _file(row: InboundMail, parsed: mail_parse.ParsedMail) -> None:
     else:
         author = users[0]
         _open(row, parsed, client=Client.objects.get(pk=author.client_membership.client_id))
+
+
+def _overage_request_of(parsed: mail_parse.ParsedMail) -> tuple[int, dt.date] | None:
+    """(subscription id, month) when the mail answers one of our e-mails asking for the
+    approval of extra hours (its signed Message-ID names the notification)."""
+    for reference in parsed.references:
+        found = notifications.notification_message_id_read(f"<{reference}>")
+        if found is None:
+            continue
+        key = (
+            TicketNotification.objects.filter(
+                pk=found[1], ticket_id=found[0], event=NotificationEvent.OVERAGE_REQUEST
+            )
+            .values_list("event_key", flat=True)
+            .first()
+        )
+        if key is not None:
+            return notifications.overage_request_read(key)
+    return None
+
+
+def _overage_reply(parsed: mail_parse.ParsedMail, *, ticket: Ticket, author: Any) -> None:
+    """A reply to the e-mail asking for extra hours whose first line is a clear approval
+    (``APPROVE 3``, ``approve 3h``) records it for that month, as the portal does. The reply
+    itself is on the ticket either way; anything unclear is left to the helpdesk, and a
+    refused approval (a closed month, above the client's cap) is explained in an internal
+    note on the ticket."""
+    request = _overage_request_of(parsed)
+    if request is None:
+        return
+    hours = overage.approval_hours_read(mail_parse.reply_text(parsed.text))
+    if hours is None:
+        return
+    subscription_id, month = request
+    subscription = Subscription.objects.get(pk=subscription_id)
+    try:
+        with transaction.atomic():
+            approval = services_overage.overage_approve(
+                subscription=subscription,
+                hours=hours,
+                user=author,
+                month=month,
+                channel=ApprovalChannel.EMAIL,
+            )
+    except ValidationError as exc:
+        note = (
+            f"The reply reads as an approval of {hours} extra hours for {month:%Y-%m}, which "
+            f"was not recorded: {' '.join(exc.messages)}"
+        )
+    else:
+        note = f"Recorded from the reply: {approval.hours} extra hours approved for {month:%Y-%m}."
+    TicketMessage.objects.create(
+        ticket=ticket, author=None, kind=MessageKind.INTERNAL_NOTE, body=note
+    )
 
 
 def _reply(row: InboundMail, parsed: mail_parse.ParsedMail, *, ticket: Ticket, author: Any) -> None:

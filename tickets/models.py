@@ -191,6 +191,12 @@ class AuditAction(models.TextChoices):
     TICKET_REOPENED = "ticket_reopened", "Ticket reopened"
     TICKET_ASSIGNED = "ticket_assigned", "Ticket assigned"
     PERIOD_BILLED = "period_billed", "Period billed"
+    OVERAGE_POLICY = "overage_policy", "Overage policy changed"
+    OVERAGE_CAP = "overage_cap", "Client's overage cap changed"
+    OVERAGE_CAP_REACHED = "overage_cap_reached", "Overage cap reached"
+    OVERAGE_PENDING = "overage_pending", "Time logged pending approval"
+    OVERAGE_REQUESTED = "overage_requested", "Approval of extra hours asked"
+    OVERAGE_APPROVED = "overage_approved", "Extra hours approved"
 
 
 class AuditEvent(models.Model):
@@ -243,6 +249,8 @@ class NotificationEvent(models.TextChoices):
     CLIENT_REPLY = "client_reply", "Client reply"
     TICKET_CLOSED = "ticket_closed", "Ticket closed"
     TICKET_REOPENED = "ticket_reopened", "Ticket reopened"
+    # To the client's users: time beyond the included hours needs their approval.
+    OVERAGE_REQUEST = "overage_request", "Approval of extra hours"
 
 
 class NotificationStatus(models.TextChoices):

@@ -263,6 +263,33 @@ def ticket_status_record(
     )
 
 
+def overage_request_record(*, subscription_id: int, ticket_id: int, month: dt.date) -> None:
+    """Time on the ticket needs the client's approval of extra hours for ``month``: their
+    users get one e-mail asking for it, on the ticket's thread. A reply whose first line is
+    ``APPROVE 3`` records the approval (tickets.intake); the month and subscription are in
+    the event's key, which the intake reads back from the signed Message-ID."""
+    ticket = Ticket.objects.select_related("client").get(pk=ticket_id)
+    notifications_record(
+        ticket=ticket,
+        event=NotificationEvent.OVERAGE_REQUEST,
+        event_key=overage_request_key(subscription_id=subscription_id, month=month),
+        users=ticket_client_recipients(ticket),
+        to_operator=False,
+    )
+
+
+def overage_request_key(*, subscription_id: int, month: dt.date) -> str:
+    return f"overage:{subscription_id}:{month:%Y-%m}"
+
+
+def overage_request_read(event_key: str) -> tuple[int, dt.date] | None:
+    """(subscription id, month) of an ``overage_request_key``."""
+    match = re.fullmatch(r"overage:([0-9]{1,18}):([0-9]{4})-([0-9]{2})", event_key)
+    if match is None:
+        return None
+    return int(match[1]), dt.date(int(match[2]), int(match[3]), 1)
+
+
 # --- Sending -------------------------------------------------------------------------------------
 
 
@@ -286,7 +313,12 @@ def _notification_mail(
     token = unsubscribe_token(user_id=user_id, kind=MailKind.TICKET_MAIL)
     unsubscribe_url = _absolute(reverse("clientarea:unsubscribe", args=[token]))
     message = notification.ticket_message
+    overage = None
+    if notification.event == NotificationEvent.OVERAGE_REQUEST:
+        overage = overage_request_read(notification.event_key)
     context = {
+        "overage_month": f"{overage[1]:%Y-%m}" if overage else "",
+        "portal_url": _absolute(reverse("clientarea:home")),
         "notification": notification,
         "event": notification.event,
         "ticket": ticket,

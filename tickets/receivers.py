@@ -43,6 +43,14 @@ def mail_on_status_changed(
     )
 
 
+def mail_on_overage_approval_needed(
+    sender: Any, *, subscription_id: int, ticket_id: int, month: Any, **kwargs: Any
+) -> None:
+    notifications.overage_request_record(
+        subscription_id=subscription_id, ticket_id=ticket_id, month=month
+    )
+
+
 # --- Subscriptions (packages.signals, inside the transaction of the change) ---------------------
 
 

@@ -28,6 +28,7 @@ from packages.models import (
     BillingMode,
     BillingPeriod,
     BillingRounding,
+    OveragePolicy,
     PeriodStatus,
     Subscription,
     SubscriptionStatus,
@@ -52,6 +53,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+from tickets.overage import OverageState, overage_state
 
 ZERO_HOURS = Decimal("0.00")
 HOURS = DecimalField(max_digits=12, decimal_places=2)
@@ -113,6 +115,17 @@ class TimePanel:
     month: dt.date
     included: Decimal
     used: Decimal
+    # The month under the subscription's overage policy (None: a bucket).
+    overage: OverageState | None = None
+
+    @property
+    def overage_summary(self) -> str:
+        """Hours still allowed (``cap``) or loggable without approval (``approve``)."""
+        return self.overage.summary if self.overage else ""
+
+    @property
+    def asks_approval(self) -> bool:
+        return self.overage is not None and self.overage.policy == OveragePolicy.APPROVE
 
     @property
     def left(self) -> Decimal:
@@ -172,6 +185,10 @@ def ticket_time_panel(*, ticket: Ticket, now: dt.datetime | None = None) -> Time
         month=month,
         included=subscription.hours_included,
         used=subscription_hours_used(subscription=subscription, month=month),
+        overage=overage_state(subscription=subscription, month=month)
+        if subscription.overage_policy != OveragePolicy.BILL
+        or subscription.client_cap_hours is not None
+        else None,
     )
 
 

@@ -37,6 +37,7 @@ from tickets.models import (
     TimeEntry,
     TimeTimer,
 )
+from tickets.overage import CAP_REACHED, PENDING_APPROVAL, overage_check, overage_state
 from tickets.selectors import operators_active
 
 # Which argument of the time services each of their refusals is about (by its code), so a form
@@ -47,6 +48,8 @@ TIME_ERROR_FIELDS: dict[str, str] = {
     "hours_max": "hours",
     "hours_step": "hours",
     "bucket_exhausted": "hours",
+    "overage_cap": "hours",
+    "approval_needed": "hours",
     "future_date": "work_date",
     "outside_subscription": "work_date",
     "period_closed": "work_date",
@@ -212,6 +215,55 @@ def _bucket_update_status(*, subscription: Subscription, actor: Any) -> None:
         )
 
 
+def _overage_record(
+    *, outcome: list[str], subscription: Subscription, ticket: Ticket, month: dt.date, actor: Any
+) -> None:
+    """Audit what an entry did under the overage policy (checked by ``overage_check``); time
+    pending approval asks the client's users, once per month (docs/billing-rules.md)."""
+    if not outcome:
+        return
+    state = overage_state(subscription=subscription, month=month)
+    if state is None:
+        return
+    detail = {"month": f"{month:%Y-%m}", "used": str(state.used)}
+    if CAP_REACHED in outcome:
+        audit_record(
+            action=AuditAction.OVERAGE_CAP_REACHED,
+            actor=actor,
+            ticket=ticket,
+            subscription_id=subscription.pk,
+            detail={**detail, "cap": str(state.cap)},
+        )
+    if PENDING_APPROVAL in outcome:
+        audit_record(
+            action=AuditAction.OVERAGE_PENDING,
+            actor=actor,
+            ticket=ticket,
+            subscription_id=subscription.pk,
+            detail={**detail, "pending": str(state.pending), "approved": str(state.approved)},
+        )
+        asked = AuditEvent.objects.filter(
+            action=AuditAction.OVERAGE_REQUESTED,
+            subscription_id=subscription.pk,
+            detail__month=detail["month"],
+        ).exists()
+        if not asked:
+            audit_record(
+                action=AuditAction.OVERAGE_REQUESTED,
+                actor=None,
+                ticket=ticket,
+                subscription_id=subscription.pk,
+                detail={**detail, "pending": str(state.pending)},
+            )
+            _event_on_commit(
+                signals.overage_approval_needed,
+                Subscription,
+                subscription_id=subscription.pk,
+                ticket_id=ticket.pk,
+                month=month,
+            )
+
+
 @transaction.atomic
 def time_entry_log(
     *,
@@ -221,11 +273,15 @@ def time_entry_log(
     work_date: dt.date | None = None,
     note: str = "",
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
     no_charge: bool = False,
     no_charge_reason: str = "",
 ) -> TimeEntry:
     """Add a new entry to the ticket's subscription. Never overwrites an earlier entry.
-    ``no_charge`` (with a reason, by a user allowed to) logs it at no charge."""
+    ``no_charge`` (with a reason, by a user allowed to) logs it at no charge: never billed,
+    so neither the bucket nor the overage policy limits it. Under the ``approve`` policy,
+    time beyond the included and approved hours is refused unless ``pending_ok`` (the
+    operator logs it as pending the client's approval)."""
     hours_value = hours_clean(hours)
     reason = no_charge_check(actor=operator, no_charge=no_charge, reason=no_charge_reason)
     today = local_today(now)
@@ -237,6 +293,14 @@ def time_entry_log(
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
     if is_bucket and not no_charge:
         _bucket_check(subscription=subscription, extra_hours=hours_value)
+    outcome: list[str] = []
+    if not no_charge:
+        outcome = overage_check(
+            subscription=subscription,
+            month=period_of(work_date),
+            new_hours=hours_value,
+            pending_ok=pending_ok,
+        )
     entry = TimeEntry.objects.create(
         ticket=ticket,
         subscription=subscription,
@@ -259,6 +323,13 @@ def time_entry_log(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=operator)
+    _overage_record(
+        outcome=outcome,
+        subscription=subscription,
+        ticket=ticket,
+        month=period_of(work_date),
+        actor=operator,
+    )
     _time_entries_changed(subscription_id=subscription.pk, months=[period_of(work_date)])
     return entry
 
@@ -272,8 +343,10 @@ def time_entry_change(
     work_date: dt.date | None = None,
     note: str | None = None,
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
 ) -> TimeEntry:
-    """Change hours, date or note of an entry of an open month (and the new month is open)."""
+    """Change hours, date or note of an entry of an open month (and the new month is open).
+    More hours in a month pass the overage policy as a new entry does (``pending_ok``)."""
     entry = TimeEntry.objects.select_related("subscription__package").get(pk=entry.pk)
     new_hours = entry.hours if hours is None else hours_clean(hours)
     new_date = work_date or entry.work_date
@@ -296,6 +369,16 @@ def time_entry_change(
             )
         if is_bucket and not entry.no_charge:
             _bucket_check(subscription=subscription, extra_hours=new_hours - entry.hours)
+    outcome: list[str] = []
+    same_month = period_of(new_date) == period_of(entry.work_date)
+    if not entry.no_charge and (new_hours > entry.hours or not same_month):
+        outcome = overage_check(
+            subscription=subscription,
+            month=period_of(new_date),
+            new_hours=new_hours,
+            old_hours=entry.hours if same_month else Decimal("0"),
+            pending_ok=pending_ok,
+        )
     changes = {}
     if new_hours != entry.hours:
         changes["hours"] = [str(entry.hours), str(new_hours)]
@@ -319,6 +402,13 @@ def time_entry_change(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=actor)
+    _overage_record(
+        outcome=outcome,
+        subscription=subscription,
+        ticket=entry.ticket,
+        month=period_of(new_date),
+        actor=actor,
+    )
     if "hours" in changes or "work_date" in changes:  # a new note changes no figure
         _time_entries_changed(subscription_id=subscription.pk, months=months)
     return entry
@@ -369,6 +459,9 @@ def time_entry_no_charge_set(
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
     if is_bucket and entry.no_charge and not no_charge:
         _bucket_check(subscription=subscription, extra_hours=entry.hours)
+    if entry.no_charge and not no_charge:
+        # Charged again, the time counts towards the month's overage like a new entry.
+        overage_check(subscription=subscription, month=month, new_hours=entry.hours)
     detail: dict[str, Any] = {"entry": entry.pk, "hours": str(entry.hours)}
     if no_charge:
         detail["no_charge_reason"] = reason
@@ -761,6 +854,7 @@ def ticket_close(
     work_date: dt.date | None = None,
     note: str = "",
     now: dt.datetime | None = None,
+    pending_ok: bool = False,
 ) -> TimeEntry | None:
     """Close the ticket, first logging ``hours`` of the operator's time on it when given (the
     workspace's "close the ticket and save"). Both or neither: a refused entry leaves the ticket
@@ -768,7 +862,13 @@ def ticket_close(
     entry = None
     if hours is not None and str(hours).strip():
         entry = time_entry_log(
-            ticket=ticket, operator=actor, hours=hours, work_date=work_date, note=note, now=now
+            ticket=ticket,
+            operator=actor,
+            hours=hours,
+            work_date=work_date,
+            note=note,
+            now=now,
+            pending_ok=pending_ok,
         )
     ticket_status_set(ticket=ticket, status=TicketStatus.CLOSED, actor=actor)
     return entry
@@ -786,6 +886,7 @@ def ticket_reply_with_time(
     work_date: dt.date | None = None,
     now: dt.datetime | None = None,
     attachments: Sequence[Upload] = (),
+    pending_ok: bool = False,
 ) -> tuple[TicketMessage, TimeEntry | None]:
     """The workspace's reply with the author's time on it: the time (when ``hours`` is not
     empty) is logged with ``time_entry_log``'s rules and the message added with
@@ -795,7 +896,12 @@ def ticket_reply_with_time(
     entry = None
     if hours is not None and str(hours).strip():
         entry = time_entry_log(
-            ticket=ticket, operator=author, hours=hours, work_date=work_date, now=now
+            ticket=ticket,
+            operator=author,
+            hours=hours,
+            work_date=work_date,
+            now=now,
+            pending_ok=pending_ok,
         )
     message = ticket_message_add(
         ticket=ticket,

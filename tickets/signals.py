@@ -22,3 +22,8 @@ ticket_message_added = Signal()
 # ``new_status``, ``actor_id`` and ``audit_event_id`` (the audit record of a close or a
 # reopening, None for other changes). The sender is ``Ticket``.
 ticket_status_changed = Signal()
+
+# Time beyond the included and approved hours was logged, pending the client's approval, for
+# the first time in the month. Keyword arguments: ``subscription_id``, ``ticket_id`` (the
+# ticket of that time) and ``month`` (first-of-month date). The sender is ``Subscription``.
+overage_approval_needed = Signal()

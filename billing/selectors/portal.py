@@ -13,6 +13,7 @@ from django.db.models import (
     Exists,
     OuterRef,
     QuerySet,
+    Sum,
     Value,
     When,
 )
@@ -33,6 +34,7 @@ from billing.selectors.statements import (
     ZERO_HOURS,
     HoursUsage,
     SubscriptionUsage,
+    approved_hours_subquery,
     hours_usage,
     hours_usage_by_subscription,
     hours_used_subquery,
@@ -48,6 +50,7 @@ from billing.selectors.statements import (
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    OverageApproval,
     PeriodStatus,
     Subscription,
     SubscriptionStatus,
@@ -87,6 +90,7 @@ def client_subscription_usages(
         with_stored_terms(priced_subscriptions(client_id=client_id), month=month)
         .filter(subscription_runs_in(first, last))
         .annotate(
+            approved_in_month=approved_hours_subquery(month),
             # All time only for a bucket: a monthly package's card never reads its history, so
             # PostgreSQL (which evaluates a CASE branch only when it is taken) sums nothing
             # for it, and the card costs the same after 2 or 200 closed months.
@@ -172,8 +176,8 @@ def client_history(
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
-    against the hours included over the months it ran of the last ``chart_months``. Five
-    queries in all."""
+    against the hours included over the months it ran of the last ``chart_months``. Six
+    queries in all (the approvals of extra hours one of them)."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -209,6 +213,13 @@ def client_history(
         "period", "kind", "pk"
     ):
         items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
+    approved: dict[tuple[int, dt.date], Decimal] = {
+        (row["subscription_id"], row["month"]): row["total"]
+        for row in OverageApproval.objects.filter(subscription_id__in=subscription_ids)
+        .order_by()
+        .values("subscription_id", "month")
+        .annotate(total=Sum("hours"))
+    }
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
     for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
         # A bucket's terms serve every month of it.
@@ -241,6 +252,7 @@ def client_history(
                 used_hours=hours_usage(month_rows or [], None).logged,
                 terms=terms,
                 usage_rows=month_rows or [],
+                approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
             )
             rows.append(
                 HistoryRow(

@@ -32,6 +32,7 @@ from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
+    approved_hours_subquery,
     current_price,
     hours_usage,
     hours_usage_by_subscription,
@@ -40,7 +41,7 @@ from billing.selectors.statements import (
     subscription_runs_in,
     ticket_month_hours_queryset,
 )
-from packages.models import BillingMode, Subscription
+from packages.models import BillingMode, OveragePolicy, Subscription
 from packages.selectors import MissingPrice
 from tickets.models import (
     TimeEntry,
@@ -118,6 +119,10 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
             logged_hours=Value(ZERO_HOURS, output_field=HOURS),
             no_charge_hours=Value(ZERO_HOURS, output_field=HOURS),
+            # The overage policy and the month's approved hours: stored with the terms once the
+            # batch ran (a policy changed since never changes the month), else current.
+            billed_overage_policy=Coalesce("stored__overage_policy", "overage_policy"),
+            approved_hours=Coalesce("stored__approved_hours", approved_hours_subquery(month)),
             stored_terms=F("stored__id"),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
@@ -137,6 +142,8 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             "billing_minimum",
             "logged_hours",
             "no_charge_hours",
+            "billed_overage_policy",
+            "approved_hours",
             "stored_terms",
         )
     )
@@ -214,9 +221,12 @@ def rollup_drafts(
     month: dt.date,
     logged_hours: Decimal | None = None,
     no_charge_hours: Decimal = ZERO,
+    overage_policy: str = OveragePolicy.BILL,
+    approved_hours: Decimal = ZERO,
 ) -> tuple[ItemDraft, ...]:
     """The items (fee, overtime) of a recurring subscription with these terms and hours
-    (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``):
+    (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``;
+    ``overage_policy`` and ``approved_hours``: under ``approve`` only approved overtime bills):
     ``statement_compute`` and ``rollup_item_drafts``, the one home of the rule. Pure, so it is
     computed once per distinct set of inputs: a month of 100,000 subscriptions has a few
     thousand (packages x currencies x hours used), docs/performance.md."""
@@ -229,6 +239,8 @@ def rollup_drafts(
         hourly_rate=hourly_rate,
         logged_hours=logged_hours,
         no_charge_hours=no_charge_hours,
+        overage_policy=overage_policy,
+        approved_hours=approved_hours,
     )
     return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
 
@@ -245,6 +257,8 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDr
         used_hours=row["used_hours"],
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
+        overage_policy=row["billed_overage_policy"],
+        approved_hours=row["approved_hours"],
         month=month,
         logged_hours=row.get("logged_hours"),
         no_charge_hours=row.get("no_charge_hours", ZERO),

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import (
+    Case,
     DecimalField,
     F,
     FilteredRelation,
@@ -18,6 +19,7 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Ceil, Coalesce, TruncMonth
 from djmoney.money import Money
@@ -34,7 +36,14 @@ from billing.models import (
     BilledTerms,
     UsageThreshold,
 )
-from packages.models import BillingIncrement, BillingMode, PackagePrice, Subscription
+from packages.models import (
+    BillingIncrement,
+    BillingMode,
+    OverageApproval,
+    OveragePolicy,
+    PackagePrice,
+    Subscription,
+)
 from packages.selectors import package_price_for
 from supportbilling.periods import (
     period_last_day,
@@ -214,8 +223,44 @@ def statement_for_subscription(
         used_hours=usage.billed + extra,
         fee=price.fee.amount,
         hourly_rate=price.hourly_rate.amount,
+        overage_policy=subscription.overage_policy,
+        approved_hours=approved_hours_get(subscription=subscription, month=month),
         logged_hours=usage.logged + extra_hours,
         no_charge_hours=usage.no_charge,
+    )
+
+
+def approved_hours_get(*, subscription: Subscription, month: dt.date) -> Decimal:
+    """The extra hours approved for ``month`` under the ``approve`` policy (zero under the
+    others: nothing to read)."""
+    if subscription.overage_policy != OveragePolicy.APPROVE:
+        return ZERO_HOURS
+    total = OverageApproval.objects.filter(subscription_id=subscription.pk, month=month).aggregate(
+        total=Sum("hours")
+    )["total"]
+    return total or ZERO_HOURS
+
+
+def approved_hours_subquery(month: dt.date) -> Case:
+    """The extra hours approved for ``month`` of the outer subscription under the ``approve``
+    policy, zero otherwise: PostgreSQL evaluates a CASE branch only when it is taken, so the
+    rollup and the cards sum nothing for the other subscriptions."""
+    total = (
+        OverageApproval.objects.filter(subscription=OuterRef("pk"), month=month)
+        .order_by()
+        .values("subscription")
+        .annotate(total=Sum("hours"))
+        .values("total")
+    )
+    return Case(
+        When(
+            overage_policy=OveragePolicy.APPROVE,
+            then=Coalesce(
+                Subquery(total, output_field=HOURS), Value(ZERO_HOURS), output_field=HOURS
+            ),
+        ),
+        default=Value(ZERO_HOURS),
+        output_field=HOURS,
     )
 
 
@@ -227,7 +272,8 @@ def statement_of_terms(
     no_charge_hours: Decimal = ZERO_HOURS,
 ) -> Statement:
     """The statement of ``used_hours`` (billed) under terms stored when the month (or bucket)
-    was billed."""
+    was billed, with the overage policy and the approved hours stored with them: a policy
+    changed after the close never changes the month's statement."""
     return statement_compute(
         billing_mode=terms.billing_mode,
         currency=terms.currency,
@@ -236,6 +282,8 @@ def statement_of_terms(
         fee=terms.fee.amount,
         hourly_rate=terms.hourly_rate.amount,
         terms=TERMS_BILLED,
+        overage_policy=terms.overage_policy,
+        approved_hours=terms.approved_hours,
         logged_hours=logged_hours,
         no_charge_hours=no_charge_hours,
     )
@@ -351,9 +399,12 @@ def statement_of_row(
     extra_hours: Decimal = ZERO_HOURS,
     terms: BilledTerms | None = None,
     usage_rows: list[dict[str, Any]] | None = None,
+    approved_hours: Decimal | None = None,
 ) -> Statement | None:
-    """The statement with the stored ``terms`` when given, else with the current price
-    (annotated by ``with_current_price``); None when neither exists.
+    """The statement with the stored ``terms`` when given (their overage policy and approved
+    hours too), else with the current price (annotated by ``with_current_price``); None when
+    neither exists. The extra hours approved of an open month are ``approved_hours``, else the
+    row's ``approved_in_month`` annotation (``approved_hours_subquery``), else none.
 
     ``usage_rows`` (``ticket_month_hours`` rows of the subscription and month) apply the
     billing policy of the terms (else the package's) to a recurring month; without them
@@ -375,6 +426,8 @@ def statement_of_row(
         )
     if subscription.price_fee is None:
         return None
+    if approved_hours is None:
+        approved_hours = getattr(subscription, "approved_in_month", ZERO_HOURS)
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=subscription.client.currency,
@@ -382,6 +435,8 @@ def statement_of_row(
         used_hours=used_hours + extra,
         fee=subscription.price_fee,
         hourly_rate=subscription.price_hourly_rate,
+        overage_policy=subscription.overage_policy,
+        approved_hours=approved_hours,
         logged_hours=logged + extra_hours,
         no_charge_hours=no_charge,
     )

@@ -153,6 +153,8 @@ def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
                 billing_increment=row["billing_increment"],
                 billing_rounding=row["billing_rounding"],
                 billing_minimum=row["billing_minimum"],
+                overage_policy=row["billed_overage_policy"],
+                approved_hours=row["approved_hours"],
             )
             for row in rows
             if row["stored_terms"] is None
@@ -204,6 +206,8 @@ _BATCH_COLUMNS = {
     "billing_minimum": "billing_minimum",
     "logged_hours": "logged_hours",
     "no_charge_hours": "no_charge_hours",
+    "billed_overage_policy": "overage_policy",
+    "approved_hours": "approved_hours",
     "stored_terms": "stored_terms",
 }
 # The distinct inputs of the billing policy per ticket: the subscription's policy and the
@@ -236,9 +240,10 @@ _TICKETS_UPDATE = (
 # subscriptions.
 _BATCH_INPUTS = (
     "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, MIN(subscription_id) FROM rollup_batch_rows "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, MIN(subscription_id) "
+    "FROM rollup_batch_rows "
     "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours"
+    "logged_hours, no_charge_hours, overage_policy, approved_hours"
 )
 # The items: each row joined to the items computed for its inputs, in the order Python wrote
 # them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
@@ -246,10 +251,12 @@ _BATCH_INPUTS = (
 # count is of the items written now.
 _BATCH_ITEMS_INSERT = (
     "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, position, kind, description, unit, quantity, unit_price, "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, position, kind, "
+    "description, unit, quantity, unit_price, "
     "amount) AS (SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
     "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
     "%(hourly_rate)s::numeric[], %(logged_hours)s::numeric[], %(no_charge_hours)s::numeric[], "
+    "%(overage_policy)s::text[], %(approved_hours)s::numeric[], "
     "%(position)s::int[], %(kind)s::text[], "
     "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
     "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
@@ -263,6 +270,7 @@ _BATCH_ITEMS_INSERT = (
     "AND d.package_name = b.package_name AND d.included_hours = b.included_hours "
     "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
     "AND d.logged_hours = b.logged_hours AND d.no_charge_hours = b.no_charge_hours "
+    "AND d.overage_policy = b.overage_policy AND d.approved_hours = b.approved_hours "
     "ORDER BY b.subscription_id, d.position "
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
@@ -272,9 +280,10 @@ _BATCH_ITEMS_INSERT = (
 _BATCH_TERMS_INSERT = (
     "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
     "fee, hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, "
-    "created_at) "
+    "overage_policy, approved_hours, created_at) "
     "SELECT subscription_id, %(month)s, %(billing_mode)s, included_hours, fee, hourly_rate, "
-    "currency, billing_increment, billing_rounding, billing_minimum, %(written_at)s "
+    "currency, billing_increment, billing_rounding, billing_minimum, overage_policy, "
+    "approved_hours, %(written_at)s "
     "FROM rollup_batch_rows WHERE stored_terms IS NULL "
     "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
 )
@@ -289,6 +298,8 @@ _INPUT_NAMES = (
     "hourly_rate",
     "logged_hours",
     "no_charge_hours",
+    "overage_policy",
+    "approved_hours",
 )
 _POLICY_NAMES = ("billing_increment", "billing_rounding", "billing_minimum")
 _DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
@@ -331,7 +342,19 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
         cursor.execute(_TICKETS_UPDATE, billed)
         cursor.execute(_BATCH_INPUTS)
         for row in cursor.fetchall():
-            currency, package_name, included, used, fee, rate, logged, no_charge, some_pk = row
+            (
+                currency,
+                package_name,
+                included,
+                used,
+                fee,
+                rate,
+                logged,
+                no_charge,
+                overage_policy,
+                approved,
+                some_pk,
+            ) = row
             if fee is None:
                 raise MissingPrice(f"Subscription #{some_pk} has no price in its currency.")
             inputs = row[: len(_INPUT_NAMES)]
@@ -345,6 +368,8 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 month=month,
                 logged_hours=logged,
                 no_charge_hours=no_charge,
+                overage_policy=overage_policy,
+                approved_hours=approved,
             )
             for position, draft in enumerate(computed):
                 for name, value in zip(_INPUT_NAMES, inputs, strict=True):

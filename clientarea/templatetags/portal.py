@@ -50,6 +50,12 @@ def clock(value: Decimal | None) -> str:
 
 
 @register.filter
+def get_item(mapping: dict | None, key: object) -> object:
+    """``mapping|get_item:key``: a dict's value in a template (None when missing)."""
+    return (mapping or {}).get(key)
+
+
+@register.filter
 def usage_level(used_percent: int) -> str:
     """The bar's colour: ``ok``, ``warning`` (amber) from 80 %, ``exhausted`` (red) at 100 %."""
     if used_percent >= UsageThreshold.EXHAUSTED:

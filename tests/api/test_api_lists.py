@@ -167,6 +167,10 @@ def test_resources_read_as_in_the_contract(world):
         "status": "active",
         "start_date": "2026-09-01",
         "end_date": None,
+        "overage_policy": "bill",
+        "overage_cap_hours": None,
+        "client_cap_hours": None,
+        "approved_extra_hours": "0.00",
     }
     ticket = api.get(f"/api/v1/tickets/{world.ticket.pk}/").json()
     assert {k: ticket[k] for k in ("client", "subscription", "subject", "status")} == {
@@ -211,6 +215,9 @@ def test_usage_of_a_recurring_subscription(world):
         "fee": "500.00",
         "overtime_amount": "135.00",
         "closed": False,
+        "overage_policy": "bill",
+        "approved_hours": "0.00",
+        "unapproved_hours": "0.00",
         "terms": "current",
     }
     # the period defaults to the current month; a bad one is a 400

@@ -28,6 +28,12 @@ def _package(w):
     }
 
 
+def _approval(w):
+    """Extra hours to approve, on a subscription whose policy asks for approval."""
+    type(w.subscription).objects.filter(pk=w.subscription.pk).update(overage_policy="approve")
+    return {"hours": "1.5"}
+
+
 ENDPOINTS = [
     # (name, method, path, body, expected per role)
     ("packages list", "get", lambda w: "/api/v1/packages/", None, STAFF_READ),
@@ -91,6 +97,20 @@ ENDPOINTS = [
         lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/",
         lambda w: {"status": "suspended"},
         (401, 403, 403, 403, 200),
+    ),
+    (
+        "subscription overage policy",
+        "post",
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/overage/",
+        lambda w: {"policy": "cap", "cap_hours": "2.00"},
+        (401, 403, 403, 403, 200),
+    ),
+    (
+        "subscription approvals",
+        "post",
+        lambda w: f"/api/v1/subscriptions/{w.subscription.pk}/approvals/",
+        _approval,
+        (401, 201, 403, 403, 403),
     ),
     (
         "subscription usage",

@@ -89,3 +89,24 @@ def test_terminating_sets_the_end_date(client):
     assert client.post(change, {"status": "terminated"}).status_code == 302
     subscription.refresh_from_db()
     assert subscription.end_date == dt.date(2026, 11, 24)
+
+
+def test_staff_set_the_overage_policy_on_the_subscription_page(client):
+    # given an administrator on a monthly subscription's page
+    client.force_login(AdminFactory())
+    subscription = SubscriptionFactory(start_date=dt.date(2026, 11, 1))
+    url = reverse("admin:packages_subscription_change", args=[subscription.pk])
+    form = {"status": "active", "overage_policy": "cap"}
+    # when a cap off the quarter-hour step is typed, it is refused and nothing changes
+    response = client.post(url, {**form, "overage_cap_hours": "1.10"})
+    assert response.status_code == 200
+    assert "Hours must be in steps of 0.25." in response.content.decode()
+    subscription.refresh_from_db()
+    assert subscription.overage_policy == "bill"
+    # when the cap policy with 2 h is saved
+    response = client.post(url, {**form, "overage_cap_hours": "2"})
+    assert response.status_code == 302
+    subscription.refresh_from_db()
+    assert (subscription.overage_policy, str(subscription.overage_cap_hours)) == ("cap", "2.00")
+    event = AuditEvent.objects.get(subscription=subscription, action=AuditAction.OVERAGE_POLICY)
+    assert event.detail == {"policy": ["bill", "cap"], "cap_hours": ["", "2.00"]}

@@ -16,7 +16,7 @@ from rest_framework.authtoken.models import Token
 
 from billing.models import BillableItem, Dispute, ExportJob, PeriodRelease, Statement, UsageAlert
 from customers.models import NotificationPreference
-from packages.models import BillingPeriod, Subscription
+from packages.models import BillingPeriod, OverageApproval, Subscription
 from tests.security.conftest import NOW, SECRET
 from tests.security.urlmap import Route, admin_model_view, admin_models, outcome, routes, url_of
 from tickets.models import AuditEvent, Ticket, TicketMessage, TimeEntry, TimeTimer
@@ -156,6 +156,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "api:subscription-list": API_EVERYONE_LIST,
     "api:subscription-detail": API_EVERYONE_OWN,
     "api:subscription-usage": API_EVERYONE_OWN,
+    "api:subscription-overage": ("401", "405", "405", "405", "405", "405"),  # POST only
+    "api:subscription-approvals": ("401", "405", "405", "405", "405", "405"),  # POST only
     "api:ticket-list": API_EVERYONE_LIST,
     "api:ticket-detail": API_EVERYONE_OWN,
     "api:ticket-time-entries": API_EVERYONE_OWN,
@@ -192,6 +194,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "clientarea:ticket": PORTAL_OWN,
     "clientarea:ticket_reply": ("405",) * 6,  # POST only
     "clientarea:ticket_close": ("405",) * 6,  # POST only
+    "clientarea:overage_approve": ("405",) * 6,  # POST only
+    "clientarea:overage_cap": ("405",) * 6,  # POST only
     # a file of client A's reply: A's users and staff who read tickets (tests/tickets/
     # test_attachments.py has the whole matrix, internal notes included)
     "clientarea:attachment": (SIGN_IN, "200", "404", "200", "200", "200"),
@@ -283,6 +287,19 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
     ),
     "clientarea:ticket_close": ({}, (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN)),
+    "clientarea:overage_approve": (
+        {"hours": "1"},
+        (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
+    ),
+    "clientarea:overage_cap": (
+        {"cap_hours": "1"},
+        (SIGN_IN, None, "404", TO_ADMIN, TO_ADMIN, TO_ADMIN),
+    ),
+    "api:subscription-overage": (
+        {"policy": "cap", "cap_hours": "1"},
+        ("401", "403", "403", "403", "403", None),
+    ),
+    "api:subscription-approvals": ({"hours": "1"}, ("401", None, "404", "403", "403", "403")),
     "clientarea:logout": ({}, ("302 clientarea:login",) * 6),
     "clientarea:unsubscribe": ({}, ("400",) * 6),  # a forged token changes nothing
 }
@@ -381,7 +398,12 @@ def fingerprint(world) -> dict:
         "entries": list(TimeEntry.objects.order_by("pk").values_list("hours", "note")),
         "timers": TimeTimer.objects.count(),
         "audit": AuditEvent.objects.count(),
-        "subscriptions": list(Subscription.objects.order_by("pk").values_list("status")),
+        "subscriptions": list(
+            Subscription.objects.order_by("pk").values_list(
+                "status", "overage_policy", "overage_cap_hours", "client_cap_hours"
+            )
+        ),
+        "approvals": OverageApproval.objects.count(),
         "items": BillableItem.objects.count(),
         "alerts": UsageAlert.objects.count(),
         "periods": list(BillingPeriod.objects.order_by("pk").values_list("status")),

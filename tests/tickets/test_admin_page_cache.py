@@ -8,8 +8,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from packages.models import BillingPeriod, PeriodStatus
+from packages.models import BillingPeriod, OveragePolicy, PeriodStatus, Subscription
 from tests.factories import (
+    ClientUserFactory,
     FinanceFactory,
     OperatorFactory,
     PackageFactory,
@@ -17,9 +18,11 @@ from tests.factories import (
     TicketFactory,
     TicketMessageFactory,
     TimeEntryFactory,
+    package_with_prices,
 )
 from tickets import selectors, services
 from tickets.models import AuditAction, NotificationEvent, TicketNotification, TimeEntry
+from tickets.services_overage import overage_approve, subscription_overage_set
 
 pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 11, 20, 10, 0, tzinfo=dt.UTC)
@@ -170,3 +173,85 @@ def test_the_stamp_changes_with_an_entrys_no_charge_and_its_reason(shown):
     assert len({before, marked, reason_changed}) == 3
     row = shown["html"]().split(f'<tr id="entry-{shown["entry"].pk}"')[1].split("</tr>")[0]
     assert 'title="B"' in row
+
+
+# --- The overage panel (docs/billing-rules.md, "Overage policies") ----------------------------
+# The panel's figures (policy, caps, approvals) are read on every view, outside the cached
+# lists; what the ticket's own trail shows of them (time pending approval, the cap reached)
+# are audit events of the ticket, which change the stamp.
+
+
+@pytest.fixture
+def overage_page(client):
+    operator = OperatorFactory(username="olga")
+    client.force_login(operator)
+    subscription = SubscriptionFactory(
+        package=package_with_prices({"EUR": ("500.00", "60.00")}, included_hours=Decimal("10")),
+        start_date=dt.date(2026, 11, 1),
+    )
+    ticket = TicketFactory(subscription=subscription, client=subscription.client)
+    TimeEntryFactory(
+        ticket=ticket, subscription=subscription, hours=Decimal("9.5"), work_date=NOW.date()
+    )
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+
+    def html() -> str:
+        response = client.get(url)
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert 'id="time-overage"' not in html()  # bill: no line; the lists are cached
+    return {"ticket": ticket, "subscription": subscription, "operator": operator, "html": html}
+
+
+def overage_line(html: str) -> str:
+    return html.split('id="time-overage">')[1].split("</p>")[0]
+
+
+def test_a_policy_change_shows_its_line_and_the_pending_choice_on_the_next_view(overage_page):
+    subscription_overage_set(
+        subscription=overage_page["subscription"],
+        policy=OveragePolicy.APPROVE,
+        cap_hours=None,
+        actor=OperatorFactory(),
+    )
+    html = overage_page["html"]()
+    assert overage_line(html).startswith("Approval needed beyond 10 h in 2026-11")
+    assert 'id="log-pending-ok"' in html and 'id="reply-pending-ok"' in html
+
+
+def test_an_approval_and_time_pending_show_in_the_line_and_the_trail(overage_page):
+    subscription = overage_page["subscription"]
+    subscription_overage_set(
+        subscription=subscription, policy=OveragePolicy.APPROVE, cap_hours=None, actor=None
+    )
+    assert "(0 h approved by the client)" in overage_line(overage_page["html"]())
+    user = ClientUserFactory(client=subscription.client).user
+    overage_approve(subscription=subscription, hours="2", user=user, month=dt.date(2026, 11, 1))
+    assert "Approval needed beyond 12 h in 2026-11 (2 h approved by the client)" in (
+        overage_line(overage_page["html"]())
+    )
+    before = selectors.workspace_stamp(ticket=overage_page["ticket"]).lists
+    services.time_entry_log(
+        ticket=overage_page["ticket"],
+        operator=overage_page["operator"],
+        hours="3",
+        work_date=NOW.date(),
+        pending_ok=True,
+    )
+    assert selectors.workspace_stamp(ticket=overage_page["ticket"]).lists != before
+    html = overage_page["html"]()
+    assert "0.5 h pending approval." in overage_line(html)
+    trail = html.split('id="audit-trail"')[1].split("</section>")[0]
+    assert "Time logged pending approval" in trail
+
+
+def test_a_cap_changed_without_an_audit_event_still_shows_on_the_next_view(overage_page):
+    """A data fix writes no audit event: the stamp need not change, the line is read anew."""
+    subscription = overage_page["subscription"]
+    Subscription.objects.filter(pk=subscription.pk).update(
+        overage_policy=OveragePolicy.CAP, overage_cap_hours=Decimal("2")
+    )
+    assert overage_line(overage_page["html"]()).startswith("Overage cap: 2.5 h more")
+    Subscription.objects.filter(pk=subscription.pk).update(client_cap_hours=Decimal("1"))
+    assert overage_line(overage_page["html"]()).startswith("Overage cap: 1.5 h more")

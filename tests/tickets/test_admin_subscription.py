@@ -46,7 +46,7 @@ def ticket(acme):
     return TicketFactory(client=acme, subscription=None, subject="New laptop")
 
 
-def page(client, ticket):
+def ticket_page(client, ticket):
     response = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk]))
     return response.content.decode()
 
@@ -69,7 +69,7 @@ def test_without_subscription_the_page_offers_the_clients_subscriptions(client, 
         client=acme, package=package_with_prices(name="Bronze"), status="terminated"
     )
     ticket = TicketFactory(client=acme, subscription=None)
-    html = page(client, ticket)
+    html = ticket_page(client, ticket)
     # then all are listed, only the active one can be chosen
     assert "No subscription yet" in text(html)
     assert f'value="{active.pk}">' in html
@@ -130,7 +130,7 @@ def test_add_a_support_service_from_the_ticket(client, operator, acme, ticket):
     # given an active recurring package priced in the client's currency
     gold = package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold")
     package_with_prices(name="Retired", active=False)
-    html = page(client, ticket)
+    html = ticket_page(client, ticket)
     assert f'<option value="{gold.pk}"' in html
     assert "Retired" not in text(html)
     # when the operator adds it from the ticket
@@ -143,7 +143,7 @@ def test_add_a_support_service_from_the_ticket(client, operator, acme, ticket):
     assert ticket.subscription == subscription
     actions = list(AuditEvent.objects.filter(ticket=ticket).values_list("action", flat=True))
     assert actions == [AuditAction.SERVICE_ADDED, AuditAction.SUBSCRIPTION_LINKED]
-    assert "Gold (active) - 10 of 10 h left in 2026-11" in text(page(client, ticket))
+    assert "Gold (active) - 10 of 10 h left in 2026-11" in text(ticket_page(client, ticket))
 
 
 def test_adding_a_bucket_bills_its_fee(client, operator, acme, ticket):
@@ -182,7 +182,7 @@ def test_switch_tracking_off_and_back(client, operator):
         reverse("admin:tickets_ticket_tracking", args=[ticket.pk]), {"track_time": "off"}
     )
     assert response.status_code == 302
-    html = page(client, ticket)
+    html = ticket_page(client, ticket)
     assert "This ticket does not track time." in html
     assert 'id="log-form"' not in html and 'id="timer-start"' not in html
     # and time cannot be logged by a forged post either
@@ -191,6 +191,6 @@ def test_switch_tracking_off_and_back(client, operator):
     assert not TimeEntry.objects.exists()
     # switched back on, the time panel returns
     client.post(reverse("admin:tickets_ticket_tracking", args=[ticket.pk]), {"track_time": "on"})
-    assert 'id="log-form"' in page(client, ticket)
+    assert 'id="log-form"' in ticket_page(client, ticket)
     switches = AuditEvent.objects.filter(action=AuditAction.TRACKING_SWITCHED)
     assert [e.detail["track_time"] for e in switches] == [False, True]
