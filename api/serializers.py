@@ -168,10 +168,16 @@ class PackageSerializer(serializers.ModelSerializer):
 
 class ClientSerializer(serializers.ModelSerializer):
     currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
+    language = serializers.ChoiceField(
+        choices=[code for code, _ in settings.LANGUAGES],
+        required=False,
+        allow_blank=True,
+        help_text="The language of the client's statements; empty: the site's.",
+    )
 
     class Meta:
         model = Client
-        fields = ["id", "name", "email", "currency", "active"]
+        fields = ["id", "name", "email", "currency", "language", "active"]
 
 
 class ClientUserSerializer(serializers.Serializer):

@@ -15,11 +15,29 @@ def validate_currency(code: str) -> None:
         )
 
 
+def validate_language(code: str) -> None:
+    """One of Django's LANGUAGES (checked at run time, like the currency)."""
+    if code and code not in dict(settings.LANGUAGES):
+        raise ValidationError(
+            "%(code)s is not a language code Django knows (e.g. en, de, fr).",
+            params={"code": code},
+            code="language",
+        )
+
+
 class Client(models.Model):
     name = models.CharField(max_length=200)
     email = models.EmailField(help_text="Billing contact.")
     # Every price, statement and billable item of the client is in this currency.
     currency = models.CharField(max_length=3, validators=[validate_currency])
+    # The language of the client's statements (dates, numbers, money); empty: the site's.
+    language = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        validators=[validate_language],
+        help_text="Statements are written in this language; empty: the site's (LANGUAGE_CODE).",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -102,7 +102,7 @@ def notification_unsubscribe(*, user_id: int, kind: str) -> NotificationPreferen
     return notification_preference_set(user=user, **{kind: False})
 
 
-CLIENT_FIELDS = ("name", "email", "currency", "active")
+CLIENT_FIELDS = ("name", "email", "currency", "language", "active")
 
 
 def client_update_check(*, client: Client, fields: dict[str, Any]) -> None:

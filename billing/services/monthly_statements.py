@@ -28,6 +28,7 @@ from billing.selectors.monthly_statements import (
     statements_missing,
     subscriptions_billed_in,
 )
+from customers.models import Client
 from packages.models import BillingPeriod, PeriodStatus, Subscription
 from supportbilling.periods import period_label
 from supportbilling.queue import task_enqueue
@@ -40,16 +41,16 @@ logger = logging.getLogger(__name__)
 STATEMENT_CATCH_UP_WINDOW = dt.timedelta(days=45)
 
 
-def statement_locale() -> str:
-    """The locale statements are written in: the site's (LANGUAGE_CODE); clients have no
-    language of their own yet. Money is always in the client's currency."""
-    return settings.LANGUAGE_CODE
+def statement_locale(client: Client) -> str:
+    """The locale a client's statements are written in: the client's language, else the
+    site's (LANGUAGE_CODE). Money is always in the client's currency."""
+    return client.language or settings.LANGUAGE_CODE
 
 
 def statement_html(*, data: MonthlyStatementData, record: Statement) -> str:
     """The statement's HTML, which WeasyPrint prints: the record (revision, changes) and the
     month's data (terms, usage, tickets, items)."""
-    with translation.override(statement_locale()):
+    with translation.override(statement_locale(data.client)):
         return render_to_string(
             "billing/statement.html",
             {

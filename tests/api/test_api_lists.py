@@ -158,6 +158,7 @@ def test_resources_read_as_in_the_contract(world):
         "name": "ACME",
         "email": world.acme.email,
         "currency": "EUR",
+        "language": "",
         "active": True,
     }
     assert api.get(f"/api/v1/subscriptions/{world.subscription.pk}/").json() == {

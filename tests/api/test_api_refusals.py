@@ -366,6 +366,20 @@ def test_a_clients_currency_is_fixed_once_billed(world):
     }
 
 
+def test_a_clients_language_is_one_django_knows(world):
+    administrator = api_as(world.users["administrator"])
+    url = f"/api/v1/clients/{world.acme.pk}/"
+    response = administrator.patch(url, {"language": "klingon"}, format="json")
+    assert response.status_code == 400
+    assert response.json() == {"language": ['"klingon" is not a valid choice.']}
+    world.acme.refresh_from_db()
+    assert world.acme.language == ""
+    # a known one is kept, and the statements use it
+    assert administrator.patch(url, {"language": "de"}, format="json").status_code == 200
+    world.acme.refresh_from_db()
+    assert world.acme.language == "de"
+
+
 # --- another client's objects are 404 -----------------------------------------------------
 
 

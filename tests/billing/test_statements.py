@@ -93,6 +93,19 @@ def test_closing_a_month_stores_one_statement_pdf_with_the_figures(closed):
     assert statement.figures["total"] == "635.00 EUR"
 
 
+def test_a_client_with_a_language_gets_its_statement_in_that_language(closed):
+    subscription, _ = closed
+    statement = Statement.objects.get(subscription=subscription, month=OCTOBER)
+    # the site's language by default
+    assert 'data-figure="total">€635.00' in html_of(statement)
+    # a German client: German numbers and month names, the same euros
+    subscription.client.language = "de"
+    subscription.client.save()
+    html = html_of(statement)
+    assert 'data-figure="total">635,00\xa0€' in html
+    assert "Oktober 2026" in html
+
+
 def test_the_work_log_shows_only_when_the_package_shows_it(
     clock, celery_eager, django_capture_on_commit_callbacks
 ):
