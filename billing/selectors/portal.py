@@ -25,6 +25,7 @@ from billing.models import (
     BillableItem,
     BilledTerms,
 )
+from billing.selectors.blocks import block_draw_notes, block_hours_of, block_lines_of
 from billing.selectors.portal_tickets import EntryLine, client_ticket_times
 from billing.selectors.statements import (
     HOURS,
@@ -42,6 +43,7 @@ from billing.selectors.statements import (
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    BlockDraw,
     OverageApproval,
     PeriodStatus,
     Subscription,
@@ -95,11 +97,27 @@ def client_subscription_usages(
     )
     if subscription_id is not None:
         subscriptions = subscriptions.filter(pk=subscription_id)
+    rows = list(subscriptions)
+    recurring = [s for s in rows if s.package.billing_mode == BillingMode.RECURRING]
+    # Top-up blocks: one query when none of them has any (billing.selectors.blocks).
+    blocks = block_lines_of(
+        month=month,
+        included={
+            s.pk: (s.stored_included_hours if s.stored_fee is not None else s.hours_included)
+            for s in recurring
+        },
+        used={
+            s.pk: s.used_in_month + (extra_hours if s.pk == subscription_id else ZERO_HOURS)
+            for s in recurring
+        },
+        closed={s.pk for s in recurring if s.stored_fee is not None},
+    )
     usages = []
-    for subscription in subscriptions:
+    for subscription in rows:
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
         used = subscription.used_in_month if is_recurring else subscription.used_ever
         extra = extra_hours if subscription.pk == subscription_id else ZERO_HOURS
+        lines = blocks.get(subscription.pk, [])
         usages.append(
             SubscriptionUsage(
                 subscription=subscription,
@@ -109,8 +127,10 @@ def client_subscription_usages(
                     used_hours=used,
                     extra_hours=extra,
                     terms=stored_terms_of_row(subscription),
+                    block_hours=block_hours_of(lines, closed=subscription.stored_fee is not None),
                 ),
                 extra_hours=extra,
+                blocks=tuple(lines),
             )
         )
     return usages
@@ -123,6 +143,8 @@ class HistoryRow:
     month: dt.date
     statement: Statement | None
     items: list[BillableItem]
+    # Top-up blocks: what the close drew from each, and those that expired unused.
+    block_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,8 +179,9 @@ def client_history(
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
-    against the hours included over the months it ran of the last ``chart_months``. Six
-    queries in all (the approvals of extra hours one of them)."""
+    against the hours included over the months it ran of the last ``chart_months``. Seven
+    queries in all (the approvals of extra hours one of them, the top-up blocks' draws
+    another)."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -194,6 +217,11 @@ def client_history(
         .values("subscription_id", "month")
         .annotate(total=Sum("hours"))
     }
+    draws: dict[tuple[int, dt.date], list[Any]] = {}
+    for draw in BlockDraw.objects.filter(subscription_id__in=subscription_ids).select_related(
+        "block"
+    ):
+        draws.setdefault((draw.subscription_id, draw.month), []).append(draw)
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
     for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
         # A bucket's terms serve every month of it.
@@ -215,13 +243,22 @@ def client_history(
             if not is_recurring and not month_items and not hours:
                 continue
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
+            month_draws = draws.get((subscription.pk, month), [])
             statement = statement_of_row(
                 subscription,
                 used_hours=hours,
                 terms=terms,
                 approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
+                block_hours=sum((draw.hours for draw in month_draws), ZERO_HOURS),
             )
-            rows.append(HistoryRow(month=month, statement=statement, items=month_items))
+            rows.append(
+                HistoryRow(
+                    month=month,
+                    statement=statement,
+                    items=month_items,
+                    block_notes=tuple(block_draw_notes(month_draws)),
+                )
+            )
         # Only the months the subscription ran: before its start there is nothing to show,
         # and a zero bar there would read as a month without support requests.
         chart = (

@@ -19,7 +19,13 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from billing.calculations import ItemDraft, money_round, rollup_item_drafts, statement_compute
+from billing.calculations import (
+    ItemDraft,
+    hours_split,
+    money_round,
+    rollup_item_drafts,
+    statement_compute,
+)
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
     approved_hours_subquery,
@@ -30,6 +36,7 @@ from billing.selectors.statements import (
 )
 from packages.models import BillingMode, Subscription
 from packages.selectors import MissingPrice
+from tickets.blocks import BlockBalance, block_balances_of
 from tickets.models import (
     TimeEntry,
 )
@@ -104,6 +111,73 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
     )
 
 
+def rollup_block_balances(
+    *, month: dt.date, rows: list[Mapping[str, Any]]
+) -> dict[int, list[BlockBalance]]:
+    """The top-up blocks of the batch's recurring subscriptions (the rows of
+    ``rollup_rows``) serving ``month``, each with the hours it has available for the month:
+    its size minus the draws stored by the closes of earlier months (minus what earlier
+    months not closed yet draw). One query when no subscription of the batch has a block,
+    four otherwise. The rollup adds their total to each row as ``block_hours``, the one
+    more input of ``statement_compute`` (docs/decisions.md, "Top-up blocks")."""
+    return block_balances_of(
+        subscriptions={row["pk"]: row["included_hours"] for row in rows}, month=month
+    )
+
+
+def rollup_rows_with_blocks(
+    rows: list[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
+) -> list[Mapping[str, Any]]:
+    """The rows with ``block_hours``: what their blocks have available for the month."""
+    return [
+        {**row, "block_hours": sum((b.available for b in balances.get(row["pk"], [])), ZERO)}
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class BlockDrawDraft:
+    """What the close of a month draws from one block, and leaves unused if it expires."""
+
+    subscription_id: int
+    block_id: int
+    hours: Decimal
+    expired_hours: Decimal
+
+
+def rollup_block_draws(
+    *, month: dt.date, rows: list[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
+) -> list[BlockDrawDraft]:
+    """Per block of the batch: what the month draws from it (``hours_split`` of the row's
+    hours used), and the hours it leaves unused when ``month`` is the month it expires in.
+    Only blocks with either above zero."""
+    drafts = []
+    for row in rows:
+        own = balances.get(row["pk"], [])
+        if not own:
+            continue
+        _, draws, _ = hours_split(
+            row["used_hours"], row["included_hours"], [(b.block_id, b.available) for b in own]
+        )
+        drawn = dict(draws)
+        for balance in own:
+            hours = drawn.get(balance.block_id, ZERO)
+            expires_now = balance.expires_on is not None and (
+                balance.expires_on.replace(day=1) == month
+            )
+            expired = balance.available - hours if expires_now else ZERO
+            if hours > 0 or expired > 0:
+                drafts.append(
+                    BlockDrawDraft(
+                        subscription_id=row["pk"],
+                        block_id=balance.block_id,
+                        hours=hours,
+                        expired_hours=expired,
+                    )
+                )
+    return drafts
+
+
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
     """Recurring subscriptions to bill in ``month`` whose package has no price in the
     client's currency: the rollup refuses to run until they are fixed."""
@@ -129,6 +203,7 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDra
         hourly_rate=row["hourly_rate"],
         overage_policy=row["overage_policy"],
         approved_hours=row["approved_hours"],
+        block_hours=row.get("block_hours", ZERO),
     )
     return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
 
@@ -167,7 +242,9 @@ def period_close_preview(*, month: dt.date, batch_size: int) -> ClosePreview:
     expected: dict[tuple[str, str], list[Any]] = {}
     for first_id, last_id in rollup_batches(month=month, batch_size=batch_size):
         already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
-        for row in rollup_rows(month=month, first_id=first_id, last_id=last_id):
+        rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+        rows = rollup_rows_with_blocks(rows, rollup_block_balances(month=month, rows=rows))
+        for row in rows:
             if row["fee"] is None:
                 continue  # period_close_check refuses the month and names it
             for draft in rollup_row_drafts(row=row, month=month):

@@ -32,6 +32,7 @@ from billing.models import (
     BilledTerms,
     UsageThreshold,
 )
+from billing.selectors.blocks import BlockLine, block_hours_of, block_lines_of
 from packages.models import (
     BillingMode,
     OverageApproval,
@@ -76,12 +77,19 @@ def statement_for_subscription(
     used = subscription_hours_used(subscription=subscription, month=month) + extra_hours
     approved = approved_hours_get(subscription=subscription, month=month)
     terms = billed_terms_get(subscription_id=subscription.pk, month=month)
+    block_hours = ZERO_HOURS
+    if subscription.package.billing_mode == BillingMode.RECURRING:
+        lines = subscription_block_lines(
+            subscription=subscription, month=month, used=used, closed=terms is not None
+        )
+        block_hours = block_hours_of(lines, closed=terms is not None)
     if terms is not None:
         return statement_of_terms(
             terms,
             used_hours=used,
             overage_policy=subscription.overage_policy,
             approved_hours=approved,
+            block_hours=block_hours,
         )
     currency = subscription.client.currency
     price = package_price_for(package_id=subscription.package_id, currency=currency)
@@ -94,7 +102,21 @@ def statement_for_subscription(
         hourly_rate=price.hourly_rate.amount,
         overage_policy=subscription.overage_policy,
         approved_hours=approved,
+        block_hours=block_hours,
     )
+
+
+def subscription_block_lines(
+    *, subscription: Subscription, month: dt.date, used: Decimal, closed: bool
+) -> list[BlockLine]:
+    """The top-up blocks of one recurring subscription in ``month`` (``billing.selectors.
+    blocks``); ``closed``: the month was billed, the draws are those it stored."""
+    return block_lines_of(
+        month=month,
+        included={subscription.pk: subscription.hours_included},
+        used={subscription.pk: used},
+        closed={subscription.pk} if closed else set(),
+    ).get(subscription.pk, [])
 
 
 def approved_hours_get(*, subscription: Subscription, month: dt.date) -> Decimal:
@@ -137,6 +159,7 @@ def statement_of_terms(
     used_hours: Decimal,
     overage_policy: str = OveragePolicy.BILL,
     approved_hours: Decimal = Decimal("0.00"),
+    block_hours: Decimal = Decimal("0.00"),
 ) -> Statement:
     """The statement of ``used_hours`` under terms stored when the month (or bucket) was
     billed."""
@@ -150,6 +173,7 @@ def statement_of_terms(
         terms=TERMS_BILLED,
         overage_policy=overage_policy,
         approved_hours=approved_hours,
+        block_hours=block_hours,
     )
 
 
@@ -182,6 +206,7 @@ class SubscriptionUsage:
     month: dt.date
     statement: Statement | None
     extra_hours: Decimal = ZERO_HOURS
+    blocks: tuple[BlockLine, ...] = ()  # its top-up blocks in the month (recurring)
 
     @property
     def thresholds_reached(self) -> list[int]:
@@ -259,6 +284,7 @@ def statement_of_row(
     extra_hours: Decimal = ZERO_HOURS,
     terms: BilledTerms | None = None,
     approved_hours: Decimal | None = None,
+    block_hours: Decimal = ZERO_HOURS,
 ) -> Statement | None:
     """The statement with the stored ``terms`` when given, else with the current price
     (annotated by ``with_current_price``); None when neither exists. The extra hours
@@ -272,6 +298,7 @@ def statement_of_row(
             used_hours=used_hours + extra_hours,
             overage_policy=subscription.overage_policy,
             approved_hours=approved_hours,
+            block_hours=block_hours,
         )
     if subscription.price_fee is None:
         return None
@@ -284,4 +311,5 @@ def statement_of_row(
         hourly_rate=subscription.price_hourly_rate,
         overage_policy=subscription.overage_policy,
         approved_hours=approved_hours,
+        block_hours=block_hours,
     )

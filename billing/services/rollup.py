@@ -21,16 +21,21 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.rollup import (
+    BlockDrawDraft,
     rollup_batches,
     rollup_billed_kinds,
+    rollup_block_balances,
+    rollup_block_draws,
     rollup_row_drafts,
     rollup_rows,
+    rollup_rows_with_blocks,
     subscriptions_without_price,
 )
 from billing.services.items import billable_item_from_draft
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    BlockDraw,
     PeriodStatus,
 )
 from packages.selectors import billing_start
@@ -317,6 +322,52 @@ def _audit_insert(
     )
 
 
+def _block_draws_insert(*, month: dt.date, drafts: list[BlockDrawDraft]) -> None:
+    """Store what the month drew from each top-up block (one insert for the batch) and record
+    each block that expires with hours unused: a ``block_expired`` event on the trail of the
+    subscription it topped up. A batch that ran before (its rows are there) writes nothing."""
+    if not drafts:
+        return
+    stored = set(
+        BlockDraw.objects.filter(
+            month=month, block_id__in=[draft.block_id for draft in drafts]
+        ).values_list("block_id", flat=True)
+    )
+    new = [draft for draft in drafts if draft.block_id not in stored]
+    if not new:
+        return
+    BlockDraw.objects.bulk_create(
+        [
+            BlockDraw(
+                block_id=draft.block_id,
+                subscription_id=draft.subscription_id,
+                month=month,
+                hours=draft.hours,
+                expired_hours=draft.expired_hours,
+            )
+            for draft in new
+        ],
+        ignore_conflicts=True,
+    )
+    expired = [draft for draft in new if draft.expired_hours > 0]
+    if expired:
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    action=AuditAction.BLOCK_EXPIRED,
+                    subscription_id=draft.subscription_id,
+                    detail={
+                        "period": period_label(month),
+                        "block": draft.block_id,
+                        "drawn": str(draft.hours),
+                        "unused": str(draft.expired_hours),
+                    },
+                )
+                for draft in expired
+            ]
+        )
+
+
 @transaction.atomic
 def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
@@ -331,6 +382,13 @@ def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """
     _batch_lock(month, first_id)
     rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    # Top-up blocks: their available hours enter each row as ``block_hours`` (one more
+    # input of statement_compute), and the batch stores what the month drew from each.
+    balances = rollup_block_balances(month=month, rows=rows)
+    rows = rollup_rows_with_blocks(rows, balances)
+    _block_draws_insert(
+        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
+    )
     already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
     new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
     billed_subscriptions: set[int] = set()
