@@ -93,7 +93,7 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
     limits = {
         "/tickets/{ticket}/": 9,
         "/history/": 11,
-        "/subscriptions/{monthly}/": 10,
+        "/subscriptions/{monthly}/": 11,
         "/?subscription={monthly}&extra=2.5": 10,
     }
     for page, count in small.items():
