@@ -75,11 +75,11 @@ def block_balances_of(
     ids = [block.pk for block in blocks]
     drawn: dict[int, Decimal] = {}
     settled: dict[int, set[dt.date]] = {}
-    for row in BlockDraw.objects.filter(block_id__in=ids, month__lt=month).values(
+    for draw in BlockDraw.objects.filter(block_id__in=ids, month__lt=month).values(
         "block_id", "subscription_id", "month", "hours"
     ):
-        drawn[row["block_id"]] = drawn.get(row["block_id"], ZERO) + row["hours"]
-        settled.setdefault(row["subscription_id"], set()).add(row["month"])
+        drawn[draw["block_id"]] = drawn.get(draw["block_id"], ZERO) + draw["hours"]
+        settled.setdefault(draw["subscription_id"], set()).add(draw["month"])
     earliest = min(block.start_date for block in blocks).replace(day=1)
     closed = set(
         BillingPeriod.objects.filter(
@@ -87,7 +87,7 @@ def block_balances_of(
         ).values_list("month", flat=True)
     )
     unsettled: dict[int, dict[dt.date, Decimal]] = {}
-    owners = {block.topup_of_id for block in blocks}
+    owners = {block.topup_of_id for block in blocks if block.topup_of_id is not None}
     rows = (
         TimeEntry.objects.filter(
             subscription_id__in=owners, work_date__gte=earliest, work_date__lt=month
