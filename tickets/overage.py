@@ -188,7 +188,7 @@ def overage_check(
             )
         if added == left:
             outcome.append(CAP_REACHED)
-    if state.policy == OveragePolicy.APPROVE and total > state.included + state.approved:
+    if state.policy == OveragePolicy.APPROVE and total > state.prepaid + state.approved:
         if not pending_ok:
             raise ValidationError(
                 f"Time beyond {state.prepaid + state.approved:.2f} h in {label} needs the "

@@ -240,3 +240,21 @@ def test_example_combined_included_then_block_then_cap():
     items = items_of(monthly)
     assert items["overtime"].quantity == Decimal("2.00")
     assert items["overtime"].amount.amount == Decimal("120.00")
+
+
+def test_under_approve_the_blocks_come_before_time_that_needs_approval():
+    monthly = gold(OveragePolicy.APPROVE)
+    block(monthly, "2")
+    ticket = TicketFactory(client=monthly.client, subscription=monthly)
+    log(ticket, "12")  # 10 h included + 2 h of the block: no approval needed
+    with pytest.raises(ValidationError) as refused:
+        log(ticket, "0.25")
+    assert refused.value.code == "approval_needed"
+    assert "Time beyond 12.00 h in 2026-10" in refused.value.messages[0]
+    log(ticket, "0.25", pending_ok=True)
+    statement = statement_for_subscription(subscription=monthly, month=OCTOBER)
+    assert (statement.block_hours_used, statement.overtime_hours, statement.unapproved_hours) == (
+        Decimal("2.00"),
+        Decimal("0.00"),
+        Decimal("0.25"),
+    )
