@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.calculations import hours_split, money_round, rollup_item_drafts, statement_compute
+from packages.blocks import Block, blocks_available
 from tickets.hours import hours_clean, hours_clock, hours_parse
 
 QUARTER = Decimal("0.25")
@@ -178,3 +179,41 @@ def test_blocks_only_ever_lower_the_overtime_billed(used, included, block_hours,
     assert with_blocks.overtime_hours + with_blocks.block_hours_used == without.overtime_hours
     assert with_blocks.block_hours_used <= block_hours
     assert with_blocks.overtime_amount <= without.overtime_amount
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(hours_amounts, st.integers(0, 5), st.one_of(st.none(), st.integers(0, 5))),
+        max_size=4,
+    ),
+    st.lists(hours_amounts, min_size=6, max_size=6),
+    hours_amounts,
+)
+def test_a_blocks_balance_never_goes_below_zero_nor_above_its_size(specs, used, included):
+    # blocks starting in month ``start`` (0..5 after October), expiring ``expiry`` months
+    # after their start (None: never); six months of hours, none of them closed yet
+    months = [dt.date(2026 + (9 + i) // 12, (9 + i) % 12 + 1, 1) for i in range(7)]
+    blocks = [
+        Block(
+            id=index,
+            hours=hours,
+            start_date=months[start],
+            expires_on=None
+            if expiry is None
+            else months[min(start + expiry, 6)] - dt.timedelta(days=1),
+        )
+        for index, (hours, start, expiry) in enumerate(specs)
+    ]
+    sizes = {block.id: block.hours for block in blocks}
+    for month in months:
+        available = blocks_available(
+            month=month,
+            blocks=blocks,
+            drawn={},
+            unsettled_used=dict(zip(months[:6], used, strict=True)),
+            included=included,
+        )
+        for block_id, hours in available:
+            assert 0 <= hours <= sizes[block_id]
+            assert blocks[block_id].runs_in(month)
