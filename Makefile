@@ -38,10 +38,10 @@ test: install-test
 lint: install-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/bandit -q -r customers packages tickets billing clientarea api supportbilling \
+	$(VENV)/bin/bandit -q -r customers packages tickets billing clientarea api supportbilling webhooks whmcs \
 		-x '*/migrations/*,*/seed_demo.py'
 	SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production} \
-		$(VENV)/bin/mypy customers packages tickets billing clientarea api supportbilling
+		$(VENV)/bin/mypy customers packages tickets billing clientarea api supportbilling webhooks whmcs
 
 # Known vulnerabilities in the pinned dependencies (needs PyPI's JSON API or OSV).
 audit: install-test

@@ -20,7 +20,9 @@ from billing.models import (
 )
 from customers.models import Client
 from packages.models import (
+    BillingIncrement,
     BillingMode,
+    BillingRounding,
     OveragePolicy,
     PackagePrice,
     Subscription,
@@ -63,9 +65,11 @@ def _money_field(
     )
 
 
-def _hours_total() -> serializers.DecimalField:
+def _hours_total(help_text: str | None = None) -> serializers.DecimalField:
     """A sum of hours the server sends: never negative."""
-    return serializers.DecimalField(max_digits=12, decimal_places=2, min_value=ZERO)
+    return serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=ZERO, help_text=help_text
+    )
 
 
 def _django_messages(exc: DjangoValidationError) -> list[str]:
@@ -133,6 +137,27 @@ class PackageSerializer(serializers.ModelSerializer):
         max_digits=6, decimal_places=2, min_value=Decimal("0"), required=False
     )
     prices = PriceSerializer(many=True)
+    billing_increment = serializers.ChoiceField(
+        choices=BillingIncrement.choices,
+        required=False,
+        help_text="Billed time is rounded UP to this step, in hours (docs/billing-rules.md, "
+        '"Billing increment and minimum"). Default "0.25".',
+    )
+    billing_rounding = serializers.ChoiceField(
+        choices=BillingRounding.choices,
+        required=False,
+        help_text="entry: each time entry is rounded up; ticket_month: each ticket's time in a "
+        "month is summed, then rounded up. Default entry.",
+    )
+    billing_minimum = serializers.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("24"),
+        required=False,
+        help_text="Hours billed at least per ticket and month with chargeable time, in steps "
+        "of 0.25; 0: no minimum. Changing the policy affects open months only.",
+    )
 
     class Meta:
         model = SupportPackage
@@ -305,7 +330,19 @@ class UsageSerializer(serializers.Serializer):
     period = PeriodField()
     billing_mode = serializers.ChoiceField(choices=BillingMode.choices)
     included_hours = _hours_total()
-    used_hours = _hours_total()
+    used_hours = _hours_total(
+        help_text="The hours billed (counted against the included hours): the chargeable "
+        "hours under the package's billing policy (rounded up, at least the minimum per ticket "
+        "and month)."
+    )
+    logged_hours = _hours_total(
+        help_text="The chargeable hours as logged, before the billing policy's rounding."
+    )
+    billed_hours = _hours_total(help_text="The same as used_hours.")
+    no_charge_hours = _hours_total(
+        help_text="Hours worked at no charge: neither billed nor counted against the included "
+        "hours."
+    )
     remaining_hours = _hours_total()
     overtime_hours = _hours_total()
     currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
@@ -428,6 +465,20 @@ class TimeEntrySerializer(serializers.ModelSerializer):
     note = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
     billed = serializers.SerializerMethodField()
     pending_approval = _pending_approval_field()
+    no_charge = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Worked time that is not billed nor deducted from the included hours "
+        "(goodwill, our own mistake). Needs the permission tickets.mark_no_charge (a 403 "
+        "without it) and a no_charge_reason.",
+    )
+    no_charge_reason = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why the time is at no charge; required with no_charge.",
+    )
 
     class Meta:
         model = TimeEntry
@@ -441,6 +492,8 @@ class TimeEntrySerializer(serializers.ModelSerializer):
             "note",
             "billed",
             "pending_approval",
+            "no_charge",
+            "no_charge_reason",
         ]
         read_only_fields = ["ticket", "subscription"]
 
@@ -456,6 +509,13 @@ class TimeEntryUpdateSerializer(serializers.Serializer):
     work_date = serializers.DateField(required=False)
     note = serializers.CharField(max_length=500, required=False, allow_blank=True)
     pending_approval = _pending_approval_field()
+    no_charge = serializers.BooleanField(
+        required=False,
+        help_text="Mark the entry no charge (true, with no_charge_reason) or charge it again "
+        "(false). Needs the permission tickets.mark_no_charge (a 403 without it); refused in "
+        "a closed month.",
+    )
+    no_charge_reason = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
     def validate_work_date(self, value):
         return _plausible_date(value)

@@ -8,6 +8,8 @@ import datetime as dt
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import DecimalField, Prefetch, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, StreamingHttpResponse
@@ -244,6 +246,9 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             "billing_mode": statement.billing_mode,
             "included_hours": statement.included_hours,
             "used_hours": statement.used_hours,
+            "logged_hours": statement.logged_hours,
+            "billed_hours": statement.billed_hours,
+            "no_charge_hours": statement.no_charge_hours,
             "remaining_hours": statement.remaining_hours,
             "overtime_hours": statement.overtime_hours,
             "currency": statement.currency,
@@ -408,6 +413,8 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet
             hours=data["hours"],
             work_date=data.get("work_date"),
             note=data.get("note", ""),
+            no_charge=data.get("no_charge", False),
+            no_charge_reason=data.get("no_charge_reason", ""),
             pending_ok=data.get("pending_approval", False),
         )
         entry = _entries_for(None).get(pk=entry.pk)
@@ -431,14 +438,27 @@ class TimeEntryViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, ApiV
         serializer = s.TimeEntryUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        entry = ticket_services.time_entry_change(
-            entry=entry,
-            actor=request.user,
-            hours=data.get("hours"),
-            work_date=data.get("work_date"),
-            note=data.get("note"),
-            pending_ok=data.get("pending_approval", False),
-        )
+        with transaction.atomic():  # both changes or neither
+            if "no_charge" in data:
+                # A refusal (permission, reason, closed month) changes nothing.
+                entry = ticket_services.time_entry_no_charge_set(
+                    entry=entry,
+                    actor=request.user,
+                    no_charge=data["no_charge"],
+                    reason=data.get("no_charge_reason", ""),
+                )
+            elif "no_charge_reason" in data:
+                raise DjangoValidationError(
+                    {"no_charge_reason": "Send no_charge with the reason (true: no charge)."}
+                )
+            entry = ticket_services.time_entry_change(
+                entry=entry,
+                actor=request.user,
+                hours=data.get("hours"),
+                work_date=data.get("work_date"),
+                note=data.get("note"),
+                pending_ok=data.get("pending_approval", False),
+            )
         return Response(self.get_serializer(self.get_queryset().get(pk=entry.pk)).data)
 
     def perform_destroy(self, instance):

@@ -28,8 +28,10 @@ from djmoney.money import Money
 from billing.models import BillableItem, BilledTerms, UsageAlert
 from customers.models import Client, ClientUser
 from packages.models import (
+    BillingIncrement,
     BillingMode,
     BillingPeriod,
+    BillingRounding,
     InvoiceAction,
     PackagePrice,
     PeriodStatus,
@@ -112,6 +114,8 @@ COLUMNS = {
         "hours",
         "work_date",
         "note",
+        "no_charge",
+        "no_charge_reason",
         "created_at",
         "updated_at",
     ),
@@ -140,6 +144,9 @@ COLUMNS = {
         "currency",
         "fee",
         "hourly_rate",
+        "billing_increment",
+        "billing_rounding",
+        "billing_minimum",
         "created_at",
     ),
 }
@@ -408,6 +415,9 @@ def bench_seed(
                     currency,
                     package.fees[currency],
                     package.rates[currency],
+                    BillingIncrement.QUARTER.value,  # a bucket is drawn by the hours logged
+                    BillingRounding.PER_ENTRY.value,
+                    Decimal("0"),
                     now,
                 )
             )
@@ -490,6 +500,8 @@ def bench_seed(
                 worked,
                 low + dt.timedelta(days=rng.randrange((high - low).days + 1)),
                 rng.choice(WORK),
+                False,
+                "",
                 now,
                 now,
             )

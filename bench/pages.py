@@ -15,6 +15,12 @@ for ``--seconds`` each:
 4. the admin's ticket page of the ticket with 50 messages and 100 entries, as the operator;
 5. one save: logging 0.25 h on a ticket through the admin's "Save time" (302 expected).
 
+With ``--dashboard-scaling`` it also seeds two variants of the portal's client, one with 10
+more Gold subscriptions (13) and one with 6 closed months instead of 24, measures their
+dashboards like the first, and the CPU time of one dashboard in this process (Django's test
+client, median of 40 after a warm-up) for all three: the cost of a subscription and of the
+closed months.
+
 It prints a table (requests per second, p50, p99, errors, bytes of one answer, the throughput
 over the floor's), or with ``--json`` one JSON object on stdout (the progress goes to stderr).
 For a benchmark database only: it writes time entries.
@@ -50,6 +56,44 @@ def _row(result: webload.Result, size: int, floor: webload.Result) -> dict[str, 
     }
 
 
+SCALING_EXTRA_SUBSCRIPTIONS = 10
+SCALING_CLOSED_MONTHS = 6
+VARIANTS = {
+    # key: (client name, portal user, extra subscriptions, closed months)
+    "dashboard_more_subscriptions": (
+        "Bench portal client, 13 subscriptions",
+        "bench-client-13",
+        SCALING_EXTRA_SUBSCRIPTIONS,
+        webload.CLOSED_MONTHS,
+    ),
+    "dashboard_fewer_closed_months": (
+        "Bench portal client, 6 closed months",
+        "bench-client-6m",
+        0,
+        SCALING_CLOSED_MONTHS,
+    ),
+}
+
+
+def _cpu_ms(path: str, username: str, views: int = 40) -> float:
+    """Median CPU time of one GET of ``path`` in this process, signed in as ``username``."""
+    import time
+
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    browser = Client(HTTP_HOST="127.0.0.1")
+    browser.force_login(get_user_model().objects.get(username=username))
+    for _ in range(5):
+        assert browser.get(path).status_code == 200
+    times = []
+    for _ in range(views):
+        started = time.process_time()
+        browser.get(path)
+        times.append(time.process_time() - started)
+    return round(sorted(times)[views // 2] * 1000, 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="per measurement")
@@ -60,6 +104,12 @@ def main() -> None:
         type=int,
         default=170_000,
         help="other clients' entries in the current month, seeded once (0: none)",
+    )
+    parser.add_argument(
+        "--dashboard-scaling",
+        action="store_true",
+        help="also the dashboards of a client with 10 more subscriptions and of one with 6 "
+        "closed months, under load and in process",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
@@ -74,6 +124,9 @@ def main() -> None:
     from tickets.models import TimeEntry
 
     webload.seed_client()
+    if args.dashboard_scaling:
+        for name, username, extra, months in VARIANTS.values():
+            webload.seed_client(name, username, extra_subscriptions=extra, closed_months=months)
     busy, save, _ = webload.seed_operator_tickets()
     webload.seed_other_clients(entries=args.other_entries)
     machine = webload.machine()
@@ -112,6 +165,14 @@ def main() -> None:
                 **common,
             ),
         }
+        if args.dashboard_scaling:
+            for key, (name, username, _, _) in VARIANTS.items():
+                cookies, _ = webload.login(base, reverse("clientarea:login"), username)
+                sizes[key] = _bytes(base, home, cookies, "Bench Gold")
+                webload.measure("warm-up", base, home, cookies=cookies, seconds=2)
+                results[key] = webload.measure(
+                    f"dashboard of {name.split(', ')[1]}", base, home, cookies=cookies, **common
+                )
         before = TimeEntry.objects.filter(ticket_id=save).count()
         results["save"] = webload.measure(
             "save time POST (302)",
@@ -142,6 +203,18 @@ def main() -> None:
         "saves_ok": saves_ok,
         "entries_added": added,
     }
+    if args.dashboard_scaling:
+        cpu = {"dashboard": _cpu_ms(home, webload.CLIENT_USER)}
+        for key, (_, username, _, _) in VARIANTS.items():
+            cpu[key] = _cpu_ms(home, username)
+        report["dashboard_cpu_ms"] = cpu
+        report["dashboard_cpu_ms_per_extra_subscription"] = round(
+            (cpu["dashboard_more_subscriptions"] - cpu["dashboard"]) / SCALING_EXTRA_SUBSCRIPTIONS,
+            3,
+        )
+        report["dashboard_cpu_ms_24_over_6_closed_months"] = round(
+            cpu["dashboard"] - cpu["dashboard_fewer_closed_months"], 2
+        )
     if args.json:
         print(json.dumps(report, indent=2), file=out)
         out.flush()
@@ -156,6 +229,13 @@ def main() -> None:
                 f"{row['errors']:6d} {row['bytes']:8d} {row['over_signed_in']:8.2f}"
             )
         print(f"entries added: {added} for {saves_ok} successful saves")
+        if args.dashboard_scaling:
+            print(f"dashboard CPU in process, ms: {report['dashboard_cpu_ms']}")
+            print(
+                "per extra subscription: "
+                f"{report['dashboard_cpu_ms_per_extra_subscription']} ms; 24 closed months "
+                f"over 6: {report['dashboard_cpu_ms_24_over_6_closed_months']} ms"
+            )
     if any(result.errors for result in results.values()) or added != saves_ok:
         raise SystemExit("errors during the run (see above)")
 

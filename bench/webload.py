@@ -109,8 +109,17 @@ def users_seed() -> None:
         operator.groups.add(Group.objects.get(name=OPERATORS_GROUP))
 
 
-def seed_client() -> Seeded:
-    """The client of the portal benchmark; reused when it is already there."""
+def seed_client(
+    name: str = CLIENT_NAME,
+    username: str = CLIENT_USER,
+    *,
+    extra_subscriptions: int = 0,
+    closed_months: int = CLOSED_MONTHS,
+) -> Seeded:
+    """The client of the portal benchmark; reused when it is already there. Another ``name``
+    and ``username`` seed a variant of it for the dashboard's scaling: ``extra_subscriptions``
+    more Gold subscriptions (each with the same history as the first ones), or a history of
+    ``closed_months`` instead of 24."""
     from django.contrib.auth.models import User
     from django.db import connection, transaction
 
@@ -121,7 +130,7 @@ def seed_client() -> Seeded:
     from tickets.models import MessageKind, Ticket, TicketMessage, TicketStatus, TimeEntry
 
     users_seed()
-    client = Client.objects.filter(name=CLIENT_NAME).first()
+    client = Client.objects.filter(name=name).first()
     if client is not None:
         _current_month_entries(client.pk)
         return Seeded(
@@ -139,14 +148,14 @@ def seed_client() -> Seeded:
     started = time.perf_counter()
     rng = random.Random(6)
     current = period_current()
-    months = _months_before(current, CLOSED_MONTHS)
+    months = _months_before(current, closed_months)
     operator = User.objects.get(username=OPERATOR_USER)
     with transaction.atomic():
         gold = _package("Bench Gold", BillingMode.RECURRING, "10", "500.00", "60.00")
         silver = _package("Bench Silver", BillingMode.RECURRING, "4", "220.00", "65.00")
         block = _package("Bench 5000 hours block", BillingMode.ONE_TIME, "5000", "90000.00", "0")
-        client = Client.objects.create(name=CLIENT_NAME, email="billing@bench.test", currency="EUR")
-        user = User.objects.create_user(CLIENT_USER, "client@bench.test", PASSWORD)
+        client = Client.objects.create(name=name, email="billing@bench.test", currency="EUR")
+        user = User.objects.create_user(username, f"{username}@bench.test", PASSWORD)
         ClientUser.objects.create(user=user, client=client)
         subscriptions = [
             Subscription.objects.create(
@@ -155,12 +164,12 @@ def seed_client() -> Seeded:
                 start_date=months[0],
                 bucket_hours=package.included_hours if package is block else None,
             )
-            for package in (gold, silver, block)
+            for package in (gold, silver, block, *[gold] * extra_subscriptions)
         ]
         tickets = Ticket.objects.bulk_create(
             Ticket(
                 client=client,
-                subscription=subscriptions[n % 3],
+                subscription=subscriptions[n % len(subscriptions)],
                 subject=f"Bench ticket {n}",
                 status=TicketStatus.CLOSED if n < TICKETS - 30 else TicketStatus.OPEN,
             )
@@ -212,17 +221,18 @@ def seed_client() -> Seeded:
         TimeEntry.objects.bulk_create(entries, batch_size=2000)
         BillableItem.objects.bulk_create(items, batch_size=2000)
         for month in months:
-            BillingPeriod.objects.update_or_create(
+            BillingPeriod.objects.get_or_create(  # a closed month cannot change
                 month=month, defaults={"status": PeriodStatus.CLOSED, "closed_at": closed_at}
             )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     print(
-        f"seeded {CLIENT_NAME!r}: 3 subscriptions, {len(tickets)} tickets, {len(entries):,} "
+        f"seeded {name!r}: {len(subscriptions)} subscriptions, {len(tickets)} tickets, "
+        f"{len(entries):,} "
         f"entries, {len(items)} billable items, {len(months)} closed months "
         f"in {time.perf_counter() - started:.1f} s"
     )
-    return seed_client()
+    return seed_client(name, username)
 
 
 def _current_month_entries(client_id: int) -> None:

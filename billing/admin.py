@@ -673,12 +673,24 @@ class SupportPackageAdminForm(forms.ModelForm):
     """Saved with its prices by package_create / package_update; asks package_update_check
     first so a refusal (the billing mode of a package with subscriptions) shows on the form."""
 
+    # The billing policy: left out of a post (a form of before the policy), it stays as it is.
+    POLICY_FIELDS = ("billing_increment", "billing_rounding", "billing_minimum")
+
     class Meta:
         model = SupportPackage
         fields = list(PACKAGE_FIELDS)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.POLICY_FIELDS:
+            if name in self.fields:  # a view-only page has none
+                self.fields[name].required = False
+
     def clean(self):
         data = super().clean()
+        for name in self.POLICY_FIELDS:
+            if name in self.fields and data.get(name) in (None, "") and name not in self.errors:
+                data[name] = getattr(self.instance, name)
         if self.instance.pk is not None:
             try:
                 package_update_check(

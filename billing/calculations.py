@@ -5,14 +5,15 @@ The rollup, the portal's running figures, its cost calculator and the API all ca
 """
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from babel.numbers import get_currency_precision
 from djmoney.money import Money
 
 from packages.blocks import block_order, hours_split
-from packages.models import BillingMode, OveragePolicy
+from packages.models import BillingIncrement, BillingMode, BillingRounding, OveragePolicy
 
 __all__ = ["block_order", "hours_split"]  # the split of a month's hours (packages/blocks.py)
 
@@ -29,6 +30,65 @@ def money_round(amount: Decimal, currency: str) -> Money:
     """Round once, half up, to the currency's minor unit (2 for EUR, 0 for JPY)."""
     quantum = Decimal(1).scaleb(-get_currency_precision(currency))
     return Money(amount.quantize(quantum, rounding=ROUND_HALF_UP), currency)
+
+
+@dataclass(frozen=True)
+class BillingPolicy:
+    """How logged time becomes billed time (a package's terms, docs/billing-rules.md,
+    "Billing increment and minimum"): ``increment`` is a ``BillingIncrement`` value ("0.25",
+    "0.50", "1.00"), ``rounding`` a ``BillingRounding`` value, ``minimum`` the hours billed at
+    least per ticket and month with chargeable time. Plain strings and a Decimal: hashable."""
+
+    increment: str = BillingIncrement.QUARTER.value
+    rounding: str = BillingRounding.PER_ENTRY.value
+    minimum: Decimal = ZERO
+
+    @property
+    def is_default(self) -> bool:
+        """Today's rule: every quarter hour logged is billed, nothing more."""
+        return (
+            Decimal(self.increment) == Decimal("0.25")
+            and self.rounding == BillingRounding.PER_ENTRY
+            and self.minimum == 0
+        )
+
+
+DEFAULT_POLICY = BillingPolicy()
+
+
+def hours_round_up(hours: Decimal, increment: str | Decimal) -> Decimal:
+    """``hours`` rounded UP to a multiple of ``increment`` (1.25 at 0.5 -> 1.50)."""
+    step = Decimal(increment)
+    return ((hours / step).to_integral_value(rounding=ROUND_CEILING) * step).quantize(HOURS_QUANTUM)
+
+
+def ticket_month_billed(
+    *, logged: Decimal, entries_rounded: Decimal, policy: BillingPolicy
+) -> Decimal:
+    """The billed hours of one ticket in one month, from the sum of its chargeable entries
+    (``logged``) and the sum of those entries each rounded up to the policy's increment
+    (``entries_rounded``; the rollup and the portal sum both in SQL).
+
+    Per entry: the entries rounded up, summed. Per ticket-month: the sum rounded up. Then at
+    least the minimum, when the ticket has chargeable time in the month (none: 0)."""
+    if logged <= 0:
+        return ZERO.quantize(HOURS_QUANTUM)
+    if policy.rounding == BillingRounding.PER_TICKET_MONTH:
+        billed = hours_round_up(logged, policy.increment)
+    else:
+        billed = entries_rounded
+    return max(billed, policy.minimum).quantize(HOURS_QUANTUM)
+
+
+def entries_billed(entry_hours: Iterable[Decimal], policy: BillingPolicy) -> Decimal:
+    """The billed hours of one ticket's chargeable entries of one month: the rule on the
+    entries themselves (what the SQL sums of ``ticket_month_billed`` must agree with)."""
+    hours = list(entry_hours)
+    return ticket_month_billed(
+        logged=sum(hours, ZERO),
+        entries_rounded=sum((hours_round_up(h, policy.increment) for h in hours), ZERO),
+        policy=policy,
+    )
 
 
 @dataclass(frozen=True)
@@ -61,6 +121,34 @@ class Statement:
     def block_hours_left(self) -> Decimal:
         return self.block_hours_available - self.block_hours_used
 
+    # The billing policy: ``used_hours`` are the hours billed (rounded up, at least the
+    # minimum per ticket and month), ``logged_hours`` the chargeable hours as logged, and
+    # ``no_charge_hours`` the hours worked at no charge (never billed nor deducted).
+    logged_hours: Decimal = ZERO
+    no_charge_hours: Decimal = ZERO
+
+    @property
+    def billed_hours(self) -> Decimal:
+        return self.used_hours
+
+    @property
+    def rounded(self) -> bool:
+        """The policy billed more than was logged (increment or minimum)."""
+        return self.used_hours != self.logged_hours
+
+    @property
+    def hours_label(self) -> str:
+        """ "1.25 h logged, 1.50 h billed" (the same figure once when nothing was rounded),
+        and the hours at no charge when there are any."""
+        text = (
+            f"{self.logged_hours} h logged, {self.used_hours} h billed"
+            if self.rounded
+            else f"{self.used_hours} h"
+        )
+        if self.no_charge_hours > 0:
+            text += f", {self.no_charge_hours} h no charge"
+        return text
+
     @property
     def total(self) -> Money:
         return self.fee + self.overtime_amount
@@ -85,9 +173,14 @@ def statement_compute(
     overage_policy: str = OveragePolicy.BILL,
     approved_hours: Decimal = ZERO,
     block_hours: Decimal = ZERO,
+    logged_hours: Decimal | None = None,
+    no_charge_hours: Decimal = ZERO,
 ) -> Statement:
     """The billing rules (docs/billing-rules.md) for one subscription and period; ``terms``
     says where the included hours, fee and rate come from (TERMS_BILLED or TERMS_CURRENT).
+    ``used_hours`` are the hours billed under the package's policy (``ticket_month_billed``
+    summed), ``logged_hours`` the chargeable hours as logged (default: ``used_hours``),
+    ``no_charge_hours`` those worked at no charge: shown, never billed nor deducted.
 
     Recurring: overtime = max(0, used - included), charged at the hourly rate; under the
     ``approve`` overage policy only up to ``approved_hours`` of it, the rest is unapproved.
@@ -124,6 +217,8 @@ def statement_compute(
         if billing_mode == BillingMode.RECURRING
         else ZERO,
         block_hours_used=from_blocks.quantize(HOURS_QUANTUM),
+        logged_hours=(used_hours if logged_hours is None else logged_hours).quantize(HOURS_QUANTUM),
+        no_charge_hours=no_charge_hours.quantize(HOURS_QUANTUM),
     )
 
 
@@ -145,6 +240,9 @@ def rollup_item_drafts(
     """The fee (when above zero) and the overtime (when above zero) of a recurring month."""
     label = f"{month:%Y-%m}"
     drafts = []
+    worked = ""
+    if statement.rounded or statement.no_charge_hours > 0:
+        worked = f" ({statement.hours_label})"
     if statement.fee.amount > 0:
         drafts.append(
             ItemDraft(
@@ -163,7 +261,7 @@ def rollup_item_drafts(
                 description=(
                     f"Support overtime {label}: {statement.overtime_hours} h x "
                     f"{money_round(statement.hourly_rate.amount, statement.currency).amount} "
-                    f"{statement.currency}"
+                    f"{statement.currency}{worked}"
                 ),
                 unit="hours",
                 quantity=statement.overtime_hours,

@@ -23,6 +23,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg import sql
+from psycopg.abc import Buffer
 
 from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ExportFormat, ExportJob
 from billing.selectors.finance import billable_items_export_rows
@@ -162,19 +163,37 @@ def copy_csv_chunks(
     ``rows_per_chunk`` at a time."""
     statement, params = _copy_statement(month=month, items=items)
     with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
-        # The server sends one message per row, ending in LF: the LF becomes CRLF (as the csv
-        # module writes), a newline inside a quoted cell stays as it is (as there too).
-        yield bytes(copy.read()[:-1]) + b"\r\n"
-        lines: list = []
+        yield _crlf(copy.read(), 1)
+        piece, rows = bytearray(), 0
         for data in copy:
-            lines.append(data[:-1])
-            if len(lines) == rows_per_chunk:
-                lines.append(b"")
-                yield b"\r\n".join(lines)
-                lines = []
-        if lines:
-            lines.append(b"")
-            yield b"\r\n".join(lines)
+            piece += data
+            rows += 1
+            if rows == rows_per_chunk:
+                yield _crlf(piece, rows)
+                piece, rows = bytearray(), 0
+        if rows:
+            yield _crlf(piece, rows)
+
+
+def _crlf(piece: Buffer, rows: int) -> bytes:
+    """``rows`` rows of COPY's CSV (one message per row, each ending in LF, copied one after
+    the other into ``piece``: holding the messages themselves costs more) with CRLF line ends,
+    as the csv module writes them; a newline inside a quoted cell stays as it is (as there
+    too). One ``replace`` for the whole piece when no cell of it holds a newline (the count of
+    LF is then that of the rows); else an LF ends a row only where the quotes before it in the
+    row are balanced (PostgreSQL doubles a quote inside a quoted cell)."""
+    text = bytes(piece)
+    if text.count(b"\n") == rows:
+        return text.replace(b"\n", b"\r\n")
+    lines, row = [], b""
+    for part in text.split(b"\n")[:-1]:
+        row += part
+        if row.count(b'"') % 2:
+            row += b"\n"  # inside a quoted cell
+        else:
+            lines.append(row + b"\r\n")
+            row = b""
+    return b"".join(lines)
 
 
 RowsWritten = Callable[[int], None]  # told how many rows are written so far
@@ -188,19 +207,19 @@ def copy_csv_batches(
     where the caller may write to the database (an export job's progress)."""
     after_id, written, header = 0, 0, True
     while True:
-        lines: list = []
         query = _COPY_BATCH_SQL[header]
+        piece, messages, last = bytearray(), 0, b""
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(query, [month, after_id, rows_per_batch]) as copy,
         ):
-            for data in copy:
-                lines.append(bytes(data[:-1]))  # one message per row, LF -> CRLF as above
-        rows = len(lines) - header
+            for last in copy:  # one message per row, as in copy_csv_chunks
+                piece += last
+                messages += 1
+        rows = messages - header
         if rows:
-            after_id = int(lines[-1].split(b",", 1)[0])  # the id column comes first
-        lines.append(b"")
-        yield b"\r\n".join(lines)
+            after_id = int(bytes(last).split(b",", 1)[0])  # the id column comes first
+        yield _crlf(piece, messages)
         written += rows
         progress(written)
         if rows < rows_per_batch:
@@ -329,7 +348,7 @@ def work_log_csv(work: ClosedMonthWork) -> str:
             entry.ticket_id,
             spreadsheet_text(line.subject),
             _decimal_text(entry.hours),
-            entry.badge,
+            f"{entry.badge} (no charge)" if entry.no_charge else entry.badge,
         ]
         if detail:
             row += [spreadsheet_text(entry.operator_name), spreadsheet_text(entry.note)]

@@ -1,6 +1,7 @@
 """Billable items (what finance hands to the billing system), usage alerts with their
 per-recipient deliveries, and the audit of money changes."""
 
+from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
@@ -8,7 +9,15 @@ from django.db import models
 from djmoney.models.fields import MoneyField
 
 from customers.models import Client
-from packages.models import BillingMode, InvoiceAction, Subscription, SupportPackage
+from packages.models import (
+    BillingIncrement,
+    BillingMode,
+    BillingRounding,
+    InvoiceAction,
+    OveragePolicy,
+    Subscription,
+    SupportPackage,
+)
 
 
 class ItemKind(models.TextChoices):
@@ -298,6 +307,28 @@ class BilledTerms(models.Model):
         decimal_places=2,
         currency_field_name="currency",
         currency_choices=settings.CURRENCY_CHOICES,
+    )
+    # The billing policy the month was billed with (SupportPackage's fields then); months
+    # stored before the policy existed were billed as the defaults say.
+    billing_increment = models.CharField(
+        max_length=4, choices=BillingIncrement.choices, default=BillingIncrement.QUARTER
+    )
+    billing_rounding = models.CharField(
+        max_length=16, choices=BillingRounding.choices, default=BillingRounding.PER_ENTRY
+    )
+    billing_minimum = models.DecimalField(max_digits=4, decimal_places=2, default=Decimal("0"))
+    # The overage policy of the subscription at the close and the extra hours approved for
+    # the month (``approve``; zero under the others), so a later policy change never changes
+    # a closed month's statement; months stored before overage control billed every hour.
+    # (Defaults in the database too: raw inserts such as the bench's seed may omit them.)
+    overage_policy = models.CharField(
+        max_length=8,
+        choices=OveragePolicy.choices,
+        default=OveragePolicy.BILL,
+        db_default=OveragePolicy.BILL,
+    )
+    approved_hours = models.DecimalField(
+        max_digits=8, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
     )
     # Annotations for mypy only, as on BillableItem.
     currency: str

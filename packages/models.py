@@ -9,7 +9,8 @@ from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from djmoney.models.fields import MoneyField
 from djmoney.models.validators import MinMoneyValidator  # Django's compares Money with int
@@ -29,6 +30,27 @@ class InvoiceAction(models.TextChoices):
     DUE_DATE = "due_date", "Invoice on the due date"
 
 
+class BillingRounding(models.TextChoices):
+    """What the billing increment rounds up (docs/billing-rules.md, "Billing increment")."""
+
+    PER_ENTRY = "entry", "Each time entry"
+    PER_TICKET_MONTH = "ticket_month", "Each ticket's time in a month"
+
+
+class BillingIncrement(models.TextChoices):
+    """The step billed time is rounded up to, in hours (a string: Decimal choices)."""
+
+    QUARTER = "0.25", "0.25 h (15 minutes)"
+    HALF = "0.50", "0.50 h (30 minutes)"
+    HOUR = "1.00", "1 h"
+
+
+def validate_quarter_hours(value: Decimal) -> None:
+    """Hours in steps of 0.25 (a minimum billed, as time is logged)."""
+    if (value * 4) % 1:
+        raise ValidationError("Hours must be in steps of 0.25.", code="hours_step")
+
+
 class SupportPackage(models.Model):
     name = models.CharField(max_length=120)
     billing_mode = models.CharField(max_length=16, choices=BillingMode.choices)
@@ -43,12 +65,42 @@ class SupportPackage(models.Model):
         default=True, help_text="Show operators and notes of time entries to the client."
     )
     active = models.BooleanField(default=True, help_text="Offered for new subscriptions.")
+    # The billing policy (part of the terms, stored with the prices when a month is closed):
+    # billed time is rounded UP to the increment, per entry or per ticket and month, and a
+    # ticket with chargeable time in a month is billed at least the minimum.
+    billing_increment = models.CharField(
+        max_length=4,
+        choices=BillingIncrement.choices,
+        default=BillingIncrement.QUARTER,
+        help_text="Billed time is rounded up to this step.",
+    )
+    billing_rounding = models.CharField(
+        max_length=16,
+        choices=BillingRounding.choices,
+        default=BillingRounding.PER_ENTRY,
+        help_text="Round each time entry up, or each ticket's time in a month.",
+    )
+    billing_minimum = models.DecimalField(
+        max_digits=4,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(0), MaxValueValidator(24), validate_quarter_hours],
+        help_text="Hours billed at least per ticket and month with chargeable time (0: none).",
+    )
 
     class Meta:
         ordering = ["name", "id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(included_hours__gte=0), name="package_included_hours_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(billing_minimum__gte=0, billing_minimum__lte=24),
+                name="package_billing_minimum_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(billing_increment__in=BillingIncrement.values),
+                name="package_billing_increment_valid",
             ),
         ]
 

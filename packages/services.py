@@ -189,6 +189,9 @@ PACKAGE_FIELDS = (
     "invoice_action",
     "show_work_log",
     "active",
+    "billing_increment",
+    "billing_rounding",
+    "billing_minimum",
 )
 
 

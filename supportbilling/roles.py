@@ -40,6 +40,7 @@ GROUP_PERMISSIONS: dict[str, tuple[str, ...]] = {
         "tickets.add_timeentry",
         "tickets.change_timeentry",
         "tickets.delete_timeentry",
+        "tickets.mark_no_charge",  # goodwill, our own mistake (docs/billing-rules.md)
         "tickets.view_timetimer",
         "tickets.add_timetimer",
         "tickets.delete_timetimer",

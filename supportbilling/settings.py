@@ -63,6 +63,8 @@ INSTALLED_APPS = [
     "billing",
     "clientarea",
     "api",
+    "webhooks",
+    "whmcs",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +295,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": int(env("MAIL_INTAKE_EVERY", "60")),
         "options": {"expires": int(env("MAIL_INTAKE_EVERY", "60"))},
     },
+    # Webhook deliveries whose task was lost or whose back-off is over (docs/webhooks.md).
+    "webhooks-send": {
+        "task": "webhooks.deliveries_send",
+        "schedule": int(env("WEBHOOK_SEND_EVERY", "60")),
+    },
+    # Exportable items to WHMCS (a no-op while WHMCS_API_URL is unset; docs/whmcs.md).
+    "whmcs-push": {
+        "task": "whmcs.items_push",
+        "schedule": int(env("WHMCS_PUSH_EVERY", "3600")),
+    },
     # The monthly close is also in the database schedule (1st of the month, 00:05). Beat
     # drops a run it cannot send (Redis down at that minute), so this hourly run closes any
     # ended month still open once Redis is back; with nothing to close it reads two rows.
@@ -302,8 +314,25 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Webhooks: (connect, read) timeout in seconds of one POST to a receiver; short, a slow
+# receiver is retried later rather than holding a worker.
+WEBHOOK_TIMEOUT = (
+    float(env("WEBHOOK_CONNECT_TIMEOUT", "3")),
+    float(env("WEBHOOK_READ_TIMEOUT", "5")),
+)
+
+# WHMCS connector (docs/whmcs.md): the API's URL (https://billing.example/includes/api.php),
+# API credentials, the optional access key, (connect, read) timeouts in seconds, and the days
+# until an item with the "due date" invoice action is due.
+WHMCS_API_URL = env("WHMCS_API_URL")
+WHMCS_IDENTIFIER = env("WHMCS_IDENTIFIER")
+WHMCS_SECRET = env("WHMCS_SECRET")
+WHMCS_ACCESS_KEY = env("WHMCS_ACCESS_KEY")
+WHMCS_TIMEOUT = (float(env("WHMCS_CONNECT_TIMEOUT", "5")), float(env("WHMCS_READ_TIMEOUT", "20")))
+WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
+
 # Rollup: subscriptions per batch (one Celery sub-task each).
-ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "2000"))
+ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
 
 # Billing start and subscription dates (docs/decisions.md, "Billing start and periods").
 # BILLING_START (YYYY-MM) names the first month billed, for data imported from before the first

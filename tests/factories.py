@@ -201,3 +201,21 @@ class BillableItemFactory(factory.django.DjangoModelFactory):
     unit_price = Money(Decimal("500.00"), "EUR")
     amount = Money(Decimal("500.00"), "EUR")
     invoice_action = InvoiceAction.NEXT_INVOICE
+
+
+def subscription_with_overtime(package=None, month: dt.date = dt.date(2026, 10, 1)):
+    """A subscription of ``package`` (default: 10 h included at 500.00 EUR, 60.00 EUR per extra
+    hour) with 12.25 h logged in ``month`` through the time service: a fee and 2.25 h of
+    overtime once the month closes."""
+    from tickets.services import time_entry_log
+
+    subscription = SubscriptionFactory(
+        package=package or package_with_prices({"EUR": ("500.00", "60.00")})
+    )
+    ticket = TicketFactory(subscription=subscription)
+    operator = OperatorFactory()
+    for hours in ("8", "4.25"):
+        time_entry_log(
+            ticket=ticket, operator=operator, hours=hours, work_date=month.replace(day=14)
+        )
+    return subscription

@@ -1,7 +1,7 @@
 """The apps are layers, imports point one way: customers -> packages -> tickets -> billing ->
-interfaces (api, clientarea). A lower app tells an upper one what happened through a signal
-(``customers/signals.py``, ``packages/signals.py``, ``tickets/signals.py``), never by importing
-it."""
+interfaces (api, clientarea, webhooks, whmcs). A lower app tells an upper one what happened
+through a signal (``customers/signals.py``, ``packages/signals.py``, ``tickets/signals.py``,
+``billing/signals.py``), never by importing it."""
 
 import ast
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = ("customers", "packages", "tickets", "billing")
-INTERFACES = ("api", "clientarea")
+INTERFACES = ("api", "clientarea", "webhooks", "whmcs")
 
 
 def _imported_apps(path: Path) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR, TO_FIELD_VAR
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -37,7 +38,7 @@ from supportbilling.periods import (
     period_previous,
 )
 from supportbilling.spreadsheet import spreadsheet_text
-from tickets import selectors, services
+from tickets import admin_workspace, selectors, services
 from tickets.forms import (
     AssignForm,
     EntryChangeForm,
@@ -55,6 +56,7 @@ from tickets.models import (
     MessageKind,
     Ticket,
     TicketMessage,
+    TicketPriority,
     TicketStatus,
     TimeEntry,
     TimeTimer,
@@ -64,6 +66,7 @@ from tickets.models import (
 PERM_LOG_TIME = "tickets.add_timeentry"
 PERM_CHANGE_TIME = "tickets.change_timeentry"
 PERM_DELETE_TIME = "tickets.delete_timeentry"
+PERM_NO_CHARGE = services.NO_CHARGE_PERMISSION
 PERM_CHANGE_TICKET = "tickets.change_ticket"
 PERM_REPLY = "tickets.add_ticketmessage"
 PERM_TIMER = "tickets.add_timetimer"
@@ -221,50 +224,120 @@ class TicketAdmin(admin.ModelAdmin):
         return cache[key]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The ticket page (a GET, or a refused action shown as one) is the workspace's own
+        lean page, ``workspace_view``; Django's change form only takes the POST of "Save
+        ticket details" (and shows its refusal with the workspace above it)."""
+        popup = IS_POPUP_VAR in request.GET or TO_FIELD_VAR in request.GET
+        if request.method == "GET" and not popup and object_id.isdigit() and len(object_id) < 19:
+            ticket = selectors.ticket_for_workspace(ticket_id=int(object_id))
+            if ticket is not None:
+                return self.workspace_view(request, ticket, extra_context)
         ticket = self.get_object(request, unquote(object_id))
         context = dict(extra_context or {})
         if ticket is not None:
-            # The bound forms of a refused action (``extra_context``) replace the empty ones.
-            context = {**self._workspace_context(request, ticket), **context}
+            context = {**self._workspace_context(request, ticket, context), **context}
         return super().change_view(request, object_id, form_url, extra_context=context)
 
-    def _workspace_context(self, request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
+    def workspace_view(
+        self, request: HttpRequest, ticket: Ticket, extra_context: dict[str, Any] | None
+    ) -> HttpResponse:
+        """The ticket page without the admin's change form machinery (model form, fieldsets,
+        inlines, related-widget wrappers, the sidebar's app list): the workspace, and the
+        ticket's own fields written by hand under "Ticket details", which post to the admin's
+        change view. The long lists come from the fragment cache (``admin_workspace``)."""
+        if not self.has_view_or_change_permission(request, ticket):
+            raise PermissionDenied
+        site = self.admin_site
+        context = {
+            "site_title": site.site_title,
+            "site_header": site.site_header,
+            "site_url": site.site_url,
+            "has_permission": True,  # admin_view let the request in
+            "is_nav_sidebar_enabled": False,
+            "available_apps": [],
+            "is_popup": False,
+            "title": f"Change {self.opts.verbose_name}",
+            "subtitle": str(ticket),
+            "opts": self.opts,
+            "original": ticket,
+            "has_change_permission": self.has_change_permission(request, ticket),
+            "priorities": TicketPriority.choices,
+            "subject_max_length": Ticket._meta.get_field("subject").max_length,
+            **self._workspace_context(request, ticket, extra_context),
+            **(extra_context or {}),
+        }
+        request.current_app = site.name
+        return TemplateResponse(request, "admin/tickets/ticket/workspace.html", context)
+
+    @staticmethod
+    def _bound_choices(extra_context: dict[str, Any]) -> dict[str, Any]:
+        """The assignee and package typed in a refused form, to be chosen again."""
+        typed = {}
+        for form_name, field in (("assign_form", "assignee"), ("service_form", "package")):
+            form = extra_context.get(form_name)
+            if form is not None and form.is_bound:
+                typed[field] = form[field].value() or ""
+        return typed
+
+    def _workspace_context(
+        self, request: HttpRequest, ticket: Ticket, extra_context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         user = request.user
         can_log = user.has_perm(PERM_LOG_TIME)
         can_change = user.has_perm(PERM_CHANGE_TICKET)
-        operators = list(selectors.operators_active()) if can_change else []
-        panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
-        timer = TimeTimer.objects.filter(ticket_id=ticket.pk, operator_id=user.pk).first()
-        entries = selectors.ticket_entries(ticket_id=ticket.pk)
         can_change_time = user.has_perm(PERM_CHANGE_TIME)
+        can_delete_time = user.has_perm(PERM_DELETE_TIME)
+        can_edit = can_change_time or can_delete_time
+        panel = selectors.ticket_time_panel(ticket=ticket) if ticket.track_time else None
+        # The operator's running timers: the header lists them, the time panel shows this
+        # ticket's (one query for both).
+        operator_timers = selectors.operator_timers(operator_id=request.user.pk or 0)
+        timer = next((t for t in operator_timers if t.ticket_id == ticket.pk), None)
+        assign_form = AssignForm(initial={"assignee": ticket.assignee_id})
+        service_form = ServiceAddForm()
+        bound = self._bound_choices(extra_context or {})
+        selected = {
+            "assignee": str(bound.get("assignee", ticket.assignee_id or "")),
+            "package": str(bound.get("package", "")),
+        }
+        lists, choices = admin_workspace.workspace_parts(
+            ticket, can_edit=can_edit, selected=selected
+        )
+        shown = self._entry_edit_shown(request, ticket, can_edit)
+        entry_rows = lists["entry_rows"]
+        month_entries = None
+        if request.GET.get("month") or shown["edit_entry"] is not None:
+            # A closed month listed or an entry being edited: these rows are written afresh.
+            entries = selectors.ticket_entries(ticket_id=ticket.pk)
+            month_entries = self._month_entries_shown(request, ticket, entries.closed_months)
+            entry_rows = admin_workspace.entry_table_rows(
+                entries,
+                can_edit=can_edit,
+                edit_entry=shown["edit_entry"],
+                month_entries=month_entries,
+            )
         return {
             "ticket": ticket,
-            "conversation": selectors.ticket_conversation(ticket_id=ticket.pk),
+            "lists": lists,
+            "entry_table_rows": entry_rows,
             "panel": panel,
-            "entries": entries.entries,
-            "closed_months": entries.closed_months,
-            "entries_total": entries.total,
-            "month_entries": self._month_entries_shown(request, ticket, entries.closed_months),
-            **self._entry_edit_shown(
-                request, ticket, can_change_time or user.has_perm(PERM_DELETE_TIME)
-            ),
-            "audit_trail": selectors.ticket_audit_trail(ticket_id=ticket.pk),
-            "mail_log": selectors.ticket_mail_log(ticket_id=ticket.pk),
-            "subscriptions": selectors.client_subscriptions(client_id=ticket.client_id),
-            "packages_offered": selectors.packages_offered() if can_log else [],
+            "month_entries": month_entries,
+            **shown,
             "timer": timer,
+            "operator_timers": operator_timers,
             "server_now": timezone.now(),
             "log_form": TimeLogForm(initial={"work_date": local_today().isoformat()}),
             "reply_form": ReplyForm(initial={"work_date": local_today().isoformat()}),
-            "assign_form": AssignForm(initial={"assignee": ticket.assignee_id}),
-            "operators": operators,
+            "choices": choices,
+            "assign_form": assign_form,
             # "Assign to me" only for whom the service would accept.
-            "can_take": any(operator.pk == user.pk for operator in operators),
+            "can_take": can_change and user.pk in choices["operator_ids"],
             "subscription_form": SubscriptionChoiceForm(),
-            "service_form": ServiceAddForm(),
+            "service_form": service_form,
             "can_log_time": can_log,
             "can_change_time": can_change_time,
-            "can_delete_time": user.has_perm(PERM_DELETE_TIME),
+            "can_delete_time": can_delete_time,
+            "can_mark_no_charge": user.has_perm(PERM_NO_CHARGE),
             "can_change_ticket": can_change,
             "can_reply": user.has_perm(PERM_REPLY),
             "can_use_timer": user.has_perm(PERM_TIMER),
@@ -426,6 +499,11 @@ class TicketAdmin(admin.ModelAdmin):
                 name="tickets_ticket_entry_change",
             ),
             path(
+                "<int:ticket_id>/time/<int:entry_id>/no-charge/",
+                wrap(self.entry_no_charge_view),
+                name="tickets_ticket_entry_no_charge",
+            ),
+            path(
                 "<int:ticket_id>/time/<int:entry_id>/delete/",
                 wrap(self.entry_delete_view),
                 name="tickets_ticket_entry_delete",
@@ -520,6 +598,32 @@ class TicketAdmin(admin.ModelAdmin):
             rest = self._errors_to_fields(form, error)
             return self.workspace_refuse(request, ticket, rest, **bound)
         messages.success(request, "The entry was changed.")
+        return self._back(ticket, "entries")
+
+    def entry_no_charge_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
+        """Mark an entry no charge (with its reason) or charge it again."""
+        ticket = self._ticket_for(request, ticket_id, "tickets.view_ticket")
+        entry = get_object_or_404(TimeEntry, pk=entry_id, ticket_id=ticket.pk)
+        no_charge = bool(request.POST.get("no_charge"))
+        try:
+            services.time_entry_no_charge_set(
+                entry=entry,
+                actor=request.user,
+                no_charge=no_charge,
+                reason=request.POST.get("no_charge_reason", ""),
+            )
+        except PermissionDenied as refusal:
+            # A 403 that still says why, on the ticket's page.
+            response = self.workspace_refuse(request, ticket, ValidationError(str(refusal)))
+            response.status_code = 403
+            return response
+        except ValidationError as error:
+            return self.workspace_refuse(request, ticket, error)
+        hours = selectors.hours_short(entry.hours)
+        if no_charge:
+            messages.success(request, f"The entry of {hours} h is at no charge.")
+        else:
+            messages.success(request, f"The entry of {hours} h is charged again.")
         return self._back(ticket, "entries")
 
     def entry_delete_view(self, request: HttpRequest, ticket_id: int, entry_id: int):
@@ -706,8 +810,17 @@ class TimeEntryAdmin(ReadOnlyAdmin):
     """A read-only list: entries are added, changed and deleted on their ticket's page, so
     closed months and buckets are respected."""
 
-    list_display = ["id", "ticket", "subscription", "operator", "hours", "work_date", "billed"]
-    list_filter = ["work_date", "operator"]
+    list_display = [
+        "id",
+        "ticket",
+        "subscription",
+        "operator",
+        "hours",
+        "work_date",
+        "billed",
+        "no_charge",
+    ]
+    list_filter = ["work_date", "operator", "no_charge"]
     list_select_related = ["ticket", "subscription__package", "operator"]
     search_fields = ["ticket__subject", "note", "ticket__client__name"]
     date_hierarchy = "work_date"

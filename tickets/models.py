@@ -112,6 +112,10 @@ class TimeEntry(models.Model):
     hours = models.DecimalField(max_digits=6, decimal_places=2)
     work_date = models.DateField()
     note = models.CharField(max_length=500, blank=True)
+    # No charge (goodwill, our own mistake): still worked time, billed at 0 and not deducted
+    # from the included hours; marked by a user with tickets.mark_no_charge, with a reason.
+    no_charge = models.BooleanField(default=False)
+    no_charge_reason = models.CharField(max_length=200, blank=True)
     # No billed flag: an entry is billed once its month is closed (``tickets.selectors.
     # time_entries_with_billed``), so closing a month writes no row per entry.
     created_at = models.DateTimeField(auto_now_add=True)
@@ -132,7 +136,12 @@ class TimeEntry(models.Model):
                 ),
                 name="entry_hours_quarter_step",
             ),
+            models.CheckConstraint(
+                condition=models.Q(no_charge=False) | ~models.Q(no_charge_reason=""),
+                name="entry_no_charge_has_reason",
+            ),
         ]
+        permissions = [("mark_no_charge", "Can mark time entries as no charge")]
         indexes = [
             # The rollup: sum per subscription over one month.
             models.Index(
@@ -169,6 +178,8 @@ class AuditAction(models.TextChoices):
     TIME_LOGGED = "time_logged", "Time logged"
     TIME_CHANGED = "time_changed", "Time changed"
     TIME_DELETED = "time_deleted", "Time deleted"
+    TIME_NO_CHARGE = "time_no_charge", "Time marked no charge"
+    TIME_CHARGED = "time_charged", "Time charged again"
     TIMER_STARTED = "timer_started", "Timer started"
     TIMER_STOPPED = "timer_stopped", "Timer stopped"
     TIMER_CANCELLED = "timer_cancelled", "Timer cancelled"

@@ -31,8 +31,11 @@ APPROVAL_MAX_HOURS = Decimal("744")
 
 
 def month_hours_used(*, subscription_id: int, month: dt.date) -> Decimal:
+    """The chargeable hours logged in ``month`` (time at no charge is never overtime)."""
     entries = TimeEntry.objects.filter(
-        subscription_id=subscription_id, work_date__range=(month, period_last_day(month))
+        subscription_id=subscription_id,
+        work_date__range=(month, period_last_day(month)),
+        no_charge=False,
     )
     return entries.aggregate(total=Sum("hours"))["total"] or ZERO
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -55,7 +55,15 @@ TIME_ERROR_FIELDS: dict[str, str] = {
     "outside_subscription": "work_date",
     "period_closed": "work_date",
     "before_billing_start": "work_date",
+    "no_charge_reason": "no_charge_reason",
 }
+
+NO_CHARGE_PERMISSION = "tickets.mark_no_charge"
+NO_CHARGE_FORBIDDEN = (
+    "You may not mark time as no charge: it needs the permission "
+    '"Can mark time entries as no charge".'
+)
+NO_CHARGE_REASON_MAX_LENGTH = 200
 
 
 def audit_record(
@@ -178,7 +186,10 @@ def _check_work_date(*, subscription: Subscription, work_date: dt.date, today: d
 
 
 def _bucket_used(subscription_id: int) -> Decimal:
-    used = TimeEntry.objects.filter(subscription_id=subscription_id).aggregate(s=Sum("hours"))
+    """The bucket's hours drawn: every chargeable entry (time at no charge draws nothing)."""
+    used = TimeEntry.objects.filter(subscription_id=subscription_id, no_charge=False).aggregate(
+        s=Sum("hours")
+    )
     return used["s"] or Decimal("0")
 
 
@@ -279,11 +290,16 @@ def time_entry_log(
     note: str = "",
     now: dt.datetime | None = None,
     pending_ok: bool = False,
+    no_charge: bool = False,
+    no_charge_reason: str = "",
 ) -> TimeEntry:
     """Add a new entry to the ticket's subscription. Never overwrites an earlier entry.
-    Under the ``approve`` policy, time beyond the included and approved hours is refused
-    unless ``pending_ok`` (the operator logs it as pending the client's approval)."""
+    ``no_charge`` (with a reason, by a user allowed to) logs it at no charge: never billed,
+    so neither the bucket nor the overage policy limits it. Under the ``approve`` policy,
+    time beyond the included and approved hours is refused unless ``pending_ok`` (the
+    operator logs it as pending the client's approval)."""
     hours_value = hours_clean(hours)
+    reason = no_charge_check(actor=operator, no_charge=no_charge, reason=no_charge_reason)
     today = local_today(now)
     work_date = work_date or today
     period_lock_open(month=period_of(work_date))
@@ -291,15 +307,18 @@ def time_entry_log(
     subscription = _subscription_for_time(ticket=ticket, for_update=True)
     _check_work_date(subscription=subscription, work_date=work_date, today=today)
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
-    if is_bucket:
+    if is_bucket and not no_charge:
         _bucket_check(subscription=subscription, extra_hours=hours_value)
-    outcome = overage_check(
-        subscription=subscription,
-        month=period_of(work_date),
-        new_hours=hours_value,
-        pending_ok=pending_ok,
-        blocks=_blocks_lock(subscription=subscription, month=period_of(work_date)),
-    )
+    blocks = _blocks_lock(subscription=subscription, month=period_of(work_date))
+    outcome: list[str] = []
+    if not no_charge:
+        outcome = overage_check(
+            subscription=subscription,
+            month=period_of(work_date),
+            new_hours=hours_value,
+            pending_ok=pending_ok,
+            blocks=blocks,
+        )
     entry = TimeEntry.objects.create(
         ticket=ticket,
         subscription=subscription,
@@ -307,13 +326,18 @@ def time_entry_log(
         hours=hours_value,
         work_date=work_date,
         note=note.strip(),
+        no_charge=no_charge,
+        no_charge_reason=reason,
     )
+    detail = {"entry": entry.pk, "hours": str(hours_value), "work_date": str(work_date)}
+    if no_charge:
+        detail["no_charge_reason"] = reason
     audit_record(
         action=AuditAction.TIME_LOGGED,
         actor=operator,
         ticket=ticket,
         subscription_id=subscription.pk,
-        detail={"entry": entry.pk, "hours": str(hours_value), "work_date": str(work_date)},
+        detail=detail,
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=operator)
@@ -361,11 +385,11 @@ def time_entry_change(
                 "can only be reduced.",
                 code="inactive_subscription",
             )
-        if is_bucket:
+        if is_bucket and not entry.no_charge:
             _bucket_check(subscription=subscription, extra_hours=new_hours - entry.hours)
     outcome: list[str] = []
     same_month = period_of(new_date) == period_of(entry.work_date)
-    if new_hours > entry.hours or not same_month:
+    if not entry.no_charge and (new_hours > entry.hours or not same_month):
         outcome = overage_check(
             subscription=subscription,
             month=period_of(new_date),
@@ -406,6 +430,76 @@ def time_entry_change(
     )
     if "hours" in changes or "work_date" in changes:  # a new note changes no figure
         _time_entries_changed(subscription_id=subscription.pk, months=months)
+    return entry
+
+
+def no_charge_check(*, actor: Any, no_charge: bool, reason: str) -> str:
+    """The reason, cleaned, of time at no charge; refused without the permission
+    (``PermissionDenied``) or without a reason. Charged time has no reason."""
+    if not no_charge:
+        return ""
+    if not actor.has_perm(NO_CHARGE_PERMISSION):
+        raise PermissionDenied(NO_CHARGE_FORBIDDEN)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError(
+            "Give the reason for no charge (goodwill, our own mistake, ...).",
+            code="no_charge_reason",
+        )
+    if len(reason) > NO_CHARGE_REASON_MAX_LENGTH:
+        raise ValidationError(
+            f"The reason can be at most {NO_CHARGE_REASON_MAX_LENGTH} characters.",
+            code="no_charge_reason",
+        )
+    return reason
+
+
+@transaction.atomic
+def time_entry_no_charge_set(
+    *, entry: TimeEntry, actor: Any, no_charge: bool, reason: str = ""
+) -> TimeEntry:
+    """Mark an entry of an open month as no charge (with a reason) or charge it again; the
+    time stays on the ticket and in the work log, is billed at 0 and not deducted from the
+    included hours (a bucket: not drawn). Needs ``tickets.mark_no_charge`` both ways;
+    audited. Charging a bucket's entry again is refused when the bucket cannot take it."""
+    if not actor.has_perm(NO_CHARGE_PERMISSION):
+        raise PermissionDenied(NO_CHARGE_FORBIDDEN)
+    reason = no_charge_check(actor=actor, no_charge=no_charge, reason=reason)
+    entry = TimeEntry.objects.select_related("ticket").get(pk=entry.pk)
+    month = period_of(entry.work_date)
+    period_lock_open(month=month)
+    if entry.no_charge == no_charge and entry.no_charge_reason == reason:
+        return entry
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("package")
+        .get(pk=entry.subscription_id)
+    )
+    is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
+    if is_bucket and entry.no_charge and not no_charge:
+        _bucket_check(subscription=subscription, extra_hours=entry.hours)
+    if entry.no_charge and not no_charge:
+        # Charged again, the time counts towards the month's overage like a new entry.
+        overage_check(subscription=subscription, month=month, new_hours=entry.hours)
+    detail: dict[str, Any] = {"entry": entry.pk, "hours": str(entry.hours)}
+    if no_charge:
+        detail["no_charge_reason"] = reason
+        if entry.no_charge:
+            detail["no_charge_reason"] = [entry.no_charge_reason, reason]
+    else:
+        detail["no_charge_reason"] = [entry.no_charge_reason, ""]
+    entry.no_charge, entry.no_charge_reason = no_charge, reason
+    entry.save(update_fields=["no_charge", "no_charge_reason", "updated_at"])
+    audit_record(
+        action=AuditAction.TIME_NO_CHARGE if no_charge else AuditAction.TIME_CHARGED,
+        actor=actor,
+        ticket=entry.ticket,
+        subscription_id=subscription.pk,
+        detail=detail,
+    )
+    if is_bucket:
+        _bucket_update_status(subscription=subscription, actor=actor)
+    _time_entries_changed(subscription_id=subscription.pk, months=[month])
     return entry
 
 

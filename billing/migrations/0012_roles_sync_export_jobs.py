@@ -11,7 +11,7 @@ def sync_roles(apps, schema_editor):
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    roles_sync(apps)
+    roles_sync(apps, missing_ok=True)  # the latest roles_sync migration checks the whole list
 
 
 class Migration(migrations.Migration):

@@ -63,6 +63,13 @@ def billable_items_export_rows(
     )
 
 
+def items_exportable() -> QuerySet[BillableItem]:
+    """The items finance may hand to the billing system now: pending, in a closed month (an
+    open month's figures can still change)."""
+    closed = BillingPeriod.objects.filter(status=PeriodStatus.CLOSED).values("month")
+    return BillableItem.objects.filter(status=ItemStatus.PENDING, period__in=closed)
+
+
 def _currency_totals(
     items: QuerySet[BillableItem], *by: str, void: bool = False
 ) -> Iterator[dict[str, Any]]:

@@ -15,10 +15,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import TruncMonth
 
 from billing.calculations import (
-    HOURS_QUANTUM,
     Statement,
 )
 from billing.models import (
@@ -30,14 +28,20 @@ from billing.selectors.portal_tickets import EntryLine, client_ticket_times
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
+    HoursUsage,
     SubscriptionUsage,
     approved_hours_subquery,
+    extra_billed,
+    hours_usage,
+    hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
+    policy_of,
     priced_subscriptions,
     statement_of_row,
     stored_terms_of_row,
     subscription_runs_in,
+    ticket_month_hours,
     with_stored_terms,
 )
 from packages.models import (
@@ -72,7 +76,9 @@ def client_subscription_usages(
     extra_hours: Decimal = ZERO_HOURS,
 ) -> list[SubscriptionUsage]:
     """The dashboard's cards: every subscription of the client whose dates overlap ``month``
-    (recurring: hours of the month; one-time: the bucket, all time), in one query.
+    (recurring: hours of the month; one-time: the bucket, all time), in two queries: the
+    subscriptions, and the month's hours per subscription and ticket (the billing policy
+    applies per ticket and month, ``ticket_month_hours``).
 
     ``subscription_id`` with ``extra_hours`` answers the cost calculator's "what if" for one
     subscription with the same arithmetic (``statement_compute``) the rollup uses.
@@ -82,7 +88,6 @@ def client_subscription_usages(
         with_stored_terms(priced_subscriptions(client_id=client_id), month=month)
         .filter(subscription_runs_in(first, last))
         .annotate(
-            used_in_month=hours_used_subquery(month),
             approved_in_month=approved_hours_subquery(month),
             # All time only for a bucket: a monthly package's card never reads its history, so
             # PostgreSQL (which evaluates a CASE branch only when it is taken) sums nothing
@@ -97,8 +102,26 @@ def client_subscription_usages(
     )
     if subscription_id is not None:
         subscriptions = subscriptions.filter(pk=subscription_id)
+    entries = TimeEntry.objects.filter(
+        subscription__client_id=client_id,
+        subscription__package__billing_mode=BillingMode.RECURRING,
+        work_date__range=(first, last),
+    )
+    if subscription_id is not None:
+        entries = entries.filter(subscription_id=subscription_id)
+    month_rows = hours_usage_by_subscription(ticket_month_hours(entries, month=month))
     rows = list(subscriptions)
     recurring = [s for s in rows if s.package.billing_mode == BillingMode.RECURRING]
+
+    def billed_in_month(subscription: Any) -> Decimal:
+        """The month's hours billed under the policy (what draws the blocks)."""
+        terms = stored_terms_of_row(subscription)
+        policy = policy_of(terms if terms is not None else subscription.package)
+        billed = hours_usage(month_rows.get(subscription.pk, []), policy).billed
+        if subscription.pk == subscription_id:
+            billed += extra_billed(extra_hours, policy)
+        return billed
+
     # Top-up blocks: one query when none of them has any (billing.selectors.blocks).
     blocks = block_lines_of(
         month=month,
@@ -106,16 +129,12 @@ def client_subscription_usages(
             s.pk: (s.stored_included_hours if s.stored_fee is not None else s.hours_included)
             for s in recurring
         },
-        used={
-            s.pk: s.used_in_month + (extra_hours if s.pk == subscription_id else ZERO_HOURS)
-            for s in recurring
-        },
+        used={s.pk: billed_in_month(s) for s in recurring},
         closed={s.pk for s in recurring if s.stored_fee is not None},
     )
     usages = []
     for subscription in rows:
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
-        used = subscription.used_in_month if is_recurring else subscription.used_ever
         extra = extra_hours if subscription.pk == subscription_id else ZERO_HOURS
         lines = blocks.get(subscription.pk, [])
         usages.append(
@@ -124,9 +143,10 @@ def client_subscription_usages(
                 month=month,
                 statement=statement_of_row(
                     subscription,
-                    used_hours=used,
+                    used_hours=ZERO_HOURS if is_recurring else subscription.used_ever,
                     extra_hours=extra,
                     terms=stored_terms_of_row(subscription),
+                    usage_rows=month_rows.get(subscription.pk, []) if is_recurring else None,
                     block_hours=block_hours_of(lines, closed=subscription.stored_fee is not None),
                 ),
                 extra_hours=extra,
@@ -197,14 +217,10 @@ def client_history(
         .order_by("-month")
         .values_list("month", flat=True)
     )
-    used: dict[tuple[int, dt.date], Decimal] = {
-        (row["subscription_id"], row["month"]): row["total"].quantize(HOURS_QUANTUM)
-        for row in TimeEntry.objects.filter(subscription_id__in=subscription_ids)
-        .annotate(month=TruncMonth("work_date"))
-        .order_by()
-        .values("subscription_id", "month")
-        .annotate(total=Sum("hours"))
-    }
+    # Per subscription, month and ticket: the billing policy applies per ticket and month.
+    rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
+    for row in ticket_month_hours(TimeEntry.objects.filter(subscription_id__in=subscription_ids)):
+        rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
     for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
         "period", "kind", "pk"
@@ -235,19 +251,26 @@ def client_history(
         last = period_of(subscription.end_date) if subscription.end_date else current
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
         rows = []
+
+        def usage_in(month: dt.date, subscription: Subscription = subscription) -> HoursUsage:
+            terms = terms_by_key.get((subscription.pk, month))
+            policy = policy_of(terms if terms is not None else subscription.package)
+            return hours_usage(rows_by_key.get((subscription.pk, month), []), policy)
+
         for month in closed_months:
             month_items = items_by_key.get((subscription.pk, month), [])
-            hours = used.get((subscription.pk, month), ZERO_HOURS)
-            if not (first <= month <= last) and not month_items and not hours:
+            month_rows = rows_by_key.get((subscription.pk, month))
+            if not (first <= month <= last) and not month_items and not month_rows:
                 continue
-            if not is_recurring and not month_items and not hours:
+            if not is_recurring and not month_items and not month_rows:
                 continue
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
             month_draws = draws.get((subscription.pk, month), [])
             statement = statement_of_row(
                 subscription,
-                used_hours=hours,
+                used_hours=hours_usage(month_rows or [], None).logged,
                 terms=terms,
+                usage_rows=month_rows or [],
                 approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
                 block_hours=sum((draw.hours for draw in month_draws), ZERO_HOURS),
             )
@@ -265,7 +288,7 @@ def client_history(
             [
                 ChartPoint(
                     month=month,
-                    used_hours=used.get((subscription.pk, month), ZERO_HOURS),
+                    used_hours=usage_in(month).billed,
                     included_hours=_included_in(subscription, month, terms_by_key),
                 )
                 for month in chart_range

@@ -65,6 +65,8 @@ class EntryLine:
     show_work_log: bool
     operator_name: str
     note: str
+    # Worked at no charge: shown, never billed (docs/billing-rules.md, "No-charge time").
+    no_charge: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ _ENTRY_FIELDS = (
     "operator__username",
     "operator__first_name",
     "operator__last_name",
+    "no_charge",
 )
 
 
@@ -188,6 +191,7 @@ def client_ticket_times(
         username,
         first_name,
         last_name,
+        no_charge,
     ) in rows:
         subjects[ticket_pk] = subject
         # The operator's name as User.get_full_name() writes it, else the username.
@@ -209,6 +213,7 @@ def client_ticket_times(
                 show_work_log=show,
                 operator_name=(full_name or username) if show else "",
                 note=note if show else "",
+                no_charge=no_charge,
             )
         )
     times = [

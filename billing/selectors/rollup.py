@@ -2,7 +2,8 @@
 aggregated hours and terms."""
 
 import datetime as dt
-from collections.abc import Mapping
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,10 +17,12 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    Value,
 )
 from django.db.models.functions import Coalesce
 
 from billing.calculations import (
+    BillingPolicy,
     ItemDraft,
     hours_split,
     money_round,
@@ -28,14 +31,20 @@ from billing.calculations import (
 )
 from billing.models import BillableItem, ItemKind
 from billing.selectors.statements import (
+    HOURS,
+    ZERO_HOURS,
     approved_hours_subquery,
     current_price,
+    hours_usage,
+    hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
     subscription_runs_in,
+    ticket_month_hours_queryset,
 )
-from packages.models import BillingMode, Subscription
+from packages.models import BillingMode, OveragePolicy, Subscription, SubscriptionStatus
 from packages.selectors import MissingPrice
+from supportbilling.periods import period_last_day
 from tickets.blocks import BlockBalance, block_balances_of
 from tickets.models import (
     TimeEntry,
@@ -63,7 +72,7 @@ def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     ]
 
 
-def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[str, Any]]:
+def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> QuerySet[Any, Any]:
     """One row per recurring subscription of the batch with its hours used in ``month`` and
     its terms (included hours, fee and hourly rate in the client's currency), aggregated by
     the database in a single query. Terms already stored for the month (a batch that ran
@@ -74,9 +83,18 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
     hours used being above zero (hours are positive), so one correlated sum per subscription
     serves both, and the price is an outer join. This shape is 2.5 times faster than three
     correlated subqueries and than a GROUP BY over the joined entries, which sorts on every
-    selected column (docs/performance.md)."""
+    selected column (docs/performance.md).
+
+    The aggregation of the rollup, as a query: ``rollup_rows`` reads it, and on PostgreSQL
+    ``period_rollup_batch`` stores it in a temporary table and writes from there.
+
+    ``used_hours`` are the chargeable hours as logged (not at no charge); the billing policy
+    (increment, rounding, minimum; stored or current like the prices) applies per ticket and
+    month, from ``rollup_ticket_hours_queryset``: ``rollup_rows`` (and the set-based batch,
+    in SQL) then set ``used_hours`` to the hours billed, ``logged_hours`` to the chargeable
+    hours as logged and ``no_charge_hours`` to those at no charge (here zero)."""
     first, last = month_range(month)
-    return list(
+    return (
         Subscription.objects.filter(
             pk__range=(first_id, last_id), package__billing_mode=BillingMode.RECURRING
         )
@@ -84,13 +102,34 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             price=FilteredRelation(
                 "package__prices", condition=Q(package__prices__currency=F("client__currency"))
             ),
-            stored=FilteredRelation("billed_terms", condition=Q(billed_terms__month=month)),
+            # The id range repeated on the terms: while a close runs, the month's terms grow
+            # faster than their statistics, and without it PostgreSQL read and sorted all of
+            # them for every batch (docs/performance.md).
+            stored=FilteredRelation(
+                "billed_terms",
+                condition=Q(
+                    billed_terms__month=month,
+                    billed_terms__subscription__gte=first_id,
+                    billed_terms__subscription__lte=last_id,
+                ),
+            ),
             used_hours=hours_used_subquery(month),
             included_hours=Coalesce("stored__included_hours", "package__included_hours"),
             fee=Coalesce("stored__fee", "price__fee"),
             hourly_rate=Coalesce("stored__hourly_rate", "price__hourly_rate"),
+            billing_increment=Coalesce("stored__billing_increment", "package__billing_increment"),
+            billing_rounding=Coalesce("stored__billing_rounding", "package__billing_rounding"),
+            billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
+            logged_hours=Value(ZERO_HOURS, output_field=HOURS),
+            no_charge_hours=Value(ZERO_HOURS, output_field=HOURS),
+            # What the top-up blocks have available (``rollup_rows_with_blocks``; the
+            # set-based batch fills its column, billing.services.rollup).
+            block_hours=Value(ZERO_HOURS, output_field=HOURS),
+            # The overage policy and the month's approved hours: stored with the terms once the
+            # batch ran (a policy changed since never changes the month), else current.
+            billed_overage_policy=Coalesce("stored__overage_policy", "overage_policy"),
+            approved_hours=Coalesce("stored__approved_hours", approved_hours_subquery(month)),
             stored_terms=F("stored__id"),
-            approved_hours=approved_hours_subquery(month),
         )
         .filter(subscription_runs_in(first, last) | Q(used_hours__gt=0))
         .order_by("pk")
@@ -104,15 +143,21 @@ def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[Mapping[
             "used_hours",
             "fee",
             "hourly_rate",
-            "stored_terms",
-            "overage_policy",
+            "billing_increment",
+            "billing_rounding",
+            "billing_minimum",
+            "logged_hours",
+            "no_charge_hours",
+            "block_hours",
+            "billed_overage_policy",
             "approved_hours",
+            "stored_terms",
         )
     )
 
 
 def rollup_block_balances(
-    *, month: dt.date, rows: list[Mapping[str, Any]]
+    *, month: dt.date, rows: Sequence[Mapping[str, Any]]
 ) -> dict[int, list[BlockBalance]]:
     """The top-up blocks of the batch's recurring subscriptions (the rows of
     ``rollup_rows``) serving ``month``, each with the hours it has available for the month:
@@ -125,9 +170,24 @@ def rollup_block_balances(
     )
 
 
+def rollup_range_blocks(*, month: dt.date, first_id: int, last_id: int) -> list[Subscription]:
+    """The top-up blocks (not terminated, started by the end of ``month``) of the
+    subscriptions of a batch's id range, in id order: the set-based batch's one read of them
+    (the same blocks as ``tickets.blocks.blocks_of`` of the batch's rows)."""
+    return list(
+        Subscription.objects.filter(
+            topup_of_id__gte=first_id,
+            topup_of_id__lte=last_id,
+            start_date__lte=period_last_day(month),
+        )
+        .exclude(status=SubscriptionStatus.TERMINATED)
+        .order_by("pk")
+    )
+
+
 def rollup_rows_with_blocks(
-    rows: list[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
-) -> list[Mapping[str, Any]]:
+    rows: Sequence[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
+) -> list[dict[str, Any]]:
     """The rows with ``block_hours``: what their blocks have available for the month."""
     return [
         {**row, "block_hours": sum((b.available for b in balances.get(row["pk"], [])), ZERO)}
@@ -146,7 +206,10 @@ class BlockDrawDraft:
 
 
 def rollup_block_draws(
-    *, month: dt.date, rows: list[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
+    *,
+    month: dt.date,
+    rows: Sequence[Mapping[str, Any]],
+    balances: Mapping[int, list[BlockBalance]],
 ) -> list[BlockDrawDraft]:
     """Per block of the batch: what the month draws from it (``hours_split`` of the row's
     hours used), and the hours it leaves unused when ``month`` is the month it expires in.
@@ -178,6 +241,55 @@ def rollup_block_draws(
     return drafts
 
 
+def rollup_ticket_hours_queryset(
+    *, month: dt.date, first_id: int, last_id: int
+) -> QuerySet[Any, Any]:
+    """The hours of the batch's subscriptions in ``month`` per subscription and ticket
+    (``ticket_month_hours``): what the billing policy applies to. Every subscription of the
+    id range (a bucket's rows are not read): no join needed."""
+    return ticket_month_hours_queryset(
+        TimeEntry.objects.filter(
+            subscription_id__gte=first_id,
+            subscription_id__lte=last_id,
+            work_date__range=month_range(month),
+        )
+    )
+
+
+def rollup_rows(*, month: dt.date, first_id: int, last_id: int) -> list[dict[str, Any]]:
+    """The rows of ``rollup_rows_queryset``, one per recurring subscription of the batch, with
+    the billing policy applied: ``used_hours`` billed, ``logged_hours``, ``no_charge_hours``
+    (two queries; the set-based batch does the same in SQL, docs/decisions.md)."""
+    rows = [
+        dict(row) for row in rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id)
+    ]
+    by_subscription = hours_usage_by_subscription(
+        [
+            {**row, "month": month}
+            for row in rollup_ticket_hours_queryset(month=month, first_id=first_id, last_id=last_id)
+        ]
+    )
+    for row in rows:
+        usage = hours_usage(by_subscription.get(row["pk"], []), policy_of_row(row))
+        row["used_hours"] = usage.billed
+        row["logged_hours"] = usage.logged
+        row["no_charge_hours"] = usage.no_charge
+    return rows
+
+
+def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
+    """The billing policy of a ``rollup_rows`` row (its stored terms', else its package's)."""
+    return policy_of_columns(
+        row["billing_increment"], row["billing_rounding"], row["billing_minimum"]
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def policy_of_columns(increment: Any, rounding: Any, minimum: Any) -> BillingPolicy:
+    """The billing policy of the three stored columns."""
+    return BillingPolicy(increment=str(increment), rounding=str(rounding), minimum=Decimal(minimum))
+
+
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
     """Recurring subscriptions to bill in ``month`` whose package has no price in the
     client's currency: the rollup refuses to run until they are fixed."""
@@ -189,23 +301,64 @@ def subscriptions_without_price(*, month: dt.date) -> list[int]:
     )
 
 
-def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> list[ItemDraft]:
+@functools.lru_cache(maxsize=8192)
+def rollup_drafts(
+    *,
+    currency: str,
+    package_name: str,
+    included_hours: Decimal,
+    used_hours: Decimal,
+    fee: Decimal,
+    hourly_rate: Decimal,
+    month: dt.date,
+    logged_hours: Decimal | None = None,
+    no_charge_hours: Decimal = ZERO,
+    overage_policy: str = OveragePolicy.BILL,
+    approved_hours: Decimal = ZERO,
+    block_hours: Decimal = ZERO,
+) -> tuple[ItemDraft, ...]:
+    """The items (fee, overtime) of a recurring subscription with these terms and hours
+    (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``;
+    ``overage_policy`` and ``approved_hours``: under ``approve`` only approved overtime bills;
+    ``block_hours``: what the top-up blocks have available, drawn before any overtime):
+    ``statement_compute`` and ``rollup_item_drafts``, the one home of the rule. Pure, so it is
+    computed once per distinct set of inputs: a month of 100,000 subscriptions has a few
+    thousand (packages x currencies x hours used), docs/performance.md."""
+    statement = statement_compute(
+        billing_mode=BillingMode.RECURRING,
+        currency=currency,
+        included_hours=included_hours,
+        used_hours=used_hours,
+        fee=fee,
+        hourly_rate=hourly_rate,
+        logged_hours=logged_hours,
+        no_charge_hours=no_charge_hours,
+        overage_policy=overage_policy,
+        approved_hours=approved_hours,
+        block_hours=block_hours,
+    )
+    return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
+
+
+def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDraft, ...]:
     """The items (fee, overtime) one row of ``rollup_rows`` bills: what the rollup writes, and
     what the admin's confirmation of a close announces."""
     if row["fee"] is None:
         raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
-    statement = statement_compute(
-        billing_mode=BillingMode.RECURRING,
+    return rollup_drafts(
         currency=row["client__currency"],
+        package_name=row["package__name"],
         included_hours=row["included_hours"],
         used_hours=row["used_hours"],
         fee=row["fee"],
         hourly_rate=row["hourly_rate"],
-        overage_policy=row["overage_policy"],
+        overage_policy=row["billed_overage_policy"],
         approved_hours=row["approved_hours"],
         block_hours=row.get("block_hours", ZERO),
+        month=month,
+        logged_hours=row.get("logged_hours"),
+        no_charge_hours=row.get("no_charge_hours", ZERO),
     )
-    return rollup_item_drafts(statement=statement, package_name=row["package__name"], month=month)
 
 
 def rollup_billed_kinds(*, month: dt.date, first_id: int, last_id: int) -> set[tuple[int, str]]:

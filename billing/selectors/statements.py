@@ -3,6 +3,7 @@ and the query pieces every read of billing shares (subscriptions running in a mo
 hours-sum and price subqueries)."""
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,13 +21,16 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Ceil, Coalesce, TruncMonth
 from djmoney.money import Money
 
 from billing.calculations import (
     TERMS_BILLED,
+    BillingPolicy,
     Statement,
+    entries_billed,
     statement_compute,
+    ticket_month_billed,
 )
 from billing.models import (
     BilledTerms,
@@ -34,6 +38,7 @@ from billing.models import (
 )
 from billing.selectors.blocks import BlockLine, block_hours_of, block_lines_of
 from packages.models import (
+    BillingIncrement,
     BillingMode,
     OverageApproval,
     OveragePolicy,
@@ -47,9 +52,130 @@ from supportbilling.periods import (
 from tickets.models import (
     TimeEntry,
 )
-from tickets.selectors import subscription_hours_used
 
 HOURS = DecimalField(max_digits=12, decimal_places=2)
+ZERO_HOURS = Decimal("0.00")
+CHARGEABLE = Q(no_charge=False)
+
+
+def policy_of(source: Any) -> BillingPolicy:
+    """The billing policy of a package, of stored terms, or of anything with the three
+    fields (``billing_increment``, ``billing_rounding``, ``billing_minimum``)."""
+    return BillingPolicy(
+        increment=str(source.billing_increment),
+        rounding=str(source.billing_rounding),
+        minimum=Decimal(source.billing_minimum),
+    )
+
+
+def _rounded_key(increment: str) -> str:
+    return "rounded_" + increment.replace(".", "")
+
+
+@dataclass(frozen=True)
+class HoursUsage:
+    """Hours of one subscription in one month (a bucket: all time): ``logged`` chargeable
+    hours as logged, ``billed`` those hours under the billing policy, ``no_charge`` hours
+    worked at no charge."""
+
+    logged: Decimal = ZERO_HOURS
+    billed: Decimal = ZERO_HOURS
+    no_charge: Decimal = ZERO_HOURS
+
+
+def _ticket_month_sums() -> dict[str, Coalesce]:
+    """The sums of ``ticket_month_hours`` per group: the chargeable hours (``logged``), the
+    hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
+    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``)."""
+    rounded = {
+        _rounded_key(increment): Coalesce(
+            Sum(
+                Ceil(F("hours") / Value(Decimal(increment))) * Value(Decimal(increment)),
+                filter=CHARGEABLE,
+                output_field=HOURS,
+            ),
+            Value(ZERO_HOURS),
+            output_field=HOURS,
+        )
+        for increment in BillingIncrement.values
+        # Entries are quarter hours (a check constraint): rounded to 0.25 they are the sum.
+        if increment != BillingIncrement.QUARTER
+    }
+    return {
+        "logged": Coalesce(Sum("hours", filter=CHARGEABLE), Value(ZERO_HOURS), output_field=HOURS),
+        "no_charge_hours": Coalesce(
+            Sum("hours", filter=Q(no_charge=True)), Value(ZERO_HOURS), output_field=HOURS
+        ),
+        **rounded,
+    }
+
+
+def ticket_month_hours_queryset(entries: QuerySet[TimeEntry]) -> QuerySet[Any, Any]:
+    """``ticket_month_hours`` of ``entries`` of one month, as a query: one row per
+    subscription and ticket (no date truncated per entry). The rollup's set-based batch stores
+    it in a temporary table (``billing.services.rollup``)."""
+    return (
+        entries.order_by().values("subscription_id", "ticket_id").annotate(**_ticket_month_sums())
+    )
+
+
+def ticket_month_hours(
+    entries: QuerySet[TimeEntry], *, month: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """Per subscription, month and ticket of ``entries``: the chargeable hours (``logged``),
+    the hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each
+    rounded up to it (``rounded_050``, ``rounded_100``; to 0.25 they are ``logged``): one
+    GROUP BY, whatever the policy; ``hours_usage`` applies the policy in Python
+    (``ticket_month_billed``). With ``month`` (``entries`` are of that month only) the rows
+    are grouped without truncating dates."""
+    if month is not None:  # one month: no date truncated per entry
+        return [{**row, "month": month} for row in ticket_month_hours_queryset(entries)]
+    rows = (
+        entries.annotate(month=TruncMonth("work_date"))
+        .order_by()
+        .values("subscription_id", "month", "ticket_id")
+        .annotate(**_ticket_month_sums())
+    )
+    return [dict(row) for row in rows]
+
+
+def ticket_billed(row: Mapping[str, Any], policy: BillingPolicy) -> Decimal:
+    """The billed hours of one ``ticket_month_hours`` row under ``policy``
+    (``ticket_month_billed`` given the row's sum rounded to the policy's increment)."""
+    return ticket_month_billed(
+        logged=row["logged"],
+        entries_rounded=row.get(_rounded_key(policy.increment), row["logged"]),
+        policy=policy,
+    )
+
+
+def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> HoursUsage:
+    """The usage of the ``ticket_month_hours`` rows of one subscription (and month) under
+    ``policy``; None: no policy (a bucket is drawn down by the hours logged)."""
+    logged = no_charge = billed = ZERO_HOURS
+    for row in rows:
+        logged += row["logged"]
+        no_charge += row["no_charge_hours"]
+        billed += row["logged"] if policy is None else ticket_billed(row, policy)
+    return HoursUsage(logged=logged, billed=billed, no_charge=no_charge)
+
+
+def hours_usage_by_subscription(
+    rows: list[dict[str, Any]], *, month: dt.date | None = None
+) -> dict[int, list[dict[str, Any]]]:
+    """``ticket_month_hours`` rows grouped by subscription (of ``month`` only, when given)."""
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        if month is None or row["month"] == month:
+            grouped.setdefault(row["subscription_id"], []).append(row)
+    return grouped
+
+
+def extra_billed(extra_hours: Decimal, policy: BillingPolicy | None) -> Decimal:
+    """The portal calculator's "what if": ``extra_hours`` more, as one entry on a new ticket."""
+    if extra_hours <= 0 or policy is None:
+        return extra_hours
+    return entries_billed([extra_hours], policy)
 
 
 def billed_terms_of(month: dt.date, prefix: str = "") -> Q:
@@ -74,21 +200,29 @@ def statement_for_subscription(
     """The statement of one subscription for ``month``, with the terms it was billed with
     (closed month, bucket) or else the current prices; ``extra_hours`` answers "what if"
     (the portal's cost calculator) with the very same arithmetic."""
-    used = subscription_hours_used(subscription=subscription, month=month) + extra_hours
-    approved = approved_hours_get(subscription=subscription, month=month)
+    is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
+    entries = TimeEntry.objects.filter(subscription_id=subscription.pk)
+    if is_recurring:
+        entries = entries.filter(work_date__range=month_range(month))
     terms = billed_terms_get(subscription_id=subscription.pk, month=month)
+    policy = policy_of(terms if terms is not None else subscription.package)
+    usage = hours_usage(ticket_month_hours(entries, month=month), policy if is_recurring else None)
+    extra = extra_billed(extra_hours, policy if is_recurring else None)
     block_hours = ZERO_HOURS
-    if subscription.package.billing_mode == BillingMode.RECURRING:
+    if is_recurring:
         lines = subscription_block_lines(
-            subscription=subscription, month=month, used=used, closed=terms is not None
+            subscription=subscription,
+            month=month,
+            used=usage.billed + extra,
+            closed=terms is not None,
         )
         block_hours = block_hours_of(lines, closed=terms is not None)
     if terms is not None:
         return statement_of_terms(
             terms,
-            used_hours=used,
-            overage_policy=subscription.overage_policy,
-            approved_hours=approved,
+            used_hours=usage.billed + extra,
+            logged_hours=usage.logged + extra_hours,
+            no_charge_hours=usage.no_charge,
             block_hours=block_hours,
         )
     currency = subscription.client.currency
@@ -97,11 +231,13 @@ def statement_for_subscription(
         billing_mode=subscription.package.billing_mode,
         currency=currency,
         included_hours=subscription.hours_included,
-        used_hours=used,
+        used_hours=usage.billed + extra,
         fee=price.fee.amount,
         hourly_rate=price.hourly_rate.amount,
         overage_policy=subscription.overage_policy,
-        approved_hours=approved,
+        approved_hours=approved_hours_get(subscription=subscription, month=month),
+        logged_hours=usage.logged + extra_hours,
+        no_charge_hours=usage.no_charge,
         block_hours=block_hours,
     )
 
@@ -157,12 +293,13 @@ def statement_of_terms(
     terms: BilledTerms,
     *,
     used_hours: Decimal,
-    overage_policy: str = OveragePolicy.BILL,
-    approved_hours: Decimal = Decimal("0.00"),
-    block_hours: Decimal = Decimal("0.00"),
+    logged_hours: Decimal | None = None,
+    no_charge_hours: Decimal = ZERO_HOURS,
+    block_hours: Decimal = ZERO_HOURS,
 ) -> Statement:
-    """The statement of ``used_hours`` under terms stored when the month (or bucket) was
-    billed."""
+    """The statement of ``used_hours`` (billed) under terms stored when the month (or bucket)
+    was billed, with the overage policy and the approved hours stored with them: a policy
+    changed after the close never changes the month's statement."""
     return statement_compute(
         billing_mode=terms.billing_mode,
         currency=terms.currency,
@@ -171,8 +308,10 @@ def statement_of_terms(
         fee=terms.fee.amount,
         hourly_rate=terms.hourly_rate.amount,
         terms=TERMS_BILLED,
-        overage_policy=overage_policy,
-        approved_hours=approved_hours,
+        overage_policy=terms.overage_policy,
+        approved_hours=terms.approved_hours,
+        logged_hours=logged_hours,
+        no_charge_hours=no_charge_hours,
         block_hours=block_hours,
     )
 
@@ -184,9 +323,6 @@ def month_range(month: dt.date) -> tuple[dt.date, dt.date]:
 def subscription_runs_in(first: dt.date, last: dt.date) -> Q:
     """The subscription's dates overlap [first, last]."""
     return Q(start_date__lte=last) & (Q(end_date__isnull=True) | Q(end_date__gte=first))
-
-
-ZERO_HOURS = Decimal("0.00")
 
 
 def usage_thresholds_reached(*, statement: Statement) -> list[int]:
@@ -218,10 +354,11 @@ class SubscriptionUsage:
 
 
 def hours_used_subquery(month: dt.date | None = None) -> Coalesce:
-    """The hours the subscription of the outer row used in ``month`` (None: ever), zero when
-    none: one correlated sum per subscription over the (subscription, work_date) index, which
-    is faster than a join and GROUP BY over every entry (docs/performance.md)."""
-    entries = TimeEntry.objects.filter(subscription=OuterRef("pk"))
+    """The chargeable hours (not at no charge) the subscription of the outer row logged in
+    ``month`` (None: ever), zero when none: one correlated sum per subscription over the
+    (subscription, work_date) index, which is faster than a join and GROUP BY over every
+    entry (docs/performance.md). As logged: the billing policy is applied by ``hours_usage``."""
+    entries = TimeEntry.objects.filter(subscription=OuterRef("pk"), no_charge=False)
     if month is not None:
         entries = entries.filter(work_date__range=month_range(month))
     total = entries.order_by().values("subscription").annotate(total=Sum("hours")).values("total")
@@ -262,6 +399,9 @@ def with_stored_terms(subscriptions: QuerySet[Subscription], *, month: dt.date) 
         stored_fee=F("stored__fee"),
         stored_hourly_rate=F("stored__hourly_rate"),
         stored_currency=F("stored__currency"),
+        stored_billing_increment=F("stored__billing_increment"),
+        stored_billing_rounding=F("stored__billing_rounding"),
+        stored_billing_minimum=F("stored__billing_minimum"),
     )
 
 
@@ -274,6 +414,9 @@ def stored_terms_of_row(subscription: Any) -> BilledTerms | None:
         included_hours=subscription.stored_included_hours,
         fee=Money(subscription.stored_fee, subscription.stored_currency),
         hourly_rate=Money(subscription.stored_hourly_rate, subscription.stored_currency),
+        billing_increment=subscription.stored_billing_increment,
+        billing_rounding=subscription.stored_billing_rounding,
+        billing_minimum=subscription.stored_billing_minimum,
     )
 
 
@@ -283,33 +426,48 @@ def statement_of_row(
     used_hours: Decimal,
     extra_hours: Decimal = ZERO_HOURS,
     terms: BilledTerms | None = None,
+    usage_rows: list[dict[str, Any]] | None = None,
     approved_hours: Decimal | None = None,
     block_hours: Decimal = ZERO_HOURS,
 ) -> Statement | None:
-    """The statement with the stored ``terms`` when given, else with the current price
-    (annotated by ``with_current_price``); None when neither exists. The extra hours
-    approved are ``approved_hours``, else the row's ``approved_in_month`` annotation
-    (``approved_hours_subquery``), else none."""
-    if approved_hours is None:
-        approved_hours = getattr(subscription, "approved_in_month", ZERO_HOURS)
+    """The statement with the stored ``terms`` when given (their overage policy and approved
+    hours too), else with the current price (annotated by ``with_current_price``); None when
+    neither exists. The extra hours approved of an open month are ``approved_hours``, else the
+    row's ``approved_in_month`` annotation (``approved_hours_subquery``), else none.
+
+    ``usage_rows`` (``ticket_month_hours`` rows of the subscription and month) apply the
+    billing policy of the terms (else the package's) to a recurring month; without them
+    ``used_hours`` are taken as billed (a bucket, or a caller without the rows)."""
+    logged = used_hours
+    no_charge = ZERO_HOURS
+    extra = extra_hours
+    if usage_rows is not None and subscription.package.billing_mode == BillingMode.RECURRING:
+        policy = policy_of(terms if terms is not None else subscription.package)
+        usage = hours_usage(usage_rows, policy)
+        used_hours, logged, no_charge = usage.billed, usage.logged, usage.no_charge
+        extra = extra_billed(extra_hours, policy)
     if terms is not None:
         return statement_of_terms(
             terms,
-            used_hours=used_hours + extra_hours,
-            overage_policy=subscription.overage_policy,
-            approved_hours=approved_hours,
+            used_hours=used_hours + extra,
+            logged_hours=logged + extra_hours,
+            no_charge_hours=no_charge,
             block_hours=block_hours,
         )
     if subscription.price_fee is None:
         return None
+    if approved_hours is None:
+        approved_hours = getattr(subscription, "approved_in_month", ZERO_HOURS)
     return statement_compute(
         billing_mode=subscription.package.billing_mode,
         currency=subscription.client.currency,
         included_hours=subscription.hours_included,
-        used_hours=used_hours + extra_hours,
+        used_hours=used_hours + extra,
         fee=subscription.price_fee,
         hourly_rate=subscription.price_hourly_rate,
         overage_policy=subscription.overage_policy,
         approved_hours=approved_hours,
+        logged_hours=logged + extra_hours,
+        no_charge_hours=no_charge,
         block_hours=block_hours,
     )

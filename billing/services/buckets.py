@@ -1,8 +1,9 @@
 """What billing writes when a one-time bucket is sold: its stored terms and its ``one_time``
 item, in the month it starts (docs/decisions.md, "Stored terms of closed months")."""
 
+from billing import signals
 from billing.calculations import one_time_item_draft
-from billing.models import BilledTerms
+from billing.models import BillableItem, BilledTerms
 from billing.services.items import billable_item_from_draft
 from packages.models import BillingMode, PackagePrice, Subscription
 from supportbilling.periods import period_of
@@ -26,11 +27,13 @@ def bucket_sale_record(*, subscription: Subscription, price: PackagePrice) -> No
     draft = one_time_item_draft(
         package_name=subscription.package.name, fee=price.fee.amount, currency=client.currency
     )
-    billable_item_from_draft(
+    item = billable_item_from_draft(
         draft,
         client_id=client.pk,
         subscription_id=subscription.pk,
         month=month,
         currency=client.currency,
         invoice_action=subscription.package.invoice_action,
-    ).save()
+    )
+    item.save()
+    signals.items_created.send(sender=BillableItem, items=BillableItem.objects.filter(pk=item.pk))

@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import audit
+from billing import audit, signals
 from billing.calculations import (
     ItemDraft,
     money_round,
@@ -101,8 +101,12 @@ def billable_item_status_set(*, item: BillableItem, status: str, actor: Any = No
             item_status_refusal(old=item.status, new=status), code="status_transition"
         )
     audit.item_status_events_record(items=[item], status=status, actor=actor)
+    changes = [(item.pk, item.status)]
     item.status = status
     item.save(update_fields=["status", "updated_at"])
+    signals.items_status_changed.send(
+        sender=BillableItem, changes=changes, status=status, actor=actor
+    )
     return item
 
 
@@ -154,6 +158,13 @@ def billable_items_status_set(
         status=status, updated_at=timezone.now()
     )
     audit.item_status_events_record(items=movable, status=status, actor=actor)
+    if movable:
+        signals.items_status_changed.send(
+            sender=BillableItem,
+            changes=[(item.pk, item.status) for item in movable],
+            status=status,
+            actor=actor,
+        )
     return ItemsStatusChange(
         status=status,
         changed_ids=[item.pk for item in movable],
@@ -218,4 +229,5 @@ def adjustment_create(
             "reason": item.description,
         },
     )
+    signals.items_created.send(sender=BillableItem, items=BillableItem.objects.filter(pk=item.pk))
     return item

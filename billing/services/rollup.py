@@ -1,36 +1,43 @@
-"""The monthly rollup that closes a period: begin, bill each batch of subscriptions (COPY
-writes on PostgreSQL), finish."""
+"""The monthly rollup that closes a period: begin, bill each batch of subscriptions (set-based
+INSERT ... SELECT on PostgreSQL), finish."""
 
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing import signals
 from billing.calculations import ItemDraft
 from billing.models import (
-    BILLABLE_ITEM_COLUMNS,
     BillableItem,
     BilledTerms,
+    ItemKind,
     ItemStatus,
 )
 from billing.selectors.rollup import (
     BlockDrawDraft,
+    policy_of_columns,
     rollup_batches,
     rollup_billed_kinds,
     rollup_block_balances,
     rollup_block_draws,
+    rollup_drafts,
+    rollup_range_blocks,
     rollup_row_drafts,
     rollup_rows,
+    rollup_rows_queryset,
     rollup_rows_with_blocks,
+    rollup_ticket_hours_queryset,
     subscriptions_without_price,
 )
+from billing.selectors.statements import ticket_billed
 from billing.services.items import billable_item_from_draft
 from packages.models import (
     BillingMode,
@@ -38,12 +45,13 @@ from packages.models import (
     BlockDraw,
     PeriodStatus,
 )
-from packages.selectors import billing_start
+from packages.selectors import MissingPrice, billing_start
 from supportbilling.periods import (
     period_has_ended,
     period_label,
     period_next,
 )
+from tickets.blocks import block_balances_of
 from tickets.models import AuditAction, AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -113,192 +121,353 @@ def _batch_lock(month: dt.date, first_id: int) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
-# Columns the rollup writes with COPY, in the order of the rows it builds: the item's columns
-# but the id (the database gives it), then its update time. (No field sets db_column.)
-_ATTNAMES = {field.name: field.attname for field in BillableItem._meta.concrete_fields}
-_ITEM_COLUMNS = (*(_ATTNAMES[name] for name in BILLABLE_ITEM_COLUMNS[1:]), "updated_at")
-
-
-def _copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """COPY plain rows into ``table`` (PostgreSQL only). For thousands of rows this is
-    several times faster than bulk_create, which builds a model instance per row and adapts
-    every value in Python; the rollup spent most of its time there (docs/performance.md)."""
-    # Django's cursor wrapper has no COPY; psycopg's own cursor does.
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
-# When the straight COPY (_copy_new_rows) meets an item another batch wrote meanwhile (a
-# batch with other boundaries holds another lock), the items go through a temporary table so
-# that ON CONFLICT DO NOTHING drops that one, as bulk_create(ignore_conflicts=True) did.
-# Literal SQL (no text built from names); the columns are those of _ITEM_COLUMNS.
-_ITEMS_STAGING_CREATE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS rollup_new_items ON COMMIT DELETE ROWS AS "
-    "SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
-    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
-    "FROM billing_billableitem WITH NO DATA"
-)
-_ITEMS_STAGING_INSERT = (
-    "INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, description, "
-    "unit, quantity, unit_price, amount, currency, invoice_action, status, created_at, "
-    "updated_at) SELECT client_id, subscription_id, period, kind, description, unit, quantity, "
-    "unit_price, amount, currency, invoice_action, status, created_at, updated_at "
-    "FROM rollup_new_items ON CONFLICT DO NOTHING"
-)
-
-
 def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date) -> None:
-    """Write the batch's new items: COPY on PostgreSQL, bulk_create elsewhere."""
+    """Write the batch's new items (databases other than PostgreSQL)."""
     if not new_items:
         return
-    if connection.vendor != "postgresql":
-        BillableItem.objects.bulk_create(
-            [
-                billable_item_from_draft(
-                    draft,
-                    client_id=row["client_id"],
-                    subscription_id=row["pk"],
-                    month=month,
-                    currency=row["client__currency"],
-                    invoice_action=row["package__invoice_action"],
-                )
-                for row, draft in new_items
-            ],
-            ignore_conflicts=True,
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(_ITEMS_STAGING_CREATE)
-        _copy_rows("rollup_new_items", _ITEM_COLUMNS, _item_rows(new_items, month=month))
-        cursor.execute(_ITEMS_STAGING_INSERT)
+    BillableItem.objects.bulk_create(
+        [
+            billable_item_from_draft(
+                draft,
+                client_id=row["client_id"],
+                subscription_id=row["pk"],
+                month=month,
+                currency=row["client__currency"],
+                invoice_action=row["package__invoice_action"],
+            )
+            for row, draft in new_items
+        ],
+        ignore_conflicts=True,
+    )
 
 
-def _item_rows(
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month: dt.date
-) -> list[tuple[Any, ...]]:
-    """The COPY rows of ``new_items``, columns as ``_ITEM_COLUMNS``."""
-    written_at = timezone.now()  # what auto_now_add and auto_now set
-    return [
-        (
-            row["client_id"],
-            row["pk"],
-            month,
-            draft.kind,
-            draft.description,
-            draft.unit,
-            draft.quantity,
-            draft.unit_price,
-            draft.amount,
-            row["client__currency"],
-            row["package__invoice_action"],
-            ItemStatus.PENDING.value,
-            written_at,
-            written_at,
-        )
-        for row, draft in new_items
-    ]
-
-
-# One statement for the whole batch: the rows' columns as arrays, unnested by PostgreSQL.
-_TERMS_INSERT = (
-    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
-    "fee, hourly_rate, currency, created_at) "
-    "SELECT subscription_id, %s, %s, included_hours, fee, hourly_rate, currency, %s "
-    "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[], %s::numeric[], %s::varchar[]) "
-    "AS terms (subscription_id, included_hours, fee, hourly_rate, currency) "
-    "ON CONFLICT (subscription_id, month) DO NOTHING"
-)
-
-
-def _terms_insert(rows: list[Mapping[str, Any]], *, month: dt.date) -> None:
+def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
     """Store the terms of every subscription of the batch, with items or without, so that
-    the month shows what was billed whatever the prices become. Terms a batch stored before
-    stay as they are (append-only)."""
+    the month shows what was billed whatever the prices become (databases other than
+    PostgreSQL). Terms a batch stored before stay as they are (append-only)."""
     if not rows:
         return
-    if connection.vendor != "postgresql":
-        BilledTerms.objects.bulk_create(
-            [
-                BilledTerms(
-                    subscription_id=row["pk"],
-                    month=month,
-                    billing_mode=BillingMode.RECURRING,
-                    included_hours=row["included_hours"],
-                    fee=Money(row["fee"], row["client__currency"]),
-                    hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
-                )
-                for row in rows
-            ],
-            ignore_conflicts=True,
-        )
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _TERMS_INSERT,
-            [
-                month,
-                BillingMode.RECURRING.value,
-                timezone.now(),
-                [row["pk"] for row in rows],
-                [row["included_hours"] for row in rows],
-                [row["fee"] for row in rows],
-                [row["hourly_rate"] for row in rows],
-                [row["client__currency"] for row in rows],
-            ],
-        )
+    BilledTerms.objects.bulk_create(
+        [
+            BilledTerms(
+                subscription_id=row["pk"],
+                month=month,
+                billing_mode=BillingMode.RECURRING,
+                included_hours=row["included_hours"],
+                fee=Money(row["fee"], row["client__currency"]),
+                hourly_rate=Money(row["hourly_rate"], row["client__currency"]),
+                billing_increment=row["billing_increment"],
+                billing_rounding=row["billing_rounding"],
+                billing_minimum=row["billing_minimum"],
+                overage_policy=row["billed_overage_policy"],
+                approved_hours=row["approved_hours"],
+            )
+            for row in rows
+            if row["stored_terms"] is None
+        ],
+        ignore_conflicts=True,
+    )
 
 
-_TERMS_COLUMNS = (
-    "subscription_id",
-    "month",
-    "billing_mode",
+def _batch_write_python(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
+    """Bill the batch row by row in Python (databases other than PostgreSQL): (items
+    written, subscriptions billed)."""
+    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    # Top-up blocks: their available hours enter each row as ``block_hours`` (one more
+    # input of statement_compute), and the batch stores what the month drew from each.
+    balances = rollup_block_balances(month=month, rows=rows)
+    rows = rollup_rows_with_blocks(rows, balances)
+    _block_draws_insert(
+        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
+    )
+    already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
+    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
+    billed_subscriptions: set[int] = set()
+    for row in rows:
+        for draft in rollup_row_drafts(row=row, month=month):
+            if (row["pk"], draft.kind) in already:
+                continue
+            new_items.append((row, draft))
+            billed_subscriptions.add(row["pk"])
+    _items_insert(new_items, month=month)
+    _terms_insert(rows, month=month)
+    return len(new_items), len(billed_subscriptions)
+
+
+# PostgreSQL: the batch's aggregated rows (``rollup_rows_queryset``) go into a temporary
+# table, their hours per ticket (``rollup_ticket_hours_queryset``) into another; Python
+# computes each ticket's billed hours once per distinct (policy, ticket sums)
+# (``ticket_billed``) and one UPDATE sums them per subscription; then Python computes the
+# items once per distinct set of inputs of the billing rule (``rollup_drafts``); one
+# INSERT ... SELECT joins the rows to those results, another stores the terms. No row
+# travels to Python and back (docs/performance.md, docs/decisions.md).
+_BATCH_TABLE = "rollup_batch_rows"
+_TICKETS_TABLE = "rollup_batch_tickets"
+# The temporary table's columns, named after the queryset's values().
+_BATCH_COLUMNS = {
+    "pk": "subscription_id",
+    "client_id": "client_id",
+    "client__currency": "currency",
+    "package__name": "package_name",
+    "package__invoice_action": "invoice_action",
+    "included_hours": "included_hours",
+    "used_hours": "used_hours",
+    "fee": "fee",
+    "hourly_rate": "hourly_rate",
+    "billing_increment": "billing_increment",
+    "billing_rounding": "billing_rounding",
+    "billing_minimum": "billing_minimum",
+    "logged_hours": "logged_hours",
+    "no_charge_hours": "no_charge_hours",
+    "block_hours": "block_hours",
+    "billed_overage_policy": "overage_policy",
+    "approved_hours": "approved_hours",
+    "stored_terms": "stored_terms",
+}
+# The distinct inputs of the billing policy per ticket: the subscription's policy and the
+# ticket's sums (``ticket_month_hours``: logged, then the entries rounded per increment;
+# the tickets table's columns are named after that query's values()).
+_TICKET_SUMS = ("logged", *(f"rounded_{key}" for key in ("050", "100")))
+_TICKET_INPUTS = (
+    "SELECT DISTINCT r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, "
+    "t.rounded_050, t.rounded_100 FROM rollup_batch_tickets t "
+    "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id"
+)
+# Each subscription's billed hours: the sum of its tickets' billed hours (computed for their
+# inputs), its chargeable and no-charge hours. A subscription without entries keeps zero.
+_TICKETS_UPDATE = (
+    "WITH billed (billing_increment, billing_rounding, billing_minimum, logged, rounded_050, "
+    "rounded_100, billed) AS (SELECT * FROM unnest(%(billing_increment)s::text[], "
+    "%(billing_rounding)s::text[], %(billing_minimum)s::numeric[], %(logged)s::numeric[], "
+    "%(rounded_050)s::numeric[], %(rounded_100)s::numeric[], %(billed)s::numeric[])), "
+    "sums AS (SELECT t.subscription_id, SUM(d.billed) AS billed, SUM(t.logged) AS logged, "
+    "SUM(t.no_charge_hours) AS no_charge FROM rollup_batch_tickets t "
+    "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id "
+    "JOIN billed d ON d.billing_increment = r.billing_increment "
+    "AND d.billing_rounding = r.billing_rounding AND d.billing_minimum = r.billing_minimum "
+    "AND d.logged = t.logged AND d.rounded_050 = t.rounded_050 "
+    "AND d.rounded_100 = t.rounded_100 GROUP BY t.subscription_id) "
+    "UPDATE rollup_batch_rows b SET used_hours = s.billed, logged_hours = s.logged, "
+    "no_charge_hours = s.no_charge FROM sums s WHERE b.subscription_id = s.subscription_id"
+)
+# The distinct inputs of the rule in the batch; a missing price (fee NULL) names one of its
+# subscriptions.
+_BATCH_INPUTS = (
+    "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, "
+    "MIN(subscription_id) FROM rollup_batch_rows "
+    "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours"
+)
+# The items: each row joined to the items computed for its inputs, in the order Python wrote
+# them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
+# that a batch wrote before (or another batch with other boundaries meanwhile) as it is; the
+# count is of the items written now.
+_BATCH_ITEMS_INSERT = (
+    "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, position, "
+    "kind, "
+    "description, unit, quantity, unit_price, "
+    "amount) AS (SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
+    "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
+    "%(hourly_rate)s::numeric[], %(logged_hours)s::numeric[], %(no_charge_hours)s::numeric[], "
+    "%(overage_policy)s::text[], %(approved_hours)s::numeric[], "
+    "%(block_hours)s::numeric[], %(position)s::int[], %(kind)s::text[], "
+    "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
+    "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
+    "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
+    "description, unit, quantity, unit_price, amount, currency, invoice_action, status, "
+    "created_at, updated_at) "
+    "SELECT b.client_id, b.subscription_id, %(month)s, d.kind, d.description, d.unit, "
+    "d.quantity, d.unit_price, d.amount, b.currency, b.invoice_action, %(status)s, "
+    "%(written_at)s, %(written_at)s "
+    "FROM rollup_batch_rows b JOIN drafts d ON d.currency = b.currency "
+    "AND d.package_name = b.package_name AND d.included_hours = b.included_hours "
+    "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
+    "AND d.logged_hours = b.logged_hours AND d.no_charge_hours = b.no_charge_hours "
+    "AND d.overage_policy = b.overage_policy AND d.approved_hours = b.approved_hours "
+    "AND d.block_hours = b.block_hours "
+    "ORDER BY b.subscription_id, d.position "
+    "ON CONFLICT DO NOTHING RETURNING subscription_id) "
+    "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
+)
+# The terms of every subscription of the batch, with items or without; terms stored before
+# stay as they are (append-only).
+_BATCH_TERMS_INSERT = (
+    "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
+    "fee, hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, "
+    "overage_policy, approved_hours, created_at) "
+    "SELECT subscription_id, %(month)s, %(billing_mode)s, included_hours, fee, hourly_rate, "
+    "currency, billing_increment, billing_rounding, billing_minimum, overage_policy, "
+    "approved_hours, %(written_at)s "
+    "FROM rollup_batch_rows WHERE stored_terms IS NULL "
+    "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
+)
+_BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows, rollup_batch_tickets"
+# The arrays of _BATCH_ITEMS_INSERT: the inputs of the rule, then the item computed from them.
+_INPUT_NAMES = (
+    "currency",
+    "package_name",
     "included_hours",
+    "used_hours",
     "fee",
     "hourly_rate",
-    "currency",
-    "created_at",
+    "logged_hours",
+    "no_charge_hours",
+    "overage_policy",
+    "approved_hours",
+    "block_hours",
+)
+_POLICY_NAMES = ("billing_increment", "billing_rounding", "billing_minimum")
+_DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
+
+
+# Top-up blocks on the set-based path: the rows of the subscriptions that have blocks (only
+# those travel, for ``block_balances_of`` and ``hours_split``), then their available hours
+# into the ``block_hours`` column, one more distinct input of the rule.
+_BLOCK_ROWS = (
+    "SELECT subscription_id, included_hours, used_hours FROM rollup_batch_rows "
+    "WHERE subscription_id = ANY(%(owners)s::bigint[]) ORDER BY subscription_id"
+)
+_BLOCK_HOURS_UPDATE = (
+    "UPDATE rollup_batch_rows b SET block_hours = u.block_hours FROM unnest("
+    "%(subscription_id)s::bigint[], %(block_hours)s::numeric[]) AS u (subscription_id, "
+    "block_hours) WHERE b.subscription_id = u.subscription_id"
 )
 
 
-def _copy_new_rows(
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]],
-    rows: list[Mapping[str, Any]],
-    *,
-    month: dt.date,
-) -> bool:
-    """PostgreSQL: COPY the new items and the terms not stored yet straight into their tables,
-    in a savepoint. False, with nothing written, when a row is already there: another batch
-    over some of the same subscriptions (other boundaries, so another lock) wrote it after
-    this batch read what was billed; the caller then writes through ON CONFLICT DO NOTHING.
-    A straight COPY costs half of a COPY into a staging table plus an INSERT from it."""
-    written_at = timezone.now()
-    terms = [
-        (
-            row["pk"],
-            month,
-            BillingMode.RECURRING.value,
-            row["included_hours"],
-            row["fee"],
-            row["hourly_rate"],
-            row["client__currency"],
-            written_at,
-        )
-        for row in rows
-        if row["stored_terms"] is None
+def _batch_blocks_sql(cursor: Any, *, month: dt.date, first_id: int, last_id: int) -> None:
+    """The set-based batch's top-up blocks: one query when no subscription of the batch has a
+    block; otherwise the blocks, their rows, their balances (three queries), one UPDATE of
+    ``block_hours`` and the draws stored (``_block_draws_insert``): a constant number of
+    statements whatever the batch size. The same rule as the row-by-row path
+    (``rollup_block_balances``, ``rollup_rows_with_blocks``, ``rollup_block_draws``)."""
+    blocks = rollup_range_blocks(month=month, first_id=first_id, last_id=last_id)
+    if not blocks:
+        return
+    owners = sorted({block.topup_of_id for block in blocks if block.topup_of_id is not None})
+    cursor.execute(_BLOCK_ROWS, {"owners": owners})
+    rows = [
+        {"pk": pk, "included_hours": included, "used_hours": used}
+        for pk, included, used in cursor.fetchall()
     ]
-    try:
-        with transaction.atomic(), connection.wrap_database_errors:
-            if new_items:
-                _copy_rows(
-                    BillableItem._meta.db_table, _ITEM_COLUMNS, _item_rows(new_items, month=month)
-                )
-            if terms:
-                _copy_rows(BilledTerms._meta.db_table, _TERMS_COLUMNS, terms)
-    except IntegrityError:
-        return False
-    return True
+    balances = block_balances_of(
+        subscriptions={row["pk"]: row["included_hours"] for row in rows},
+        month=month,
+        blocks=blocks,
+    )
+    rows = rollup_rows_with_blocks(rows, balances)
+    cursor.execute(
+        _BLOCK_HOURS_UPDATE,
+        {
+            "subscription_id": [row["pk"] for row in rows],
+            "block_hours": [row["block_hours"] for row in rows],
+        },
+    )
+    _block_draws_insert(
+        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
+    )
+
+
+def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
+    """Bill the batch on PostgreSQL, set-based: (items written, subscriptions billed).
+    Eight statements whatever the batch size."""
+    query = rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id).query
+    # The SELECT's columns in the order Django compiles them (that of values()).
+    columns = ", ".join(_BATCH_COLUMNS[name] for name in query.selected or ())
+    select, select_params = query.sql_with_params()
+    tickets_query = rollup_ticket_hours_queryset(
+        month=month, first_id=first_id, last_id=last_id
+    ).query
+    ticket_columns = ", ".join(tickets_query.selected or ())
+    tickets_select, tickets_params = tickets_query.sql_with_params()
+    drafts: dict[str, list[Any]] = {name: [] for name in (*_INPUT_NAMES, *_DRAFT_NAMES)}
+    billed: dict[str, list[Any]] = {name: [] for name in (*_POLICY_NAMES, *_TICKET_SUMS, "billed")}
+    written_at = timezone.now()  # what auto_now_add and auto_now set
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_BATCH_TABLE} ({columns}) AS {select}", select_params
+        )
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_TICKETS_TABLE} ({ticket_columns}) AS {tickets_select}",
+            tickets_params,
+        )
+        # The billing policy, once per distinct (policy, ticket sums) of the batch.
+        cursor.execute(_TICKET_INPUTS)
+        for increment, rounding, minimum, *sums in cursor.fetchall():
+            ticket = dict(zip(_TICKET_SUMS, sums, strict=True))
+            for name, value in zip(
+                (*_POLICY_NAMES, *_TICKET_SUMS), (increment, rounding, minimum, *sums), strict=True
+            ):
+                billed[name].append(value)
+            billed["billed"].append(
+                ticket_billed(ticket, policy_of_columns(increment, rounding, minimum))
+            )
+        cursor.execute(_TICKETS_UPDATE, billed)
+        _batch_blocks_sql(cursor, month=month, first_id=first_id, last_id=last_id)
+        cursor.execute(_BATCH_INPUTS)
+        for row in cursor.fetchall():
+            (
+                currency,
+                package_name,
+                included,
+                used,
+                fee,
+                rate,
+                logged,
+                no_charge,
+                overage_policy,
+                approved,
+                block_hours,
+                some_pk,
+            ) = row
+            if fee is None:
+                raise MissingPrice(f"Subscription #{some_pk} has no price in its currency.")
+            inputs = row[: len(_INPUT_NAMES)]
+            computed = rollup_drafts(
+                currency=currency,
+                package_name=package_name,
+                included_hours=included,
+                used_hours=used,
+                fee=fee,
+                hourly_rate=rate,
+                month=month,
+                logged_hours=logged,
+                no_charge_hours=no_charge,
+                overage_policy=overage_policy,
+                approved_hours=approved,
+                block_hours=block_hours,
+            )
+            for position, draft in enumerate(computed):
+                for name, value in zip(_INPUT_NAMES, inputs, strict=True):
+                    drafts[name].append(value)
+                drafts["position"].append(position)
+                drafts["kind"].append(draft.kind)
+                drafts["description"].append(draft.description)
+                drafts["unit"].append(draft.unit)
+                drafts["quantity"].append(draft.quantity)
+                drafts["unit_price"].append(draft.unit_price)
+                drafts["amount"].append(draft.amount)
+        cursor.execute(
+            _BATCH_ITEMS_INSERT,
+            {
+                **drafts,
+                "month": month,
+                "status": ItemStatus.PENDING.value,
+                "written_at": written_at,
+            },
+        )
+        items, subscriptions = cursor.fetchone()
+        cursor.execute(
+            _BATCH_TERMS_INSERT,
+            {
+                "month": month,
+                "billing_mode": BillingMode.RECURRING.value,
+                "written_at": written_at,
+            },
+        )
+        cursor.execute(_BATCH_TABLE_DROP)
+    return items, subscriptions
 
 
 def _audit_insert(
@@ -372,56 +541,55 @@ def _block_draws_insert(*, month: dt.date, drafts: list[BlockDrawDraft]) -> None
 def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
 
-    A constant number of queries whatever the batch size: read the aggregated rows, read what
-    is already billed, insert the rest and store the terms of every subscription of the batch
-    (on PostgreSQL two COPY in a savepoint, which Django's query log does not show), record one
-    audit row.
+    A constant number of queries whatever the batch size. On PostgreSQL: the lock, the
+    aggregated rows into a temporary table, their distinct inputs of the billing rule, one
+    INSERT ... SELECT of the items (the rule's results joined to the rows, ON CONFLICT DO
+    NOTHING), one of the terms of every subscription of the batch, the table dropped, one
+    audit row. Elsewhere the rows are read and written through the ORM.
     Nothing is written per time entry: an entry is billed once its month is closed
     (``tickets.selectors.time_entries_with_billed``).
     Idempotent: a batch that ran before writes nothing.
     """
     _batch_lock(month, first_id)
-    rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
-    # Top-up blocks: their available hours enter each row as ``block_hours`` (one more
-    # input of statement_compute), and the batch stores what the month drew from each.
-    balances = rollup_block_balances(month=month, rows=rows)
-    rows = rollup_rows_with_blocks(rows, balances)
-    _block_draws_insert(
-        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
-    )
-    already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
-    new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
-    billed_subscriptions: set[int] = set()
-    for row in rows:
-        for draft in rollup_row_drafts(row=row, month=month):
-            if (row["pk"], draft.kind) in already:
-                continue
-            new_items.append((row, draft))
-            billed_subscriptions.add(row["pk"])
-    if connection.vendor != "postgresql" or not _copy_new_rows(new_items, rows, month=month):
-        _items_insert(new_items, month=month)
-        _terms_insert(rows, month=month)
+    write = _batch_write_sql if connection.vendor == "postgresql" else _batch_write_python
+    items, subscriptions = write(month=month, first_id=first_id, last_id=last_id)
     _audit_insert(
         month=month,
         first_id=first_id,
         last_id=last_id,
-        subscriptions=len(billed_subscriptions),
-        items=len(new_items),
+        subscriptions=subscriptions,
+        items=items,
     )
-    return len(new_items)
+    if items:
+        # Items already written by an earlier run of the batch are announced once: the
+        # receivers record one delivery per object.
+        signals.items_created.send(
+            sender=BillableItem,
+            items=BillableItem.objects.filter(
+                period=month,
+                subscription__gte=first_id,
+                subscription__lte=last_id,
+                kind__in=[ItemKind.FEE, ItemKind.OVERTIME],
+            ),
+        )
+    return items
 
 
 def period_close_finish(
     *, month: dt.date, actor: Any = None, now: dt.datetime | None = None
 ) -> bool:
     """Mark the month closed once every batch ran. True for the run that closed it."""
-    return bool(
-        BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
-            status=PeriodStatus.CLOSED,
-            closed_at=now or timezone.now(),
-            closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+    with transaction.atomic():
+        closed = bool(
+            BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSING).update(
+                status=PeriodStatus.CLOSED,
+                closed_at=now or timezone.now(),
+                closed_by=actor if getattr(actor, "is_authenticated", False) else None,
+            )
         )
-    )
+        if closed:
+            signals.period_closed.send(sender=BillingPeriod, month=month, actor=actor)
+    return closed
 
 
 def period_close(

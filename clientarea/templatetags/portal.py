@@ -87,8 +87,12 @@ _BADGE_LABELS = {badge.value: badge.label for badge in TimeBadge}
 
 _ENTRY_ROW = (
     '<tr data-entry="{}"><td data-label="Date">{}</td><td data-label="Time">{} '
-    '<span class="clock">{}</span></td>{}<td data-label="Billing">'
+    '<span class="clock">{}</span>{}</td>{}<td data-label="Billing">'
     '<span class="badge badge-{}">{}</span></td></tr>'
+)
+# Time worked at no charge: on the ticket and in the work log, never billed.
+NO_CHARGE_TAG = format_html(
+    ' <span class="badge badge-no-charge" data-figure="no-charge">{}</span>', "No charge"
 )
 _WORK_LOG_CELLS = '<td data-label="By">{}</td><td data-label="Note">{}</td>'
 _TICKET_CELLS = (
@@ -125,6 +129,7 @@ def _entry_row(entry: EntryLine, show_work_log: bool) -> SafeString:
         entry.work_date.isoformat(),
         hours_display(entry.hours),
         hours_clock(entry.hours),
+        NO_CHARGE_TAG if entry.no_charge else "",
         log,
         entry.badge,
         _BADGE_LABELS[entry.badge],

@@ -142,6 +142,9 @@ def test_resources_read_as_in_the_contract(world):
         "invoice_action": "next_invoice",
         "show_work_log": True,
         "active": True,
+        "billing_increment": "0.25",
+        "billing_rounding": "entry",
+        "billing_minimum": "0.00",
         "prices": [
             {"currency": "EUR", "fee": "500.00", "hourly_rate": "60.00"},
             {"currency": "USD", "fee": "550.00", "hourly_rate": "70.00"},
@@ -185,6 +188,8 @@ def test_resources_read_as_in_the_contract(world):
         "work_date": "2026-10-14",
         "note": "Work",
         "billed": False,
+        "no_charge": False,
+        "no_charge_reason": "",
     }
 
 
@@ -199,6 +204,9 @@ def test_usage_of_a_recurring_subscription(world):
         "billing_mode": "recurring",
         "included_hours": "10.00",
         "used_hours": "12.25",
+        "logged_hours": "12.25",
+        "billed_hours": "12.25",
+        "no_charge_hours": "0.00",
         "remaining_hours": "0.00",
         "overtime_hours": "2.25",
         "currency": "EUR",

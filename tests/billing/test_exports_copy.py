@@ -10,7 +10,7 @@ from django.http import StreamingHttpResponse
 from djmoney.money import Money
 from psycopg.pq import TransactionStatus
 
-from billing.exports import copy_csv_chunks, csv_chunks
+from billing.exports import copy_csv_batches, copy_csv_chunks, csv_chunks
 from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ItemStatus, ItemUnit
 from billing.selectors.finance import billable_items_export_rows
 from tests.billing.conftest import api_as
@@ -109,6 +109,21 @@ def test_copy_writes_the_same_bytes_as_the_python_writer(every_kind_of_item, pos
     for rows_per_chunk in (1, 3, 1000):
         # then the file is the same, byte for byte
         assert _copy_bytes(OCTOBER, rows_per_chunk=rows_per_chunk) == python
+
+
+def test_copy_in_batches_writes_the_same_bytes_as_the_python_writer(every_kind_of_item, postgres):
+    # given a month of items with newlines, quotes and CR inside cells
+    python = _python_bytes(OCTOBER)
+    rows = BillableItem.objects.filter(period=OCTOBER).count()
+    # when the export job's reader copies it in batches of any size
+    for rows_per_batch in (1, 4, 1000):
+        told: list[int] = []
+        copied = b"".join(
+            copy_csv_batches(month=OCTOBER, rows_per_batch=rows_per_batch, progress=told.append)
+        )
+        # then the file is the same, byte for byte, and the progress ends at every row
+        assert copied == python
+        assert told[-1] == rows
 
 
 def test_copy_of_an_empty_month_is_only_the_header(world, postgres):

@@ -4,13 +4,13 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from djmoney.money import Money
 
-from billing.calculations import rollup_item_drafts, statement_compute
 from billing.models import BillableItem, BilledTerms
-from billing.selectors.rollup import rollup_rows
-from billing.services.rollup import _copy_new_rows, period_rollup_batch
+from billing.selectors.rollup import rollup_row_drafts, rollup_rows
+from billing.services.rollup import period_rollup_batch
 from packages.models import BillingMode, BlockDraw, Subscription
 from tests.factories import SubscriptionFactory, TimeEntryFactory, package_with_prices
 
@@ -48,11 +48,14 @@ def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
     # then both issue the same number of queries, and every item is written
     assert small_queries == large_queries
     # The batch's transaction (a savepoint and its release inside the test's), then on
-    # PostgreSQL: the lock, the rows, their top-up blocks (none), what is billed, a
-    # savepoint around the two COPY (items and terms, not in Django's log) and its release,
-    # one audit row; elsewhere: the rows, the blocks, what is billed, the items, the terms,
-    # the audit row. Nothing per time entry.
-    assert small_queries == 2 + (7 if connection.vendor == "postgresql" else 6)
+    # PostgreSQL: the lock, the rows into a temporary table, their hours per ticket into
+    # another, the distinct inputs of the billing policy per ticket, the billed hours summed
+    # per subscription (UPDATE), their top-up blocks (none), the distinct inputs of the rule,
+    # the items, the terms, the tables dropped, one audit row; elsewhere: the rows, their
+    # hours per ticket, the blocks, what is billed, the items, the terms, the audit row. Then
+    # the webhook endpoints that want new items (webhooks/receivers.py). Nothing per time
+    # entry.
+    assert small_queries == 2 + (11 if connection.vendor == "postgresql" else 7) + 1
     assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
     overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
     assert overtime.quantity == Decimal("2.00")
@@ -99,33 +102,52 @@ def test_a_batch_billed_again_writes_nothing_more():
 
 
 def test_a_batch_meeting_an_item_written_meanwhile_writes_the_rest_once(postgres):
-    # given a batch read before another batch (other boundaries) wrote one of its items
+    # given a batch of which one item was written by another batch (other boundaries)
     first_id, last_id = busy_subscriptions(2)
-    rows = rollup_rows(month=OCTOBER, first_id=first_id, last_id=last_id)
-    new_items = [
-        (row, draft)
-        for row in rows
-        for draft in rollup_item_drafts(
-            statement=statement_compute(
-                billing_mode=BillingMode.RECURRING,
-                currency=row["client__currency"],
-                included_hours=row["included_hours"],
-                used_hours=row["used_hours"],
-                fee=row["fee"],
-                hourly_rate=row["hourly_rate"],
-            ),
-            package_name=row["package__name"],
-            month=OCTOBER,
-        )
-    ]
-    with transaction.atomic():
-        _copy_new_rows(new_items[:1], [], month=OCTOBER)
-    # when the batch writes straight into the tables, then it writes nothing there
-    with transaction.atomic():
-        assert _copy_new_rows(new_items, rows, month=OCTOBER) is False
-        assert BillableItem.objects.filter(period=OCTOBER).count() == 1
-        assert not BilledTerms.objects.filter(month=OCTOBER).exists()
-    # and the batch as a whole writes the other items and every subscription's terms, once
+    row = rollup_rows(month=OCTOBER, first_id=first_id, last_id=first_id)[0]
+    fee = rollup_row_drafts(row=row, month=OCTOBER)[0]
+    BillableItem.objects.create(
+        client_id=row["client_id"],
+        subscription_id=first_id,
+        period=OCTOBER,
+        kind=fee.kind,
+        description=fee.description,
+        unit=fee.unit,
+        quantity=fee.quantity,
+        unit_price=Money(fee.unit_price, "EUR"),
+        amount=Money(fee.amount, "EUR"),
+        invoice_action=row["package__invoice_action"],
+    )
+    # when the batch is billed, then it writes the other items and every subscription's
+    # terms, once
     assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 3
     assert BillableItem.objects.filter(period=OCTOBER).count() == 4
     assert BilledTerms.objects.filter(month=OCTOBER).count() == 2
+    assert period_rollup_batch(month=OCTOBER, first_id=first_id, last_id=last_id) == 0
+
+
+def test_a_batch_with_many_distinct_hours_bills_each_subscription_by_its_own():
+    # given subscriptions of the same package that used different hours, some the same
+    package = package_with_prices({"EUR": ("500.00", "60.00")}, included_hours=Decimal("10"))
+    logged = [Decimal("3"), Decimal("10.25"), Decimal("12.5"), Decimal("12.5"), Decimal("21")]
+    subscriptions = [SubscriptionFactory(package=package) for _ in logged]
+    for subscription, hours in zip(subscriptions, logged, strict=True):
+        TimeEntryFactory(ticket__subscription=subscription, hours=hours)
+    # when the batch is billed
+    period_rollup_batch(month=OCTOBER, first_id=subscriptions[0].pk, last_id=subscriptions[-1].pk)
+    # then each subscription has its fee and the overtime of its own hours
+    overtime = dict(
+        BillableItem.objects.filter(period=OCTOBER, kind="overtime").values_list(
+            "subscription_id", "quantity"
+        )
+    )
+    assert overtime == {
+        subscriptions[1].pk: Decimal("0.25"),
+        subscriptions[2].pk: Decimal("2.50"),
+        subscriptions[3].pk: Decimal("2.50"),
+        subscriptions[4].pk: Decimal("11.00"),
+    }
+    assert BillableItem.objects.filter(period=OCTOBER, kind="fee").count() == 5
+    described = BillableItem.objects.get(subscription=subscriptions[4], kind="overtime")
+    assert described.description == "Support overtime 2026-10: 11.00 h x 60.00 EUR"
+    assert described.amount == Money("660.00", "EUR")

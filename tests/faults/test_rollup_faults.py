@@ -177,7 +177,7 @@ def test_a_rollup_killed_in_the_middle_of_a_batch_and_run_again_bills_exactly_on
     env = app_env(ROLLUP_BATCH_SIZE="10", DB_CONN_MAX_AGE="0")
     with transaction.atomic():
         # when the rollup runs while this test is writing (not committed) the October terms of
-        # a subscription of the fourth batch: the batch reads its totals, copies its items,
+        # a subscription of the fourth batch: the batch reads its totals, writes its items,
         # then waits in the middle of its transaction to store the same terms
         BilledTerms.objects.create(
             subscription_id=ids[30],
@@ -188,7 +188,10 @@ def test_a_rollup_killed_in_the_middle_of_a_batch_and_run_again_bills_exactly_on
             hourly_rate=Money("60.00", "EUR"),
         )
         rollup = processes(manage("rollup", "--period", "2026-10"), env, "rollup, killed")
-        wait_for(lambda: backends_waiting("transactionid", "COPY"), "the fourth batch to wait")
+        wait_for(
+            lambda: backends_waiting("transactionid", "INSERT INTO billing_billedterms"),
+            "the fourth batch to wait",
+        )
         # then three batches are committed
         committed = [row for row in expected if row[0] in set(ids[:30])]
         assert items_of_october() == committed

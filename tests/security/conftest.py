@@ -38,6 +38,8 @@ from tests.factories import (
 from tickets.attachments import attachment_add
 from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, TimeTimer
+from webhooks.models import WebhookDelivery, WebhookEndpoint
+from whmcs.models import PushStatus, WhmcsClient, WhmcsPush
 
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
 SEPTEMBER = dt.date(2026, 9, 1)
@@ -100,6 +102,9 @@ def world_build() -> SimpleNamespace:
     # The subscriptions' start month: its row exists since they were sold (open).
     period = BillingPeriod.objects.get(month=SEPTEMBER, status=PeriodStatus.OPEN)
     Token.objects.create(user=a.user)
+    endpoint = WebhookEndpoint.objects.create(
+        url="https://billing.example/hook", events=["period.closed"]
+    )
     return SimpleNamespace(
         a=a,
         b=b,
@@ -128,6 +133,17 @@ def world_build() -> SimpleNamespace:
         ),
         access_failure=AccessFailureLog.objects.create(
             username="guesser", ip_address="127.0.0.9", attempt_time=NOW
+        ),
+        webhook_endpoint=endpoint,
+        whmcs_client=WhmcsClient.objects.create(client=a.client, whmcs_client_id=7),
+        whmcs_push=WhmcsPush.objects.create(item=a.item, status=PushStatus.FAILED),
+        webhook_delivery=WebhookDelivery.objects.create(
+            endpoint=endpoint,
+            event="period.closed",
+            object_key="period:2026-09",
+            message_id=WebhookDelivery.message_id_new(),
+            payload={"type": "period.closed", "data": {"period": "2026-09"}},
+            next_attempt_at=NOW,
         ),
         # An e-mail from an unknown sender: in the inbound list and the unmatched one.
         inbound_mail=inbound_mail_receive(

@@ -66,6 +66,10 @@ ADMIN_RIGHTS = {
     "tickets.unmatchedmail": ("vc", "", "vc"),  # change: assign to a client, discard
     "billing.billableitem": ("", "vc", "vc"),  # written by the rollup and adjustments
     "billing.usagealert": ("", "v", "v"),  # written by the checks: the record of its e-mail
+    "webhooks.webhookendpoint": ("", "", "vacd"),  # administrators only: it holds the secret
+    "webhooks.webhookdelivery": ("", "", "v"),  # the delivery log; redelivery is an action
+    "whmcs.whmcsclient": ("", "vacd", "vacd"),  # which WHMCS client each client is
+    "whmcs.whmcspush": ("", "v", "v"),  # the push log; pushing is a button and an action
 }
 _NEEDS = {"changelist": "v", "history": "v", "change": "v", "add": "a", "delete": "d"}
 
@@ -114,6 +118,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:tickets_ticket_timer_cancel": POST_ONLY,
     "admin:tickets_ticket_entry_change": POST_ONLY,
     "admin:tickets_ticket_entry_delete": POST_ONLY,
+    "admin:tickets_ticket_entry_no_charge": POST_ONLY,
     "admin:tickets_ticket_service_add": POST_ONLY,
     "admin:tickets_mail_preferences": staff(200, 200, 200),  # each for their own e-mails
     "admin:tickets_timeentry_report": staff(200, 200, 200),
@@ -124,6 +129,7 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     "admin:billing_period_close": staff(403, 200, 200),  # GET: the confirmation
     "admin:billing_adjustment_add": staff(403, 200, 200),
     "admin:billing_export": staff(403, 200, 200),
+    "admin:whmcs_push_now": POST_ONLY,
     # export jobs: finance's own (administrators see everyone's); this one is still queued
     "admin:billing_export_jobs": staff(403, 200, 200),
     "admin:billing_export_job": staff(403, 200, 200),
@@ -220,8 +226,13 @@ POSTS: dict[str, tuple[dict, tuple[str | None, ...]]] = {
         staff(None, 403, None),
     ),
     "admin:tickets_ticket_entry_delete": ({}, staff(None, 403, None)),
+    "admin:tickets_ticket_entry_no_charge": (
+        {"no_charge": "on", "no_charge_reason": "Goodwill"},
+        staff(None, 403, None),
+    ),
     "admin:tickets_ticket_service_add": ({"package": "0"}, staff(None, 403, None)),
     "admin:billing_period_close": ({}, staff(403, None, None)),
+    "admin:whmcs_push_now": ({}, staff(403, None, None)),
     "api:token": (
         {"username": "client_a", "password": "wrong"},
         ("400",) * 6,  # a wrong password gets no token, whoever asks

@@ -107,6 +107,10 @@ def admin_object(world: SimpleNamespace, label: str) -> int:
         "axes.accessattempt": lambda: world.access_attempt.pk,
         "axes.accesslog": lambda: world.access_log.pk,
         "axes.accessfailurelog": lambda: world.access_failure.pk,
+        "webhooks.webhookendpoint": lambda: world.webhook_endpoint.pk,
+        "webhooks.webhookdelivery": lambda: world.webhook_delivery.pk,
+        "whmcs.whmcsclient": lambda: world.whmcs_client.pk,
+        "whmcs.whmcspush": lambda: world.whmcs_push.pk,
     }
     assert label in objects, f"the matrix has no object of {label} to open in the admin"
     return objects[label]()

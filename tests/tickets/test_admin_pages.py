@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -158,9 +159,11 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     client.force_login(OperatorFactory())
     small, large = ticket_with(5), ticket_with(200)
     client.get(change_url(small))  # warm the session and permission caches alike
+    caches["fragments"].clear()
     with CaptureQueriesContext(connection) as small_queries:
         assert client.get(change_url(small)).status_code == 200
-    assert len(small_queries) <= 21  # with the trail's month-close rows (two queries)
+    # with the trail's month-close rows (two queries) and the stamp of the cached lists (one)
+    assert len(small_queries) <= 22
     # then the page of 200 costs exactly as many queries as the page of 5
     with django_assert_num_queries(len(small_queries)):
         response = client.get(change_url(large))
@@ -168,6 +171,28 @@ def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
     assert "message 199" in html
     assert html.count('<tr id="entry-') == 200
     assert html.count('<tr id="mail-') == 200  # the mail log
+    # and shown again, its lists and choices come from the fragment cache: none of their
+    # queries (conversation and files, entries and closed months, trail, mail log: 9;
+    # operators, the client's subscriptions, packages offered: 3) is run again
+    with django_assert_num_queries(len(small_queries) - 12):
+        again = client.get(change_url(large)).content.decode()
+    assert _without_csrf_tokens(again) == _without_csrf_tokens(html)
+
+
+def _without_csrf_tokens(html: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
+
+
+def test_ticket_page_shown_again_costs_exactly_this_many_queries(client, django_assert_num_queries):
+    # given an operator on a ticket's page shown once (its lists written and cached)
+    client.force_login(OperatorFactory())
+    ticket = ticket_with(20)
+    client.get(change_url(ticket))
+    # then showing it again costs: session, user, ticket (with its subscription), the stamp
+    # of its lists and choices, the user's and the group's permissions, the subscription's
+    # hours of the month (time panel), the operator's timers (header and panel)
+    with django_assert_num_queries(8):
+        assert client.get(change_url(ticket)).status_code == 200
 
 
 def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):

@@ -108,6 +108,18 @@ def conversation_articles(messages: list[TicketMessage], client_name: str) -> st
     return format_html_join("", MESSAGE_HTML, (fields(message) for message in messages))
 
 
+def _billing_cell(entry: selectors.EntryRow) -> str:
+    """Billed or not, and "no charge (reason)" for time worked at no charge."""
+    billed = "billed" if entry["billed_at"] else "not billed"
+    if entry["no_charge"]:
+        return format_html(
+            '{} <span class="sbt-badge sbt-no-charge" title="{}">no charge</span>',
+            billed,
+            entry["no_charge_reason"],
+        )
+    return billed
+
+
 @register.simple_tag
 def entry_rows(
     entries: list[selectors.EntryRow], edit_entry: TimeEntry | None, can_edit: bool
@@ -129,7 +141,7 @@ def entry_rows(
             selectors.hours_short(entry["hours"]),
             entry["operator_name"],
             entry["note"],
-            "billed" if entry["billed_at"] else "not billed",
+            _billing_cell(entry),
             edit,
         )
 
@@ -138,9 +150,13 @@ def entry_rows(
 
 @register.inclusion_tag("admin/tickets/running_timers.html", takes_context=True)
 def running_timers(context: template.Context) -> dict[str, Any]:
-    """The signed-in operator's running timers (one query), for staff only."""
+    """The signed-in operator's running timers (one query, none when the page has read them
+    as ``operator_timers``), for staff only."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not is_staff_member(user):
         return {"timers": []}
-    return {"timers": selectors.operator_timers(operator_id=user.pk), "now": timezone.now()}
+    timers = context.get("operator_timers")  # read by the page already (the ticket page)
+    if timers is None:
+        timers = selectors.operator_timers(operator_id=user.pk)
+    return {"timers": timers, "now": timezone.now()}

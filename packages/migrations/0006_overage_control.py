@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0003_notificationpreference'),
-        ('packages', '0004_billingperiod_from_tickets'),
+        ('packages', '0005_package_billing_policy'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

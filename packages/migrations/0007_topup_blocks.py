@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0003_notificationpreference'),
-        ('packages', '0005_overage_control'),
+        ('packages', '0006_overage_control'),
     ]
 
     operations = [
