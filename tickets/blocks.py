@@ -90,7 +90,10 @@ def block_balances_of(
     owners = {block.topup_of_id for block in blocks if block.topup_of_id is not None}
     rows = (
         TimeEntry.objects.filter(
-            subscription_id__in=owners, work_date__gte=earliest, work_date__lt=month
+            subscription_id__in=owners,
+            work_date__gte=earliest,
+            work_date__lt=month,
+            no_charge=False,  # time at no charge never draws a block
         )
         .annotate(month=TruncMonth("work_date"))
         .values("subscription_id", "month")
