@@ -224,6 +224,20 @@ class SubscriptionSerializer(serializers.ModelSerializer):
         help_text="Extra hours the client approved for the current month (policy approve; "
         "zero under the others)."
     )
+    topup_of = serializers.PrimaryKeyRelatedField(
+        queryset=Subscription.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="A prepaid top-up block: the monthly (recurring) subscription of the same "
+        "client whose time draws its hours, after the month's included hours and before "
+        "overtime (the package must be one-time); null: not a block.",
+    )
+    expires_on = serializers.DateField(
+        allow_null=True,
+        required=False,
+        help_text="A top-up block: the last day its hours can be drawn (its whole month "
+        "counts); null: no expiry. Only with topup_of.",
+    )
 
     class Meta:
         model = Subscription
@@ -238,6 +252,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "overage_cap_hours",
             "client_cap_hours",
             "approved_extra_hours",
+            "topup_of",
+            "expires_on",
         ]
         read_only_fields = ["status", "end_date"]
         extra_kwargs = {"start_date": {"required": False}}
@@ -292,6 +308,31 @@ class SubscriptionStatusSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
 
 
+class BlockUsageSerializer(serializers.Serializer):
+    """One top-up block in one month of the subscription it tops up."""
+
+    block = serializers.IntegerField(help_text="The block's subscription id.")
+    hours = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=ZERO, help_text="Its size, as bought."
+    )
+    available = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="What it had for the month (its size less what earlier months drew).",
+    )
+    drawn = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="What the month draws from it (open) or drew (closed).",
+    )
+    left = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=ZERO, help_text="What it has left after."
+    )
+    expires_on = serializers.DateField(allow_null=True, help_text="Null: no expiry.")
+
+
 class UsageSerializer(serializers.Serializer):
     subscription = serializers.IntegerField()
     period = PeriodField()
@@ -336,6 +377,23 @@ class UsageSerializer(serializers.Serializer):
         help_text="billed: the terms stored when the month was closed (a one-time package: "
         "when it was bought); current: the package's prices today, which apply to the open "
         "month.",
+    )
+    block_hours_available = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="Hours the subscription's top-up blocks had available for the month (a "
+        "closed month: what its close drew from them); zero without blocks.",
+    )
+    block_hours_used = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=ZERO,
+        help_text="Hours beyond the included ones drawn from the top-up blocks, not in "
+        "overtime_hours.",
+    )
+    blocks = BlockUsageSerializer(
+        many=True, help_text="The top-up blocks serving the month, in the order they are drawn."
     )
 
 

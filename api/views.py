@@ -28,11 +28,16 @@ from api import serializers as s
 from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
 from api.permissions import RolePolicy
 from billing import exports
+from billing.calculations import TERMS_BILLED
 from billing.models import BillableItem, DisputeStatus, ExportStatus
 from billing.selectors.disputes import disputes_visible
 from billing.selectors.exports import export_jobs_visible_to
 from billing.selectors.review import items_with_hold
-from billing.selectors.statements import approved_hours_subquery, statement_for_subscription
+from billing.selectors.statements import (
+    approved_hours_subquery,
+    statement_for_subscription,
+    subscription_block_lines,
+)
 from billing.services.disputes import dispute_open, dispute_resolve
 from billing.services.exports import export_job_create
 from billing.services.items import adjustment_create, billable_item_status_set
@@ -194,6 +199,8 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             package=serializer.validated_data["package"],
             start_date=serializer.validated_data.get("start_date"),
             actor=request.user,
+            topup_of=serializer.validated_data.get("topup_of"),
+            expires_on=serializer.validated_data.get("expires_on"),
         )
         return Response(self.get_serializer(subscription).data, status=status.HTTP_201_CREATED)
 
@@ -226,6 +233,16 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
     @staticmethod
     def _usage_data(subscription: Subscription, month: dt.date) -> Any:
         statement = statement_for_subscription(subscription=subscription, month=month)
+        blocks = (
+            subscription_block_lines(
+                subscription=subscription,
+                month=month,
+                used=statement.used_hours,
+                closed=statement.terms == TERMS_BILLED,
+            )
+            if statement.block_hours_available
+            else []
+        )
         data = {
             "subscription": subscription.pk,
             "period": month,
@@ -246,6 +263,19 @@ class SubscriptionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
             "approved_hours": statement.approved_hours,
             "unapproved_hours": statement.unapproved_hours,
             "terms": statement.terms,
+            "block_hours_available": statement.block_hours_available,
+            "block_hours_used": statement.block_hours_used,
+            "blocks": [
+                {
+                    "block": line.block_id,
+                    "hours": line.hours,
+                    "available": line.available,
+                    "drawn": line.drawn,
+                    "left": line.left,
+                    "expires_on": line.expires_on,
+                }
+                for line in blocks
+            ],
         }
         return s.UsageSerializer(data).data
 

@@ -576,6 +576,8 @@ class SubscriptionAdminForm(forms.ModelForm):
             "client",
             "package",
             "start_date",
+            "topup_of",
+            "expires_on",
             "status",
             "overage_policy",
             "overage_cap_hours",
@@ -597,6 +599,8 @@ class SubscriptionAdminForm(forms.ModelForm):
                         client=data["client"],
                         package=data["package"],
                         start_date=data["start_date"],
+                        topup_of=data.get("topup_of"),
+                        expires_on=data.get("expires_on"),
                     )
             elif data.get("status"):
                 current = Subscription.objects.get(pk=self.instance.pk)
@@ -614,7 +618,7 @@ class SubscriptionAdmin(BillingAuditAdmin):
     list_filter = ["status", "package__billing_mode", "package"]
     list_select_related = ["client", "package"]
     search_fields = ["client__name", "package__name", "id"]
-    autocomplete_fields = ["client", "package"]
+    autocomplete_fields = ["client", "package", "topup_of"]
     date_hierarchy = "start_date"
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -629,8 +633,10 @@ class SubscriptionAdmin(BillingAuditAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["client", "package", "start_date"]
+            return ["client", "package", "start_date", "topup_of", "expires_on"]
         fields = ["client", "package", "bucket_hours", "start_date", "end_date", "status"]
+        if obj.topup_of_id is not None:
+            fields += ["topup_of", "expires_on"]
         if obj.package.billing_mode == BillingMode.RECURRING:
             fields += ["overage_policy", "overage_cap_hours", "client_cap_hours"]
         return fields
@@ -639,7 +645,16 @@ class SubscriptionAdmin(BillingAuditAdmin):
         return (
             []
             if obj is None
-            else ["client", "package", "bucket_hours", "start_date", "end_date", "client_cap_hours"]
+            else [
+                "client",
+                "package",
+                "bucket_hours",
+                "start_date",
+                "end_date",
+                "client_cap_hours",
+                "topup_of",
+                "expires_on",
+            ]
         )
 
     def has_delete_permission(self, request, obj=None):  # billed history keeps its rows
@@ -666,6 +681,8 @@ class SubscriptionAdmin(BillingAuditAdmin):
             package=form.cleaned_data["package"],
             start_date=form.cleaned_data["start_date"],
             actor=request.user,
+            topup_of=form.cleaned_data.get("topup_of"),
+            expires_on=form.cleaned_data.get("expires_on"),
         )
         obj.pk, obj.status = created.pk, created.status
         obj._state.adding = False

@@ -12,7 +12,10 @@ from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from babel.numbers import get_currency_precision
 from djmoney.money import Money
 
+from packages.blocks import block_order, hours_split
 from packages.models import BillingIncrement, BillingMode, BillingRounding, OveragePolicy
+
+__all__ = ["block_order", "hours_split"]  # the split of a month's hours (packages/blocks.py)
 
 ZERO = Decimal("0")
 HOURS_QUANTUM = Decimal("0.01")
@@ -108,6 +111,16 @@ class Statement:
     overage_policy: str = OveragePolicy.BILL
     approved_hours: Decimal = ZERO
     unapproved_hours: Decimal = ZERO
+    # Prepaid top-up blocks (docs/billing-rules.md, "Top-up blocks"): the hours the
+    # subscription's blocks had available for the period, and how many of them the hours
+    # beyond the included ones drew (before any overtime).
+    block_hours_available: Decimal = ZERO
+    block_hours_used: Decimal = ZERO
+
+    @property
+    def block_hours_left(self) -> Decimal:
+        return self.block_hours_available - self.block_hours_used
+
     # The billing policy: ``used_hours`` are the hours billed (rounded up, at least the
     # minimum per ticket and month), ``logged_hours`` the chargeable hours as logged, and
     # ``no_charge_hours`` the hours worked at no charge (never billed nor deducted).
@@ -159,6 +172,7 @@ def statement_compute(
     terms: str = TERMS_CURRENT,
     overage_policy: str = OveragePolicy.BILL,
     approved_hours: Decimal = ZERO,
+    block_hours: Decimal = ZERO,
     logged_hours: Decimal | None = None,
     no_charge_hours: Decimal = ZERO,
 ) -> Statement:
@@ -170,13 +184,18 @@ def statement_compute(
 
     Recurring: overtime = max(0, used - included), charged at the hourly rate; under the
     ``approve`` overage policy only up to ``approved_hours`` of it, the rest is unapproved.
+    ``block_hours``: the hours the subscription's top-up blocks have available for the
+    period (their total; ``hours_split`` splits it per block): time beyond the included
+    hours draws them first, only the rest is overtime (and then meets the policy).
     One-time: the bucket is drawn down; never any overtime.
     """
     remaining = max(included_hours - used_hours, ZERO)
     overtime = ZERO
     unapproved = ZERO
+    from_blocks = ZERO
     if billing_mode == BillingMode.RECURRING:
-        overtime = max(used_hours - included_hours, ZERO)
+        _, draws, overtime = hours_split(used_hours, included_hours, [(0, block_hours)])
+        from_blocks = draws[0][1]
         if overage_policy == OveragePolicy.APPROVE:
             unapproved = max(overtime - approved_hours, ZERO)
             overtime -= unapproved
@@ -194,6 +213,10 @@ def statement_compute(
         overage_policy=overage_policy,
         approved_hours=approved_hours.quantize(HOURS_QUANTUM),
         unapproved_hours=unapproved.quantize(HOURS_QUANTUM),
+        block_hours_available=max(block_hours, ZERO).quantize(HOURS_QUANTUM)
+        if billing_mode == BillingMode.RECURRING
+        else ZERO,
+        block_hours_used=from_blocks.quantize(HOURS_QUANTUM),
         logged_hours=(used_hours if logged_hours is None else logged_hours).quantize(HOURS_QUANTUM),
         no_charge_hours=no_charge_hours.quantize(HOURS_QUANTUM),
     )

@@ -366,6 +366,7 @@ def _dashboard_card_key(card: dict[str, Any], *, home_url: str) -> str | None:
         package.billing_mode,
         package.included_hours,
         usage.statement,  # every figure, the terms (billed or current)
+        usage.blocks,  # the top-up blocks' lines
         card["tickets"],  # every ticket and entry: subject, date, hours, badge, work log
     )
     digest = hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()

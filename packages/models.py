@@ -215,11 +215,35 @@ class Subscription(models.Model):
         blank=True,
         validators=[MinValueValidator(0)],
     )
+    # A prepaid top-up block (docs/billing-rules.md, "Top-up blocks"): a one-time bucket
+    # sold as extra hours OF a recurring subscription of the same client. Its hours are
+    # drawn by the time logged on that subscription, after the month's included hours and
+    # before overtime; from its start month to the month of ``expires_on`` (none: no end).
+    topup_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="topups",
+        verbose_name="top-up of",
+        help_text="One-time package sold as a prepaid block of hours of this monthly subscription.",
+    )
+    expires_on = models.DateField(
+        "block expires on",
+        null=True,
+        blank=True,
+        help_text="Top-up block: the last day its hours can be drawn (its month included); "
+        "empty: no expiry.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_on__isnull=True) | models.Q(topup_of__isnull=False),
+                name="subscription_expiry_only_on_blocks",
+            ),
             models.CheckConstraint(
                 condition=models.Q(bucket_hours__isnull=True) | models.Q(bucket_hours__gt=0),
                 name="subscription_bucket_hours_gt_0",
@@ -292,6 +316,43 @@ class OverageApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hours} h approved for {self.month:%Y-%m} (#{self.subscription_id})"
+
+
+class BlockDraw(models.Model):
+    """What the close of one month drew from one top-up block (``hours``), and the hours it
+    left unused when the month is the one the block expires in (``expired_hours``). Written
+    by the rollup (``billing.services.rollup``), one row per block and month (only when
+    either is above zero); a block's remaining hours are its size minus its rows' draws
+    minus what the months not closed yet draw (``tickets.blocks``)."""
+
+    block = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="block_draws")
+    subscription = models.ForeignKey(
+        Subscription,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The monthly subscription whose time drew the block.",
+    )
+    month = models.DateField(help_text="First day of the month.")
+    hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0"))
+    expired_hours = models.DecimalField(max_digits=6, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["month", "block_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["block", "month"], name="block_draw_unique_month"),
+            models.CheckConstraint(
+                condition=models.Q(month__day=1), name="block_draw_first_of_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hours__gte=0, expired_hours__gte=0),
+                name="block_draw_hours_gte_0",
+            ),
+        ]
+        indexes = [models.Index(fields=["subscription", "month"])]
+
+    def __str__(self) -> str:
+        return f"{self.hours} h drawn from block #{self.block_id} in {self.month:%Y-%m}"
 
 
 class PeriodStatus(models.TextChoices):

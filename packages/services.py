@@ -283,6 +283,8 @@ def subscription_create_check(
     package: SupportPackage,
     start_date: dt.date,
     now: dt.datetime | None = None,
+    topup_of: Subscription | None = None,
+    expires_on: dt.date | None = None,
 ) -> PackagePrice:
     """Refuse what subscription_create refuses (forms call it to show the message next to the
     fields); returns the price the subscription will be billed at.
@@ -324,7 +326,62 @@ def subscription_create_check(
     closed = period_closed_from(month=month)
     if closed is not None:
         raise _start_month_closed(month, closed)
+    topup_check(
+        client=client,
+        package=package,
+        start_date=start_date,
+        topup_of=topup_of,
+        expires_on=expires_on,
+    )
     return price
+
+
+def topup_check(
+    *,
+    client: Client,
+    package: SupportPackage,
+    start_date: dt.date,
+    topup_of: Subscription | None,
+    expires_on: dt.date | None,
+) -> None:
+    """A top-up block (docs/billing-rules.md, "Top-up blocks"): a one-time package with hours
+    sold as extra hours of a recurring subscription of the same client that is not
+    terminated; its expiry, when given, not before its start."""
+    if topup_of is None:
+        if expires_on is not None:
+            raise ValidationError(
+                "Only a top-up block expires: choose the monthly subscription it tops up.",
+                code="expiry_without_topup",
+            )
+        return
+    if topup_of.client_id != client.pk:
+        raise ValidationError(
+            f"Subscription #{topup_of.pk} belongs to another client: a block tops up a "
+            "subscription of the same client.",
+            code="topup_foreign",
+        )
+    if topup_of.package.billing_mode != BillingMode.RECURRING or topup_of.topup_of_id:
+        raise ValidationError(
+            f"Subscription #{topup_of.pk} is not a monthly subscription: only a monthly "
+            "(recurring) subscription can be topped up.",
+            code="topup_not_recurring",
+        )
+    if topup_of.status == SubscriptionStatus.TERMINATED:
+        raise ValidationError(
+            f"Subscription #{topup_of.pk} is terminated: it cannot be topped up.",
+            code="topup_terminated",
+        )
+    if package.billing_mode != BillingMode.ONE_TIME:
+        raise ValidationError(
+            f"The package {package} is monthly: a top-up block is a one-time package of hours.",
+            code="topup_package_recurring",
+        )
+    if expires_on is not None and expires_on < start_date:
+        raise ValidationError(
+            f"The block cannot expire ({expires_on:%Y-%m-%d}) before it starts "
+            f"({start_date:%Y-%m-%d}).",
+            code="topup_expiry_before_start",
+        )
 
 
 @transaction.atomic
@@ -336,14 +393,29 @@ def subscription_create(
     actor: Any = None,
     ticket_id: int | None = None,
     now: dt.datetime | None = None,
+    topup_of: Subscription | None = None,
+    expires_on: dt.date | None = None,
 ) -> Subscription:
-    """Subscribe a client to a package. A one-time package's size is fixed now; billing's
+    """Subscribe a client to a package. ``topup_of``: sell a one-time package as a prepaid
+    top-up block of that monthly subscription, ``expires_on`` its optional expiry (its fee
+    is the one-time item, as for any bucket). A one-time package's size is fixed now; billing's
     receiver of ``subscription_created`` stores its terms and writes its ``one_time`` item in
     this transaction. ``ticket_id``: the ticket the sale was made from, for its audit trail
     (tickets.services.ticket_service_add also links the ticket)."""
     start_date = start_date or local_today(now)
+    if topup_of is not None:  # its row as it is now: no other sale changes it meanwhile
+        topup_of = (
+            Subscription.objects.select_for_update(of=("self",))
+            .select_related("package")
+            .get(pk=topup_of.pk)
+        )
     price = subscription_create_check(
-        client=client, package=package, start_date=start_date, now=now
+        client=client,
+        package=package,
+        start_date=start_date,
+        now=now,
+        topup_of=topup_of,
+        expires_on=expires_on,
     )
     # Writes the start month's row when missing: it records that billing began (billing_start
     # reads the first row). Its shared lock makes a rollup of that month wait for this commit.
@@ -363,6 +435,8 @@ def subscription_create(
         bucket_hours=package.included_hours
         if package.billing_mode == BillingMode.ONE_TIME
         else None,
+        topup_of=topup_of,
+        expires_on=expires_on,
     )
     signals.subscription_created.send(
         sender=Subscription,

@@ -197,6 +197,7 @@ class AuditAction(models.TextChoices):
     OVERAGE_PENDING = "overage_pending", "Time logged pending approval"
     OVERAGE_REQUESTED = "overage_requested", "Approval of extra hours asked"
     OVERAGE_APPROVED = "overage_approved", "Extra hours approved"
+    BLOCK_EXPIRED = "block_expired", "Top-up block expired unused"
 
 
 class AuditEvent(models.Model):

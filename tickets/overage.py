@@ -14,6 +14,7 @@ from django.db.models import Sum
 
 from packages.models import BillingMode, OverageApproval, OveragePolicy, Subscription
 from supportbilling.periods import period_label, period_last_day
+from tickets.blocks import block_hours_available
 from tickets.models import AuditEvent, TimeEntry
 
 ZERO = Decimal("0.00")
@@ -69,28 +70,42 @@ class OverageState:
     used: Decimal
     cap: Decimal | None  # hours allowed beyond the included ones; None: no cap
     approved: Decimal  # extra hours the client approved (``approve``)
+    # Hours the prepaid top-up blocks have available for the month: drawn after the
+    # included hours and before any extra hour, so the cap and approvals start after them.
+    blocks: Decimal = ZERO
+
+    @property
+    def prepaid(self) -> Decimal:
+        """The included hours and the blocks' available hours: time the policy never meets."""
+        return self.included + self.blocks
 
     @property
     def allowed_left(self) -> Decimal | None:
         """Hours that can still be logged in the month; None: no limit."""
         if self.cap is None:
             return None
-        return max(self.included + self.cap - self.used, ZERO)
+        return max(self.prepaid + self.cap - self.used, ZERO)
 
     @property
     def approved_left(self) -> Decimal | None:
         """``approve``: hours that can still be logged without (more) approval."""
         if self.policy != OveragePolicy.APPROVE:
             return None
-        return max(self.included + self.approved - self.used, ZERO)
+        return max(self.prepaid + self.approved - self.used, ZERO)
 
     @property
     def pending(self) -> Decimal:
-        """``approve``: hours logged beyond the included and approved ones (not billed
-        unless approved before the month closes)."""
+        """``approve``: hours logged beyond the included, block and approved ones (not
+        billed unless approved before the month closes)."""
         if self.policy != OveragePolicy.APPROVE:
             return ZERO
-        return max(self.used - self.included - self.approved, ZERO)
+        return max(self.used - self.prepaid - self.approved, ZERO)
+
+    def _prepaid_text(self) -> str:
+        included = f"{hours_short(self.included)} h included"
+        if self.blocks:
+            return f"{included} + {hours_short(self.blocks)} h of top-up blocks"
+        return included
 
     @property
     def summary(self) -> str:
@@ -100,12 +115,11 @@ class OverageState:
         if self.allowed_left is not None:
             parts.append(
                 f"Overage cap: {hours_short(self.allowed_left)} h more can be logged in "
-                f"{label} ({hours_short(self.included)} h included + "
-                f"{hours_short(self.cap or ZERO)} h cap)."
+                f"{label} ({self._prepaid_text()} + {hours_short(self.cap or ZERO)} h cap)."
             )
         if self.policy == OveragePolicy.APPROVE:
             parts.append(
-                f"Approval needed beyond {hours_short(self.included + self.approved)} h in "
+                f"Approval needed beyond {hours_short(self.prepaid + self.approved)} h in "
                 f"{label} ({hours_short(self.approved)} h approved by the client): "
                 f"{hours_short(self.approved_left or ZERO)} h can be logged without approval"
                 + (f", {hours_short(self.pending)} h pending approval." if self.pending else ".")
@@ -113,21 +127,30 @@ class OverageState:
         return " ".join(parts)
 
 
-def overage_state(*, subscription: Subscription, month: dt.date) -> OverageState | None:
+def overage_state(
+    *, subscription: Subscription, month: dt.date, blocks: list[Subscription] | None = None
+) -> OverageState | None:
     """The month's state; None for a one-time bucket (never any overtime). Reads
-    ``package``: select it with the subscription."""
+    ``package``: select it with the subscription. ``blocks``: the subscription's top-up
+    blocks when the caller locked them (``tickets.blocks.blocks_of``); their available
+    hours are read only when a cap or approvals make them matter."""
     if subscription.package.billing_mode != BillingMode.RECURRING:
         return None
     approved = ZERO
     if subscription.overage_policy == OveragePolicy.APPROVE:
         approved = approved_hours_of(subscription_id=subscription.pk, month=month)
+    cap = overage_cap_effective(subscription)
+    block_hours = ZERO
+    if cap is not None or subscription.overage_policy == OveragePolicy.APPROVE:
+        block_hours = block_hours_available(subscription=subscription, month=month, blocks=blocks)
     return OverageState(
         policy=subscription.overage_policy,
         month=month,
         included=subscription.hours_included,
         used=month_hours_used(subscription_id=subscription.pk, month=month),
-        cap=overage_cap_effective(subscription),
+        cap=cap,
         approved=approved,
+        blocks=block_hours,
     )
 
 
@@ -143,12 +166,13 @@ def overage_check(
     new_hours: Decimal,
     old_hours: Decimal = ZERO,
     pending_ok: bool = False,
+    blocks: list[Subscription] | None = None,
 ) -> list[str]:
     """Refuse ``new_hours`` in ``month`` (a new entry's hours, or a changed entry's new hours
     replacing its ``old_hours`` in that month) when they pass the cap, or need approval and
     the operator did not choose to log them as pending approval. Call with the subscription
     row locked. Returns what the entry does (``CAP_REACHED``, ``PENDING_APPROVAL``)."""
-    state = overage_state(subscription=subscription, month=month)
+    state = overage_state(subscription=subscription, month=month, blocks=blocks)
     if state is None:
         return []
     label = period_label(month)
@@ -161,15 +185,16 @@ def overage_check(
             raise ValidationError(
                 f"The monthly overage cap is reached: only {left:.2f} h more can be logged "
                 f"on this subscription in {label} ({state.included:.2f} h included + "
-                f"{state.cap or ZERO:.2f} h cap).",
+                + (f"{state.blocks:.2f} h of top-up blocks + " if state.blocks else "")
+                + f"{state.cap or ZERO:.2f} h cap).",
                 code="overage_cap",
             )
         if added == left:
             outcome.append(CAP_REACHED)
-    if state.policy == OveragePolicy.APPROVE and total > state.included + state.approved:
+    if state.policy == OveragePolicy.APPROVE and total > state.prepaid + state.approved:
         if not pending_ok:
             raise ValidationError(
-                f"Time beyond {state.included + state.approved:.2f} h in {label} needs the "
+                f"Time beyond {state.prepaid + state.approved:.2f} h in {label} needs the "
                 f"client's approval ({state.approved:.2f} h extra approved): "
                 f"{state.approved_left or ZERO:.2f} h more can be logged without approval. "
                 "Log it as pending approval to keep it; it is billed only once the client "

@@ -20,9 +20,10 @@ from packages.models import (
     SupportPackage,
 )
 from packages.services import period_lock_open, subscription_create
-from supportbilling.periods import local_today, period_of
+from supportbilling.periods import local_today, period_last_day, period_of
 from tickets import signals
 from tickets.attachments import Upload, uploads_add, uploads_check
+from tickets.blocks import blocks_of
 from tickets.hours import hours_clean, hours_round_up_to_step
 from tickets.models import (
     MESSAGE_BODY_MAX_LENGTH,
@@ -154,6 +155,13 @@ def _subscription_for_time(*, ticket: Ticket, for_update: bool) -> Subscription:
     if for_update:
         subscriptions = subscriptions.select_for_update(of=("self",))
     subscription = subscriptions.get(pk=ticket.subscription_id)
+    if subscription.topup_of_id is not None:
+        raise ValidationError(
+            f"Subscription #{subscription.pk} is a top-up block of #{subscription.topup_of_id}: "
+            f"log the time on a ticket of #{subscription.topup_of_id}, whose time draws the "
+            "block's hours.",
+            code="topup_block",
+        )
     _subscription_takes_time_check(
         subscription=subscription,
         client_id=ticket.client_id,
@@ -213,6 +221,14 @@ def _bucket_update_status(*, subscription: Subscription, actor: Any) -> None:
             subscription_id=subscription.pk,
             detail={"status": [old_status, new_status]},
         )
+
+
+def _blocks_lock(*, subscription: Subscription, month: dt.date) -> list[Subscription] | None:
+    """Lock the top-up blocks of a recurring subscription (after its own row, in id order),
+    so that what they have available cannot change under the cap check; None for a bucket."""
+    if subscription.package.billing_mode != BillingMode.RECURRING:
+        return None
+    return blocks_of([subscription.pk], until=period_last_day(month), for_update=True)
 
 
 def _overage_record(
@@ -293,6 +309,7 @@ def time_entry_log(
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
     if is_bucket and not no_charge:
         _bucket_check(subscription=subscription, extra_hours=hours_value)
+    blocks = _blocks_lock(subscription=subscription, month=period_of(work_date))
     outcome: list[str] = []
     if not no_charge:
         outcome = overage_check(
@@ -300,6 +317,7 @@ def time_entry_log(
             month=period_of(work_date),
             new_hours=hours_value,
             pending_ok=pending_ok,
+            blocks=blocks,
         )
     entry = TimeEntry.objects.create(
         ticket=ticket,
@@ -378,6 +396,7 @@ def time_entry_change(
             new_hours=new_hours,
             old_hours=entry.hours if same_month else Decimal("0"),
             pending_ok=pending_ok,
+            blocks=_blocks_lock(subscription=subscription, month=period_of(new_date)),
         )
     changes = {}
     if new_hours != entry.hours:

@@ -27,6 +27,7 @@ from billing.models import (
     BilledTerms,
     PeriodRelease,
 )
+from billing.selectors.blocks import block_draw_notes, block_hours_of, block_lines_of
 from billing.selectors.portal_tickets import EntryLine, client_ticket_times
 from billing.selectors.review import review_days, review_until
 from billing.selectors.statements import (
@@ -35,6 +36,7 @@ from billing.selectors.statements import (
     HoursUsage,
     SubscriptionUsage,
     approved_hours_subquery,
+    extra_billed,
     hours_usage,
     hours_usage_by_subscription,
     hours_used_subquery,
@@ -50,6 +52,7 @@ from billing.selectors.statements import (
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    BlockDraw,
     OverageApproval,
     PeriodStatus,
     Subscription,
@@ -112,10 +115,33 @@ def client_subscription_usages(
     if subscription_id is not None:
         entries = entries.filter(subscription_id=subscription_id)
     month_rows = hours_usage_by_subscription(ticket_month_hours(entries, month=month))
+    rows = list(subscriptions)
+    recurring = [s for s in rows if s.package.billing_mode == BillingMode.RECURRING]
+
+    def billed_in_month(subscription: Any) -> Decimal:
+        """The month's hours billed under the policy (what draws the blocks)."""
+        terms = stored_terms_of_row(subscription)
+        policy = policy_of(terms if terms is not None else subscription.package)
+        billed = hours_usage(month_rows.get(subscription.pk, []), policy).billed
+        if subscription.pk == subscription_id:
+            billed += extra_billed(extra_hours, policy)
+        return billed
+
+    # Top-up blocks: one query when none of them has any (billing.selectors.blocks).
+    blocks = block_lines_of(
+        month=month,
+        included={
+            s.pk: (s.stored_included_hours if s.stored_fee is not None else s.hours_included)
+            for s in recurring
+        },
+        used={s.pk: billed_in_month(s) for s in recurring},
+        closed={s.pk for s in recurring if s.stored_fee is not None},
+    )
     usages = []
-    for subscription in subscriptions:
+    for subscription in rows:
         is_recurring = subscription.package.billing_mode == BillingMode.RECURRING
         extra = extra_hours if subscription.pk == subscription_id else ZERO_HOURS
+        lines = blocks.get(subscription.pk, [])
         usages.append(
             SubscriptionUsage(
                 subscription=subscription,
@@ -126,8 +152,10 @@ def client_subscription_usages(
                     extra_hours=extra,
                     terms=stored_terms_of_row(subscription),
                     usage_rows=month_rows.get(subscription.pk, []) if is_recurring else None,
+                    block_hours=block_hours_of(lines, closed=subscription.stored_fee is not None),
                 ),
                 extra_hours=extra,
+                blocks=tuple(lines),
             )
         )
     return usages
@@ -142,6 +170,8 @@ class HistoryRow:
     items: list[BillableItem]
     # The month is in review (docs/billing-rules.md) until then; None: not (any more).
     review_until: dt.datetime | None = None
+    # Top-up blocks: what the close drew from each, and those that expired unused.
+    block_notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,8 +206,9 @@ def client_history(
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
-    against the hours included over the months it ran of the last ``chart_months``. Six
-    queries in all (the approvals of extra hours one of them)."""
+    against the hours included over the months it ran of the last ``chart_months``. Seven
+    queries in all (the approvals of extra hours one of them, the top-up blocks' draws
+    another)."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -220,6 +251,11 @@ def client_history(
         .values("subscription_id", "month")
         .annotate(total=Sum("hours"))
     }
+    draws: dict[tuple[int, dt.date], list[Any]] = {}
+    for draw in BlockDraw.objects.filter(subscription_id__in=subscription_ids).select_related(
+        "block"
+    ):
+        draws.setdefault((draw.subscription_id, draw.month), []).append(draw)
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
     for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
         # A bucket's terms serve every month of it.
@@ -247,18 +283,21 @@ def client_history(
             if not is_recurring and not month_items and not month_rows:
                 continue
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
+            month_draws = draws.get((subscription.pk, month), [])
             statement = statement_of_row(
                 subscription,
                 used_hours=hours_usage(month_rows or [], None).logged,
                 terms=terms,
                 usage_rows=month_rows or [],
                 approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
+                block_hours=sum((draw.hours for draw in month_draws), ZERO_HOURS),
             )
             rows.append(
                 HistoryRow(
                     month=month,
                     statement=statement,
                     items=month_items,
+                    block_notes=tuple(block_draw_notes(month_draws)),
                     review_until=in_review.get(month),
                 )
             )

@@ -3,7 +3,7 @@ aggregated hours and terms."""
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from billing.calculations import (
     BillingPolicy,
     ItemDraft,
+    hours_split,
     money_round,
     rollup_item_drafts,
     statement_compute,
@@ -41,8 +42,10 @@ from billing.selectors.statements import (
     subscription_runs_in,
     ticket_month_hours_queryset,
 )
-from packages.models import BillingMode, OveragePolicy, Subscription
+from packages.models import BillingMode, OveragePolicy, Subscription, SubscriptionStatus
 from packages.selectors import MissingPrice
+from supportbilling.periods import period_last_day
+from tickets.blocks import BlockBalance, block_balances_of
 from tickets.models import (
     TimeEntry,
 )
@@ -119,6 +122,9 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             billing_minimum=Coalesce("stored__billing_minimum", "package__billing_minimum"),
             logged_hours=Value(ZERO_HOURS, output_field=HOURS),
             no_charge_hours=Value(ZERO_HOURS, output_field=HOURS),
+            # What the top-up blocks have available (``rollup_rows_with_blocks``; the
+            # set-based batch fills its column, billing.services.rollup).
+            block_hours=Value(ZERO_HOURS, output_field=HOURS),
             # The overage policy and the month's approved hours: stored with the terms once the
             # batch ran (a policy changed since never changes the month), else current.
             billed_overage_policy=Coalesce("stored__overage_policy", "overage_policy"),
@@ -142,11 +148,97 @@ def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> Quer
             "billing_minimum",
             "logged_hours",
             "no_charge_hours",
+            "block_hours",
             "billed_overage_policy",
             "approved_hours",
             "stored_terms",
         )
     )
+
+
+def rollup_block_balances(
+    *, month: dt.date, rows: Sequence[Mapping[str, Any]]
+) -> dict[int, list[BlockBalance]]:
+    """The top-up blocks of the batch's recurring subscriptions (the rows of
+    ``rollup_rows``) serving ``month``, each with the hours it has available for the month:
+    its size minus the draws stored by the closes of earlier months (minus what earlier
+    months not closed yet draw). One query when no subscription of the batch has a block,
+    four otherwise. The rollup adds their total to each row as ``block_hours``, the one
+    more input of ``statement_compute`` (docs/decisions.md, "Top-up blocks")."""
+    return block_balances_of(
+        subscriptions={row["pk"]: row["included_hours"] for row in rows}, month=month
+    )
+
+
+def rollup_range_blocks(*, month: dt.date, first_id: int, last_id: int) -> list[Subscription]:
+    """The top-up blocks (not terminated, started by the end of ``month``) of the
+    subscriptions of a batch's id range, in id order: the set-based batch's one read of them
+    (the same blocks as ``tickets.blocks.blocks_of`` of the batch's rows)."""
+    return list(
+        Subscription.objects.filter(
+            topup_of_id__gte=first_id,
+            topup_of_id__lte=last_id,
+            start_date__lte=period_last_day(month),
+        )
+        .exclude(status=SubscriptionStatus.TERMINATED)
+        .order_by("pk")
+    )
+
+
+def rollup_rows_with_blocks(
+    rows: Sequence[Mapping[str, Any]], balances: Mapping[int, list[BlockBalance]]
+) -> list[dict[str, Any]]:
+    """The rows with ``block_hours``: what their blocks have available for the month."""
+    return [
+        {**row, "block_hours": sum((b.available for b in balances.get(row["pk"], [])), ZERO)}
+        for row in rows
+    ]
+
+
+@dataclass(frozen=True)
+class BlockDrawDraft:
+    """What the close of a month draws from one block, and leaves unused if it expires."""
+
+    subscription_id: int
+    block_id: int
+    hours: Decimal
+    expired_hours: Decimal
+
+
+def rollup_block_draws(
+    *,
+    month: dt.date,
+    rows: Sequence[Mapping[str, Any]],
+    balances: Mapping[int, list[BlockBalance]],
+) -> list[BlockDrawDraft]:
+    """Per block of the batch: what the month draws from it (``hours_split`` of the row's
+    hours used), and the hours it leaves unused when ``month`` is the month it expires in.
+    Only blocks with either above zero."""
+    drafts = []
+    for row in rows:
+        own = balances.get(row["pk"], [])
+        if not own:
+            continue
+        _, draws, _ = hours_split(
+            row["used_hours"], row["included_hours"], [(b.block_id, b.available) for b in own]
+        )
+        drawn = dict(draws)
+        for balance in own:
+            hours = drawn.get(balance.block_id, ZERO)
+            expires_now = balance.expires_on is not None and (
+                balance.expires_on.replace(day=1) == month
+            )
+            expired = balance.available - hours if expires_now else ZERO
+            if hours > 0 or expired > 0:
+                drafts.append(
+                    BlockDrawDraft(
+                        subscription_id=row["pk"],
+                        block_id=balance.block_id,
+                        hours=hours,
+                        expired_hours=expired,
+                    )
+                )
+    return drafts
 
 
 def rollup_ticket_hours_queryset(
@@ -223,10 +315,12 @@ def rollup_drafts(
     no_charge_hours: Decimal = ZERO,
     overage_policy: str = OveragePolicy.BILL,
     approved_hours: Decimal = ZERO,
+    block_hours: Decimal = ZERO,
 ) -> tuple[ItemDraft, ...]:
     """The items (fee, overtime) of a recurring subscription with these terms and hours
     (``used_hours`` billed under the policy, ``logged_hours`` as logged, ``no_charge_hours``;
-    ``overage_policy`` and ``approved_hours``: under ``approve`` only approved overtime bills):
+    ``overage_policy`` and ``approved_hours``: under ``approve`` only approved overtime bills;
+    ``block_hours``: what the top-up blocks have available, drawn before any overtime):
     ``statement_compute`` and ``rollup_item_drafts``, the one home of the rule. Pure, so it is
     computed once per distinct set of inputs: a month of 100,000 subscriptions has a few
     thousand (packages x currencies x hours used), docs/performance.md."""
@@ -241,6 +335,7 @@ def rollup_drafts(
         no_charge_hours=no_charge_hours,
         overage_policy=overage_policy,
         approved_hours=approved_hours,
+        block_hours=block_hours,
     )
     return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
 
@@ -259,6 +354,7 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDr
         hourly_rate=row["hourly_rate"],
         overage_policy=row["billed_overage_policy"],
         approved_hours=row["approved_hours"],
+        block_hours=row.get("block_hours", ZERO),
         month=month,
         logged_hours=row.get("logged_hours"),
         no_charge_hours=row.get("no_charge_hours", ZERO),
@@ -299,7 +395,9 @@ def period_close_preview(*, month: dt.date, batch_size: int) -> ClosePreview:
     expected: dict[tuple[str, str], list[Any]] = {}
     for first_id, last_id in rollup_batches(month=month, batch_size=batch_size):
         already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
-        for row in rollup_rows(month=month, first_id=first_id, last_id=last_id):
+        rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+        rows = rollup_rows_with_blocks(rows, rollup_block_balances(month=month, rows=rows))
+        for row in rows:
             if row["fee"] is None:
                 continue  # period_close_check refuses the month and names it
             for draft in rollup_row_drafts(row=row, month=month):

@@ -36,6 +36,7 @@ from billing.models import (
     BilledTerms,
     UsageThreshold,
 )
+from billing.selectors.blocks import BlockLine, block_hours_of, block_lines_of
 from packages.models import (
     BillingIncrement,
     BillingMode,
@@ -207,12 +208,22 @@ def statement_for_subscription(
     policy = policy_of(terms if terms is not None else subscription.package)
     usage = hours_usage(ticket_month_hours(entries, month=month), policy if is_recurring else None)
     extra = extra_billed(extra_hours, policy if is_recurring else None)
+    block_hours = ZERO_HOURS
+    if is_recurring:
+        lines = subscription_block_lines(
+            subscription=subscription,
+            month=month,
+            used=usage.billed + extra,
+            closed=terms is not None,
+        )
+        block_hours = block_hours_of(lines, closed=terms is not None)
     if terms is not None:
         return statement_of_terms(
             terms,
             used_hours=usage.billed + extra,
             logged_hours=usage.logged + extra_hours,
             no_charge_hours=usage.no_charge,
+            block_hours=block_hours,
         )
     currency = subscription.client.currency
     price = package_price_for(package_id=subscription.package_id, currency=currency)
@@ -227,7 +238,21 @@ def statement_for_subscription(
         approved_hours=approved_hours_get(subscription=subscription, month=month),
         logged_hours=usage.logged + extra_hours,
         no_charge_hours=usage.no_charge,
+        block_hours=block_hours,
     )
+
+
+def subscription_block_lines(
+    *, subscription: Subscription, month: dt.date, used: Decimal, closed: bool
+) -> list[BlockLine]:
+    """The top-up blocks of one recurring subscription in ``month`` (``billing.selectors.
+    blocks``); ``closed``: the month was billed, the draws are those it stored."""
+    return block_lines_of(
+        month=month,
+        included={subscription.pk: subscription.hours_included},
+        used={subscription.pk: used},
+        closed={subscription.pk} if closed else set(),
+    ).get(subscription.pk, [])
 
 
 def approved_hours_get(*, subscription: Subscription, month: dt.date) -> Decimal:
@@ -270,6 +295,7 @@ def statement_of_terms(
     used_hours: Decimal,
     logged_hours: Decimal | None = None,
     no_charge_hours: Decimal = ZERO_HOURS,
+    block_hours: Decimal = ZERO_HOURS,
 ) -> Statement:
     """The statement of ``used_hours`` (billed) under terms stored when the month (or bucket)
     was billed, with the overage policy and the approved hours stored with them: a policy
@@ -286,6 +312,7 @@ def statement_of_terms(
         approved_hours=terms.approved_hours,
         logged_hours=logged_hours,
         no_charge_hours=no_charge_hours,
+        block_hours=block_hours,
     )
 
 
@@ -315,6 +342,7 @@ class SubscriptionUsage:
     month: dt.date
     statement: Statement | None
     extra_hours: Decimal = ZERO_HOURS
+    blocks: tuple[BlockLine, ...] = ()  # its top-up blocks in the month (recurring)
 
     @property
     def thresholds_reached(self) -> list[int]:
@@ -400,6 +428,7 @@ def statement_of_row(
     terms: BilledTerms | None = None,
     usage_rows: list[dict[str, Any]] | None = None,
     approved_hours: Decimal | None = None,
+    block_hours: Decimal = ZERO_HOURS,
 ) -> Statement | None:
     """The statement with the stored ``terms`` when given (their overage policy and approved
     hours too), else with the current price (annotated by ``with_current_price``); None when
@@ -423,6 +452,7 @@ def statement_of_row(
             used_hours=used_hours + extra,
             logged_hours=logged + extra_hours,
             no_charge_hours=no_charge,
+            block_hours=block_hours,
         )
     if subscription.price_fee is None:
         return None
@@ -439,4 +469,5 @@ def statement_of_row(
         approved_hours=approved_hours,
         logged_hours=logged + extra_hours,
         no_charge_hours=no_charge,
+        block_hours=block_hours,
     )

@@ -22,13 +22,18 @@ from billing.models import (
     ItemStatus,
 )
 from billing.selectors.rollup import (
+    BlockDrawDraft,
     policy_of_columns,
     rollup_batches,
     rollup_billed_kinds,
+    rollup_block_balances,
+    rollup_block_draws,
     rollup_drafts,
+    rollup_range_blocks,
     rollup_row_drafts,
     rollup_rows,
     rollup_rows_queryset,
+    rollup_rows_with_blocks,
     rollup_ticket_hours_queryset,
     subscriptions_without_price,
 )
@@ -38,6 +43,7 @@ from billing.services.monthly_statements import statements_queue_for_month
 from packages.models import (
     BillingMode,
     BillingPeriod,
+    BlockDraw,
     PeriodStatus,
 )
 from packages.selectors import MissingPrice, billing_start
@@ -46,6 +52,7 @@ from supportbilling.periods import (
     period_label,
     period_next,
 )
+from tickets.blocks import block_balances_of
 from tickets.models import AuditAction, AuditEvent
 
 logger = logging.getLogger(__name__)
@@ -167,6 +174,13 @@ def _batch_write_python(*, month: dt.date, first_id: int, last_id: int) -> tuple
     """Bill the batch row by row in Python (databases other than PostgreSQL): (items
     written, subscriptions billed)."""
     rows = rollup_rows(month=month, first_id=first_id, last_id=last_id)
+    # Top-up blocks: their available hours enter each row as ``block_hours`` (one more
+    # input of statement_compute), and the batch stores what the month drew from each.
+    balances = rollup_block_balances(month=month, rows=rows)
+    rows = rollup_rows_with_blocks(rows, balances)
+    _block_draws_insert(
+        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
+    )
     already = rollup_billed_kinds(month=month, first_id=first_id, last_id=last_id)
     new_items: list[tuple[Mapping[str, Any], ItemDraft]] = []
     billed_subscriptions: set[int] = set()
@@ -206,6 +220,7 @@ _BATCH_COLUMNS = {
     "billing_minimum": "billing_minimum",
     "logged_hours": "logged_hours",
     "no_charge_hours": "no_charge_hours",
+    "block_hours": "block_hours",
     "billed_overage_policy": "overage_policy",
     "approved_hours": "approved_hours",
     "stored_terms": "stored_terms",
@@ -240,10 +255,10 @@ _TICKETS_UPDATE = (
 # subscriptions.
 _BATCH_INPUTS = (
     "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, overage_policy, approved_hours, MIN(subscription_id) "
-    "FROM rollup_batch_rows "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, "
+    "MIN(subscription_id) FROM rollup_batch_rows "
     "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, overage_policy, approved_hours"
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours"
 )
 # The items: each row joined to the items computed for its inputs, in the order Python wrote
 # them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
@@ -251,13 +266,14 @@ _BATCH_INPUTS = (
 # count is of the items written now.
 _BATCH_ITEMS_INSERT = (
     "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, overage_policy, approved_hours, position, kind, "
+    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, position, "
+    "kind, "
     "description, unit, quantity, unit_price, "
     "amount) AS (SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
     "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
     "%(hourly_rate)s::numeric[], %(logged_hours)s::numeric[], %(no_charge_hours)s::numeric[], "
     "%(overage_policy)s::text[], %(approved_hours)s::numeric[], "
-    "%(position)s::int[], %(kind)s::text[], "
+    "%(block_hours)s::numeric[], %(position)s::int[], %(kind)s::text[], "
     "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
     "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
     "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
@@ -271,6 +287,7 @@ _BATCH_ITEMS_INSERT = (
     "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
     "AND d.logged_hours = b.logged_hours AND d.no_charge_hours = b.no_charge_hours "
     "AND d.overage_policy = b.overage_policy AND d.approved_hours = b.approved_hours "
+    "AND d.block_hours = b.block_hours "
     "ORDER BY b.subscription_id, d.position "
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
@@ -300,9 +317,57 @@ _INPUT_NAMES = (
     "no_charge_hours",
     "overage_policy",
     "approved_hours",
+    "block_hours",
 )
 _POLICY_NAMES = ("billing_increment", "billing_rounding", "billing_minimum")
 _DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
+
+
+# Top-up blocks on the set-based path: the rows of the subscriptions that have blocks (only
+# those travel, for ``block_balances_of`` and ``hours_split``), then their available hours
+# into the ``block_hours`` column, one more distinct input of the rule.
+_BLOCK_ROWS = (
+    "SELECT subscription_id, included_hours, used_hours FROM rollup_batch_rows "
+    "WHERE subscription_id = ANY(%(owners)s::bigint[]) ORDER BY subscription_id"
+)
+_BLOCK_HOURS_UPDATE = (
+    "UPDATE rollup_batch_rows b SET block_hours = u.block_hours FROM unnest("
+    "%(subscription_id)s::bigint[], %(block_hours)s::numeric[]) AS u (subscription_id, "
+    "block_hours) WHERE b.subscription_id = u.subscription_id"
+)
+
+
+def _batch_blocks_sql(cursor: Any, *, month: dt.date, first_id: int, last_id: int) -> None:
+    """The set-based batch's top-up blocks: one query when no subscription of the batch has a
+    block; otherwise the blocks, their rows, their balances (three queries), one UPDATE of
+    ``block_hours`` and the draws stored (``_block_draws_insert``): a constant number of
+    statements whatever the batch size. The same rule as the row-by-row path
+    (``rollup_block_balances``, ``rollup_rows_with_blocks``, ``rollup_block_draws``)."""
+    blocks = rollup_range_blocks(month=month, first_id=first_id, last_id=last_id)
+    if not blocks:
+        return
+    owners = sorted({block.topup_of_id for block in blocks if block.topup_of_id is not None})
+    cursor.execute(_BLOCK_ROWS, {"owners": owners})
+    rows = [
+        {"pk": pk, "included_hours": included, "used_hours": used}
+        for pk, included, used in cursor.fetchall()
+    ]
+    balances = block_balances_of(
+        subscriptions={row["pk"]: row["included_hours"] for row in rows},
+        month=month,
+        blocks=blocks,
+    )
+    rows = rollup_rows_with_blocks(rows, balances)
+    cursor.execute(
+        _BLOCK_HOURS_UPDATE,
+        {
+            "subscription_id": [row["pk"] for row in rows],
+            "block_hours": [row["block_hours"] for row in rows],
+        },
+    )
+    _block_draws_insert(
+        month=month, drafts=rollup_block_draws(month=month, rows=rows, balances=balances)
+    )
 
 
 def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
@@ -340,6 +405,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 ticket_billed(ticket, policy_of_columns(increment, rounding, minimum))
             )
         cursor.execute(_TICKETS_UPDATE, billed)
+        _batch_blocks_sql(cursor, month=month, first_id=first_id, last_id=last_id)
         cursor.execute(_BATCH_INPUTS)
         for row in cursor.fetchall():
             (
@@ -353,6 +419,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 no_charge,
                 overage_policy,
                 approved,
+                block_hours,
                 some_pk,
             ) = row
             if fee is None:
@@ -370,6 +437,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 no_charge_hours=no_charge,
                 overage_policy=overage_policy,
                 approved_hours=approved,
+                block_hours=block_hours,
             )
             for position, draft in enumerate(computed):
                 for name, value in zip(_INPUT_NAMES, inputs, strict=True):
@@ -422,6 +490,52 @@ def _audit_insert(
             "items_written": items,
         },
     )
+
+
+def _block_draws_insert(*, month: dt.date, drafts: list[BlockDrawDraft]) -> None:
+    """Store what the month drew from each top-up block (one insert for the batch) and record
+    each block that expires with hours unused: a ``block_expired`` event on the trail of the
+    subscription it topped up. A batch that ran before (its rows are there) writes nothing."""
+    if not drafts:
+        return
+    stored = set(
+        BlockDraw.objects.filter(
+            month=month, block_id__in=[draft.block_id for draft in drafts]
+        ).values_list("block_id", flat=True)
+    )
+    new = [draft for draft in drafts if draft.block_id not in stored]
+    if not new:
+        return
+    BlockDraw.objects.bulk_create(
+        [
+            BlockDraw(
+                block_id=draft.block_id,
+                subscription_id=draft.subscription_id,
+                month=month,
+                hours=draft.hours,
+                expired_hours=draft.expired_hours,
+            )
+            for draft in new
+        ],
+        ignore_conflicts=True,
+    )
+    expired = [draft for draft in new if draft.expired_hours > 0]
+    if expired:
+        AuditEvent.objects.bulk_create(
+            [
+                AuditEvent(
+                    action=AuditAction.BLOCK_EXPIRED,
+                    subscription_id=draft.subscription_id,
+                    detail={
+                        "period": period_label(month),
+                        "block": draft.block_id,
+                        "drawn": str(draft.hours),
+                        "unused": str(draft.expired_hours),
+                    },
+                )
+                for draft in expired
+            ]
+        )
 
 
 @transaction.atomic

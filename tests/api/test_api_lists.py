@@ -172,6 +172,8 @@ def test_resources_read_as_in_the_contract(world):
         "overage_cap_hours": None,
         "client_cap_hours": None,
         "approved_extra_hours": "0.00",
+        "topup_of": None,
+        "expires_on": None,
     }
     ticket = api.get(f"/api/v1/tickets/{world.ticket.pk}/").json()
     assert {k: ticket[k] for k in ("client", "subscription", "subject", "status")} == {
@@ -220,6 +222,9 @@ def test_usage_of_a_recurring_subscription(world):
         "approved_hours": "0.00",
         "unapproved_hours": "0.00",
         "terms": "current",
+        "block_hours_available": "0.00",
+        "block_hours_used": "0.00",
+        "blocks": [],
     }
     # the period defaults to the current month; a bad one is a 400
     api = api_as(world.users["client"])

@@ -189,7 +189,7 @@ def test_the_usage_of_a_closed_month_reads_a_fixed_number_of_queries(
 ):
     api = api_as(ClientUserFactory(client=gold.client).user)
     # the user's client, the subscription, hours used, the stored terms (which spare the
-    # price) and the month's state
-    with django_assert_num_queries(5):
+    # price), its top-up blocks (none) and the month's state
+    with django_assert_num_queries(6):
         response = api.get(f"/api/v1/subscriptions/{gold.pk}/usage/?period=2026-09")
     assert response.json()["terms"] == "billed"

@@ -8,7 +8,8 @@ from django.core.exceptions import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from billing.calculations import money_round, rollup_item_drafts, statement_compute
+from billing.calculations import hours_split, money_round, rollup_item_drafts, statement_compute
+from packages.blocks import Block, blocks_available
 from tickets.hours import hours_clean, hours_clock, hours_parse
 
 QUARTER = Decimal("0.25")
@@ -126,3 +127,93 @@ def test_rounding_is_half_up_never_to_even(units, currency):
     # then it rounds up, to the currency's minor unit
     assert money_round(amount, currency).amount == (units + 1) * minor
     assert money_round(amount - minor / 10, currency).amount == units * minor
+
+
+# --- top-up blocks (docs/billing-rules.md, "Top-up blocks") --------------------------------------
+
+block_lists = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=10**6), hours_amounts),
+    max_size=5,
+    unique_by=lambda b: b[0],
+)
+
+
+@PROPERTY
+@given(hours_amounts, hours_amounts, block_lists)
+def test_the_split_of_a_month_adds_up_to_the_hours_used(used, included, blocks):
+    from_included, draws, overtime = hours_split(used, included, blocks)
+    assert from_included + sum(drawn for _, drawn in draws) + overtime == used
+    assert from_included == min(used, included) and overtime >= 0
+    # each block in its turn: a later one only when the earlier ones are empty
+    assert [block_id for block_id, _ in draws] == [block_id for block_id, _ in blocks]
+    for (_, available), (_, drawn) in zip(blocks, draws, strict=True):
+        assert 0 <= drawn <= available
+    assert overtime == 0 or all(d == a for (_, a), (_, d) in zip(blocks, draws, strict=True))
+
+
+@PROPERTY
+@given(st.lists(hours_amounts, min_size=1, max_size=6), hours_amounts, block_lists)
+def test_a_block_never_goes_below_zero_month_after_month(months_used, included, blocks):
+    left = dict(blocks)
+    for used in months_used:
+        _, draws, _ = hours_split(used, included, list(left.items()))
+        for block_id, drawn in draws:
+            left[block_id] -= drawn
+            assert left[block_id] >= 0
+    assert sum(left.values()) >= 0
+
+
+@PROPERTY
+@given(hours_amounts, hours_amounts, hours_amounts, money_amounts, currencies)
+def test_blocks_only_ever_lower_the_overtime_billed(used, included, block_hours, rate, currency):
+    kwargs = dict(
+        billing_mode="recurring",
+        currency=currency,
+        included_hours=included,
+        used_hours=used,
+        fee=Decimal("0"),
+        hourly_rate=rate,
+    )
+    without = statement_compute(**kwargs)
+    with_blocks = statement_compute(**kwargs, block_hours=block_hours)
+    assert with_blocks.overtime_hours + with_blocks.block_hours_used == without.overtime_hours
+    assert with_blocks.block_hours_used <= block_hours
+    assert with_blocks.overtime_amount <= without.overtime_amount
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.tuples(hours_amounts, st.integers(0, 5), st.one_of(st.none(), st.integers(0, 5))),
+        max_size=4,
+    ),
+    st.lists(hours_amounts, min_size=6, max_size=6),
+    hours_amounts,
+)
+def test_a_blocks_balance_never_goes_below_zero_nor_above_its_size(specs, used, included):
+    # blocks starting in month ``start`` (0..5 after October), expiring ``expiry`` months
+    # after their start (None: never); six months of hours, none of them closed yet
+    months = [dt.date(2026 + (9 + i) // 12, (9 + i) % 12 + 1, 1) for i in range(7)]
+    blocks = [
+        Block(
+            id=index,
+            hours=hours,
+            start_date=months[start],
+            expires_on=None
+            if expiry is None
+            else months[min(start + expiry, 6)] - dt.timedelta(days=1),
+        )
+        for index, (hours, start, expiry) in enumerate(specs)
+    ]
+    sizes = {block.id: block.hours for block in blocks}
+    for month in months:
+        available = blocks_available(
+            month=month,
+            blocks=blocks,
+            drawn={},
+            unsettled_used=dict(zip(months[:6], used, strict=True)),
+            included=included,
+        )
+        for block_id, hours in available:
+            assert 0 <= hours <= sizes[block_id]
+            assert blocks[block_id].runs_in(month)

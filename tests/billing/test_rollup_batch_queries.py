@@ -11,6 +11,7 @@ from djmoney.money import Money
 from billing.models import BillableItem, BilledTerms
 from billing.selectors.rollup import rollup_row_drafts, rollup_rows
 from billing.services.rollup import period_rollup_batch
+from packages.models import BillingMode, BlockDraw, Subscription
 from tests.factories import SubscriptionFactory, TimeEntryFactory, package_with_prices
 
 OCTOBER = dt.date(2026, 10, 1)
@@ -49,15 +50,46 @@ def test_a_batch_of_ten_costs_the_queries_of_a_batch_of_two():
     # The batch's transaction (a savepoint and its release inside the test's), then on
     # PostgreSQL: the lock, the rows into a temporary table, their hours per ticket into
     # another, the distinct inputs of the billing policy per ticket, the billed hours summed
-    # per subscription (UPDATE), the distinct inputs of the rule, the items, the terms, the
-    # tables dropped, one audit row; elsewhere: the rows, their hours per ticket, what is
-    # billed, the items, the terms, the audit row. Then the webhook endpoints that want new
-    # items (webhooks/receivers.py). Nothing per time entry.
-    assert small_queries == 2 + (10 if connection.vendor == "postgresql" else 6) + 1
+    # per subscription (UPDATE), their top-up blocks (none), the distinct inputs of the rule,
+    # the items, the terms, the tables dropped, one audit row; elsewhere: the rows, their
+    # hours per ticket, the blocks, what is billed, the items, the terms, the audit row. Then
+    # the webhook endpoints that want new items (webhooks/receivers.py). Nothing per time
+    # entry.
+    assert small_queries == 2 + (11 if connection.vendor == "postgresql" else 7) + 1
     assert BillableItem.objects.filter(period=OCTOBER).count() == 2 * 12
     overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
     assert overtime.quantity == Decimal("2.00")
     assert overtime.amount.amount == Decimal("120.00")
+
+
+def with_blocks(first_id: int, last_id: int) -> None:
+    """A 1 h top-up block (expiring in October) on each subscription of the range."""
+    block_package = package_with_prices(
+        {"EUR": ("60.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, included_hours=Decimal("1")
+    )
+    for subscription in Subscription.objects.filter(pk__range=(first_id, last_id)):
+        SubscriptionFactory(
+            client=subscription.client,
+            package=block_package,
+            topup_of=subscription,
+            start_date=OCTOBER,
+            expires_on=dt.date(2026, 10, 31),
+        )
+
+
+def test_a_batch_with_top_up_blocks_costs_the_same_queries_whatever_its_size():
+    # given a batch of 2 and a batch of 10 subscriptions, each with a block of 1 h
+    small = busy_subscriptions(2)
+    large = busy_subscriptions(10)
+    with_blocks(*small)
+    with_blocks(*large)
+    # when each batch is billed, then both issue the same number of queries: the blocks'
+    # stored draws, the closed months, the earlier months' hours, the draws already stored,
+    # the insert of the draws and that of the expiries' audit rows come on top
+    assert queries_of_batch(*small) == queries_of_batch(*large)
+    assert BlockDraw.objects.filter(month=OCTOBER, hours=Decimal("1.00")).count() == 12
+    overtime = BillableItem.objects.filter(period=OCTOBER, kind="overtime").first()
+    assert overtime.quantity == Decimal("1.00")
 
 
 def test_a_batch_billed_again_writes_nothing_more():

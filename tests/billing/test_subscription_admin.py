@@ -110,3 +110,26 @@ def test_staff_set_the_overage_policy_on_the_subscription_page(client):
     assert (subscription.overage_policy, str(subscription.overage_cap_hours)) == ("cap", "2.00")
     event = AuditEvent.objects.get(subscription=subscription, action=AuditAction.OVERAGE_POLICY)
     assert event.detail == {"policy": ["bill", "cap"], "cap_hours": ["", "2.00"]}
+
+
+def test_an_operator_sells_a_top_up_block_and_a_foreign_target_is_refused_on_the_form(client):
+    client.force_login(OperatorFactory())
+    monthly = SubscriptionFactory(start_date=dt.date(2026, 11, 1))
+    other = SubscriptionFactory(start_date=dt.date(2026, 11, 1))
+    block = package_with_prices(
+        {"EUR": ("400.00", "0.00")}, billing_mode=BillingMode.ONE_TIME, name="Block 10 h"
+    )
+    fields = dict(client=monthly.client.pk, package=block.pk, expires_on="2027-03-31")
+    # another client's subscription: the form says why, nothing is written
+    response = add(client, topup_of=other.pk, **fields)
+    assert response.status_code == 200
+    assert "belongs to another client" in response.content.decode()
+    assert not Subscription.objects.filter(topup_of__isnull=False).exists()
+    # its own client's monthly subscription: sold, with its expiry, and billed as one-time
+    assert add(client, topup_of=monthly.pk, **fields).status_code == 302
+    sold = Subscription.objects.get(topup_of=monthly)
+    assert sold.expires_on == dt.date(2027, 3, 31)
+    assert BillableItem.objects.get(subscription=sold).kind == "one_time"
+    # its change page shows what it tops up
+    page = client.get(reverse("admin:packages_subscription_change", args=[sold.pk]))
+    assert page.status_code == 200 and "2027" in page.content.decode()

@@ -220,9 +220,9 @@ def test_history_reads_the_stored_terms_in_one_query(portal_user, django_assert_
     log(monthly, "2.00", dt.date(2026, 9, 3))
     log(bucket, "1.00", dt.date(2026, 9, 3))
     period_close(month=SEPTEMBER)
-    # then subscriptions, closed months, hours, items, stored terms and approved extra hours:
-    # six queries
-    with django_assert_num_queries(6):
+    # then subscriptions, closed months, hours, items, approved extra hours, the top-up
+    # blocks' draws and stored terms: seven queries
+    with django_assert_num_queries(7):
         histories = client_history(client_id=portal_user.client.pk)
     assert [len(history.rows) for history in histories] == [1, 1]
     assert {row.statement.terms for h in histories for row in h.rows} == {"billed"}

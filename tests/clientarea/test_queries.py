@@ -90,12 +90,13 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
     # and few of them (session, user, client, then the page's own reads; a ticket's page also
     # reads the files of its messages, a dashboard the hours per ticket of the billing policy
     # and the overage decisions, the history the approved extra hours, the overage decisions
-    # and the months with a statement PDF)
+    # and the months with a statement PDF; the dashboard, its calculator and the history the
+    # top-up blocks)
     limits = {
         "/tickets/{ticket}/": 9,
-        "/history/": 11,
-        "/subscriptions/{monthly}/": 11,
-        "/?subscription={monthly}&extra=2.5": 10,
+        "/history/": 12,
+        "/subscriptions/{monthly}/": 12,
+        "/?subscription={monthly}&extra=2.5": 12,
     }
     for page, count in small.items():
         assert count <= limits.get(page, 9), (page, count)
@@ -104,9 +105,9 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
 # The dashboard: session, user, client (the portal's sign-in check), the cards (subscriptions,
 # prices, stored terms and a bucket's hours in one query, the month's hours per subscription
 # and ticket for the billing policy in another), then the month's entries (with whether their
-# month is closed) and invoiced items (tickets' time badges), and the month's overage
-# decisions.
-DASHBOARD_QUERIES = 8
+# month is closed) and invoiced items (tickets' time badges), the month's overage decisions,
+# and the top-up blocks of the monthly subscriptions (one query when there are none).
+DASHBOARD_QUERIES = 9
 
 
 def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signed_in, portal_user):
@@ -120,9 +121,9 @@ def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signe
     # then the dashboard reads as many times, a first view and a cached one alike
     assert queries(signed_in, "/") == DASHBOARD_QUERIES
     assert queries(signed_in, "/") == DASHBOARD_QUERIES
-    # and the calculator's reload adds its two queries for the estimated card (the card, and
-    # its month's hours per ticket)
-    assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 2
+    # and the calculator's reload adds its queries for the estimated card (the card, its
+    # month's hours per ticket, its blocks)
+    assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 3
 
 
 def test_dashboard_without_time_this_month_skips_the_badges(signed_in, portal_user):

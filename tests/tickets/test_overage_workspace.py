@@ -7,7 +7,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from packages.models import OveragePolicy
+from packages.models import BillingMode, OveragePolicy
+from packages.services import subscription_create
 from tests.factories import (
     OperatorFactory,
     SubscriptionFactory,
@@ -72,3 +73,32 @@ def test_plain_bill_shows_no_overage_line(client):
     client.force_login(OperatorFactory())
     page = client.get(reverse("admin:tickets_ticket_change", args=[ticket.pk])).content.decode()
     assert 'id="time-overage"' not in page and 'id="log-pending-ok"' not in page
+
+
+def test_the_cap_line_counts_the_top_up_blocks_and_follows_a_new_block_at_once(client):
+    # given a ticket under a 1 h cap whose page was shown (its lists are cached)
+    ticket = ticket_under(OveragePolicy.CAP, cap="1")
+    client.force_login(OperatorFactory())
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    assert "1.5 h more can be logged in 2026-10 (10 h included + 1 h cap)." in (
+        client.get(url).content.decode()
+    )
+    # when a 2 h block is sold for its subscription (nothing of the ticket's lists changes)
+    subscription_create(
+        client=ticket.subscription.client,
+        package=package_with_prices(
+            {"EUR": ("100.00", "0.00")},
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=Decimal("2"),
+            name="Block 2 h",
+        ),
+        start_date=dt.date(2026, 10, 1),
+        topup_of=ticket.subscription,
+    )
+    # then the next view of the page counts the block in the cap line (it is not in the
+    # cached lists)
+    page = client.get(url).content.decode()
+    assert (
+        "Overage cap: 3.5 h more can be logged in 2026-10 "
+        "(10 h included + 2 h of top-up blocks + 1 h cap)."
+    ) in page
