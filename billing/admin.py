@@ -426,10 +426,11 @@ class BillableItemAdmin(BillingAuditAdmin):
         return exports.billable_items_csv_response(month=month, items=items, name=name)
 
 
-class UsageAlertDeliveryInline(admin.TabularInline):
-    """Who the alert reached, read-only: the sending service alone writes deliveries."""
+class MailDeliveryInline(admin.TabularInline):
+    """Who a record's e-mail reached, read-only: the sending service alone writes deliveries.
+    Part of the record: whoever may see it (``view_permission``) sees where it went."""
 
-    model = UsageAlertDelivery
+    view_permission = ""
     fields = readonly_fields = (
         "address",
         "status",
@@ -448,8 +449,12 @@ class UsageAlertDeliveryInline(admin.TabularInline):
         return False
 
     def has_view_permission(self, request, obj=None):
-        # Part of the alert: whoever may see the alert sees where it went.
-        return request.user.has_perm("billing.view_usagealert")
+        return request.user.has_perm(self.view_permission)
+
+
+class UsageAlertDeliveryInline(MailDeliveryInline):
+    model = UsageAlertDelivery
+    view_permission = "billing.view_usagealert"
 
 
 @admin.register(UsageAlert)
@@ -472,29 +477,9 @@ class UsageAlertAdmin(ReadOnlyAdmin):
     inlines = [UsageAlertDeliveryInline]
 
 
-class StatementDeliveryInline(admin.TabularInline):
-    """Who the statement's e-mail reached, read-only: the sending service alone writes them."""
-
+class StatementDeliveryInline(MailDeliveryInline):
     model = StatementDelivery
-    fields = readonly_fields = (
-        "address",
-        "status",
-        "attempts",
-        "last_error",
-        "next_attempt_at",
-        "sent_at",
-    )
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("billing.view_statement")
+    view_permission = "billing.view_statement"
 
 
 @admin.register(Statement)

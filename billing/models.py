@@ -195,11 +195,11 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"  # given up: refused, or too many temporary errors
 
 
-class UsageAlertDelivery(models.Model):
-    """The e-mail of one alert to one address: the unit that is sent once, retried, or given
-    up on, whatever happens to the other recipients."""
+class MailDelivery(models.Model):
+    """The e-mail of one record (an alert, a statement) to one address: the unit that is sent
+    once, retried, or given up on, whatever happens to the other recipients
+    (supportbilling/mail.py has the retry rules)."""
 
-    alert = models.ForeignKey(UsageAlert, on_delete=models.CASCADE, related_name="deliveries")
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -219,6 +219,13 @@ class UsageAlertDelivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class UsageAlertDelivery(MailDelivery):
+    alert = models.ForeignKey(UsageAlert, on_delete=models.CASCADE, related_name="deliveries")
 
     class Meta:
         ordering = ["alert_id", "address"]
@@ -557,28 +564,10 @@ class Statement(models.Model):
         return f"statement-{self.month:%Y-%m}-{self.subscription_id}{suffix}.pdf"
 
 
-class StatementDelivery(models.Model):
-    """The e-mail of one statement revision to one address, sent once and retried like a
-    usage alert's (billing.services.statement_mail)."""
+class StatementDelivery(MailDelivery):
+    """One statement revision to one address (billing.services.statement_mail)."""
 
     statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="deliveries")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    address = models.EmailField()
-    status = models.CharField(
-        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField()
-    last_error = models.CharField(max_length=500, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["statement_id", "address"]
