@@ -35,6 +35,9 @@ class Client(models.Model):
         max_length=10,
         blank=True,
         default="",
+        # Also in the database: rows written without the column (bulk loads, older code
+        # during a deploy) get the site's language too.
+        db_default="",
         validators=[validate_language],
         help_text="Statements are written in this language; empty: the site's (LANGUAGE_CODE).",
     )

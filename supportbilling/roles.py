@@ -8,9 +8,10 @@
 
 The two groups and their permissions are listed here. The admin asks Django's permissions
 (``user.has_perm``), which these groups grant; the API and the portal ask the helpers below.
-The billing migrations apply the lists with ``roles_sync``: a change of the lists needs a new
-data migration that calls ``roles_sync`` again (existing databases keep the old lists until
-then), depending on the latest migrations of the apps whose permissions the lists name.
+The billing migrations apply the lists with ``roles_sync_operation``: a change of the lists
+needs a new data migration with that operation (existing databases keep the old lists until
+then), depending on the latest migrations of the apps whose permissions the lists name; the
+one before it then passes ``missing_ok=True``.
 """
 
 from typing import Any
@@ -181,3 +182,20 @@ def roles_sync(apps: Any = None, *, missing_ok: bool = False) -> None:
             if found is not None:
                 wanted.append(found)
         group.permissions.set(wanted)
+
+
+def roles_sync_operation(*, missing_ok: bool) -> Any:
+    """The operation of a roles_sync migration: create the permissions of every model as the
+    migration state has them, then apply the groups' lists. Every such migration but the
+    latest passes ``missing_ok=True``: the lists may name models that come later."""
+    from django.contrib.auth.management import create_permissions
+    from django.db import migrations
+
+    def sync_roles(apps: Any, schema_editor: Any) -> None:
+        for app_config in apps.get_app_configs():
+            app_config.models_module = True
+            create_permissions(app_config, apps=apps, verbosity=0)
+            app_config.models_module = None
+        roles_sync(apps, missing_ok=missing_ok)
+
+    return migrations.RunPython(sync_roles, migrations.RunPython.noop)

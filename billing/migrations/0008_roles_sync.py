@@ -2,18 +2,10 @@
 live in that module; a change of them needs another migration like this one (the latest
 migrations of the apps whose permissions they name as dependencies)."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from supportbilling.roles import roles_sync
+from supportbilling.roles import roles_sync_operation
 
-
-def sync_roles(apps, schema_editor):
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    roles_sync(apps, missing_ok=True)  # the latest roles_sync migration checks the whole list
 
 
 class Migration(migrations.Migration):
@@ -25,4 +17,4 @@ class Migration(migrations.Migration):
         ("billing", "0007_billingevent_portal_login_removed"),
     ]
 
-    operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
+    operations = [roles_sync_operation(missing_ok=True)]
