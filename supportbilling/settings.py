@@ -326,8 +326,8 @@ CELERY_BEAT_SCHEDULE = {
 # Webhooks: (connect, read) timeout in seconds of one POST to a receiver; short, a slow
 # receiver is retried later rather than holding a worker.
 WEBHOOK_TIMEOUT = (
-    float(env("WEBHOOK_CONNECT_TIMEOUT", "3")),
-    float(env("WEBHOOK_READ_TIMEOUT", "5")),
+    int(env("WEBHOOK_CONNECT_TIMEOUT", "3")),
+    int(env("WEBHOOK_READ_TIMEOUT", "5")),
 )
 
 # WHMCS connector (docs/whmcs.md): the API's URL (https://billing.example/includes/api.php),
@@ -337,7 +337,7 @@ WHMCS_API_URL = env("WHMCS_API_URL")
 WHMCS_IDENTIFIER = env("WHMCS_IDENTIFIER")
 WHMCS_SECRET = env("WHMCS_SECRET")
 WHMCS_ACCESS_KEY = env("WHMCS_ACCESS_KEY")
-WHMCS_TIMEOUT = (float(env("WHMCS_CONNECT_TIMEOUT", "5")), float(env("WHMCS_READ_TIMEOUT", "20")))
+WHMCS_TIMEOUT = (int(env("WHMCS_CONNECT_TIMEOUT", "5")), int(env("WHMCS_READ_TIMEOUT", "20")))
 WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
 
 # Rollup: subscriptions per batch (one Celery sub-task each).

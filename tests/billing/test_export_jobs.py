@@ -290,10 +290,11 @@ def test_who_sees_which_jobs_in_the_admin(
     browser = browser_of(world.users[role])
     response = browser.get(JOBS)
     assert str(response.status_code) == list_page
-    page = lambda job: str(  # noqa: E731
-        browser.get(reverse("admin:billing_export_job", args=[job.pk])).status_code
-    )
-    assert (page(mine), page(theirs)) == (own_page, their_page)
+    pages = [
+        str(browser.get(reverse("admin:billing_export_job", args=[job.pk])).status_code)
+        for job in (mine, theirs)
+    ]
+    assert pages == [own_page, their_page]
     download = browser.get(reverse("admin:billing_export_job_download", args=[theirs.pk]))
     assert download.status_code == {"200": 302, "404": 404}.get(their_page, int(their_page))
     if listed is not None:

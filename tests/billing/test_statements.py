@@ -8,7 +8,7 @@ import hashlib
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.test import Client as Browser
 from django.urls import reverse
 
@@ -142,9 +142,7 @@ def test_a_second_render_changes_nothing(closed):
     assert pdf_of(first) == before and first.checksum == hashlib.sha256(before).hexdigest()
 
 
-def test_postgresql_refuses_to_change_or_delete_a_statement(closed):
-    if connection.vendor != "postgresql":
-        pytest.skip("the refusal is PostgreSQL's trigger")
+def test_postgresql_refuses_to_change_or_delete_a_statement(postgres, closed):
     statement = Statement.objects.get(subscription=closed[0])
     with pytest.raises(DatabaseError, match="cannot be changed"), transaction.atomic():
         Statement.objects.filter(pk=statement.pk).update(checksum="0" * 64)
