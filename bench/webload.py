@@ -629,9 +629,9 @@ NOISE_SQL = [
        JOIN customers_client c ON c.id = s.client_id AND c.name LIKE 'Bench other client %%'
        CROSS JOIN generate_series(1, 10) AS n""",
     """INSERT INTO tickets_timeentry (ticket_id, subscription_id, operator_id, hours, work_date,
-                                     note, created_at, updated_at)
+                                     note, no_charge, no_charge_reason, created_at, updated_at)
        SELECT t.id, t.subscription_id, %(operator)s, 0.25 * (1 + n %% 8),
-              %(month)s + (n %% %(days)s), 'Other work', now(), now()
+              %(month)s + (n %% %(days)s), 'Other work', false, '', now(), now()
        FROM tickets_ticket t
        JOIN customers_client c ON c.id = t.client_id AND c.name LIKE 'Bench other client %%'
        CROSS JOIN generate_series(1, %(per_ticket)s) AS n""",

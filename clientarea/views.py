@@ -56,6 +56,7 @@ from billing.selectors.portal import (
     client_subscription_get,
     client_subscription_usages,
 )
+from billing.selectors.portal_stamp import dashboard_stamp
 from billing.selectors.portal_tickets import (
     client_ticket_badges,
     client_ticket_conversation,
@@ -217,48 +218,10 @@ def me(request: HttpRequest, client: Client) -> JsonResponse:
 @client_portal
 def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     month = period_current()
-    usages = client_subscription_usages(client_id=client.pk, month=month)
-    ticket_times = client_ticket_times(client_id=client.pk, month=month)
-    # The calculator without JavaScript: the form reloads the page with ?subscription=&extra=.
-    estimate_for, estimate = None, None
-    calculator_form = ExtraHoursForm(request.GET if "subscription" in request.GET else None)
     if "subscription" in request.GET:
-        try:
-            estimate_for = int(request.GET["subscription"])
-        except ValueError:
-            estimate_for = None
-    if estimate_for is not None and calculator_form.is_valid():
-        found = client_subscription_usages(
-            client_id=client.pk,
-            month=month,
-            subscription_id=estimate_for,
-            extra_hours=calculator_form.cleaned_data["extra"],
-        )
-        estimate = found[0] if found else None
-    # One reversal per URL name, not one per card (docs/decisions.md, "Dashboard speed").
-    history_url = url_of_each("clientarea:subscription")
-    estimate_url = url_of_each("clientarea:subscription_estimate")
-    cards: list[dict[str, Any]] = [
-        {
-            "usage": usage,
-            "history_url": history_url(usage.subscription.pk),
-            "estimate_url": estimate_url(usage.subscription.pk),
-            "tickets": [t for t in ticket_times if t.subscription_id == usage.subscription.pk],
-            "estimate": estimate if estimate_for == usage.subscription.pk else None,
-            "calculator_form": calculator_form
-            if estimate_for == usage.subscription.pk
-            else ExtraHoursForm(),
-        }
-        for usage in usages
-    ]
-    home_url = reverse("clientarea:home")
-    decisions = overage_decisions(
-        subscription_ids=[usage.subscription.pk for usage in usages],
-        since=timezone.make_aware(dt.datetime.combine(month, dt.time())),
-    )
-    for card in cards:
-        card["html"] = dashboard_card_html(card, home_url=home_url)
-        card["overage"] = _overage_panel(card["usage"], decisions)
+        cards = _dashboard_cards_with_estimate(request, client, month)
+    else:
+        cards = _dashboard_cards_kept(client, month)
     return render(
         request,
         "clientarea/dashboard.html",
@@ -269,6 +232,100 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
             "cards": cards,
         },
     )
+
+
+def _dashboard_cards_with_estimate(
+    request: HttpRequest, client: Client, month: dt.date
+) -> list[dict[str, Any]]:
+    """The cards with the cost calculator's answer (the calculator without JavaScript: the
+    form reloads the page with ?subscription=&extra=), computed on each view."""
+    estimate_for, estimate = None, None
+    calculator_form = ExtraHoursForm(request.GET)
+    try:
+        estimate_for = int(request.GET["subscription"])
+    except ValueError:
+        estimate_for = None
+    if estimate_for is not None and calculator_form.is_valid():
+        found = client_subscription_usages(
+            client_id=client.pk,
+            month=month,
+            subscription_id=estimate_for,
+            extra_hours=calculator_form.cleaned_data["extra"],
+        )
+        estimate = found[0] if found else None
+    return _dashboard_cards(
+        client,
+        month,
+        calculator_form=calculator_form,
+        estimate_for=estimate_for,
+        estimate=estimate,
+    )
+
+
+# Dashboards kept between views, in the process's memory, under their stamp
+# (settings.CACHES; docs/decisions.md, "Dashboard speed").
+DASHBOARDS_CACHE = "dashboards"
+DASHBOARD_SECONDS = 3600
+
+
+def _dashboard_cards_kept(client: Client, month: dt.date) -> list[dict[str, Any]]:
+    """The cards as the last view computed them while nothing they show has changed
+    (``dashboard_stamp``, one query), else computed and kept. Without a stamp (SQLite)
+    computed on every view."""
+    stamp = dashboard_stamp(client_id=client.pk, month=month)
+    if stamp is None:
+        return _dashboard_cards(client, month)
+    shown = (client.pk, month, translation.get_language(), stamp)
+    key = "dashboard:" + hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
+    kept = caches[DASHBOARDS_CACHE]
+    cards = kept.get(key)
+    if cards is None:
+        cards = _dashboard_cards(client, month)
+        kept.set(key, cards, DASHBOARD_SECONDS)
+    return cards
+
+
+def _dashboard_cards(
+    client: Client,
+    month: dt.date,
+    *,
+    calculator_form: ExtraHoursForm | None = None,
+    estimate_for: int | None = None,
+    estimate: Any = None,
+) -> list[dict[str, Any]]:
+    """Per subscription of the month: its usage (the notices), its card's HTML and its
+    extra-hours panel's figures (rendered with the user's CSRF token by the page)."""
+    usages = client_subscription_usages(client_id=client.pk, month=month)
+    ticket_times = client_ticket_times(client_id=client.pk, month=month)
+    # One reversal per URL name, not one per card (docs/decisions.md, "Dashboard speed").
+    history_url = url_of_each("clientarea:subscription")
+    estimate_url = url_of_each("clientarea:subscription_estimate")
+    home_url = reverse("clientarea:home")
+    decisions = overage_decisions(
+        subscription_ids=[usage.subscription.pk for usage in usages],
+        since=timezone.make_aware(dt.datetime.combine(month, dt.time())),
+    )
+    cards = []
+    for usage in usages:
+        pk = usage.subscription.pk
+        card: dict[str, Any] = {
+            "usage": usage,
+            "history_url": history_url(pk),
+            "estimate_url": estimate_url(pk),
+            "tickets": [t for t in ticket_times if t.subscription_id == pk],
+            "estimate": estimate if estimate_for == pk else None,
+            "calculator_form": calculator_form
+            if calculator_form is not None and estimate_for == pk
+            else ExtraHoursForm(),
+        }
+        cards.append(
+            {
+                "usage": usage,
+                "html": dashboard_card_html(card, home_url=home_url),
+                "overage": _overage_panel(usage, decisions),
+            }
+        )
+    return cards
 
 
 def _overage_panel(usage: Any, decisions: list[OverageDecision]) -> dict[str, Any] | None:

@@ -167,14 +167,21 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # download view that checks who may see them.
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
 # "fragments": rendered pieces of pages (the dashboard's cards), keyed on a digest of what they
-# show, so never stale. In each process's memory on purpose: a deploy (new templates) starts
-# empty, and nothing is shared that a template change could leave behind.
+# show, so never stale; "dashboards": whole dashboards (about 50 KB each with 3 subscriptions),
+# keyed on their stamp (billing.selectors.portal_stamp). In each process's memory on purpose: a
+# deploy (new templates) starts empty, and nothing is shared that a template change could
+# leave behind.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "fragments",
         "OPTIONS": {"MAX_ENTRIES": 2000},
+    },
+    "dashboards": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "dashboards",
+        "OPTIONS": {"MAX_ENTRIES": 500},
     },
 }
 

@@ -27,8 +27,9 @@ def _plain_static_files(settings):
 
 @pytest.fixture(autouse=True)
 def _empty_fragment_cache():
-    """Each test starts without cached dashboard cards (the cache lives in the process)."""
+    """Each test starts without cached dashboards and cards (the caches live in the process)."""
     caches["fragments"].clear()
+    caches["dashboards"].clear()
 
 
 @pytest.fixture(autouse=True)

@@ -2,17 +2,31 @@
 every change a client can notice is on the next view."""
 
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from djmoney.money import Money
 
-from packages.models import PackagePrice, SubscriptionStatus
-from tests.clientarea.conftest import figure, figures, section
-from tests.factories import SubscriptionFactory, TicketFactory, TimeEntryFactory
+from billing.selectors.portal_stamp import dashboard_stamp
+from billing.services.rollup import period_close
+from packages.models import BillingMode, OveragePolicy, PackagePrice, SubscriptionStatus
+from packages.services import subscription_create
+from tests.clientarea.conftest import OCTOBER, SEPTEMBER, figure, figures, section
+from tests.factories import (
+    AdminFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
 from tickets.models import TimeEntry
+from tickets.services_overage import overage_approve, subscription_overage_set
 
 pytestmark = pytest.mark.django_db
+SEPT_10 = dt.date(2026, 9, 10)
 CARD = "clientarea/_dashboard_card.html"
 
 
@@ -107,3 +121,107 @@ def test_a_typed_estimate_is_computed_each_time(signed_in, subscription):
 
     assert 'data-field="used_hours">3.50 h (3:30)' in first
     assert 'data-field="used_hours">4.50 h (4:30)' in second
+
+
+# The whole dashboard is kept under its stamp (billing.selectors.portal_stamp): a view that
+# finds it unchanged reads only the session, the user, the client and the stamp. The stamp is
+# PostgreSQL's SQL; on SQLite every view computes the cards (tests/test_demo_sqlite.py).
+KEPT_VIEW_QUERIES = 4
+
+
+def test_an_unchanged_dashboard_is_served_without_reading_it_again(signed_in, subscription):
+    first = signed_in.get("/").content.decode()
+    with CaptureQueriesContext(connection) as context:
+        second = signed_in.get("/").content.decode()
+
+    assert len(context.captured_queries) == KEPT_VIEW_QUERIES
+    assert _without_csrf(second) == _without_csrf(first)
+    assert "Mail server down" in second
+
+
+def _without_csrf(html: str) -> str:
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", html)
+
+
+def test_time_of_an_earlier_open_month_shows_on_a_buckets_card(signed_in, portal_user):
+    bucket = SubscriptionFactory(
+        client=portal_user.client,
+        start_date=SEPTEMBER,
+        package=package_with_prices(
+            {"EUR": ("900.00", "0.00")},
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=Decimal("20"),
+        ),
+    )
+    TimeEntryFactory(ticket=TicketFactory(subscription=bucket), hours=Decimal("1.00"))
+    view(signed_in, bucket)
+    # September is not closed: its time can still be logged, and counts in the bucket
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=bucket), hours=Decimal("2.50"), work_date=SEPT_10
+    )
+
+    html, _ = view(signed_in, bucket)
+
+    assert figure(html, "used") == "3.50 h"
+
+
+def test_a_renamed_operator_and_ticket_show_on_the_next_view(signed_in, subscription):
+    entry = TimeEntry.objects.get(subscription=subscription)
+    view(signed_in, subscription)
+    entry.operator.first_name, entry.operator.last_name = "Grace", "Hopper"
+    entry.operator.save()
+
+    html, _ = view(signed_in, subscription)
+
+    assert "Grace Hopper" in html
+
+
+def test_approved_extra_hours_show_on_the_next_view(signed_in, portal_user, subscription):
+    subscription_overage_set(
+        subscription=subscription,
+        policy=OveragePolicy.APPROVE,
+        cap_hours=None,
+        actor=AdminFactory(),
+    )
+    signed_in.get("/")
+
+    overage_approve(subscription=subscription, hours="2.5", user=portal_user.user)
+
+    html = section(signed_in.get("/").content.decode(), f"overage-{subscription.pk}")
+    assert figure(html, "approved") == "2.50 h"
+    assert "approved" in html.split('data-list="decisions"')[1]
+
+
+def test_a_new_block_and_a_renamed_package_show_on_the_next_view(signed_in, subscription):
+    view(signed_in, subscription)
+    block = subscription_create(
+        client=subscription.client,
+        package=package_with_prices(
+            {"EUR": ("300.00", "0.00")},
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=Decimal("5"),
+            name="Block 5 h",
+        ),
+        start_date=OCTOBER,
+        topup_of=subscription,
+    )
+    subscription.package.name = "Platinum"
+    subscription.package.save()
+
+    html, _ = view(signed_in, subscription)
+
+    assert f"from your 5 h block #{block.pk}, 5 h left" in html
+    assert "Platinum" in html
+
+
+def test_the_stamp_changes_when_a_month_closes(portal_user, subscription):
+    # September's entries leave the stamp once September is closed (they cannot change then),
+    # so the closing itself must change it
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=subscription), hours=Decimal("1.00"), work_date=SEPT_10
+    )
+    before = dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER)
+
+    period_close(month=SEPTEMBER)
+
+    assert dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER) != before

@@ -1,0 +1,102 @@
+"""What the portal's dashboard of one client in one month depends on, read in one query, so
+the dashboard's cards can be kept between views and served again only while it is unchanged
+(docs/decisions.md, "Dashboard speed").
+
+Time entries of a closed month never change (the time services refuse them), so the stamp
+reads the entries of the months not closed, and the closed months themselves: closing a month
+changes the stamp, the locked history is never read again. Everything else it reads is a few
+rows of the client's (subscriptions with their blocks, packages, prices, the month's items,
+terms, approvals, draws and overage decisions): the stamp costs the same after 2 or 200 closed
+months."""
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from billing.models import ItemKind
+from packages.models import BillingMode, PeriodStatus
+from supportbilling.periods import period_previous
+from tickets.overage import OVERAGE_ACTIONS
+
+# Each part is a digest of whole rows (``row::text``: every column, so a column added later is
+# covered without changing this query).
+DASHBOARD_STAMP_SQL = """
+SELECT
+  (SELECT MD5(STRING_AGG(CONCAT_WS('|', c::text, s::text, p::text, pp::text), ',' ORDER BY s.id))
+     FROM customers_client c
+     JOIN packages_subscription s ON s.client_id = c.id
+     JOIN packages_supportpackage p ON p.id = s.package_id
+     LEFT JOIN packages_packageprice pp ON pp.package_id = p.id AND pp.currency = c.currency
+    WHERE c.id = %(client)s),
+  (SELECT STRING_AGG(CONCAT_WS('|', month, status), ',' ORDER BY month)
+     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+  (SELECT MD5(STRING_AGG(
+            CONCAT_WS('|', e::text, t.subject, u.username, u.first_name, u.last_name),
+            ',' ORDER BY e.id))
+     FROM (
+       SELECT e.* FROM tickets_timeentry e
+        WHERE e.subscription_id IN (
+                SELECT id FROM packages_subscription WHERE client_id = %(client)s)
+          AND e.work_date >= %(first)s
+       UNION ALL
+       SELECT e.* FROM GENERATE_SERIES(
+                (SELECT DATE_TRUNC('month', MIN(start_date))
+                   FROM packages_subscription WHERE client_id = %(client)s),
+                CAST(%(previous)s AS timestamp), INTERVAL '1 month') AS m
+         JOIN tickets_timeentry e
+           ON e.work_date >= CAST(m AS date) AND e.work_date < m + INTERVAL '1 month'
+        WHERE e.subscription_id IN (
+                SELECT id FROM packages_subscription WHERE client_id = %(client)s)
+          AND NOT EXISTS (
+                SELECT 1 FROM packages_billingperiod p
+                 WHERE p.month = CAST(m AS date) AND p.status IN (%(closing)s, %(closed)s))
+     ) AS e
+     JOIN tickets_ticket t ON t.id = e.ticket_id
+     JOIN auth_user u ON u.id = e.operator_id),
+  (SELECT MD5(STRING_AGG(i::text, ',' ORDER BY i.id))
+     FROM billing_billableitem i
+    WHERE i.client_id = %(client)s AND (i.period = %(first)s OR i.kind = %(one_time)s)),
+  (SELECT MD5(STRING_AGG(CONCAT_WS('|', bt::text, a::text, d::text), ','))
+     FROM packages_subscription s
+     LEFT JOIN billing_billedterms bt
+       ON bt.subscription_id = s.id AND (bt.month = %(first)s OR bt.billing_mode = %(bucket)s)
+     LEFT JOIN packages_overageapproval a ON a.subscription_id = s.id AND a.month = %(first)s
+     LEFT JOIN packages_blockdraw d
+       ON (d.block_id = s.id OR (d.subscription_id = s.id AND d.month = %(first)s))
+    WHERE s.client_id = %(client)s),
+  (SELECT MD5(STRING_AGG(CONCAT_WS('|', a.id, u.username, u.first_name, u.last_name), ','))
+     FROM tickets_auditevent a
+     LEFT JOIN auth_user u ON u.id = a.actor_id
+    WHERE a.subscription_id IN (
+            SELECT id FROM packages_subscription WHERE client_id = %(client)s)
+      AND a.action = ANY(%(overage_actions)s) AND a.created_at >= %(since)s)
+"""
+
+
+def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None:
+    """A value that changes whenever anything the client's dashboard for ``month`` shows
+    changes: time logged, changed or deleted in an open month (with its ticket's subject and
+    its operator's name), a month being closed, the client's subscriptions and blocks, their
+    packages and prices, the month's items, stored terms, approvals, block draws and overage
+    decisions. One query.
+
+    None where the stamp is not available (it is PostgreSQL's SQL; on SQLite, the laptop
+    fallback, the dashboard is then computed on every view: slower, never stale)."""
+    if connection.vendor != "postgresql":
+        return None
+    params: dict[str, Any] = {
+        "client": client_id,
+        "first": month,
+        "previous": period_previous(month),
+        "closing": PeriodStatus.CLOSING.value,
+        "closed": PeriodStatus.CLOSED.value,
+        "one_time": ItemKind.ONE_TIME.value,
+        "bucket": BillingMode.ONE_TIME.value,
+        "overage_actions": list(OVERAGE_ACTIONS),
+        "since": timezone.make_aware(dt.datetime.combine(month, dt.time())),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(DASHBOARD_STAMP_SQL, params)
+        return tuple(cursor.fetchone() or ())
