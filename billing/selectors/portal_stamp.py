@@ -35,26 +35,33 @@ SELECT
   (SELECT MD5(STRING_AGG(
             CONCAT_WS('|', e::text, t.subject, u.username, u.first_name, u.last_name),
             ',' ORDER BY e.id))
-     FROM (
-       SELECT e.* FROM tickets_timeentry e
-        WHERE e.subscription_id IN (
-                SELECT id FROM packages_subscription WHERE client_id = %(client)s)
-          AND e.work_date >= %(first)s
+     -- Per subscription and month, so that PostgreSQL reads the (subscription, work_date)
+     -- index whatever share of the table the current month holds.
+     FROM packages_subscription s
+     CROSS JOIN LATERAL (
+       SELECT CAST(%(first)s AS date) AS month, CAST('infinity' AS date) AS until
        UNION ALL
-       SELECT e.* FROM GENERATE_SERIES(
-                (SELECT DATE_TRUNC('month', MIN(start_date))
-                   FROM packages_subscription WHERE client_id = %(client)s),
-                CAST(%(previous)s AS timestamp), INTERVAL '1 month') AS m
-         JOIN tickets_timeentry e
-           ON e.work_date >= CAST(m AS date) AND e.work_date < m + INTERVAL '1 month'
-        WHERE e.subscription_id IN (
-                SELECT id FROM packages_subscription WHERE client_id = %(client)s)
-          AND NOT EXISTS (
-                SELECT 1 FROM packages_billingperiod p
-                 WHERE p.month = CAST(m AS date) AND p.status IN (%(closing)s, %(closed)s))
+       -- The months before it that are not closed (as an array: PostgreSQL then plans for
+       -- a few of them, not for a thousand)
+       SELECT m, CAST(m + INTERVAL '1 month' AS date)
+         FROM UNNEST(ARRAY(
+                SELECT CAST(m AS date)
+                  FROM GENERATE_SERIES(
+                         DATE_TRUNC('month', s.start_date), CAST(%(previous)s AS timestamp),
+                         INTERVAL '1 month') AS m
+                 WHERE NOT EXISTS (
+                         SELECT 1 FROM packages_billingperiod p
+                          WHERE p.month = CAST(m AS date)
+                            AND p.status IN (%(closing)s, %(closed)s)))) AS m
+     ) AS o
+     CROSS JOIN LATERAL (
+       SELECT e.* FROM tickets_timeentry e
+        WHERE e.subscription_id = s.id AND e.work_date >= o.month AND e.work_date < o.until
+       OFFSET 0  -- not flattened into a join: one index range per subscription and month
      ) AS e
      JOIN tickets_ticket t ON t.id = e.ticket_id
-     JOIN auth_user u ON u.id = e.operator_id),
+     JOIN auth_user u ON u.id = e.operator_id
+    WHERE s.client_id = %(client)s),
   (SELECT MD5(STRING_AGG(i::text, ',' ORDER BY i.id))
      FROM billing_billableitem i
     WHERE i.client_id = %(client)s AND (i.period = %(first)s OR i.kind = %(one_time)s)),
