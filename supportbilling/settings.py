@@ -144,6 +144,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", int(env("DB_CONNECT_TIMEOUT", "5"))
     )
+    # PostgreSQL's JIT compiles a query whose estimated cost passes jit_above_cost, which
+    # costs 40-900 ms before its first row: on the dashboard's stamp and the CSV export's COPY
+    # it was most of their time (docs/performance.md). Off for the app's connections unless
+    # DB_JIT=on (the server's own setting is left alone).
+    if env("DB_JIT", "off") == "off":
+        DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
 # The covering index of the rollup is a PostgreSQL feature; SQLite simply ignores INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
