@@ -86,7 +86,7 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # counts failed sign-ins (admin, portal, API token)
-    "django.contrib.auth.backends.ModelBackend",
+    "supportbilling.auth.ModelBackendOneQuery",  # Django's ModelBackend, permissions in 1 query
 ]
 # Five wrong passwords for one username from one address lock it for 15 minutes.
 AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))

@@ -189,9 +189,10 @@ def test_ticket_page_shown_again_costs_exactly_this_many_queries(client, django_
     ticket = ticket_with(20)
     client.get(change_url(ticket))
     # then showing it again costs: session, user, ticket (with its subscription), the stamp
-    # of its lists and choices, the user's and the group's permissions, the subscription's
-    # hours of the month (time panel), the operator's timers (header and panel)
-    with django_assert_num_queries(8):
+    # of its lists and choices, the user's and the groups' permissions (one query,
+    # supportbilling.auth), the subscription's hours of the month (time panel), the
+    # operator's timers (header and panel)
+    with django_assert_num_queries(7):
         assert client.get(change_url(ticket)).status_code == 200
 
 
