@@ -7,6 +7,7 @@ place. A client user's querysets are cut to their own client, so anything else i
 import datetime as dt
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -659,6 +660,11 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         if job.status != ExportStatus.DONE or not job.file:
             if job.status == ExportStatus.FAILED:
                 detail = f"The export failed, there is no file: {job.error}"
+            elif job.status == ExportStatus.EXPIRED:
+                detail = (
+                    f"The export's file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it "
+                    "was written: start a new export of the month."
+                )
             else:
                 detail = (
                     f"The export is {job.status} ({job.percent} %): download it once its "

@@ -261,6 +261,7 @@ def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
         "job": job,
         "running": job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING),
         "refresh_seconds": EXPORT_JOB_REFRESH_SECONDS,
+        "keep_days": settings.EXPORT_JOB_KEEP_DAYS,
     }
     return TemplateResponse(request, "admin/billing/export_job.html", context)
 
@@ -269,7 +270,16 @@ def export_job_download(request: HttpRequest, job_id: int) -> HttpResponseBase:
     job = _visible_job(request, job_id)
     if job.status != ExportStatus.DONE or not job.file:
         # A link from an earlier visit: the job page says where it stands.
-        messages.warning(request, "The file is not ready: it can be downloaded once it is done.")
+        if job.status == ExportStatus.EXPIRED:
+            messages.warning(
+                request,
+                f"The file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it was "
+                "written: start a new export of the month.",
+            )
+        else:
+            messages.warning(
+                request, "The file is not ready: it can be downloaded once it is done."
+            )
         return HttpResponseRedirect(reverse("admin:billing_export_job", args=[job.pk]))
     return export_job_file_response(job)
 

@@ -375,6 +375,8 @@ class ExportStatus(models.TextChoices):
     RUNNING = "running", "Running"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+    # Its file was deleted EXPORT_JOB_KEEP_DAYS after it was written (docs/decisions.md).
+    EXPIRED = "expired", "Expired (file deleted)"
 
 
 def _export_path(instance: "ExportJob", filename: str) -> str:
@@ -414,7 +416,7 @@ class ExportJob(models.Model):
     @property
     def percent(self) -> int:
         """Progress in whole per cent: 100 once done, whatever was counted."""
-        if self.status == ExportStatus.DONE:
+        if self.status in (ExportStatus.DONE, ExportStatus.EXPIRED):
             return 100
         if not self.rows_total:
             return 0

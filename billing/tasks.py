@@ -76,6 +76,11 @@ def export_job_run(job_id: int) -> str:
     return exports.export_job_run(job_id=job_id)
 
 
+@shared_task(name="billing.export_jobs_expire")
+def export_jobs_expire() -> int:
+    return exports.export_jobs_expire()
+
+
 # Monthly statements (docs/statements.md). Rendering twice is harmless (the service renders a
 # revision only when the figures changed), so a redelivered task changes nothing.
 @shared_task(name="billing.statements_issue_month")

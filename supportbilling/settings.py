@@ -330,6 +330,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.statements_catch_up",
         "schedule": int(env("STATEMENTS_CATCH_UP_EVERY", "900")),
     },
+    # Export files older than EXPORT_JOB_KEEP_DAYS are deleted (docs/decisions.md).
+    "export-jobs-expire": {
+        "task": "billing.export_jobs_expire",
+        "schedule": int(env("EXPORT_JOBS_EXPIRE_EVERY", "3600")),
+    },
     "close-ended-periods-hourly": {
         "task": "billing.close_ended_periods",
         "schedule": int(env("CLOSE_ENDED_PERIODS_EVERY", "3600")),
@@ -355,6 +360,8 @@ WHMCS_DUE_DAYS = int(env("WHMCS_DUE_DAYS", "14"))
 
 # Rollup: subscriptions per batch (one Celery sub-task each).
 ROLLUP_BATCH_SIZE = int(env("ROLLUP_BATCH_SIZE", "10000"))
+# An export job's file is kept this many days after it is written, then deleted.
+EXPORT_JOB_KEEP_DAYS = int(env("EXPORT_JOB_KEEP_DAYS", "7"))
 
 # The review window (docs/billing-rules.md, "Review window and disputes"): for this many days
 # after a month closes its items stay in review (clients may dispute them, nothing is exported)

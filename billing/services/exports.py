@@ -2,10 +2,12 @@
 finance to download when it is done (docs/decisions.md, "Export jobs"). The file has the bytes
 (CSV) and cells (XLSX) of the synchronous exports: the same writers of billing.exports."""
 
+import datetime as dt
 import logging
 import tempfile
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import connection, transaction
@@ -91,6 +93,24 @@ def export_job_run(*, job_id: int) -> str:
         finished_at=timezone.now(),
     )
     return ExportStatus.DONE
+
+
+def export_jobs_expire(*, now: dt.datetime | None = None) -> int:
+    """Delete the files of the jobs done more than ``EXPORT_JOB_KEEP_DAYS`` ago (an export
+    of a month can be 150 MB, and the month's items can be exported again at any time); the
+    job stays in the list, expired. Returns how many expired."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.EXPORT_JOB_KEEP_DAYS)
+    expired = 0
+    for job in ExportJob.objects.filter(status=ExportStatus.DONE, finished_at__lt=cutoff):
+        # The row first: a download that starts now sees "expired", never a missing file.
+        if ExportJob.objects.filter(pk=job.pk, status=ExportStatus.DONE).update(
+            status=ExportStatus.EXPIRED, file=""
+        ):
+            if job.file:
+                job.file.delete(save=False)
+            expired += 1
+    return expired
 
 
 def _export_job_write(job: ExportJob) -> int:

@@ -2,6 +2,7 @@
 a real worker in test_celery_worker.py), with progress, for finance to download from the admin
 or the API. The file is the synchronous export's: byte for byte (CSV), cell for cell (XLSX)."""
 
+import datetime as dt
 import io
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.exports import billable_items_csv_chunks, billable_items_xlsx_response
 from billing.models import ExportJob, ExportStatus
+from billing.tasks import export_jobs_expire
 from tests.billing.conftest import api_as
 from tests.billing.test_exports import OCTOBER, insert_items
 from tests.billing.test_exports_copy import every_kind_of_item_create
@@ -414,3 +417,48 @@ def test_the_api_download_before_the_job_is_done_is_a_409(world, jobs_of_finance
         "The export is running (25 %): download it once its status is done."
     )
     assert api.get(f"{API_JOBS}999999/download/").status_code == 404
+
+
+# --- expiry: files are kept EXPORT_JOB_KEEP_DAYS -----------------------------------------------
+
+
+def test_files_older_than_the_keep_days_are_deleted_and_their_jobs_say_so(
+    world, django_capture_on_commit_callbacks, settings
+):
+    # given two done CSV jobs, one finished 8 days ago and one today, files kept 7 days
+    settings.EXPORT_JOB_KEEP_DAYS = 7
+    browser = browser_of(world.users["finance"])
+    old, new = (
+        admin_job_start(browser, django_capture_on_commit_callbacks, period="2026-10", format="csv")
+        for _ in range(2)
+    )
+    ExportJob.objects.filter(pk=old.pk).update(finished_at=timezone.now() - dt.timedelta(days=8))
+    old_path = Path(old.file.path)
+    assert old_path.exists()
+    # when the periodic task runs (twice: the second finds nothing to do)
+    assert export_jobs_expire.delay().get() == 1
+    assert export_jobs_expire.delay().get() == 0
+    # then the old job's file is gone and the job says so; the new one is untouched
+    old.refresh_from_db()
+    new.refresh_from_db()
+    assert (old.status, old.file.name, old.percent) == (ExportStatus.EXPIRED, "", 100)
+    assert not old_path.exists()
+    assert new.status == ExportStatus.DONE and Path(new.file.path).exists()
+    # and its page says to export again, its download leads there, the API answers 409
+    page = browser.get(reverse("admin:billing_export_job", args=[old.pk])).content.decode()
+    assert "Its file was deleted 7 days after it was written." in page
+    assert "Export the month again" in page
+    download = browser.get(reverse("admin:billing_export_job_download", args=[old.pk]))
+    assert download["Location"] == reverse("admin:billing_export_job", args=[old.pk])
+    answer = api_as(world.users["finance"]).get(f"{API_JOBS}{old.pk}/download/")
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "detail": "The export's file was deleted 7 days after it was written: start a new "
+        "export of the month.",
+        "status": "expired",
+    }
+
+
+def test_the_expiry_runs_on_the_beat_schedule(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "billing.export_jobs_expire" in tasks
