@@ -21,19 +21,24 @@ from supportbilling.periods import period_previous
 from tickets.overage import OVERAGE_ACTIONS
 
 # Each part is a digest of whole rows (``row::text``: every column, so a column added later is
-# covered without changing this query).
+# covered without changing this query) with their ``xmin`` (the transaction that wrote that
+# version of the row): every write changes the stamp, even one that puts an earlier value back,
+# so cards computed while a change was being made are never served under a stamp seen again.
 DASHBOARD_STAMP_SQL = """
 SELECT
-  (SELECT MD5(STRING_AGG(CONCAT_WS('|', c::text, s::text, p::text, pp::text), ',' ORDER BY s.id))
+  (SELECT MD5(STRING_AGG(
+            CONCAT_WS('|', c::text, c.xmin, s::text, s.xmin, p::text, p.xmin, pp::text, pp.xmin),
+            ',' ORDER BY s.id))
      FROM customers_client c
      JOIN packages_subscription s ON s.client_id = c.id
      JOIN packages_supportpackage p ON p.id = s.package_id
      LEFT JOIN packages_packageprice pp ON pp.package_id = p.id AND pp.currency = c.currency
     WHERE c.id = %(client)s),
-  (SELECT STRING_AGG(CONCAT_WS('|', month, status), ',' ORDER BY month)
+  (SELECT STRING_AGG(CONCAT_WS('|', month, status, xmin), ',' ORDER BY month)
      FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
   (SELECT MD5(STRING_AGG(
-            CONCAT_WS('|', e::text, t.subject, u.username, u.first_name, u.last_name),
+            CONCAT_WS('|', e::text, t.subject, t.xmin, u.username, u.first_name, u.last_name,
+                      u.xmin),
             ',' ORDER BY e.id))
      -- Per subscription and month, so that PostgreSQL reads the (subscription, work_date)
      -- index whatever share of the table the current month holds.
@@ -55,17 +60,19 @@ SELECT
                             AND p.status IN (%(closing)s, %(closed)s)))) AS m
      ) AS o
      CROSS JOIN LATERAL (
-       SELECT e.* FROM tickets_timeentry e
+       SELECT e.*, e.xmin AS version FROM tickets_timeentry e
         WHERE e.subscription_id = s.id AND e.work_date >= o.month AND e.work_date < o.until
        OFFSET 0  -- not flattened into a join: one index range per subscription and month
      ) AS e
      JOIN tickets_ticket t ON t.id = e.ticket_id
      JOIN auth_user u ON u.id = e.operator_id
     WHERE s.client_id = %(client)s),
-  (SELECT MD5(STRING_AGG(i::text, ',' ORDER BY i.id))
+  (SELECT MD5(STRING_AGG(CONCAT_WS('|', i::text, i.xmin), ',' ORDER BY i.id))
      FROM billing_billableitem i
     WHERE i.client_id = %(client)s AND (i.period = %(first)s OR i.kind = %(one_time)s)),
-  (SELECT MD5(STRING_AGG(CONCAT_WS('|', bt::text, a::text, d::text), ','))
+  (SELECT MD5(STRING_AGG(
+            CONCAT_WS('|', bt::text, bt.xmin, a::text, a.xmin, d::text, d.xmin),
+            ',' ORDER BY s.id, bt.id, a.id, d.id))
      FROM packages_subscription s
      LEFT JOIN billing_billedterms bt
        ON bt.subscription_id = s.id AND (bt.month = %(first)s OR bt.billing_mode = %(bucket)s)
@@ -73,7 +80,9 @@ SELECT
      LEFT JOIN packages_blockdraw d
        ON (d.block_id = s.id OR (d.subscription_id = s.id AND d.month = %(first)s))
     WHERE s.client_id = %(client)s),
-  (SELECT MD5(STRING_AGG(CONCAT_WS('|', a.id, u.username, u.first_name, u.last_name), ','))
+  (SELECT MD5(STRING_AGG(
+            CONCAT_WS('|', a.id, a.xmin, u.username, u.first_name, u.last_name, u.xmin),
+            ',' ORDER BY a.id))
      FROM tickets_auditevent a
      LEFT JOIN auth_user u ON u.id = a.actor_id
     WHERE a.subscription_id IN (

@@ -225,3 +225,16 @@ def test_the_stamp_changes_when_a_month_closes(portal_user, subscription):
     period_close(month=SEPTEMBER)
 
     assert dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER) != before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_put_back_still_changes_the_stamp(portal_user, subscription):
+    # cards computed while a change was committed are kept under the stamp read before it;
+    # that stamp must never come back, even when the change is undone (each save commits)
+    before = dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER)
+    subscription.status = SubscriptionStatus.SUSPENDED
+    subscription.save()
+    subscription.status = SubscriptionStatus.ACTIVE
+    subscription.save()
+
+    assert dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER) != before
