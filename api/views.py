@@ -639,7 +639,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
         description=(
             "The file of a done job: CSV as text/csv, XLSX as plain bytes "
             "(application/octet-stream, a file name ending in .xlsx). 409 while the job is "
-            "queued or running, or when it failed."
+            "queued or running, when it failed, or when its file was deleted (expired)."
         ),
         responses={
             (200, "text/csv"): OpenApiResponse(CSV_TEXT),
@@ -650,29 +650,35 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
                     "properties": {"detail": {"type": "string"}, "status": {"type": "string"}},
                     "required": ["detail", "status"],
                 },
-                description="Not ready: queued or running (try again later), or failed.",
+                description="Not ready: queued or running (try again later), failed, or "
+                "expired (start a new job).",
             ),
         },
     )
     @action(detail=True, methods=["get"], pagination_class=None)
     def download(self, request, pk=None):
         job = self.get_object()
-        if job.status != ExportStatus.DONE or not job.file:
-            if job.status == ExportStatus.FAILED:
-                detail = f"The export failed, there is no file: {job.error}"
-            elif job.status == ExportStatus.EXPIRED:
-                detail = (
-                    f"The export's file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it "
-                    "was written: start a new export of the month."
-                )
-            else:
-                detail = (
-                    f"The export is {job.status} ({job.percent} %): download it once its "
-                    "status is done."
-                )
-            return Response({"detail": detail, "status": job.status}, status=409)
-        content_type = "text/csv" if job.format == "csv" else "application/octet-stream"
-        return exports.export_job_file_response(job, content_type=content_type)
+        if job.status == ExportStatus.DONE and job.file:
+            content_type = "text/csv" if job.format == "csv" else "application/octet-stream"
+            try:
+                return exports.export_job_file_response(job, content_type=content_type)
+            except FileNotFoundError:  # expired between reading the job and opening its file
+                job.refresh_from_db()
+        if job.status == ExportStatus.FAILED:
+            detail = f"The export failed, there is no file: {job.error}"
+        elif job.status == ExportStatus.EXPIRED:
+            detail = (
+                f"The export's file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it "
+                "was written: start a new export of the month."
+            )
+        elif job.status == ExportStatus.DONE:
+            detail = "The export's file is missing: start a new export of the month."
+        else:
+            detail = (
+                f"The export is {job.status} ({job.percent} %): download it once its "
+                "status is done."
+            )
+        return Response({"detail": detail, "status": job.status}, status=409)
 
     def perform_content_negotiation(self, request, force=False):
         # The file is not rendered by DRF; its refusals are JSON.

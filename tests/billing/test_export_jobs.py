@@ -462,3 +462,27 @@ def test_files_older_than_the_keep_days_are_deleted_and_their_jobs_say_so(
 def test_the_expiry_runs_on_the_beat_schedule(settings):
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "billing.export_jobs_expire" in tasks
+
+
+def test_a_done_job_whose_file_is_gone_answers_without_an_error(
+    world, django_capture_on_commit_callbacks
+):
+    # given a done job whose file was deleted behind its back (an expiry racing the download)
+    browser = browser_of(world.users["finance"])
+    job = admin_job_start(
+        browser, django_capture_on_commit_callbacks, period="2026-10", format="csv"
+    )
+    Path(job.file.path).unlink()
+    # then the API says so with a 409 and the admin leads to the job page, never a 500
+    answer = api_as(world.users["finance"]).get(f"{API_JOBS}{job.pk}/download/")
+    assert answer.status_code == 409
+    assert answer.json() == {
+        "detail": "The export's file is missing: start a new export of the month.",
+        "status": "done",
+    }
+    download = browser.get(reverse("admin:billing_export_job_download", args=[job.pk]))
+    assert download.status_code == 302
+    assert download["Location"] == reverse("admin:billing_export_job", args=[job.pk])
+    assert [str(m) for m in get_messages(download.wsgi_request)] == [
+        "The file is missing: start a new export of the month."
+    ]
