@@ -21,12 +21,11 @@ from billing.calculations import (
 from billing.models import (
     BILLABLE_ITEM_EXPORT_COLUMNS,
     BillableItem,
-    Dispute,
-    DisputeStatus,
     ItemStatus,
     PeriodRelease,
 )
-from billing.selectors.review import items_ready, review_until
+from billing.selectors.disputes import open_disputes_per_month
+from billing.selectors.review import items_ready, review_running, review_until
 from packages.models import BillingPeriod, PeriodStatus
 from packages.selectors import billing_start
 from supportbilling.periods import (
@@ -205,12 +204,7 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
         )
     }
     releases = dict(PeriodRelease.objects.values_list("month", "released_at"))
-    disputes = dict(
-        Dispute.objects.filter(status=DisputeStatus.OPEN)
-        .order_by()
-        .values_list("month")
-        .annotate(count=Count("id"))
-    )
+    disputes = open_disputes_per_month()
     moment = now or timezone.now()
     counts: dict[dt.date, dict[str, dict[str, dict[str, Any]]]] = {}
     for row in _currency_totals(BillableItem.objects.all(), "period", "status", void=True):
@@ -259,7 +253,7 @@ def periods_overview(*, now: dt.datetime | None = None) -> list[PeriodOverview]:
                 by_status=by_status,
                 review_until=until,
                 released_at=releases.get(month),
-                in_review=until is not None and month not in releases and moment < until,
+                in_review=review_running(until, released=month in releases, now=moment),
                 open_disputes=disputes.get(month, 0),
             )
         )

@@ -29,7 +29,7 @@ from billing.models import (
 )
 from billing.selectors.blocks import block_draw_notes, block_hours_of, block_lines_of
 from billing.selectors.portal_tickets import EntryLine, client_ticket_times
-from billing.selectors.review import review_days, review_until
+from billing.selectors.review import review_days, review_running, review_until
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
@@ -231,7 +231,7 @@ def client_history(
         closed_months = [month for month, _, _ in rows_closed]
         for month, closed_at, released in rows_closed:
             until = review_until(closed_at)
-            if until is not None and not released and now_moment < until:
+            if until is not None and review_running(until, released=released, now=now_moment):
                 in_review[month] = until
     else:
         closed_months = list(closed.values_list("month", flat=True))

@@ -31,6 +31,12 @@ def review_until(closed_at: dt.datetime | None) -> dt.datetime | None:
     return closed_at + dt.timedelta(days=review_days())
 
 
+def review_running(until: dt.datetime | None, *, released: bool, now: dt.datetime) -> bool:
+    """The rule of a month in review: closed with a window (``until``), not released early by
+    finance, and the window not over. Every reader of "in review" asks here."""
+    return until is not None and not released and now < until
+
+
 @dataclass(frozen=True)
 class MonthReview:
     """Where a month stands in the review: ``in_review`` until ``until`` unless released."""
@@ -39,7 +45,6 @@ class MonthReview:
     closed: bool
     until: dt.datetime | None = None
     released_at: dt.datetime | None = None
-    released_by: str = ""
     in_review: bool = False
 
 
@@ -48,7 +53,7 @@ def month_review(month: dt.date, *, now: dt.datetime | None = None) -> MonthRevi
     period = BillingPeriod.objects.filter(month=month, status=PeriodStatus.CLOSED).first()
     if period is None:
         return MonthReview(month=month, closed=False)
-    release = PeriodRelease.objects.filter(month=month).select_related("released_by").first()
+    release = PeriodRelease.objects.filter(month=month).first()
     until = review_until(period.closed_at)
     now = now or timezone.now()
     return MonthReview(
@@ -56,8 +61,7 @@ def month_review(month: dt.date, *, now: dt.datetime | None = None) -> MonthRevi
         closed=True,
         until=until,
         released_at=release.released_at if release else None,
-        released_by=(release.released_by.get_username() if release and release.released_by else ""),
-        in_review=until is not None and release is None and now < until,
+        in_review=review_running(until, released=release is not None, now=now),
     )
 
 
