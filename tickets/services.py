@@ -478,9 +478,16 @@ def time_entry_no_charge_set(
     is_bucket = subscription.package.billing_mode == BillingMode.ONE_TIME
     if is_bucket and entry.no_charge and not no_charge:
         _bucket_check(subscription=subscription, extra_hours=entry.hours)
+    outcome: list[str] = []
     if entry.no_charge and not no_charge:
-        # Charged again, the time counts towards the month's overage like a new entry.
-        overage_check(subscription=subscription, month=month, new_hours=entry.hours)
+        # Charged again, the time counts towards the month's overage like a new entry: the
+        # same check, with the blocks locked, and the same audit when it reaches the cap.
+        outcome = overage_check(
+            subscription=subscription,
+            month=month,
+            new_hours=entry.hours,
+            blocks=_blocks_lock(subscription=subscription, month=month),
+        )
     detail: dict[str, Any] = {"entry": entry.pk, "hours": str(entry.hours)}
     if no_charge:
         detail["no_charge_reason"] = reason
@@ -499,6 +506,9 @@ def time_entry_no_charge_set(
     )
     if is_bucket:
         _bucket_update_status(subscription=subscription, actor=actor)
+    _overage_record(
+        outcome=outcome, subscription=subscription, ticket=entry.ticket, month=month, actor=actor
+    )
     _time_entries_changed(subscription_id=subscription.pk, months=[month])
     return entry
 

@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 
 from billing.models import BillableItem
@@ -22,7 +23,7 @@ from tests.factories import (
 )
 from tickets.models import AuditAction, AuditEvent, TimeEntry
 from tickets.overage import approval_hours_read
-from tickets.services import time_entry_change, time_entry_log
+from tickets.services import time_entry_change, time_entry_log, time_entry_no_charge_set
 from tickets.services_overage import (
     overage_approve,
     subscription_client_cap_set,
@@ -50,9 +51,9 @@ def gold(policy=OveragePolicy.BILL, cap=None):
     return subscription
 
 
-def log(ticket, hours, **kwargs):
+def log(ticket, hours, operator=None, **kwargs):
     return time_entry_log(
-        ticket=ticket, operator=OperatorFactory(), hours=hours, work_date=DAY, **kwargs
+        ticket=ticket, operator=operator or OperatorFactory(), hours=hours, work_date=DAY, **kwargs
     )
 
 
@@ -75,6 +76,25 @@ def test_cap_refuses_time_beyond_included_plus_cap_and_says_what_is_left():
     ]
     assert TimeEntry.objects.count() == 1  # nothing changed
     log(ticket, "0.5")  # exactly up to the cap
+    assert AuditEvent.objects.filter(action=AuditAction.OVERAGE_CAP_REACHED).count() == 1
+
+
+def test_charging_time_again_up_to_the_cap_is_refused_beyond_it_and_audited_at_it():
+    subscription = gold(OveragePolicy.CAP, cap="2")
+    ticket = TicketFactory(subscription=subscription)
+    log(ticket, "11")
+    marker = OperatorFactory()
+    marker.user_permissions.add(Permission.objects.get(codename="mark_no_charge"))
+    marker = type(marker).objects.get(pk=marker.pk)
+    free = log(ticket, "1.5", no_charge=True, no_charge_reason="Our mistake", operator=marker)
+    # charging the 1.5 h again would pass the cap (11 + 1.5 > 12): refused, nothing changes
+    with pytest.raises(ValidationError, match="only 1.00 h more can be logged"):
+        time_entry_no_charge_set(entry=free, actor=marker, no_charge=False)
+    assert TimeEntry.objects.get(pk=free.pk).no_charge is True
+    # 1 h of it fits exactly up to the cap: charged again, and the cap's reaching is audited
+    free.hours = Decimal("1.00")
+    free.save()
+    time_entry_no_charge_set(entry=free, actor=marker, no_charge=False)
     assert AuditEvent.objects.filter(action=AuditAction.OVERAGE_CAP_REACHED).count() == 1
 
 
