@@ -402,6 +402,8 @@ def with_stored_terms(subscriptions: QuerySet[Subscription], *, month: dt.date) 
         stored_billing_increment=F("stored__billing_increment"),
         stored_billing_rounding=F("stored__billing_rounding"),
         stored_billing_minimum=F("stored__billing_minimum"),
+        stored_overage_policy=F("stored__overage_policy"),
+        stored_approved_hours=F("stored__approved_hours"),
     )
 
 
@@ -417,6 +419,8 @@ def stored_terms_of_row(subscription: Any) -> BilledTerms | None:
         billing_increment=subscription.stored_billing_increment,
         billing_rounding=subscription.stored_billing_rounding,
         billing_minimum=subscription.stored_billing_minimum,
+        overage_policy=subscription.stored_overage_policy,
+        approved_hours=subscription.stored_approved_hours,
     )
 
 

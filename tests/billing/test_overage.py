@@ -342,3 +342,21 @@ def test_the_dashboard_card_shows_approved_and_pending_hours():
 )
 def test_only_a_clear_approval_is_read(text, hours):
     assert approval_hours_read(text) == hours
+
+
+def test_a_closed_months_card_reads_the_policy_and_approvals_the_close_stored():
+    # given October billed under approve with 1 h approved and 2 h beyond the included 10 h
+    subscription = gold(OveragePolicy.APPROVE)
+    user = ClientUserFactory(client=subscription.client).user
+    overage_approve(subscription=subscription, hours="1", user=user, month=OCTOBER)
+    log(TicketFactory(subscription=subscription), "12", pending_ok=True)
+    period_close(month=OCTOBER)
+    # when the policy changes afterwards
+    subscription_overage_set(
+        subscription=subscription, policy=OveragePolicy.BILL, cap_hours=None, actor=None
+    )
+    # then the closed month's card still shows what was billed: 1 h, the other 1 h unapproved
+    (usage,) = client_subscription_usages(client_id=subscription.client_id, month=OCTOBER)
+    statement = usage.statement
+    assert (statement.overtime_hours, statement.unapproved_hours) == (Decimal("1"), Decimal("1"))
+    assert statement.overtime_amount.amount == items_of(subscription)["overtime"].amount.amount
