@@ -8,11 +8,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from billing.selectors.finance import items_exportable
 from supportbilling.queue import task_enqueue
 from supportbilling.roles import ADMINISTRATOR, FINANCE, role_of
 from whmcs.models import PushStatus, WhmcsClient, WhmcsPush
-from whmcs.services import NOT_CONFIGURED, whmcs_configured
+from whmcs.services import NOT_CONFIGURED, items_to_push, whmcs_configured
 
 PUSH_FIELDS = (
     "item",
@@ -85,13 +84,10 @@ class WhmcsPushAdmin(FinanceOnly, admin.ModelAdmin):
         return own + super().get_urls()
 
     def changelist_view(self, request, extra_context=None):
-        waiting = items_exportable().exclude(
-            whmcs_push__status__in=[PushStatus.PUSHED, PushStatus.UNKNOWN]
-        )
         extra_context = {
             **(extra_context or {}),
             "whmcs_configured": whmcs_configured(),
-            "items_waiting": waiting.count(),
+            "items_waiting": items_to_push().count(),
         }
         return super().changelist_view(request, extra_context)
 

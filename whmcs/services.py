@@ -16,6 +16,7 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from urllib3.exceptions import NewConnectionError
 
@@ -171,16 +172,20 @@ def item_push(*, item_id: int, again: bool = False, now: dt.datetime | None = No
     return status
 
 
+def items_to_push() -> QuerySet[BillableItem]:
+    """The exportable items not pushed yet, nor of unknown outcome (held for a person)."""
+    return items_exportable().exclude(
+        whmcs_push__status__in=[PushStatus.PUSHED, PushStatus.UNKNOWN]
+    )
+
+
 def items_push(*, item_ids: Iterable[int] | None = None, again: bool = False) -> Counter[str]:
-    """Push these items (None: every exportable item not pushed yet, nor of unknown outcome);
-    the count of each resulting status. Call it outside a transaction."""
+    """Push these items (None: ``items_to_push``); the count of each resulting status. Nothing
+    while WHMCS is not configured. Call it outside a transaction."""
+    if not whmcs_configured():
+        return Counter()
     if item_ids is None:
-        item_ids = (
-            items_exportable()
-            .exclude(whmcs_push__status__in=[PushStatus.PUSHED, PushStatus.UNKNOWN])
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        item_ids = items_to_push().order_by("pk").values_list("pk", flat=True)
     outcome: Counter[str] = Counter()
     for item_id in list(item_ids):
         status = item_push(item_id=item_id, again=again)

@@ -9,6 +9,4 @@ from whmcs import services
 def items_push(item_ids: list[int] | None = None, again: bool = False) -> dict[str, int]:
     """Hourly (beat) and from the admin: push the exportable items; a no-op while WHMCS is not
     configured."""
-    if not services.whmcs_configured():
-        return {}
     return dict(services.items_push(item_ids=item_ids, again=again))
