@@ -43,18 +43,6 @@ class BillingPolicy:
     rounding: str = BillingRounding.PER_ENTRY.value
     minimum: Decimal = ZERO
 
-    @property
-    def is_default(self) -> bool:
-        """Today's rule: every quarter hour logged is billed, nothing more."""
-        return (
-            Decimal(self.increment) == Decimal("0.25")
-            and self.rounding == BillingRounding.PER_ENTRY
-            and self.minimum == 0
-        )
-
-
-DEFAULT_POLICY = BillingPolicy()
-
 
 def hours_round_up(hours: Decimal, increment: str | Decimal) -> Decimal:
     """``hours`` rounded UP to a multiple of ``increment`` (1.25 at 0.5 -> 1.50)."""

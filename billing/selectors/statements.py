@@ -160,14 +160,11 @@ def hours_usage(rows: list[dict[str, Any]], policy: BillingPolicy | None) -> Hou
     return HoursUsage(logged=logged, billed=billed, no_charge=no_charge)
 
 
-def hours_usage_by_subscription(
-    rows: list[dict[str, Any]], *, month: dt.date | None = None
-) -> dict[int, list[dict[str, Any]]]:
-    """``ticket_month_hours`` rows grouped by subscription (of ``month`` only, when given)."""
+def hours_usage_by_subscription(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """``ticket_month_hours`` rows grouped by subscription."""
     grouped: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
-        if month is None or row["month"] == month:
-            grouped.setdefault(row["subscription_id"], []).append(row)
+        grouped.setdefault(row["subscription_id"], []).append(row)
     return grouped
 
 
