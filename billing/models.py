@@ -66,7 +66,11 @@ BILLABLE_ITEM_EXPORT_COLUMNS = (*BILLABLE_ITEM_COLUMNS, "client_name")
 
 
 class BillableItem(models.Model):
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="billable_items")
+    # The links that lead a composite index below get no index of their own: every index is
+    # written for each of the month close's items (docs/performance.md).
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="billable_items", db_index=False
+    )
     # Empty only for an adjustment that concerns the client as a whole.
     subscription = models.ForeignKey(
         Subscription,
@@ -74,6 +78,7 @@ class BillableItem(models.Model):
         null=True,
         blank=True,
         related_name="billable_items",
+        db_index=False,
     )
     period = models.DateField(help_text="First day of the month the item bills.")
     kind = models.CharField(max_length=16, choices=ItemKind.choices)
@@ -103,12 +108,14 @@ class BillableItem(models.Model):
     _default_manager: ClassVar[models.Manager["BillableItem"]]
     invoice_action = models.CharField(max_length=16, choices=InvoiceAction.choices)
     status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.PENDING)
+    # Empty for the close's items, so only the others enter its (partial) index.
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -136,6 +143,11 @@ class BillableItem(models.Model):
             models.Index(fields=["period", "status"]),
             models.Index(fields=["client", "period"]),
             models.Index(fields=["subscription", "period"]),
+            models.Index(
+                fields=["created_by"],
+                condition=models.Q(created_by__isnull=False),
+                name="item_created_by",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -261,17 +273,33 @@ class BillingEvent(models.Model):
     refuses UPDATE and DELETE on the table (migration 0004); the links PROTECT, so an audited
     item, subscription, package or client cannot be deleted under its history."""
 
+    # Each link leads one of the composite indexes below, which serve its lookups too.
     item = models.ForeignKey(
-        BillableItem, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        BillableItem,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Subscription,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     package = models.ForeignKey(
-        SupportPackage, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        SupportPackage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     client = models.ForeignKey(
-        Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Client, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     # Plain values, not a foreign key: deleting the user must neither change the row (it is
     # append-only) nor lose who it was. Empty for the system (rollup, commands without a user).
@@ -300,8 +328,9 @@ class BilledTerms(models.Model):
     the month (a one-time bucket: when it is bought, in its start month). Append-only: later
     price or package changes never reach a closed month (docs/decisions.md)."""
 
+    # Its lookups use the unique (subscription, month) index.
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, related_name="billed_terms"
+        Subscription, on_delete=models.PROTECT, related_name="billed_terms", db_index=False
     )
     month = models.DateField(help_text="First day of the month these terms billed.")
     billing_mode = models.CharField(max_length=16, choices=BillingMode.choices)

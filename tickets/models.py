@@ -203,8 +203,14 @@ class AuditAction(models.TextChoices):
 class AuditEvent(models.Model):
     """Append-only timeline of what happened to a ticket's time and a subscription."""
 
+    # Ticket and subscription lead the composite indexes below, which serve their lookups.
     ticket = models.ForeignKey(
-        Ticket, on_delete=models.CASCADE, null=True, blank=True, related_name="audit_events"
+        Ticket,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        db_index=False,
     )
     subscription = models.ForeignKey(
         Subscription,
@@ -212,6 +218,7 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="audit_events",
+        db_index=False,
     )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
