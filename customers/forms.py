@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from customers.selectors import notification_preference_of
+from customers.selectors import mail_kinds_for, notification_preference_of
 
 
 class NotificationPreferenceForm(forms.Form):
@@ -26,11 +26,12 @@ class NotificationPreferenceForm(forms.Form):
 
     @classmethod
     def for_user(cls, user: Any, data: Any = None) -> "NotificationPreferenceForm":
-        """The form of ``user``'s own preferences (bound to ``data`` when it was posted)."""
+        """The form of ``user``'s own preferences (bound to ``data`` when it was posted), with
+        only the kinds of e-mail they can receive: a kind left out is left as it is."""
         preference = notification_preference_of(user)
-        initial = {
-            "ticket_mail": preference.ticket_mail,
-            "usage_alerts": preference.usage_alerts,
-            "monthly_statements": preference.monthly_statements,
-        }
-        return cls(data or None, initial=initial)
+        kinds = mail_kinds_for(user)
+        form = cls(data or None, initial={kind: getattr(preference, kind) for kind in kinds})
+        for name in list(form.fields):
+            if name not in kinds:
+                del form.fields[name]
+        return form

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core import signing
 
-from customers.models import MailKind, NotificationPreference
+from customers.models import ClientUser, MailKind, NotificationPreference
 
 UNSUBSCRIBE_SALT = "customers.unsubscribe"
 
@@ -19,6 +19,20 @@ def user_wants(user: Any, kind: str) -> bool:
     except NotificationPreference.DoesNotExist:
         return True
     return bool(getattr(preference, kind))
+
+
+# Sent only to the users of a client (the client's usage alerts and monthly statements);
+# ticket e-mails reach staff and clients alike.
+CLIENT_MAIL_KINDS = (MailKind.USAGE_ALERTS, MailKind.MONTHLY_STATEMENTS)
+
+
+def mail_kinds_for(user: Any) -> list[str]:
+    """The kinds of e-mail ``user`` can receive, so the preferences offer only those: the
+    client kinds need a portal login (one query)."""
+    kinds = list(MailKind.values)
+    if not ClientUser.objects.filter(user_id=user.pk).exists():
+        kinds = [kind for kind in kinds if kind not in CLIENT_MAIL_KINDS]
+    return kinds
 
 
 def notification_preference_of(user: Any) -> NotificationPreference:

@@ -435,6 +435,8 @@ def test_preferences_in_the_portal_and_the_admin(client, desk):
     client.force_login(desk.alice)
     page = client.get(reverse("clientarea:notifications"))
     assert page.status_code == 200
+    for kind in ("ticket_mail", "usage_alerts", "monthly_statements"):
+        assert f'name="{kind}"'.encode() in page.content
     assert (
         reverse("clientarea:notifications").encode()
         in client.get(reverse("clientarea:home")).content
@@ -443,11 +445,21 @@ def test_preferences_in_the_portal_and_the_admin(client, desk):
     assert response.status_code == 302
     preference = NotificationPreference.objects.get(user=desk.alice)
     assert (preference.ticket_mail, preference.usage_alerts) == (True, False)
-    # an operator turns ticket e-mails off in the admin
+    # an operator turns ticket e-mails off in the admin; usage alerts and statements go to a
+    # client's users only, so the operator is not offered them, and a post of them changes
+    # nothing
     client.force_login(desk.op1)
     url = reverse("admin:tickets_mail_preferences")
     assert url.encode() in client.get(reverse("admin:index")).content
-    assert client.post(url, {"usage_alerts": "on"}).status_code == 302
+    page = client.get(url).content
+    assert b'name="ticket_mail"' in page
+    assert b'name="usage_alerts"' not in page
+    assert b'name="monthly_statements"' not in page
+    assert client.post(url, {"usage_alerts": "", "monthly_statements": ""}).status_code == 302
     preference = NotificationPreference.objects.get(user=desk.op1)
-    assert (preference.ticket_mail, preference.usage_alerts) == (False, True)
+    assert (preference.ticket_mail, preference.usage_alerts, preference.monthly_statements) == (
+        False,
+        True,
+        True,
+    )
     assert settings.TICKET_MAIL_FROM_EMAIL
