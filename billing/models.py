@@ -210,7 +210,7 @@ class DeliveryStatus(models.TextChoices):
 class MailDelivery(models.Model):
     """The e-mail of one record (an alert, a statement) to one address: the unit that is sent
     once, retried, or given up on, whatever happens to the other recipients
-    (supportbilling/mail.py has the retry rules)."""
+    (supportbilling/mail.py has the retry rules and the loop that sends it)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -23,7 +23,7 @@ from billing.selectors.alerts import usage_alert_candidates, usage_alerts_to_sen
 from billing.selectors.statements import usage_thresholds_reached
 from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
-from supportbilling.mail import CLAIM_TIMEOUT, delivery_failed_changes
+from supportbilling.mail import deliveries_send
 from supportbilling.periods import (
     period_current,
     period_label,
@@ -196,39 +196,15 @@ def _usage_alert_message(
     return message
 
 
-def _usage_alert_delivery_failed(
-    *, delivery_id: int, attempts: int, exc: OSError | ValueError, now: dt.datetime
-) -> None:
-    changes, error = delivery_failed_changes(
-        exc,
-        attempts=attempts,
-        refused_max_attempts=settings.USAGE_ALERT_REFUSED_MAX_ATTEMPTS,
-        max_attempts=settings.USAGE_ALERT_MAX_ATTEMPTS,
-        now=now,
-    )
-    # Only our own claim: a worker that took over a lapsed claim reports its own outcome.
-    UsageAlertDelivery.objects.filter(
-        pk=delivery_id, status=DeliveryStatus.SENDING, attempts=attempts
-    ).update(**changes)
-    logger.warning("Usage alert e-mail #%s not sent (attempt %d): %s", delivery_id, attempts, error)
-
-
 def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     """E-mail the alert to each user of the client, one message per recipient, each at most
     once: a delivery is claimed (a conditional UPDATE, committed) before its message goes
     out and marked sent right after (its own short transaction), so a task delivered twice,
     two workers or a later check never send it again; one refused address does not hold back
-    or repeat the others. A failure is retried with back-off by a later check, a refused
-    address given up after USAGE_ALERT_REFUSED_MAX_ATTEMPTS. The alert is done (``sent_at``)
-    once no delivery is open. Call it outside a transaction. Returns the e-mails sent."""
-    replayed = now  # a caller replaying a moment keeps it for every step
-
-    def moment() -> dt.datetime:
-        # Each claim lapses CLAIM_TIMEOUT after it is made, not after the task
-        # began: a long run over many recipients must not hand later claims out as lapsed.
-        return replayed or timezone.now()
-
-    now = moment()
+    or repeat the others (supportbilling.mail.deliveries_send). A failure is retried with
+    back-off by a later check, a refused address given up after
+    USAGE_ALERT_REFUSED_MAX_ATTEMPTS. The alert is done (``sent_at``) once no delivery is
+    open. Call it outside a transaction. Returns the e-mails sent."""
     alert = (
         UsageAlert.objects.select_related("subscription__package", "subscription__client")
         .filter(pk=alert_id, sent_at__isnull=True, covered_by__isnull=True)
@@ -236,51 +212,18 @@ def usage_alert_send(*, alert_id: int, now: dt.datetime | None = None) -> int:
     )
     if alert is None:
         return 0
-    _usage_alert_deliveries_create(alert=alert, now=now)
-    due = alert.deliveries.filter(status__in=_OPEN, next_attempt_at__lte=now).select_related("user")
-    sent = 0
-    for delivery in due:
-        lapsed = delivery.status == DeliveryStatus.SENDING
-        if lapsed and delivery.attempts >= settings.USAGE_ALERT_MAX_ATTEMPTS:
-            # Its workers keep dying before they report: stop rather than loop for ever.
-            UsageAlertDelivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
-            ).update(
-                status=DeliveryStatus.FAILED,
-                last_error=f"No outcome reported after {delivery.attempts} attempts.",
-                updated_at=now,
-            )
-            continue
-        message = _usage_alert_message(alert=alert, delivery=delivery)
-        attempts = delivery.attempts + 1
-        now = moment()
-        claimed = UsageAlertDelivery.objects.filter(
-            pk=delivery.pk,
-            status__in=_OPEN,
-            next_attempt_at__lte=now,
-            attempts=delivery.attempts,  # nobody claimed it since we read it
-        ).update(
-            status=DeliveryStatus.SENDING,
-            attempts=attempts,
-            next_attempt_at=now + CLAIM_TIMEOUT,
-            updated_at=now,
-        )
-        if not claimed:
-            continue
-        try:
-            message.send()
-        except (OSError, ValueError) as exc:  # smtplib's errors, refused connections
-            _usage_alert_delivery_failed(
-                delivery_id=delivery.pk, attempts=attempts, exc=exc, now=moment()
-            )
-            continue
-        # Accepted by the server: a crash before this line is the one duplicate left.
-        UsageAlertDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.SENT, sent_at=moment(), last_error="", updated_at=moment()
-        )
-        sent += 1
+    _usage_alert_deliveries_create(alert=alert, now=now or timezone.now())
+    sent = deliveries_send(
+        deliveries=alert.deliveries.select_related("user"),
+        message=lambda delivery: _usage_alert_message(alert=alert, delivery=delivery),
+        max_attempts=settings.USAGE_ALERT_MAX_ATTEMPTS,
+        refused_max_attempts=settings.USAGE_ALERT_REFUSED_MAX_ATTEMPTS,
+        label="Usage alert e-mail",
+        logger=logger,
+        now=now,
+    )
     still_open = UsageAlertDelivery.objects.filter(alert=OuterRef("pk"), status__in=_OPEN)
     UsageAlert.objects.filter(pk=alert.pk, sent_at__isnull=True).exclude(Exists(still_open)).update(
-        sent_at=moment()
+        sent_at=now or timezone.now()
     )
     return sent

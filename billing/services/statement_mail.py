@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing.models import DeliveryStatus, Statement, StatementDelivery
 from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
-from supportbilling.mail import CLAIM_TIMEOUT, delivery_failed_changes
+from supportbilling.mail import deliveries_send
 from supportbilling.periods import period_label
 from supportbilling.queue import task_enqueue
 
@@ -99,14 +99,9 @@ def _message(
 
 def statement_mail_send(*, statement_id: int, now: dt.datetime | None = None) -> int:
     """E-mail the statement to each recipient at most once (the usage alerts' claim, send,
-    mark sequence); a failure is retried by the catch-up after its back-off. The statement's
-    ``mailed_at`` is set once no delivery is open. Call it outside a transaction. Returns the
-    e-mails sent."""
-    replayed = now
-
-    def moment() -> dt.datetime:
-        return replayed or timezone.now()
-
+    mark sequence: supportbilling.mail.deliveries_send); a failure is retried by the catch-up
+    after its back-off. The statement's ``mailed_at`` is set once no delivery is open. Call it
+    outside a transaction. Returns the e-mails sent."""
     statement = (
         Statement.objects.select_related("client", "subscription__package")
         .filter(pk=statement_id, mailed_at__isnull=True)
@@ -114,66 +109,29 @@ def statement_mail_send(*, statement_id: int, now: dt.datetime | None = None) ->
     )
     if statement is None:
         return 0
-    _deliveries_create(statement=statement, now=moment())
-    due = statement.deliveries.filter(status__in=_OPEN, next_attempt_at__lte=moment())
+    _deliveries_create(statement=statement, now=now or timezone.now())
     pdf: bytes | None = None
-    sent = 0
-    for delivery in due.select_related("user"):
-        if (
-            delivery.status == DeliveryStatus.SENDING
-            and delivery.attempts >= settings.STATEMENT_MAIL_MAX_ATTEMPTS
-        ):
-            StatementDelivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=delivery.attempts
-            ).update(
-                status=DeliveryStatus.FAILED,
-                last_error=f"No outcome reported after {delivery.attempts} attempts.",
-                updated_at=moment(),
-            )
-            continue
-        if pdf is None:
+
+    def message(delivery: StatementDelivery) -> EmailMultiAlternatives:
+        nonlocal pdf
+        if pdf is None:  # read once, and only when a delivery is about to be sent
             with statement.file.open("rb") as stored:
                 pdf = stored.read()
-        message = _message(statement=statement, delivery=delivery, pdf=pdf)
-        attempts = delivery.attempts + 1
-        claimed = StatementDelivery.objects.filter(
-            pk=delivery.pk,
-            status__in=_OPEN,
-            next_attempt_at__lte=moment(),
-            attempts=delivery.attempts,
-        ).update(
-            status=DeliveryStatus.SENDING,
-            attempts=attempts,
-            next_attempt_at=moment() + CLAIM_TIMEOUT,
-            updated_at=moment(),
-        )
-        if not claimed:
-            continue
-        try:
-            message.send()
-        except (OSError, ValueError) as exc:
-            changes, error = delivery_failed_changes(
-                exc,
-                attempts=attempts,
-                refused_max_attempts=settings.STATEMENT_MAIL_REFUSED_MAX_ATTEMPTS,
-                max_attempts=settings.STATEMENT_MAIL_MAX_ATTEMPTS,
-                now=moment(),
-            )
-            StatementDelivery.objects.filter(
-                pk=delivery.pk, status=DeliveryStatus.SENDING, attempts=attempts
-            ).update(**changes)
-            logger.warning(
-                "Statement e-mail #%s not sent (attempt %d): %s", delivery.pk, attempts, error
-            )
-            continue
-        StatementDelivery.objects.filter(pk=delivery.pk).update(
-            status=DeliveryStatus.SENT, sent_at=moment(), last_error="", updated_at=moment()
-        )
-        sent += 1
+        return _message(statement=statement, delivery=delivery, pdf=pdf)
+
+    sent = deliveries_send(
+        deliveries=statement.deliveries.select_related("user"),
+        message=message,
+        max_attempts=settings.STATEMENT_MAIL_MAX_ATTEMPTS,
+        refused_max_attempts=settings.STATEMENT_MAIL_REFUSED_MAX_ATTEMPTS,
+        label="Statement e-mail",
+        logger=logger,
+        now=now,
+    )
     still_open = StatementDelivery.objects.filter(statement=OuterRef("pk"), status__in=_OPEN)
     Statement.objects.filter(pk=statement.pk, mailed_at__isnull=True).exclude(
         Exists(still_open)
-    ).update(mailed_at=moment())
+    ).update(mailed_at=now or timezone.now())
     return sent
 
 
