@@ -39,6 +39,7 @@ from billing.selectors.statements import (
     hours_usage_by_subscription,
     hours_used_subquery,
     month_range,
+    policy_of_columns,
     subscription_runs_in,
     ticket_month_hours_queryset,
 )
@@ -282,12 +283,6 @@ def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
     return policy_of_columns(
         row["billing_increment"], row["billing_rounding"], row["billing_minimum"]
     )
-
-
-@functools.lru_cache(maxsize=1024)
-def policy_of_columns(increment: Any, rounding: Any, minimum: Any) -> BillingPolicy:
-    """The billing policy of the three stored columns."""
-    return BillingPolicy(increment=str(increment), rounding=str(rounding), minimum=Decimal(minimum))
 
 
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
