@@ -40,7 +40,12 @@ from django.views.decorators.http import (
 )
 
 from billing.calculations import Statement
-from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
+from billing.exports import (
+    CSV_CONTENT_TYPE,
+    statement_pdf_response,
+    work_log_csv,
+    work_log_filename,
+)
 from billing.models import Statement as StatementRecord
 from billing.selectors.disputes import client_month_disputes, disputes_visible
 from billing.selectors.monthly_statements import (
@@ -646,14 +651,9 @@ def statement_download(
             month=period_parse(period),
             revision=revision,
         )
-        stored = statement.file.open("rb")
-    except (ValidationError, StatementRecord.DoesNotExist, OSError) as exc:
+    except (ValidationError, StatementRecord.DoesNotExist) as exc:
         raise Http404("No such statement.") from exc
-    response = FileResponse(
-        stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return statement_pdf_response(statement)
 
 
 @require_GET
