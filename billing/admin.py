@@ -541,14 +541,9 @@ class StatementAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         try:
             statement = Statement.objects.get(pk=statement_id)
-            stored = statement.file.open("rb")
-        except (Statement.DoesNotExist, OSError) as exc:
+        except Statement.DoesNotExist as exc:
             raise Http404("No such statement.") from exc
-        response = FileResponse(
-            stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
-        )
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+        return exports.statement_pdf_response(statement)
 
 
 class SubscriptionAdminForm(forms.ModelForm):

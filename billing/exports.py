@@ -6,7 +6,10 @@ Text never runs as a formula in a spreadsheet (``spreadsheet_text``; docs/api.md
 
 On PostgreSQL the CSV comes straight from ``COPY (SELECT ...) TO STDOUT`` (``_copy_statement``: the
 same rules in SQL, byte for byte the output of ``csv_chunks``); elsewhere (SQLite)
-``csv_chunks`` writes it in Python. ``billable_items_csv_chunks`` chooses."""
+``csv_chunks`` writes it in Python. ``billable_items_csv_chunks`` chooses.
+
+Also the files a client downloads of a closed month: its work log (CSV) and its statement
+PDF (``statement_pdf_response``, for the portal and the admin)."""
 
 import csv
 import datetime as dt
@@ -18,14 +21,20 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import QuerySet
-from django.http import FileResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, StreamingHttpResponse
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg import sql
 from psycopg.abc import Buffer
 
-from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, ExportFormat, ExportJob
+from billing.models import (
+    BILLABLE_ITEM_EXPORT_COLUMNS,
+    BillableItem,
+    ExportFormat,
+    ExportJob,
+    Statement,
+)
 from billing.selectors.finance import billable_items_export_rows
 from billing.selectors.portal import ClosedMonthWork
 from customers.models import Client
@@ -321,6 +330,26 @@ def export_job_file_response(job: ExportJob, *, content_type: str | None = None)
         content_type=content_type
         or (XLSX_CONTENT_TYPE if job.format == ExportFormat.XLSX else CSV_CONTENT_TYPE),
     )
+
+
+# --- The statement PDF of a closed month (portal and admin) ----------------------------------
+
+
+def statement_pdf_response(statement: Statement) -> FileResponse:
+    """The stored PDF of ``statement`` as a download (the portal's and the admin's), read from
+    the storage while it is sent; a 404 when its file cannot be opened."""
+    try:
+        stored = statement.file.open("rb")
+    except OSError as exc:
+        raise Http404("No such statement.") from exc
+    response = FileResponse(
+        stored,
+        as_attachment=True,
+        filename=statement.filename,
+        content_type="application/pdf",
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --- The client's work log of a closed month (portal) ----------------------------------------

@@ -40,7 +40,12 @@ from django.views.decorators.http import (
 )
 
 from billing.calculations import Statement
-from billing.exports import CSV_CONTENT_TYPE, work_log_csv, work_log_filename
+from billing.exports import (
+    CSV_CONTENT_TYPE,
+    statement_pdf_response,
+    work_log_csv,
+    work_log_filename,
+)
 from billing.models import Statement as StatementRecord
 from billing.selectors.disputes import client_month_disputes, disputes_visible
 from billing.selectors.monthly_statements import (
@@ -50,6 +55,7 @@ from billing.selectors.monthly_statements import (
 )
 from billing.selectors.portal import (
     ClosedMonthWork,
+    DisputeTarget,
     client_closed_month_work,
     client_dispute_target,
     client_history,
@@ -65,7 +71,7 @@ from billing.selectors.portal_tickets import (
     client_tickets,
 )
 from billing.selectors.statements import ZERO_HOURS
-from billing.services.disputes import dispute_open
+from billing.services.disputes import DisputeTargetNotFound, dispute_open
 from clientarea.forms import (
     DisputeForm,
     ExtraHoursForm,
@@ -593,10 +599,22 @@ def dispute_list(request: HttpRequest, client: Client) -> HttpResponse:
     )
 
 
+def _dispute_back(found: DisputeTarget | None) -> str:
+    """Where the dispute form leads back to: the closed month of the object, or the disputes
+    page (an item of no subscription)."""
+    if found is None or not found.subscription_id:
+        return reverse("clientarea:disputes")
+    return reverse(
+        "clientarea:closed_month", args=[found.subscription_id, period_label(found.month)]
+    )
+
+
 @require_POST
 @client_portal
 def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
-    """Dispute one of the client's time entries or billable items of a month in review."""
+    """Dispute one of the client's time entries or billable items of a month in review.
+    The service checks that the object is the client's; another client's is a 404 here, as
+    everywhere in the portal."""
     form = DisputeForm(request.POST)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -604,14 +622,6 @@ def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
                 messages.error(request, str(error))
         return redirect("clientarea:disputes")
     entry_id, item_id = form.cleaned_data["time_entry"], form.cleaned_data["item"]
-    found = client_dispute_target(client_id=client.pk, time_entry_id=entry_id, item_id=item_id)
-    if found is None:
-        raise Http404("No such time entry or item.")
-    back = (
-        reverse("clientarea:closed_month", args=[found.subscription_id, period_label(found.month)])
-        if found.subscription_id
-        else reverse("clientarea:disputes")
-    )
     try:
         dispute = dispute_open(
             client_id=client.pk,
@@ -620,16 +630,20 @@ def dispute_new(request: HttpRequest, client: Client) -> HttpResponse:
             item_id=item_id,
             actor=request.user,
         )
+    except DisputeTargetNotFound as exc:
+        raise Http404("No such time entry or item.") from exc
     except ValidationError as exc:
         for message in exc.messages:
             messages.error(request, f"The dispute was not opened: {message}")
-        return redirect(back)
+        # Refused after the service found the object the client's: back to its month.
+        found = client_dispute_target(client_id=client.pk, time_entry_id=entry_id, item_id=item_id)
+        return redirect(_dispute_back(found))
     messages.success(
         request,
         f"Your dispute #{dispute.pk} is open: we hold the amounts concerned back from billing "
         "and answer it here and under Disputes.",
     )
-    return redirect(back)
+    return redirect(_dispute_back(DisputeTarget(dispute.subscription_id, dispute.month)))
 
 
 @require_GET
@@ -646,14 +660,9 @@ def statement_download(
             month=period_parse(period),
             revision=revision,
         )
-        stored = statement.file.open("rb")
-    except (ValidationError, StatementRecord.DoesNotExist, OSError) as exc:
+    except (ValidationError, StatementRecord.DoesNotExist) as exc:
         raise Http404("No such statement.") from exc
-    response = FileResponse(
-        stored, as_attachment=True, filename=statement.filename, content_type="application/pdf"
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return statement_pdf_response(statement)
 
 
 @require_GET

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 
 from packages.blocks import Block, blocks_available
@@ -35,17 +35,27 @@ class BlockBalance:
     expires_on: dt.date | None
 
 
+def blocks_queryset(owners: Q, *, until: dt.date) -> QuerySet[Subscription]:
+    """The top-up blocks (not terminated) that start by ``until`` of the subscriptions
+    ``owners`` selects (a condition on ``topup_of_id``), in id order, as a query: the one
+    filter of ``blocks_of`` and of the rollup's id ranges
+    (``billing.selectors.rollup.rollup_range_blocks``)."""
+    return (
+        Subscription.objects.filter(owners, start_date__lte=until)
+        .exclude(status=SubscriptionStatus.TERMINATED)
+        .order_by("pk")
+    )
+
+
 def blocks_of(
     subscription_ids: Iterable[int], *, until: dt.date, for_update: bool = False
 ) -> list[Subscription]:
     """The top-up blocks (not terminated) of the subscriptions that start by ``until``, in
     id order; ``for_update`` locks their rows (the time services, after the subscription's)."""
-    blocks = Subscription.objects.filter(
-        topup_of_id__in=list(subscription_ids), start_date__lte=until
-    ).exclude(status=SubscriptionStatus.TERMINATED)
+    blocks = blocks_queryset(Q(topup_of_id__in=list(subscription_ids)), until=until)
     if for_update:
         blocks = blocks.select_for_update()
-    return list(blocks.order_by("pk"))
+    return list(blocks)
 
 
 def _as_block(block: Subscription) -> Block:

@@ -66,12 +66,20 @@ def endpoints_for(event: str) -> list[WebhookEndpoint]:
 
 
 def deliveries_record(
-    *, event: str, objects: Iterable[tuple[str, dict[str, Any]]], now: dt.datetime | None = None
+    *,
+    event: str,
+    objects: Iterable[tuple[str, dict[str, Any]]],
+    endpoints: list[WebhookEndpoint] | None = None,
+    now: dt.datetime | None = None,
 ) -> int:
     """One delivery per active endpoint of ``event`` and object (``(object_key, data)``),
     written in the caller's transaction; their sending is queued once it commits. An object
-    already announced to an endpoint is skipped. Returns how many were written."""
-    endpoints = endpoints_for(event)
+    already announced to an endpoint is skipped. Returns how many were written.
+
+    ``endpoints``: ``endpoints_for(event)`` when the caller already read them (the receivers
+    do, to build no payload when nobody listens); None reads them here."""
+    if endpoints is None:
+        endpoints = endpoints_for(event)
     if not endpoints:
         return 0
     now = now or timezone.now()

@@ -30,6 +30,11 @@ from tickets.models import TimeEntry
 REASON_MAX = 2000
 
 
+class DisputeTargetNotFound(ValidationError):
+    """The time entry or item to dispute is not the client's (or does not exist). A
+    ValidationError, so the API answers it like any refusal; the portal answers a 404."""
+
+
 class DisputeDecision:
     ADJUST = "adjust"
     REJECT = "reject"
@@ -99,7 +104,7 @@ def dispute_open(
             BillableItem.objects.select_for_update().filter(pk=item_id, client_id=client_id).first()
         )
         if item is None:
-            raise ValidationError({"item": "No such billable item of yours."})
+            raise DisputeTargetNotFound({"item": "No such billable item of yours."})
         if item.status == ItemStatus.VOID:
             raise ValidationError({"item": "A void item is not billed: nothing to dispute."})
         month, subscription_id = item.period, item.subscription_id
@@ -110,7 +115,7 @@ def dispute_open(
             .first()
         )
         if entry is None:
-            raise ValidationError({"time_entry": "No such time entry of yours."})
+            raise DisputeTargetNotFound({"time_entry": "No such time entry of yours."})
         month, subscription_id = period_of(entry.work_date), entry.subscription_id
     dispute_window_check(month=month, now=now)
     existing = Dispute.objects.filter(

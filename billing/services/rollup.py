@@ -23,7 +23,6 @@ from billing.models import (
 )
 from billing.selectors.rollup import (
     BlockDrawDraft,
-    policy_of_columns,
     rollup_batches,
     rollup_billed_kinds,
     rollup_block_balances,
@@ -37,7 +36,7 @@ from billing.selectors.rollup import (
     rollup_ticket_hours_queryset,
     subscriptions_without_price,
 )
-from billing.selectors.statements import ticket_billed
+from billing.selectors.statements import policy_of_columns, ticket_billed
 from billing.services.items import billable_item_from_draft
 from billing.services.monthly_statements import statements_queue_for_month
 from packages.models import (
