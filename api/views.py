@@ -7,7 +7,6 @@ place. A client user's querysets are cut to their own client, so anything else i
 import datetime as dt
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -30,7 +29,7 @@ from api.filters import BillableItemFilter, SubscriptionFilter, TicketFilter
 from api.permissions import RolePolicy
 from billing import exports
 from billing.calculations import TERMS_BILLED
-from billing.models import BillableItem, DisputeStatus, ExportStatus
+from billing.models import BillableItem, DisputeStatus
 from billing.selectors.disputes import disputes_visible
 from billing.selectors.exports import export_jobs_visible_to
 from billing.selectors.review import items_with_hold
@@ -658,27 +657,11 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiView
     @action(detail=True, methods=["get"], pagination_class=None)
     def download(self, request, pk=None):
         job = self.get_object()
-        if job.status == ExportStatus.DONE and job.file:
-            content_type = "text/csv" if job.format == "csv" else "application/octet-stream"
-            try:
-                return exports.export_job_file_response(job, content_type=content_type)
-            except FileNotFoundError:  # expired between reading the job and opening its file
-                job.refresh_from_db()
-        if job.status == ExportStatus.FAILED:
-            detail = f"The export failed, there is no file: {job.error}"
-        elif job.status == ExportStatus.EXPIRED:
-            detail = (
-                f"The export's file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it "
-                "was written: start a new export of the month."
-            )
-        elif job.status == ExportStatus.DONE:
-            detail = "The export's file is missing: start a new export of the month."
-        else:
-            detail = (
-                f"The export is {job.status} ({job.percent} %): download it once its "
-                "status is done."
-            )
-        return Response({"detail": detail, "status": job.status}, status=409)
+        content_type = "text/csv" if job.format == "csv" else "application/octet-stream"
+        try:
+            return exports.export_job_download(job, content_type=content_type)
+        except exports.ExportJobFileUnavailable as exc:
+            return Response({"detail": str(exc), "status": job.status}, status=409)
 
     def perform_content_negotiation(self, request, force=False):
         # The file is not rendered by DRF; its refusals are JSON.

@@ -19,8 +19,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from billing import audit
-from billing.exports import export_job_file_response
+from billing import audit, exports
 from billing.models import (
     BillableItem,
     BillingEvent,
@@ -268,23 +267,12 @@ def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
 
 def export_job_download(request: HttpRequest, job_id: int) -> HttpResponseBase:
     job = _visible_job(request, job_id)
-    if job.status == ExportStatus.DONE and job.file:
-        try:
-            return export_job_file_response(job)
-        except FileNotFoundError:  # expired between reading the job and opening its file
-            job.refresh_from_db()
-    # A link from an earlier visit: the job page says where it stands.
-    if job.status == ExportStatus.EXPIRED:
-        messages.warning(
-            request,
-            f"The file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it was "
-            "written: start a new export of the month.",
-        )
-    elif job.status == ExportStatus.DONE:
-        messages.warning(request, "The file is missing: start a new export of the month.")
-    else:
-        messages.warning(request, "The file is not ready: it can be downloaded once it is done.")
-    return HttpResponseRedirect(reverse("admin:billing_export_job", args=[job.pk]))
+    try:
+        return exports.export_job_download(job)
+    except exports.ExportJobFileUnavailable as exc:
+        # A link from an earlier visit: the job page says where it stands.
+        messages.warning(request, str(exc))
+        return HttpResponseRedirect(reverse("admin:billing_export_job", args=[job.pk]))
 
 
 # --- Disputes: the clients' objections in the review window, resolved by finance -----------

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, StreamingHttpResponse
@@ -33,6 +34,7 @@ from billing.models import (
     BillableItem,
     ExportFormat,
     ExportJob,
+    ExportStatus,
     Statement,
 )
 from billing.selectors.finance import billable_items_export_rows
@@ -330,6 +332,35 @@ def export_job_file_response(job: ExportJob, *, content_type: str | None = None)
         content_type=content_type
         or (XLSX_CONTENT_TYPE if job.format == ExportFormat.XLSX else CSV_CONTENT_TYPE),
     )
+
+
+class ExportJobFileUnavailable(Exception):
+    """An export job has no file to send; the message says why (``export_job_download``)."""
+
+
+def export_job_download(job: ExportJob, *, content_type: str | None = None) -> FileResponse:
+    """The file of ``job`` (``export_job_file_response``) for the admin's and the API's
+    download; ``ExportJobFileUnavailable`` with the reason when there is none: not done yet,
+    failed, expired, or deleted between reading the job and opening its file."""
+    if job.status == ExportStatus.DONE and job.file:
+        try:
+            return export_job_file_response(job, content_type=content_type)
+        except FileNotFoundError:  # expired between reading the job and opening its file
+            job.refresh_from_db()
+    if job.status == ExportStatus.FAILED:
+        reason = f"The export failed, there is no file: {job.error}"
+    elif job.status == ExportStatus.EXPIRED:
+        reason = (
+            f"The export's file was deleted {settings.EXPORT_JOB_KEEP_DAYS} days after it was "
+            "written: start a new export of the month."
+        )
+    elif job.status == ExportStatus.DONE:
+        reason = "The export's file is missing: start a new export of the month."
+    else:
+        reason = (
+            f"The export is {job.status} ({job.percent} %): download it once its status is done."
+        )
+    raise ExportJobFileUnavailable(reason)
 
 
 # --- The statement PDF of a closed month (portal and admin) ----------------------------------

@@ -226,7 +226,7 @@ def test_a_queued_job_page_shows_its_progress_and_reloads_itself(world):
         reverse("admin:billing_export_job_download", args=[job.pk]), follow=True
     )
     assert [str(m) for m in get_messages(early.wsgi_request)] == [
-        "The file is not ready: it can be downloaded once it is done."
+        "The export is running (25 %): download it once its status is done."
     ]
 
 
@@ -484,5 +484,5 @@ def test_a_done_job_whose_file_is_gone_answers_without_an_error(
     assert download.status_code == 302
     assert download["Location"] == reverse("admin:billing_export_job", args=[job.pk])
     assert [str(m) for m in get_messages(download.wsgi_request)] == [
-        "The file is missing: start a new export of the month."
+        "The export's file is missing: start a new export of the month."
     ]
