@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from supportbilling.admin_readonly import ReadOnlyAdmin
-from supportbilling.roles import ADMINISTRATOR, role_of
+from supportbilling.roles import is_administrator
 from webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from webhooks.services import deliveries_redeliver, event_types_check
 
@@ -35,18 +35,14 @@ class WebhookEndpointForm(forms.ModelForm):
             raise forms.ValidationError(exc.messages) from exc
 
 
-def _administrator(request: HttpRequest) -> bool:
-    return role_of(request.user) == ADMINISTRATOR
-
-
 class AdministratorsOnly:
     """Endpoints hold the signing secret and decide where data goes: administrators only."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return _administrator(request)
+        return is_administrator(request.user)
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _administrator(request)
+        return is_administrator(request.user)
 
 
 @admin.register(WebhookEndpoint)
@@ -61,13 +57,13 @@ class WebhookEndpointAdmin(AdministratorsOnly, admin.ModelAdmin):
         return fields + (["secret", "created_at"] if obj else [])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return _administrator(request)
+        return is_administrator(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _administrator(request)
+        return is_administrator(request.user)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return _administrator(request)
+        return is_administrator(request.user)
 
 
 class WebhookAttemptInline(admin.TabularInline):
