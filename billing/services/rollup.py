@@ -3,8 +3,10 @@ INSERT ... SELECT on PostgreSQL), finish."""
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -197,10 +199,11 @@ def _batch_write_python(*, month: dt.date, first_id: int, last_id: int) -> tuple
 # PostgreSQL: the batch's aggregated rows (``rollup_rows_queryset``) go into a temporary
 # table, their hours per ticket (``rollup_ticket_hours_queryset``) into another; Python
 # computes each ticket's billed hours once per distinct (policy, ticket sums)
-# (``ticket_billed``) and one UPDATE sums them per subscription; then Python computes the
-# items once per distinct set of inputs of the billing rule (``rollup_drafts``); one
-# INSERT ... SELECT joins the rows to those results, another stores the terms. No row
-# travels to Python and back (docs/performance.md, docs/decisions.md).
+# (``ticket_billed``), sums them per subscription, and one UPDATE stores them; then Python
+# computes the items once per distinct set of inputs of the billing rule (``rollup_drafts``);
+# one INSERT ... SELECT joins each row to its group's items by the group's number, another
+# stores the terms. Of the rows, only their ids travel to Python and back, grouped
+# (docs/performance.md, docs/decisions.md).
 _BATCH_TABLE = "rollup_batch_rows"
 _TICKETS_TABLE = "rollup_batch_tickets"
 # The temporary table's columns, named after the queryset's values().
@@ -229,64 +232,52 @@ _BATCH_COLUMNS = {
 # the tickets table's columns are named after that query's values()).
 _TICKET_SUMS = ("logged", *(f"rounded_{key}" for key in ("050", "100")))
 _TICKET_INPUTS = (
-    "SELECT DISTINCT r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, "
-    "t.rounded_050, t.rounded_100 FROM rollup_batch_tickets t "
-    "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id"
-)
-# Each subscription's billed hours: the sum of its tickets' billed hours (computed for their
-# inputs), its chargeable and no-charge hours. A subscription without entries keeps zero.
-_TICKETS_UPDATE = (
-    "WITH billed (billing_increment, billing_rounding, billing_minimum, logged, rounded_050, "
-    "rounded_100, billed) AS (SELECT * FROM unnest(%(billing_increment)s::text[], "
-    "%(billing_rounding)s::text[], %(billing_minimum)s::numeric[], %(logged)s::numeric[], "
-    "%(rounded_050)s::numeric[], %(rounded_100)s::numeric[], %(billed)s::numeric[])), "
-    "sums AS (SELECT t.subscription_id, SUM(d.billed) AS billed, SUM(t.logged) AS logged, "
-    "SUM(t.no_charge_hours) AS no_charge FROM rollup_batch_tickets t "
+    "SELECT r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, "
+    "t.rounded_050, t.rounded_100, ARRAY_AGG(t.subscription_id) FROM rollup_batch_tickets t "
     "JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id "
-    "JOIN billed d ON d.billing_increment = r.billing_increment "
-    "AND d.billing_rounding = r.billing_rounding AND d.billing_minimum = r.billing_minimum "
-    "AND d.logged = t.logged AND d.rounded_050 = t.rounded_050 "
-    "AND d.rounded_100 = t.rounded_100 GROUP BY t.subscription_id) "
-    "UPDATE rollup_batch_rows b SET used_hours = s.billed, logged_hours = s.logged, "
-    "no_charge_hours = s.no_charge FROM sums s WHERE b.subscription_id = s.subscription_id"
+    "GROUP BY r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, "
+    "t.rounded_050, t.rounded_100"
 )
-# The distinct inputs of the rule in the batch; a missing price (fee NULL) names one of its
-# subscriptions.
+# Each subscription's billed hours (the sum of its tickets' billed hours, summed in Python per
+# subscription), its chargeable and no-charge hours. A subscription without entries keeps
+# zero.
+_TICKETS_UPDATE = (
+    "WITH billed (subscription_id, billed) AS (SELECT * FROM unnest("
+    "%(subscription_id)s::bigint[], %(billed)s::numeric[])), "
+    "sums AS (SELECT subscription_id, SUM(logged) AS logged, SUM(no_charge_hours) AS no_charge "
+    "FROM rollup_batch_tickets GROUP BY subscription_id) "
+    "UPDATE rollup_batch_rows b SET used_hours = d.billed, logged_hours = s.logged, "
+    "no_charge_hours = s.no_charge FROM sums s JOIN billed d "
+    "ON d.subscription_id = s.subscription_id WHERE b.subscription_id = s.subscription_id"
+)
+# The distinct inputs of the rule in the batch, each with its subscriptions (the first names
+# the group when its price is missing: fee NULL).
 _BATCH_INPUTS = (
     "SELECT currency, package_name, included_hours, used_hours, fee, hourly_rate, "
     "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, "
-    "MIN(subscription_id) FROM rollup_batch_rows "
+    "ARRAY_AGG(subscription_id ORDER BY subscription_id) FROM rollup_batch_rows "
     "GROUP BY currency, package_name, included_hours, used_hours, fee, hourly_rate, "
     "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours"
 )
-# The items: each row joined to the items computed for its inputs, in the order Python wrote
-# them before (subscription, then fee before overtime). ON CONFLICT DO NOTHING keeps an item
-# that a batch wrote before (or another batch with other boundaries meanwhile) as it is; the
-# count is of the items written now.
+# The items: each row joined, through the number of its inputs' group, to the items computed
+# for that group, in the order Python wrote them before (subscription, then fee before
+# overtime). ON CONFLICT DO NOTHING keeps an item that a batch wrote before (or another batch
+# with other boundaries meanwhile) as it is; the count is of the items written now.
 _BATCH_ITEMS_INSERT = (
-    "WITH drafts (currency, package_name, included_hours, used_hours, fee, hourly_rate, "
-    "logged_hours, no_charge_hours, overage_policy, approved_hours, block_hours, position, "
-    "kind, "
-    "description, unit, quantity, unit_price, "
-    "amount) AS (SELECT * FROM unnest(%(currency)s::text[], %(package_name)s::text[], "
-    "%(included_hours)s::numeric[], %(used_hours)s::numeric[], %(fee)s::numeric[], "
-    "%(hourly_rate)s::numeric[], %(logged_hours)s::numeric[], %(no_charge_hours)s::numeric[], "
-    "%(overage_policy)s::text[], %(approved_hours)s::numeric[], "
-    "%(block_hours)s::numeric[], %(position)s::int[], %(kind)s::text[], "
+    "WITH drafts (inputs, position, kind, description, unit, quantity, unit_price, amount) "
+    "AS (SELECT * FROM unnest(%(inputs)s::int[], %(position)s::int[], %(kind)s::text[], "
     "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
     "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
+    "grouped (subscription_id, inputs) AS (SELECT * FROM unnest("
+    "%(subscription_id)s::bigint[], %(subscription_inputs)s::int[])), "
     "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
     "description, unit, quantity, unit_price, amount, currency, invoice_action, status, "
     "created_at, updated_at) "
     "SELECT b.client_id, b.subscription_id, %(month)s, d.kind, d.description, d.unit, "
     "d.quantity, d.unit_price, d.amount, b.currency, b.invoice_action, %(status)s, "
     "%(written_at)s, %(written_at)s "
-    "FROM rollup_batch_rows b JOIN drafts d ON d.currency = b.currency "
-    "AND d.package_name = b.package_name AND d.included_hours = b.included_hours "
-    "AND d.used_hours = b.used_hours AND d.fee = b.fee AND d.hourly_rate = b.hourly_rate "
-    "AND d.logged_hours = b.logged_hours AND d.no_charge_hours = b.no_charge_hours "
-    "AND d.overage_policy = b.overage_policy AND d.approved_hours = b.approved_hours "
-    "AND d.block_hours = b.block_hours "
+    "FROM rollup_batch_rows b JOIN grouped g ON g.subscription_id = b.subscription_id "
+    "JOIN drafts d ON d.inputs = g.inputs "
     "ORDER BY b.subscription_id, d.position "
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
@@ -304,22 +295,20 @@ _BATCH_TERMS_INSERT = (
     "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
 )
 _BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows, rollup_batch_tickets"
-# The arrays of _BATCH_ITEMS_INSERT: the inputs of the rule, then the item computed from them.
-_INPUT_NAMES = (
-    "currency",
-    "package_name",
-    "included_hours",
-    "used_hours",
-    "fee",
-    "hourly_rate",
-    "logged_hours",
-    "no_charge_hours",
-    "overage_policy",
-    "approved_hours",
-    "block_hours",
+# The arrays of _BATCH_ITEMS_INSERT: the items computed per group of inputs, then the group of
+# each subscription that has items.
+_DRAFT_NAMES = (
+    "inputs",
+    "position",
+    "kind",
+    "description",
+    "unit",
+    "quantity",
+    "unit_price",
+    "amount",
+    "subscription_id",
+    "subscription_inputs",
 )
-_POLICY_NAMES = ("billing_increment", "billing_rounding", "billing_minimum")
-_DRAFT_NAMES = ("position", "kind", "description", "unit", "quantity", "unit_price", "amount")
 
 
 # Top-up blocks on the set-based path: the rows of the subscriptions that have blocks (only
@@ -381,8 +370,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
     ).query
     ticket_columns = ", ".join(tickets_query.selected or ())
     tickets_select, tickets_params = tickets_query.sql_with_params()
-    drafts: dict[str, list[Any]] = {name: [] for name in (*_INPUT_NAMES, *_DRAFT_NAMES)}
-    billed: dict[str, list[Any]] = {name: [] for name in (*_POLICY_NAMES, *_TICKET_SUMS, "billed")}
+    drafts: dict[str, list[Any]] = {name: [] for name in _DRAFT_NAMES}
     written_at = timezone.now()  # what auto_now_add and auto_now set
     with connection.cursor() as cursor:
         cursor.execute(
@@ -392,21 +380,23 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
             f"CREATE TEMPORARY TABLE {_TICKETS_TABLE} ({ticket_columns}) AS {tickets_select}",
             tickets_params,
         )
-        # The billing policy, once per distinct (policy, ticket sums) of the batch.
+        # The billing policy, once per distinct (policy, ticket sums) of the batch; each
+        # subscription's tickets summed.
         cursor.execute(_TICKET_INPUTS)
-        for increment, rounding, minimum, *sums in cursor.fetchall():
-            ticket = dict(zip(_TICKET_SUMS, sums, strict=True))
-            for name, value in zip(
-                (*_POLICY_NAMES, *_TICKET_SUMS), (increment, rounding, minimum, *sums), strict=True
-            ):
-                billed[name].append(value)
-            billed["billed"].append(
-                ticket_billed(ticket, policy_of_columns(increment, rounding, minimum))
+        billed: defaultdict[int, Decimal] = defaultdict(Decimal)
+        for increment, rounding, minimum, *sums, subscription_ids in cursor.fetchall():
+            hours = ticket_billed(
+                dict(zip(_TICKET_SUMS, sums, strict=True)),
+                policy_of_columns(increment, rounding, minimum),
             )
-        cursor.execute(_TICKETS_UPDATE, billed)
+            for subscription_id in subscription_ids:
+                billed[subscription_id] += hours
+        cursor.execute(
+            _TICKETS_UPDATE, {"subscription_id": list(billed), "billed": list(billed.values())}
+        )
         _batch_blocks_sql(cursor, month=month, first_id=first_id, last_id=last_id)
         cursor.execute(_BATCH_INPUTS)
-        for row in cursor.fetchall():
+        for number, row in enumerate(cursor.fetchall()):
             (
                 currency,
                 package_name,
@@ -419,11 +409,12 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 overage_policy,
                 approved,
                 block_hours,
-                some_pk,
+                subscription_ids,
             ) = row
             if fee is None:
-                raise MissingPrice(f"Subscription #{some_pk} has no price in its currency.")
-            inputs = row[: len(_INPUT_NAMES)]
+                raise MissingPrice(
+                    f"Subscription #{subscription_ids[0]} has no price in its currency."
+                )
             computed = rollup_drafts(
                 currency=currency,
                 package_name=package_name,
@@ -438,9 +429,10 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 approved_hours=approved,
                 block_hours=block_hours,
             )
+            if not computed:
+                continue
             for position, draft in enumerate(computed):
-                for name, value in zip(_INPUT_NAMES, inputs, strict=True):
-                    drafts[name].append(value)
+                drafts["inputs"].append(number)
                 drafts["position"].append(position)
                 drafts["kind"].append(draft.kind)
                 drafts["description"].append(draft.description)
@@ -448,6 +440,8 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 drafts["quantity"].append(draft.quantity)
                 drafts["unit_price"].append(draft.unit_price)
                 drafts["amount"].append(draft.amount)
+            drafts["subscription_id"].extend(subscription_ids)
+            drafts["subscription_inputs"].extend([number] * len(subscription_ids))
         cursor.execute(
             _BATCH_ITEMS_INSERT,
             {
