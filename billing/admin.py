@@ -45,6 +45,7 @@ from billing.services.items import (
     adjustment_create,
     billable_items_status_set,
 )
+from customers.admin_filters import ClientListFilter
 from customers.models import Client, ClientUser
 from customers.services import (
     CLIENT_FIELDS,
@@ -213,7 +214,7 @@ class BillableItemAdmin(BillingAuditAdmin):
         PeriodListFilter,
         "status",
         "kind",
-        ("client", admin.RelatedOnlyFieldListFilter),
+        ClientListFilter,
         "currency",
     ]
     list_select_related = ["client", "subscription__package"]

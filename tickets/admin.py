@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from customers.admin_filters import ClientListFilter
 from customers.forms import NotificationPreferenceForm
 from customers.services import notification_preference_set
 from packages.models import Subscription, SupportPackage
@@ -122,7 +123,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_filter = [
         "status",
         AssigneeFilter,
-        ("client", admin.RelatedOnlyFieldListFilter),
+        ClientListFilter,
         EntriesByOperatorFilter,
         "track_time",
         "priority",
