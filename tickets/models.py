@@ -31,7 +31,10 @@ class TicketPriority(models.TextChoices):
 
 
 class Ticket(models.Model):
-    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="tickets")
+    # Indexed by (client, status), which it leads.
+    client = models.ForeignKey(
+        Client, on_delete=models.PROTECT, related_name="tickets", db_index=False
+    )
     # Where new time is booked; each entry keeps its own copy (TimeEntry.subscription).
     subscription = models.ForeignKey(
         Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets"
@@ -62,6 +65,9 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["client", "status"]),
             models.Index(fields=["status", "-updated_at"]),
+            # The ticket list in its own order: its first page read from the index, not
+            # sorted from all tickets (docs/performance.md, "Admin lists with many clients").
+            models.Index(fields=["-updated_at", "-id"], name="ticket_list_order"),
         ]
 
     def __str__(self) -> str:
@@ -101,13 +107,20 @@ class TicketMessage(models.Model):
 
 
 class TimeEntry(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="time_entries")
+    # The links are indexed by the composite indexes below, which they lead (no index of
+    # their own: each would cost every save one more insert, docs/performance.md).
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, related_name="time_entries", db_index=False
+    )
     # The subscription the ticket was linked to when the time was logged: it pays for it.
     subscription = models.ForeignKey(
-        Subscription, on_delete=models.PROTECT, related_name="time_entries"
+        Subscription, on_delete=models.PROTECT, related_name="time_entries", db_index=False
     )
     operator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="time_entries"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="time_entries",
+        db_index=False,
     )
     hours = models.DecimalField(max_digits=6, decimal_places=2)
     work_date = models.DateField()

@@ -1,16 +1,20 @@
-"""The tables the month close writes carry no index that another index already covers: each
-index costs every one of the close's rows an insert (docs/performance.md). Their links still
-each lead an index, for the reads by link and for deleting what they point to."""
+"""The tables the month close writes, and the time entries and tickets the helpdesk writes all
+day, carry no index that another index already covers: each index costs every row written an
+insert (docs/performance.md). Their links still each lead an index, for the reads by link and
+for deleting what they point to."""
 
 import pytest
 
 # The month close writes items and terms for every billed subscription; the audit tables get
-# its batch rows and the rest of the billing's history.
+# its batch rows and the rest of the billing's history; every save of time writes an entry,
+# and the tickets are written with every message.
 CLOSE_TABLES = (
     "billing_billableitem",
     "billing_billedterms",
     "billing_billingevent",
     "tickets_auditevent",
+    "tickets_timeentry",
+    "tickets_ticket",
 )
 INDEXES = """
 SELECT c.relname, i.indexrelid::regclass::text,
