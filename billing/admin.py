@@ -45,7 +45,7 @@ from billing.services.items import (
     adjustment_create,
     billable_items_status_set,
 )
-from customers.admin_filters import ClientListFilter
+from customers.admin_filters import ClientListFilter, client_filter_link
 from customers.models import Client, ClientUser
 from customers.services import (
     CLIENT_FIELDS,
@@ -240,11 +240,12 @@ class BillableItemAdmin(BillingAuditAdmin):
 
     @admin.display(description="client", ordering="client__name")
     def client_display(self, item: BillableItem) -> str:
+        client = client_filter_link(item.client)
         if item.subscription is None:
-            return item.client.name
+            return client
         package = item.subscription.package.name
         return format_html(
-            '{}<span class="sbt-sub">{} #{}</span>', item.client.name, package, item.subscription_id
+            '{}<span class="sbt-sub">{} #{}</span>', client, package, item.subscription_id
         )
 
     @admin.display(description="item", ordering="description")

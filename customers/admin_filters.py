@@ -5,6 +5,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from customers.models import Client
 
@@ -45,3 +47,14 @@ class ClientListFilter(admin.SimpleListFilter):
     def _client_id(self) -> int | None:
         value = self.value() or ""
         return int(value) if value.isdigit() and len(value) < 19 else None
+
+
+def client_filter_link(client: Client) -> SafeString:
+    """The client's name in a list's row, linked to the list filtered by that client: how a
+    client is chosen once the sidebar no longer lists them all."""
+    return format_html(
+        '<a href="?{}={}" title="Show only this client">{}</a>',
+        ClientListFilter.parameter_name,
+        client.pk,
+        client.name,
+    )

@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from customers.admin_filters import ClientListFilter
+from customers.admin_filters import ClientListFilter, client_filter_link
 from customers.forms import NotificationPreferenceForm
 from customers.services import notification_preference_set
 from packages.models import Subscription, SupportPackage
@@ -114,7 +114,7 @@ class TicketAdmin(admin.ModelAdmin):
     list_display = [
         "id",
         "subject",
-        "client",
+        "client_column",
         "subscription",
         "status",
         "assignee",
@@ -163,6 +163,10 @@ class TicketAdmin(admin.ModelAdmin):
     @admin.action(description="Unassign", permissions=["change"])
     def unassign(self, request: HttpRequest, queryset: Any) -> None:
         self._assign_selected(request, queryset, None)
+
+    @admin.display(description="client", ordering="client__name")
+    def client_column(self, ticket: Ticket) -> str:
+        return client_filter_link(ticket.client)
 
     @admin.display(description="Hours this month", ordering="hours_this_period")
     def hours_this_period(self, ticket: selectors.TicketWithHours) -> str:

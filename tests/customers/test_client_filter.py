@@ -61,6 +61,9 @@ def test_many_clients_are_not_listed_but_the_one_filtered_by(operator):
     assert b"Client 003" not in page.content.split(b'id="changelist-filter"')[-1]
     assert len(_shown(page)) == len(clients)
 
+    # the client's name in its row links to the list filtered by that client
+    link = f'<a href="?client__id__exact={chosen.pk}" title="Show only this client">Client 017</a>'
+    assert link in page.content.decode()
     filtered = operator.get(TICKETS, {"client__id__exact": chosen.pk})
     assert _client_choices(filtered) == ["All", "Client 017"]
     assert _shown(filtered) == {tickets[chosen.pk].pk}
@@ -78,7 +81,9 @@ def test_billable_items_filter_alike(client):
     items = {c.pk: BillableItemFactory(subscription=SubscriptionFactory(client=c)) for c in clients}
     chosen = clients[4]
 
-    assert _client_choices(client.get(ITEMS)) is None
+    page = client.get(ITEMS)
+    assert _client_choices(page) is None
+    assert f'href="?client__id__exact={chosen.pk}"' in page.content.decode()
     filtered = client.get(ITEMS, {"client__id__exact": chosen.pk})
     assert _client_choices(filtered) == ["All", "Client 004"]
     assert _shown(filtered) == {items[chosen.pk].pk}
