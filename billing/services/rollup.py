@@ -264,12 +264,13 @@ _BATCH_INPUTS = (
 # overtime). ON CONFLICT DO NOTHING keeps an item that a batch wrote before (or another batch
 # with other boundaries meanwhile) as it is; the count is of the items written now.
 _BATCH_ITEMS_INSERT = (
-    "WITH drafts (inputs, position, kind, description, unit, quantity, unit_price, amount) "
-    "AS (SELECT * FROM unnest(%(inputs)s::int[], %(position)s::int[], %(kind)s::text[], "
+    "WITH drafts (input_group, position, kind, description, unit, quantity, unit_price, "
+    "amount) AS (SELECT * FROM unnest(%(input_group)s::int[], %(position)s::int[], "
+    "%(kind)s::text[], "
     "%(description)s::text[], %(unit)s::text[], %(quantity)s::numeric[], "
     "%(unit_price)s::numeric[], %(amount)s::numeric[])), "
-    "grouped (subscription_id, inputs) AS (SELECT * FROM unnest("
-    "%(subscription_id)s::bigint[], %(subscription_inputs)s::int[])), "
+    "grouped (subscription_id, input_group) AS (SELECT * FROM unnest("
+    "%(subscription_id)s::bigint[], %(subscription_input_group)s::int[])), "
     "written AS (INSERT INTO billing_billableitem (client_id, subscription_id, period, kind, "
     "description, unit, quantity, unit_price, amount, currency, invoice_action, status, "
     "created_at, updated_at) "
@@ -277,7 +278,7 @@ _BATCH_ITEMS_INSERT = (
     "d.quantity, d.unit_price, d.amount, b.currency, b.invoice_action, %(status)s, "
     "%(written_at)s, %(written_at)s "
     "FROM rollup_batch_rows b JOIN grouped g ON g.subscription_id = b.subscription_id "
-    "JOIN drafts d ON d.inputs = g.inputs "
+    "JOIN drafts d ON d.input_group = g.input_group "
     "ORDER BY b.subscription_id, d.position "
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
@@ -295,10 +296,10 @@ _BATCH_TERMS_INSERT = (
     "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
 )
 _BATCH_TABLE_DROP = "DROP TABLE rollup_batch_rows, rollup_batch_tickets"
-# The arrays of _BATCH_ITEMS_INSERT: the items computed per group of inputs, then the group of
-# each subscription that has items.
-_DRAFT_NAMES = (
-    "inputs",
+# The arrays of _BATCH_ITEMS_INSERT: the items computed per group of inputs (numbered), then
+# the group of each subscription that has items.
+_ITEMS_ARRAYS = (
+    "input_group",
     "position",
     "kind",
     "description",
@@ -307,7 +308,7 @@ _DRAFT_NAMES = (
     "unit_price",
     "amount",
     "subscription_id",
-    "subscription_inputs",
+    "subscription_input_group",
 )
 
 
@@ -370,7 +371,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
     ).query
     ticket_columns = ", ".join(tickets_query.selected or ())
     tickets_select, tickets_params = tickets_query.sql_with_params()
-    drafts: dict[str, list[Any]] = {name: [] for name in _DRAFT_NAMES}
+    arrays: dict[str, list[Any]] = {name: [] for name in _ITEMS_ARRAYS}
     written_at = timezone.now()  # what auto_now_add and auto_now set
     with connection.cursor() as cursor:
         cursor.execute(
@@ -396,7 +397,7 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
         )
         _batch_blocks_sql(cursor, month=month, first_id=first_id, last_id=last_id)
         cursor.execute(_BATCH_INPUTS)
-        for number, row in enumerate(cursor.fetchall()):
+        for group, row in enumerate(cursor.fetchall()):
             (
                 currency,
                 package_name,
@@ -432,20 +433,20 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
             if not computed:
                 continue
             for position, draft in enumerate(computed):
-                drafts["inputs"].append(number)
-                drafts["position"].append(position)
-                drafts["kind"].append(draft.kind)
-                drafts["description"].append(draft.description)
-                drafts["unit"].append(draft.unit)
-                drafts["quantity"].append(draft.quantity)
-                drafts["unit_price"].append(draft.unit_price)
-                drafts["amount"].append(draft.amount)
-            drafts["subscription_id"].extend(subscription_ids)
-            drafts["subscription_inputs"].extend([number] * len(subscription_ids))
+                arrays["input_group"].append(group)
+                arrays["position"].append(position)
+                arrays["kind"].append(draft.kind)
+                arrays["description"].append(draft.description)
+                arrays["unit"].append(draft.unit)
+                arrays["quantity"].append(draft.quantity)
+                arrays["unit_price"].append(draft.unit_price)
+                arrays["amount"].append(draft.amount)
+            arrays["subscription_id"].extend(subscription_ids)
+            arrays["subscription_input_group"].extend([group] * len(subscription_ids))
         cursor.execute(
             _BATCH_ITEMS_INSERT,
             {
-                **drafts,
+                **arrays,
                 "month": month,
                 "status": ItemStatus.PENDING.value,
                 "written_at": written_at,
