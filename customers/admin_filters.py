@@ -35,7 +35,10 @@ class ClientListFilter(admin.SimpleListFilter):
             chosen = self._client_id()
             if chosen is None:
                 return []
-            listed = list(Client.objects.filter(pk=chosen).values_list("pk", "name"))
+            # An id that is no client's stays shown, so that "All" leads out of the empty list.
+            listed = list(Client.objects.filter(pk=chosen).values_list("pk", "name")) or [
+                (chosen, f"#{chosen} (no such client)")
+            ]
         return [(str(pk), name) for pk, name in listed]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
@@ -46,7 +49,8 @@ class ClientListFilter(admin.SimpleListFilter):
 
     def _client_id(self) -> int | None:
         value = self.value() or ""
-        return int(value) if value.isdigit() and len(value) < 19 else None
+        # ASCII digits only: str.isdigit() also takes "²" (int() refuses it) and "١" (read as 1).
+        return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def client_filter_link(client: Client) -> SafeString:

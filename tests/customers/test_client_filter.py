@@ -69,10 +69,18 @@ def test_many_clients_are_not_listed_but_the_one_filtered_by(operator):
     assert _shown(filtered) == {tickets[chosen.pk].pk}
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "99999999", "1" * 30])
+@pytest.mark.parametrize("value", ["abc", "-1", "99999999", "1" * 30, "\u00b2", "\u0661"])
 def test_a_value_that_is_no_client_lists_nothing(operator, value):
-    TicketFactory()
+    TicketFactory(subscription=SubscriptionFactory(client=ClientFactory(pk=1)))
     assert _shown(operator.get(TICKETS, {"client__id__exact": value})) == set()
+
+
+def test_an_unknown_client_among_many_stays_shown_to_leave_it(operator):
+    for n in range(CLIENT_FILTER_LISTED + 1):
+        TicketFactory(subscription=SubscriptionFactory(client=ClientFactory(name=f"C{n}")))
+    page = operator.get(TICKETS, {"client__id__exact": "99999999"})
+    assert _shown(page) == set()
+    assert _client_choices(page) == ["All", "#99999999 (no such client)"]
 
 
 def test_billable_items_filter_alike(client):
