@@ -72,3 +72,10 @@ def test_the_items_creator_index_leaves_out_the_close_items(indexes):
     """The close's items have no creator, so they never enter that index."""
     predicates = {name: predicate for _, name, _, _, predicate in indexes}
     assert predicates["item_created_by"] == "(created_by_id IS NOT NULL)"
+
+
+def test_the_ticket_list_has_an_index_in_its_order(indexes):
+    """The admin's ticket list reads its first page in the tickets' order (-updated_at, -id)
+    from an index instead of sorting every ticket."""
+    columns = {name: columns for _, name, columns, _, _ in indexes}
+    assert columns["ticket_list_order"] == ["updated_at", "id"]
