@@ -1,6 +1,6 @@
 """What the apps that send e-mail one row per recipient share (usage alerts, statements, ticket
 e-mails): how an SMTP failure reads, whether it is final, when the next attempt is due, and the
-loop that claims, sends and records each row (billing's deliveries)."""
+loop that claims, sends and records each row."""
 
 import datetime as dt
 import logging
@@ -21,7 +21,7 @@ RETRY_FIRST = dt.timedelta(minutes=5)
 RETRY_LONGEST = dt.timedelta(hours=6)
 # A delivery row's statuses, as billing.models.DeliveryStatus and
 # tickets.models.NotificationStatus spell them (this module sits below the apps).
-PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+PENDING, SENDING, SENT, FAILED, SKIPPED = "pending", "sending", "sent", "failed", "skipped"
 _OPEN = [PENDING, SENDING]
 
 
@@ -64,7 +64,8 @@ def delivery_failed_changes(
 
 
 class Delivery(Protocol):
-    """What the loop reads of a row (billing.models.MailDelivery); it writes ``status``,
+    """What the loop reads of a row (billing.models.MailDelivery,
+    tickets.models.TicketNotification); it writes ``status``,
     ``attempts``, ``next_attempt_at``, ``last_error``, ``sent_at`` and ``updated_at``."""
 
     @property
@@ -89,6 +90,9 @@ def deliveries_send(
     label: str,
     logger: logging.Logger,
     now: dt.datetime | None = None,
+    limit: int | None = None,
+    skip_reason: Callable[[_D], str] | None = None,
+    claim_fields: Callable[[_D], dict[str, Any]] | None = None,
 ) -> int:
     """Send each due row of ``deliveries`` (open, its next attempt reached; join there what
     ``message`` reads) at most once: a row is claimed (a conditional UPDATE, committed) before
@@ -96,8 +100,11 @@ def deliveries_send(
     delivered twice, two workers or a later run never send it again; one refused address does
     not hold back or repeat the others. A failure waits for its back-off
     (``delivery_failed_changes``); a claim that lapsed ``max_attempts`` times is given up.
-    ``label`` names the e-mail in ``logger``'s warning. Call it outside a transaction. Returns
-    the e-mails sent."""
+    ``label`` names the e-mail in ``logger``'s warning. At most ``limit`` rows per call. A row
+    for which ``skip_reason`` gives a reason (the recipient turned these e-mails off meanwhile)
+    is marked skipped with it instead; ``claim_fields`` are written with the claim (what the
+    e-mail needs recorded before it goes out). Call it outside a transaction. Returns the
+    e-mails sent."""
     replayed = now  # a caller replaying a moment keeps it for every step
 
     def moment() -> dt.datetime:
@@ -108,13 +115,20 @@ def deliveries_send(
     # Each UPDATE picks its row by key in the whole table, not within ``deliveries``.
     rows = deliveries.model._default_manager
     sent = 0
-    for delivery in deliveries.filter(status__in=_OPEN, next_attempt_at__lte=moment()):
+    due = deliveries.filter(status__in=_OPEN, next_attempt_at__lte=moment())
+    for delivery in due if limit is None else due[:limit]:
         if delivery.status == SENDING and delivery.attempts >= max_attempts:
             # Its workers keep dying before they report: stop rather than loop for ever.
             rows.filter(pk=delivery.pk, status=SENDING, attempts=delivery.attempts).update(
                 status=FAILED,
                 last_error=f"No outcome reported after {delivery.attempts} attempts.",
                 updated_at=moment(),
+            )
+            continue
+        reason = skip_reason(delivery) if skip_reason is not None else ""
+        if reason:
+            rows.filter(pk=delivery.pk, status__in=_OPEN, attempts=delivery.attempts).update(
+                status=SKIPPED, last_error=reason, updated_at=moment()
             )
             continue
         mail = message(delivery)
@@ -130,6 +144,7 @@ def deliveries_send(
             attempts=attempts,
             next_attempt_at=now + CLAIM_TIMEOUT,
             updated_at=now,
+            **(claim_fields(delivery) if claim_fields is not None else {}),
         )
         if not claimed:
             continue

@@ -27,7 +27,7 @@ from django.utils.crypto import salted_hmac
 
 from customers.models import MailKind
 from customers.selectors import unsubscribe_token, user_wants
-from supportbilling.mail import CLAIM_TIMEOUT, delivery_failed_changes
+from supportbilling.mail import deliveries_send
 from supportbilling.queue import task_enqueue
 from tickets.models import (
     MessageKind,
@@ -43,7 +43,6 @@ logger = logging.getLogger(__name__)
 
 # At most this many e-mails per periodic run; the next run sends the rest.
 SEND_BATCH = 500
-_OPEN = [NotificationStatus.PENDING, NotificationStatus.SENDING]
 
 # Replies of a person carry no List-Unsubscribe (mail providers treat them as conversation,
 # not subscription mail); the other notifications do.
@@ -358,23 +357,6 @@ def _notification_mail(
     return mail
 
 
-def _failed(
-    *, notification_id: int, attempts: int, exc: OSError | ValueError, now: dt.datetime
-) -> None:
-    changes, error = delivery_failed_changes(
-        exc,
-        attempts=attempts,
-        refused_max_attempts=settings.TICKET_MAIL_REFUSED_MAX_ATTEMPTS,
-        max_attempts=settings.TICKET_MAIL_MAX_ATTEMPTS,
-        now=now,
-    )
-    # Only our own claim: a worker that took over a lapsed claim reports its own outcome.
-    TicketNotification.objects.filter(
-        pk=notification_id, status=NotificationStatus.SENDING, attempts=attempts
-    ).update(**changes)
-    logger.warning("Ticket e-mail #%s not sent (attempt %d): %s", notification_id, attempts, error)
-
-
 def notifications_send(
     *, notification_ids: list[int] | None = None, now: dt.datetime | None = None
 ) -> int:
@@ -383,68 +365,46 @@ def notifications_send(
     committed) before its e-mail goes out and marked sent right after, so a task delivered
     twice, two workers or the periodic run never send it again. A failure is retried with
     back-off by the periodic run, a refused address given up after
-    TICKET_MAIL_REFUSED_MAX_ATTEMPTS. Call it outside a transaction. Returns the e-mails
-    sent."""
-    replayed = now
-
-    def moment() -> dt.datetime:
-        return replayed or timezone.now()
-
-    due = TicketNotification.objects.filter(status__in=_OPEN, next_attempt_at__lte=moment())
+    TICKET_MAIL_REFUSED_MAX_ATTEMPTS; one whose recipient turned ticket e-mails off meanwhile
+    is skipped. The loop is the one usage alerts and statements use
+    (``supportbilling.mail.deliveries_send``). Call it outside a transaction. Returns the
+    e-mails sent."""
+    due = TicketNotification.objects.all()
     if notification_ids is not None:
         due = due.filter(pk__in=notification_ids)
-    due = due.select_related(
-        "ticket__client", "ticket_message__author", "user__notification_preference"
-    ).order_by("pk")[:SEND_BATCH]
-    sent = 0
-    for notification in due:
-        now = moment()
-        lapsed = notification.status == NotificationStatus.SENDING
-        mine = TicketNotification.objects.filter(
-            pk=notification.pk,
-            status__in=_OPEN,
-            next_attempt_at__lte=now,
-            attempts=notification.attempts,  # nobody claimed it since we read it
-        )
-        if lapsed and notification.attempts >= settings.TICKET_MAIL_MAX_ATTEMPTS:
-            # Its workers keep dying before they report: stop rather than loop for ever.
-            mine.update(
-                status=NotificationStatus.FAILED,
-                last_error=f"No outcome reported after {notification.attempts} attempts.",
-                updated_at=now,
-            )
-            continue
-        user = notification.user
-        if user is None or not user.is_active or not user_wants(user, MailKind.TICKET_MAIL):
-            # Turned off (or the account removed) after the event was recorded.
-            mine.update(
-                status=NotificationStatus.SKIPPED,
-                last_error="The recipient no longer receives ticket e-mails.",
-                updated_at=now,
-            )
-            continue
-        message_id = notification.message_id or notification_message_id(
-            ticket_id=notification.ticket_id, mail_id=notification.pk, user_id=user.pk
-        )
-        mail = _notification_mail(notification=notification, message_id=message_id)
-        attempts = notification.attempts + 1
-        claimed = mine.update(
-            status=NotificationStatus.SENDING,
-            attempts=attempts,
-            message_id=message_id,
-            next_attempt_at=now + CLAIM_TIMEOUT,
-            updated_at=now,
-        )
-        if not claimed:
-            continue
-        try:
-            mail.send()
-        except (OSError, ValueError) as exc:  # smtplib's errors, refused connections
-            _failed(notification_id=notification.pk, attempts=attempts, exc=exc, now=moment())
-            continue
-        # Accepted by the server: a crash before this line is the one duplicate left.
-        TicketNotification.objects.filter(pk=notification.pk).update(
-            status=NotificationStatus.SENT, sent_at=moment(), last_error="", updated_at=moment()
-        )
-        sent += 1
-    return sent
+    return deliveries_send(
+        deliveries=due.select_related(
+            "ticket__client", "ticket_message__author", "user__notification_preference"
+        ).order_by("pk"),
+        message=lambda notification: _notification_mail(
+            notification=notification, message_id=_message_id_of(notification)
+        ),
+        max_attempts=settings.TICKET_MAIL_MAX_ATTEMPTS,
+        refused_max_attempts=settings.TICKET_MAIL_REFUSED_MAX_ATTEMPTS,
+        label="Ticket e-mail",
+        logger=logger,
+        now=now,
+        limit=SEND_BATCH,
+        skip_reason=_skip_reason,
+        # The Message-ID is recorded before the e-mail goes out, so that replies to it find
+        # their ticket even if the worker dies before it reports.
+        claim_fields=lambda notification: {"message_id": _message_id_of(notification)},
+    )
+
+
+def _skip_reason(notification: TicketNotification) -> str:
+    """Why a notification is no longer sent: its recipient turned ticket e-mails off (or the
+    account was removed or deactivated) after the event was recorded."""
+    user = notification.user
+    if user is None or not user.is_active or not user_wants(user, MailKind.TICKET_MAIL):
+        return "The recipient no longer receives ticket e-mails."
+    return ""
+
+
+def _message_id_of(notification: TicketNotification) -> str:
+    """The notification's Message-ID: the one recorded at its first claim, else a new one."""
+    return notification.message_id or notification_message_id(
+        ticket_id=notification.ticket_id,
+        mail_id=notification.pk,
+        user_id=notification.user_id or 0,
+    )
