@@ -58,8 +58,8 @@ CREATE UNLOGGED TABLE bench_rollup_scratch (
     package_name varchar(120), invoice_action varchar(16), included_hours numeric)
 """
 # What the rollup writes besides reading, as bare SQL from the scratch totals: the items, the
-# terms of every subscription and one audit row per batch of 2,000 subscriptions (rolled back,
-# with the foreign keys checked).
+# terms of every subscription with its hours and one audit row per batch of 2,000
+# subscriptions (rolled back, with the foreign keys checked).
 # Nothing per time entry: an entry is billed once its month is closed.
 WRITES_SQL = [
     """
@@ -80,9 +80,10 @@ WRITES_SQL = [
     """,
     """
     INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, fee,
-        hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, created_at)
+        hourly_rate, currency, billing_increment, billing_rounding, billing_minimum,
+        logged_hours, billed_hours, no_charge_hours, created_at)
     SELECT subscription_id, %(first)s, 'recurring', included_hours, fee, hourly_rate, currency,
-           '0.25', 'entry', 0, now()
+           '0.25', 'entry', 0, used_hours, used_hours, 0, now()
     FROM bench_rollup_scratch
     ON CONFLICT DO NOTHING
     """,

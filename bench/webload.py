@@ -123,7 +123,7 @@ def seed_client(
     from django.contrib.auth.models import User
     from django.db import connection, transaction
 
-    from billing.models import BillableItem
+    from billing.models import BillableItem, BilledTerms
     from customers.models import Client, ClientUser
     from packages.models import BillingMode, BillingPeriod, PeriodStatus, Subscription
     from supportbilling.periods import period_current, period_last_day
@@ -187,7 +187,7 @@ def seed_client(
             sub.pk: [t for t in tickets if t.subscription_id == sub.pk] for sub in subscriptions
         }
         closed_at = dt.datetime.now(dt.UTC)
-        entries, items = [], []
+        entries, items, terms = [], [], []
         for month in months:
             days = (period_last_day(month) - month).days
             for subscription in subscriptions:
@@ -206,6 +206,7 @@ def seed_client(
                         )
                     )
                 items += _month_items(subscription, month, month_hours, months)
+                terms += _month_terms(subscription, month, month_hours)
         for _ in range(ENTRIES_THIS_MONTH):
             subscription = rng.choice(subscriptions)
             entries.append(
@@ -220,6 +221,7 @@ def seed_client(
             )
         TimeEntry.objects.bulk_create(entries, batch_size=2000)
         BillableItem.objects.bulk_create(items, batch_size=2000)
+        BilledTerms.objects.bulk_create(terms, batch_size=2000)
         for month in months:
             BillingPeriod.objects.get_or_create(  # a closed month cannot change
                 month=month, defaults={"status": PeriodStatus.CLOSED, "closed_at": closed_at}
@@ -290,8 +292,7 @@ def _month_items(subscription, month: dt.date, month_hours: Decimal, months: lis
                 **common,
             )
         ]
-    fee = Money("500.00" if package.included_hours == 10 else "220.00", "EUR")
-    rate = Money("60.00" if package.included_hours == 10 else "65.00", "EUR")
+    fee, rate = _month_price(package)
     items = [
         BillableItem(
             kind=ItemKind.FEE,
@@ -316,6 +317,43 @@ def _month_items(subscription, month: dt.date, month_hours: Decimal, months: lis
             )
         )
     return items
+
+
+def _month_price(package):
+    """The EUR fee and hourly rate of Bench Gold (10 h) or Bench Silver."""
+    from djmoney.money import Money
+
+    gold = package.included_hours == 10
+    return (
+        Money("500.00" if gold else "220.00", "EUR"),
+        Money("60.00" if gold else "65.00", "EUR"),
+    )
+
+
+def _month_terms(subscription, month: dt.date, month_hours: Decimal):
+    """The terms the close stores for a recurring month, with its hours (to the quarter hour
+    per entry, so billed as logged); a bucket's are stored when it is bought."""
+
+    from billing.models import BilledTerms
+    from packages.models import BillingMode
+
+    package = subscription.package
+    if package.billing_mode != BillingMode.RECURRING:
+        return []
+    fee, rate = _month_price(package)
+    return [
+        BilledTerms(
+            subscription=subscription,
+            month=month,
+            billing_mode=BillingMode.RECURRING,
+            included_hours=package.included_hours,
+            fee=fee,
+            hourly_rate=rate,
+            logged_hours=month_hours,
+            billed_hours=month_hours,
+            no_charge_hours=Decimal(0),
+        )
+    ]
 
 
 # --- Server -------------------------------------------------------------------------------

@@ -372,6 +372,13 @@ class BilledTerms(models.Model):
     approved_hours = models.DecimalField(
         max_digits=8, decimal_places=2, default=Decimal("0"), db_default=Decimal("0")
     )
+    # The month's hours as the close billed them (recurring): chargeable as logged, billed
+    # under the policy, at no charge. The portal's history reads closed months from them
+    # instead of their time entries; empty for terms stored before they were kept, and for
+    # a bucket's terms, which serve all its months (docs/decisions.md).
+    logged_hours = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    billed_hours = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    no_charge_hours = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     # Annotations for mypy only, as on BillableItem.
     currency: str
     objects: ClassVar[models.Manager["BilledTerms"]]

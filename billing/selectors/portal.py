@@ -3,15 +3,18 @@ a client may choose. Each is scoped to one client and runs a fixed number of que
 whatever the number of subscriptions, entries or months."""
 
 import datetime as dt
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from django.db.models import (
     Case,
     Exists,
     OuterRef,
+    Q,
     QuerySet,
     Sum,
     Value,
@@ -44,7 +47,9 @@ from billing.selectors.statements import (
     policy_of,
     priced_subscriptions,
     statement_of_row,
+    statement_of_terms,
     stored_terms_of_row,
+    stored_usage,
     subscription_runs_in,
     ticket_month_hours,
     with_stored_terms,
@@ -60,6 +65,8 @@ from packages.models import (
 )
 from supportbilling.periods import (
     period_current,
+    period_last_day,
+    period_next,
     period_of,
     period_previous,
     periods_between,
@@ -196,6 +203,48 @@ def _included_in(
     return terms.included_hours if terms else subscription.hours_included
 
 
+def _entries_wanted(
+    subscriptions: list[Subscription],
+    closed_months: list[dt.date],
+    chart_range: list[dt.date],
+    terms_by_key: Mapping[tuple[int, dt.date | None], BilledTerms],
+) -> Q | None:
+    """The time entries the history must read, or None: all of a bucket's, and of a recurring
+    subscription those of the months whose hours are not stored with their terms (the open
+    months of the chart, months closed before the hours were kept), each run of consecutive
+    months one date range on the ``(subscription, work_date)`` index."""
+    wanted = []
+    closed = set(closed_months)
+    for subscription in subscriptions:
+        if subscription.package.billing_mode != BillingMode.RECURRING:
+            wanted.append(Q(subscription_id=subscription.pk))
+            continue
+        months = sorted(
+            {
+                month
+                for month in closed_months
+                if stored_usage(terms_by_key.get((subscription.pk, month))) is None
+            }
+            | {month for month in chart_range if month not in closed}
+        )
+        for first, last in _month_runs(months):
+            wanted.append(
+                Q(subscription_id=subscription.pk, work_date__range=(first, period_last_day(last)))
+            )
+    return reduce(operator.or_, wanted) if wanted else None
+
+
+def _month_runs(months: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted months as runs of consecutive months: [(first, last)]."""
+    runs: list[tuple[dt.date, dt.date]] = []
+    for month in months:
+        if runs and period_next(runs[-1][1]) == month:
+            runs[-1] = (runs[-1][0], month)
+        else:
+            runs.append((month, month))
+    return runs
+
+
 def client_history(
     *,
     client_id: int,
@@ -235,10 +284,6 @@ def client_history(
                 in_review[month] = until
     else:
         closed_months = list(closed.values_list("month", flat=True))
-    # Per subscription, month and ticket: the billing policy applies per ticket and month.
-    rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
-    for row in ticket_month_hours(TimeEntry.objects.filter(subscription_id__in=subscription_ids)):
-        rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
     for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
         "period", "kind", "pk"
@@ -263,6 +308,13 @@ def client_history(
         terms_by_key[(stored.subscription_id, month_key)] = stored
     current = period_current(now)
     chart_range = periods_between(_months_back(current, chart_months - 1), current)
+    # Per subscription, month and ticket (the billing policy applies per ticket and month),
+    # only where the close did not store the month's hours with its terms.
+    rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
+    entries_wanted = _entries_wanted(subscriptions, closed_months, chart_range, terms_by_key)
+    if entries_wanted is not None:
+        for row in ticket_month_hours(TimeEntry.objects.filter(entries_wanted)):
+            rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     histories = []
     for subscription in subscriptions:
         first = period_of(subscription.start_date)
@@ -272,25 +324,44 @@ def client_history(
 
         def usage_in(month: dt.date, subscription: Subscription = subscription) -> HoursUsage:
             terms = terms_by_key.get((subscription.pk, month))
+            stored_hours = stored_usage(terms)
+            if stored_hours is not None:
+                return stored_hours
             policy = policy_of(terms if terms is not None else subscription.package)
             return hours_usage(rows_by_key.get((subscription.pk, month), []), policy)
 
         for month in closed_months:
             month_items = items_by_key.get((subscription.pk, month), [])
             month_rows = rows_by_key.get((subscription.pk, month))
-            if not (first <= month <= last) and not month_items and not month_rows:
-                continue
-            if not is_recurring and not month_items and not month_rows:
-                continue
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
+            # Hours stored with the terms: the close billed the subscription in this month.
+            stored_hours = stored_usage(terms) if is_recurring else None
+            if (
+                stored_hours is None
+                and not month_items
+                and not month_rows
+                and not (is_recurring and first <= month <= last)
+            ):
+                continue
             month_draws = draws.get((subscription.pk, month), [])
-            statement = statement_of_row(
-                subscription,
-                used_hours=hours_usage(month_rows or [], None).logged,
-                terms=terms,
-                usage_rows=month_rows or [],
-                approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
-                block_hours=sum((draw.hours for draw in month_draws), ZERO_HOURS),
+            block_hours = sum((draw.hours for draw in month_draws), ZERO_HOURS)
+            statement = (
+                statement_of_terms(
+                    terms,
+                    used_hours=stored_hours.billed,
+                    logged_hours=stored_hours.logged,
+                    no_charge_hours=stored_hours.no_charge,
+                    block_hours=block_hours,
+                )
+                if stored_hours is not None and terms is not None
+                else statement_of_row(
+                    subscription,
+                    used_hours=hours_usage(month_rows or [], None).logged,
+                    terms=terms,
+                    usage_rows=month_rows or [],
+                    approved_hours=approved.get((subscription.pk, month), ZERO_HOURS),
+                    block_hours=block_hours,
+                )
             )
             rows.append(
                 HistoryRow(

@@ -90,6 +90,18 @@ class HoursUsage:
     no_charge: Decimal = ZERO_HOURS
 
 
+def stored_usage(terms: BilledTerms | None) -> HoursUsage | None:
+    """The month's hours as the close stored them with its terms, or None (no terms, terms
+    stored before the hours were kept, or a bucket's)."""
+    if terms is None or terms.billed_hours is None:
+        return None
+    return HoursUsage(
+        logged=terms.logged_hours or ZERO_HOURS,
+        billed=terms.billed_hours,
+        no_charge=terms.no_charge_hours or ZERO_HOURS,
+    )
+
+
 def _ticket_month_sums() -> dict[str, Coalesce]:
     """The sums of ``ticket_month_hours`` per group: the chargeable hours (``logged``), the
     hours at no charge, and for the 0.50 and 1.00 increments the chargeable entries each

@@ -144,9 +144,10 @@ def _items_insert(new_items: list[tuple[Mapping[str, Any], ItemDraft]], *, month
 
 
 def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
-    """Store the terms of every subscription of the batch, with items or without, so that
-    the month shows what was billed whatever the prices become (databases other than
-    PostgreSQL). Terms a batch stored before stay as they are (append-only)."""
+    """Store the terms of every subscription of the batch, with items or without, and its
+    hours of the month, so that the month shows what was billed whatever the prices become
+    (databases other than PostgreSQL). Terms a batch stored before stay as they are
+    (append-only)."""
     if not rows:
         return
     BilledTerms.objects.bulk_create(
@@ -163,6 +164,9 @@ def _terms_insert(rows: Sequence[Mapping[str, Any]], *, month: dt.date) -> None:
                 billing_minimum=row["billing_minimum"],
                 overage_policy=row["billed_overage_policy"],
                 approved_hours=row["approved_hours"],
+                logged_hours=row["logged_hours"],
+                billed_hours=row["used_hours"],
+                no_charge_hours=row["no_charge_hours"],
             )
             for row in rows
             if row["stored_terms"] is None
@@ -283,15 +287,16 @@ _BATCH_ITEMS_INSERT = (
     "ON CONFLICT DO NOTHING RETURNING subscription_id) "
     "SELECT COUNT(*), COUNT(DISTINCT subscription_id) FROM written"
 )
-# The terms of every subscription of the batch, with items or without; terms stored before
-# stay as they are (append-only).
+# The terms of every subscription of the batch, with items or without, and its hours of the
+# month (``used_hours`` are the billed hours by now); terms stored before stay as they are
+# (append-only).
 _BATCH_TERMS_INSERT = (
     "INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, "
     "fee, hourly_rate, currency, billing_increment, billing_rounding, billing_minimum, "
-    "overage_policy, approved_hours, created_at) "
+    "overage_policy, approved_hours, logged_hours, billed_hours, no_charge_hours, created_at) "
     "SELECT subscription_id, %(month)s, %(billing_mode)s, included_hours, fee, hourly_rate, "
     "currency, billing_increment, billing_rounding, billing_minimum, overage_policy, "
-    "approved_hours, %(written_at)s "
+    "approved_hours, logged_hours, used_hours, no_charge_hours, %(written_at)s "
     "FROM rollup_batch_rows WHERE stored_terms IS NULL "
     "ORDER BY subscription_id ON CONFLICT (subscription_id, month) DO NOTHING"
 )

@@ -69,8 +69,14 @@ def test_the_set_based_batch_writes_what_the_rule_computes_row_by_row():
                             entry=entry, actor=operator, no_charge=True, reason="goodwill"
                         )
     expected = {}
+    expected_hours = {}
     for first_id, last_id in rollup_batches(month=OCTOBER, batch_size=3):
         for row in rollup_rows(month=OCTOBER, first_id=first_id, last_id=last_id):
+            expected_hours[row["pk"]] = (
+                row["logged_hours"],
+                row["used_hours"],
+                row["no_charge_hours"],
+            )
             for draft in rollup_row_drafts(row=row, month=OCTOBER):
                 expected[(row["pk"], draft.kind)] = (
                     draft.quantity,
@@ -96,3 +102,24 @@ def test_the_set_based_batch_writes_what_the_rule_computes_row_by_row():
             package.billing_rounding,
             package.billing_minimum,
         )
+        # The month's hours, stored with the terms for the portal's history: as the rule
+        # computes them row by row.
+        assert (
+            terms.logged_hours,
+            terms.billed_hours,
+            terms.no_charge_hours,
+        ) == expected_hours[subscription.pk]
+    # 6.50 h chargeable and 0.75 h at no charge; to the quarter hour per entry, as logged.
+    first = BilledTerms.objects.get(subscription=subscriptions[0], month=OCTOBER)
+    assert (first.logged_hours, first.billed_hours, first.no_charge_hours) == (
+        D("6.50"),
+        D("6.50"),
+        D("0.75"),
+    )
+    # Per ticket and month to the whole hour, 0.50 h at least: 2 + 2 + 4 h billed.
+    third = BilledTerms.objects.get(subscription=subscriptions[4], month=OCTOBER)
+    assert (third.logged_hours, third.billed_hours, third.no_charge_hours) == (
+        D("6.50"),
+        D("8.00"),
+        D("0.75"),
+    )

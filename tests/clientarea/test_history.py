@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing.models import BillableItem, ItemStatus
+from billing.models import BillableItem, BilledTerms, ItemStatus
 from billing.selectors.portal import client_history
 from billing.services.rollup import period_close
 from packages.models import BillingMode, BillingPeriod
@@ -226,3 +226,45 @@ def test_history_reads_the_stored_terms_in_one_query(portal_user, django_assert_
         histories = client_history(client_id=portal_user.client.pk)
     assert [len(history.rows) for history in histories] == [1, 1]
     assert {row.statement.terms for h in histories for row in h.rows} == {"billed"}
+
+
+def test_closed_months_show_the_hours_stored_by_the_close_else_their_entries(
+    signed_in, portal_user
+):
+    # given a 10 h package since June; June's terms were stored before the close kept the
+    # month's hours (2 h logged then), July's with the hours the close billed: 5.00 h logged,
+    # 6.00 h billed under the policy, 0.50 h at no charge (its entries are not read again)
+    june, july = dt.date(2026, 6, 1), dt.date(2026, 7, 1)
+    gold = SubscriptionFactory(
+        client=portal_user.client,
+        start_date=june,
+        package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
+    )
+    log(gold, "2.00", dt.date(2026, 6, 10))
+    for month, hours in ((june, None), (july, ("5.00", "6.00", "0.50"))):
+        BillingPeriod.objects.update_or_create(
+            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
+        )
+        logged, billed, no_charge = (Decimal(value) for value in hours) if hours else (None,) * 3
+        BilledTerms.objects.create(
+            subscription=gold,
+            month=month,
+            billing_mode=BillingMode.RECURRING,
+            included_hours=Decimal("10"),
+            fee=Money("500.00", "EUR"),
+            hourly_rate=Money("60.00", "EUR"),
+            logged_hours=logged,
+            billed_hours=billed,
+            no_charge_hours=no_charge,
+        )
+    # when the client opens the history
+    html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+    table = html.split("<table")[1]
+    # then July shows the stored hours, June those of its entries
+    shown = figures(table)
+    assert shown["used"][-2:] == ["6.00 h", "2.00 h"]
+    assert shown["hours-label"] == ["(5.00 h logged, 6.00 h billed, 0.50 h no charge)"]
+    chart = {
+        point.month: point.used_hours for point in client_history(client_id=gold.client_id)[0].chart
+    }
+    assert (chart[june], chart[july]) == (Decimal("2.00"), Decimal("6.00"))
