@@ -1,6 +1,8 @@
 """The OpenAPI schema validates, and a bounded fuzz run generated from it (schemathesis, in
 process against the WSGI app) finds no server error and no response that breaks the schema."""
 
+import json
+
 import pytest
 import schemathesis
 from django.core.management import call_command
@@ -8,12 +10,14 @@ from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from api.views import SchemaView
 from billing.models import Dispute, ExportJob
 
 EXAMPLES = 12  # per operation and mode: about a minute for the whole API
@@ -27,6 +31,28 @@ def test_schema_validates_without_warnings(tmp_path):
 def test_schema_and_docs_are_served(client):
     assert client.get("/api/schema/").status_code == 200
     assert client.get("/api/docs/").status_code == 200
+
+
+def test_the_served_schema_is_generated_once_and_is_the_whole_schema(client, monkeypatch):
+    generated = []
+    generate = SchemaGenerator.get_schema
+
+    def counted(self, *args, **kwargs):
+        generated.append(self)
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counted)
+    monkeypatch.setattr(SchemaView, "_schemas", {})
+    # when the schema is asked for in YAML, then twice in JSON, then in German
+    yaml_answer = client.get("/api/schema/")
+    json_answers = [client.get("/api/schema/?format=json") for _ in range(2)]
+    client.get("/api/schema/?lang=de")
+    # then each language was generated once, and every answer states the whole schema
+    assert len(generated) == 2
+    assert yaml_answer["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert "/api/v1/billable-items/export/:" in yaml_answer.content.decode()
+    fresh = OpenApiJsonRenderer().render(generate(SchemaGenerator(), request=None, public=True))
+    assert [answer.json() for answer in json_answers] == [json.loads(fresh)] * 2
 
 
 @pytest.fixture
