@@ -39,7 +39,7 @@ from billing.models import (
     UsageAlert,
     UsageAlertDelivery,
 )
-from billing.selectors.finance import billable_item_totals
+from billing.selectors.finance import billable_item_totals, item_periods
 from billing.services.items import (
     ItemsStatusChange,
     adjustment_create,
@@ -107,10 +107,7 @@ class PeriodListFilter(admin.SimpleListFilter):
     parameter_name = "period"
 
     def lookups(self, request, model_admin):
-        months = (
-            BillableItem.objects.order_by("-period").values_list("period", flat=True).distinct()
-        )
-        return [(period_label(month), period_label(month)) for month in months]
+        return [(period_label(month), period_label(month)) for month in item_periods()]
 
     def queryset(self, request, queryset):
         if not self.value():

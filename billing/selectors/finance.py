@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     Min,
@@ -92,6 +93,31 @@ def _currency_totals(
     )
     for row in rows:
         yield {**row, "total": money_round(row["total"] or Decimal("0"), row["currency"])}
+
+
+# The months that have items, newest first, one probe of the (period, status) index per month
+# instead of reading every item (PostgreSQL has no skip scan; SQLite runs the same SQL).
+_ITEM_PERIODS = """
+WITH RECURSIVE periods (period) AS (
+    SELECT MAX(period) FROM billing_billableitem
+    UNION ALL
+    SELECT (SELECT MAX(i.period) FROM billing_billableitem i WHERE i.period < p.period)
+    FROM periods p WHERE p.period IS NOT NULL
+)
+SELECT period FROM periods WHERE period IS NOT NULL
+"""
+
+
+def item_periods() -> list[dt.date]:
+    """Every month with a billable item, newest first (the item list's period filter)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ITEM_PERIODS)
+        return [_as_date(period) for (period,) in cursor.fetchall()]
+
+
+def _as_date(value: dt.date | str) -> dt.date:
+    # SQLite gives MAX() of a date column back as text.
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def billable_item_totals(*, items: QuerySet[BillableItem]) -> list[dict[str, Any]]:

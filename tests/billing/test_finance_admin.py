@@ -75,6 +75,26 @@ def test_changelist_totals_per_currency_of_the_filtered_rows(finance, items):
     assert list(response.context["cl"].queryset) == [items["overtime"]]
 
 
+def test_the_period_filter_lists_each_month_with_items_once_newest_first(finance, items, world):
+    # given October's items, and an adjustment in August and in December
+    for month in (dt.date(2026, 8, 1), dt.date(2026, 12, 1)):
+        BillableItemFactory(subscription=None, client=world.acme, kind="adjustment", period=month)
+    # when finance opens the item list
+    response = finance.get(CHANGELIST)
+    # then the period filter offers those three months, newest first
+    period_filter = next(
+        spec for spec in response.context["cl"].filter_specs if spec.title == "period"
+    )
+    assert [choice for choice, _ in period_filter.lookup_choices] == [
+        "2026-12",
+        "2026-10",
+        "2026-08",
+    ]
+    # and choosing one lists its items
+    august = finance.get(CHANGELIST + "?period=2026-08")
+    assert august.context["cl"].result_count == 1
+
+
 @pytest.mark.parametrize("query", ["status=pending", "kind=fee", "client__id__exact={acme}"])
 def test_changelist_filters(finance, items, world, query):
     response = finance.get(CHANGELIST + "?" + query.format(acme=world.acme.pk))
