@@ -7,6 +7,7 @@ place. A client user's querysets are cut to their own client, so anything else i
 import datetime as dt
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
@@ -751,22 +752,27 @@ class TokenView(APIView):
 
 
 class SchemaView(SpectacularAPIView):
-    """``/api/schema/``: drf-spectacular's view, generating the schema once per process and
-    API version and language; it depends only on the code, which a deploy restarts
-    (docs/performance.md, "The API schema")."""
+    """``/api/schema/``: drf-spectacular's view, generating the schema in the site's language
+    (``LANGUAGE_CODE``) once per process; it depends only on the code, which a deploy
+    restarts (docs/performance.md, "The API schema"). Another ``?lang=`` or a ``?version=`` is
+    generated for its request only, so that no query string can grow what is kept."""
 
-    _schemas: ClassVar[dict[tuple[str | None, str | None], dict[str, Any]]] = {}
+    _schemas: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def _get_schema_response(self, request: Any) -> Response:
         version = self.api_version or request.version or self._get_version_parameter(request)
-        key = (version, translation.get_language())
-        if key not in self._schemas:
+        language = translation.get_language()
+        keep = version is None and language == settings.LANGUAGE_CODE
+        schema = self._schemas.get(language) if keep else None
+        if schema is None:
             generator = self.generator_class(
                 urlconf=self.urlconf, api_version=version, patterns=self.patterns
             )
-            self._schemas[key] = generator.get_schema(request=request, public=self.serve_public)
+            schema = generator.get_schema(request=request, public=self.serve_public)
+            if keep:
+                self._schemas[language] = schema
         return Response(
-            data=self._schemas[key],
+            data=schema,
             headers={
                 "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'
             },

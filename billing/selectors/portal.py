@@ -203,6 +203,12 @@ def _included_in(
     return terms.included_hours if terms else subscription.hours_included
 
 
+# More date ranges than this (a client with hundreds of subscriptions and months closed
+# before the hours were stored) read all their entries instead: SQLite refuses a condition
+# of about 1,000 ORs.
+_ENTRY_RANGES_MAX = 200
+
+
 def _entries_wanted(
     subscriptions: list[Subscription],
     closed_months: list[dt.date],
@@ -231,6 +237,9 @@ def _entries_wanted(
             wanted.append(
                 Q(subscription_id=subscription.pk, work_date__range=(first, period_last_day(last)))
             )
+    if len(wanted) > _ENTRY_RANGES_MAX:
+        # Every entry of the subscriptions rather than a query too long for SQLite.
+        return Q(subscription_id__in=[subscription.pk for subscription in subscriptions])
     return reduce(operator.or_, wanted) if wanted else None
 
 
@@ -334,14 +343,13 @@ def client_history(
             month_items = items_by_key.get((subscription.pk, month), [])
             month_rows = rows_by_key.get((subscription.pk, month))
             terms = terms_by_key.get((subscription.pk, month if is_recurring else None))
-            # Hours stored with the terms: the close billed the subscription in this month.
+            # The month's hours as the close stored them with its terms, else from its rows.
             stored_hours = stored_usage(terms) if is_recurring else None
-            if (
-                stored_hours is None
-                and not month_items
-                and not month_rows
-                and not (is_recurring and first <= month <= last)
-            ):
+            worked = bool(month_rows) or (
+                stored_hours is not None and stored_hours.logged + stored_hours.no_charge > 0
+            )
+            # Outside the months it ran, a month shows only when it has items or time.
+            if not month_items and not worked and not (is_recurring and first <= month <= last):
                 continue
             month_draws = draws.get((subscription.pk, month), [])
             block_hours = sum((draw.hours for draw in month_draws), ZERO_HOURS)

@@ -7,6 +7,7 @@ import pytest
 from djmoney.money import Money
 
 from billing.models import BillableItem, BilledTerms, ItemStatus
+from billing.selectors import portal as portal_selectors
 from billing.selectors.portal import client_history
 from billing.services.rollup import period_close
 from packages.models import BillingMode, BillingPeriod
@@ -234,14 +235,16 @@ def test_closed_months_show_the_hours_stored_by_the_close_else_their_entries(
     # given a 10 h package since June; June's terms were stored before the close kept the
     # month's hours (2 h logged then), July's with the hours the close billed: 5.00 h logged,
     # 6.00 h billed under the policy, 0.50 h at no charge (its entries are not read again)
-    june, july = dt.date(2026, 6, 1), dt.date(2026, 7, 1)
+    may, june, july = dt.date(2026, 5, 1), dt.date(2026, 6, 1), dt.date(2026, 7, 1)
     gold = SubscriptionFactory(
         client=portal_user.client,
         start_date=june,
         package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
     )
     log(gold, "2.00", dt.date(2026, 6, 10))
-    for month, hours in ((june, None), (july, ("5.00", "6.00", "0.50"))):
+    # (and May's, before it started, with no time: a month it did not run)
+    months = ((may, ("0", "0", "0")), (june, None), (july, ("5.00", "6.00", "0.50")))
+    for month, hours in months:
         BillingPeriod.objects.update_or_create(
             month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
         )
@@ -263,8 +266,21 @@ def test_closed_months_show_the_hours_stored_by_the_close_else_their_entries(
     # then July shows the stored hours, June those of its entries
     shown = figures(table)
     assert shown["used"][-2:] == ["6.00 h", "2.00 h"]
+    assert 'data-month="2026-05"' not in table
     assert shown["hours-label"] == ["(5.00 h logged, 6.00 h billed, 0.50 h no charge)"]
     chart = {
         point.month: point.used_hours for point in client_history(client_id=gold.client_id)[0].chart
     }
     assert (chart[june], chart[july]) == (Decimal("2.00"), Decimal("6.00"))
+
+
+def test_many_ranges_of_entries_read_all_entries_and_show_the_same(signed_in, gold, monkeypatch):
+    # given the history of a client whose entry ranges are more than a query takes
+    def shown() -> str:
+        return section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+
+    expected = shown()
+    monkeypatch.setattr(portal_selectors, "_ENTRY_RANGES_MAX", 0)
+    # then it reads all of their entries and shows the same
+    assert shown() == expected
+    assert 'data-month="2026-09"' in expected
