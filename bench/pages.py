@@ -13,7 +13,8 @@ for ``--seconds`` each:
 2. the floor: ``/me.json``, the smallest signed-in page of the portal (session, user, client);
 3. the portal's dashboard, signed in as the client user;
 4. the admin's ticket page of the ticket with 50 messages and 100 entries, as the operator;
-5. one save: logging 0.25 h on a ticket through the admin's "Save time" (302 expected).
+5. the portal's history (24 closed months of its 3 subscriptions), signed in as the client;
+6. one save: logging 0.25 h on a ticket through the admin's "Save time" (302 expected).
 
 With ``--dashboard-scaling`` it also seeds two variants of the portal's client, one with 10
 more Gold subscriptions (13) and one with 6 closed months instead of 24, measures their
@@ -148,6 +149,7 @@ def main() -> None:
     machine = webload.machine()
     print(machine)
     floor_path, home = reverse("clientarea:me"), reverse("clientarea:home")
+    history = reverse("clientarea:history")
     ticket_page = reverse("admin:tickets_ticket_change", args=[busy])
     log = reverse("admin:tickets_ticket_log", args=[save])
     common = {"concurrency": args.concurrency, "seconds": args.seconds}
@@ -160,10 +162,11 @@ def main() -> None:
             "floor": _bytes(base, floor_path, client, webload.CLIENT_NAME),
             "dashboard": _bytes(base, home, client, "Bench Gold"),
             "ticket_page": _bytes(base, ticket_page, operator, webload.BUSY_SUBJECT),
+            "history": _bytes(base, history, client, "Bench Gold"),
             "save": 0,  # the redirect back to the ticket
         }
         # Warm up every worker (imports, connections, template caches) before measuring.
-        for path, cookies in ((home, client), (ticket_page, operator)):
+        for path, cookies in ((home, client), (ticket_page, operator), (history, client)):
             webload.measure("warm-up", base, path, cookies=cookies, seconds=2)
         results = {
             "healthz": webload.measure("trivial view GET /healthz/", base, "/healthz/", **common),
@@ -178,6 +181,13 @@ def main() -> None:
                 base,
                 ticket_page,
                 cookies=operator,
+                **common,
+            ),
+            "history": webload.measure(
+                f"portal history GET {history} (24 closed months)",
+                base,
+                history,
+                cookies=client,
                 **common,
             ),
         }
@@ -215,6 +225,7 @@ def main() -> None:
         "dashboard_over_signed_in": rows["dashboard"]["over_signed_in"],
         "ticket_page_over_signed_in": rows["ticket_page"]["over_signed_in"],
         "save_over_signed_in": rows["save"]["over_signed_in"],
+        "history_over_signed_in": rows["history"]["over_signed_in"],
         "healthz_over_signed_in": rows["healthz"]["over_signed_in"],
         "dashboard_p99_ms": rows["dashboard"]["p99_ms"],
         "saves_ok": saves_ok,

@@ -217,6 +217,10 @@ def me(request: HttpRequest, client: Client) -> JsonResponse:
     )
 
 
+# Closed months per package on the History page (docs/decisions.md, "Portal history").
+HISTORY_MONTHS = 12
+
+
 # --- Dashboard and cost calculator --------------------------------------------------------------
 
 
@@ -513,13 +517,15 @@ def subscription_estimate(request: HttpRequest, client: Client, pk: int) -> Json
 @require_GET
 @client_portal
 def history(request: HttpRequest, client: Client) -> HttpResponse:
-    histories = client_history(client_id=client.pk)
+    # The newest closed months of every package; each package's page lists all of them.
+    histories = client_history(client_id=client.pk, months=HISTORY_MONTHS)
     return render(
         request,
         "clientarea/history.html",
         {
             "client": client,
             "histories": histories,
+            "months_shown": HISTORY_MONTHS,
             "decisions": _decisions_of(histories),
             "statement_months": client_statement_months(client_id=client.pk),
         },

@@ -193,6 +193,8 @@ class SubscriptionHistory:
     subscription: Subscription
     rows: list[HistoryRow]  # closed months, newest first
     chart: list[ChartPoint]  # the last 12 months it ran, oldest first (recurring only)
+    # Closed months older than those shown (``client_history(months=...)``) when it ran then.
+    earlier_months: bool = False
 
 
 def _included_in(
@@ -214,13 +216,14 @@ def _entries_wanted(
     closed_months: list[dt.date],
     chart_range: list[dt.date],
     terms_by_key: Mapping[tuple[int, dt.date | None], BilledTerms],
+    *,
+    closed: set[dt.date],
 ) -> Q | None:
     """The time entries the history must read, or None: all of a bucket's, and of a recurring
     subscription those of the months whose hours are not stored with their terms (the open
     months of the chart, months closed before the hours were kept), each run of consecutive
     months one date range on the ``(subscription, work_date)`` index."""
     wanted = []
-    closed = set(closed_months)
     for subscription in subscriptions:
         if subscription.package.billing_mode != BillingMode.RECURRING:
             wanted.append(Q(subscription_id=subscription.pk))
@@ -260,13 +263,15 @@ def client_history(
     subscription_id: int | None = None,
     now: dt.datetime | None = None,
     chart_months: int = 12,
+    months: int | None = None,
 ) -> list[SubscriptionHistory]:
     """Per subscription of the client: one row per closed month it was billed in, with the
     statement (with the terms stored when the month was billed; the current ones only for a
     month closed before terms were stored) and its billable items, and the hours used
     against the hours included over the months it ran of the last ``chart_months``. Seven
     queries in all (the approvals of extra hours one of them, the top-up blocks' draws
-    another)."""
+    another). ``months``: only the newest that many closed months, whose data alone is read,
+    so that the cost does not grow with the years of history; None: all of them."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -293,35 +298,51 @@ def client_history(
                 in_review[month] = until
     else:
         closed_months = list(closed.values_list("month", flat=True))
+    all_closed_months = closed_months
+    current = period_current(now)
+    chart_range = periods_between(_months_back(current, chart_months - 1), current)
+    # The first month whose data is read: the oldest shown, or the chart's first.
+    since: dt.date | None = None
+    if months is not None:
+        closed_months = closed_months[:months]
+        since = min([*closed_months[-1:], chart_range[0]])
+    in_months = Q() if since is None else Q(month__gte=since)
     items_by_key: dict[tuple[int | None, dt.date], list[BillableItem]] = {}
-    for item in BillableItem.objects.filter(subscription_id__in=subscription_ids).order_by(
-        "period", "kind", "pk"
-    ):
+    items = BillableItem.objects.filter(subscription_id__in=subscription_ids)
+    if since is not None:
+        items = items.filter(period__gte=since)
+    for item in items.order_by("period", "kind", "pk"):
         items_by_key.setdefault((item.subscription_id, item.period), []).append(item)
     approved: dict[tuple[int, dt.date], Decimal] = {
         (row["subscription_id"], row["month"]): row["total"]
-        for row in OverageApproval.objects.filter(subscription_id__in=subscription_ids)
+        for row in OverageApproval.objects.filter(in_months, subscription_id__in=subscription_ids)
         .order_by()
         .values("subscription_id", "month")
         .annotate(total=Sum("hours"))
     }
     draws: dict[tuple[int, dt.date], list[Any]] = {}
-    for draw in BlockDraw.objects.filter(subscription_id__in=subscription_ids).select_related(
-        "block"
-    ):
+    for draw in BlockDraw.objects.filter(
+        in_months, subscription_id__in=subscription_ids
+    ).select_related("block"):
         draws.setdefault((draw.subscription_id, draw.month), []).append(draw)
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
-    for stored in BilledTerms.objects.filter(subscription_id__in=subscription_ids):
+    terms = BilledTerms.objects.filter(subscription_id__in=subscription_ids)
+    if since is not None:
+        terms = terms.filter(Q(month__gte=since) | Q(billing_mode=BillingMode.ONE_TIME))
+    for stored in terms:
         # A bucket's terms serve every month of it.
         month_key = None if stored.billing_mode == BillingMode.ONE_TIME else stored.month
         terms_by_key[(stored.subscription_id, month_key)] = stored
-    current = period_current(now)
-    chart_range = periods_between(_months_back(current, chart_months - 1), current)
     # Per subscription, month and ticket (the billing policy applies per ticket and month),
     # only where the close did not store the month's hours with its terms.
     rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
-    entries_wanted = _entries_wanted(subscriptions, closed_months, chart_range, terms_by_key)
+    entries_wanted = _entries_wanted(
+        subscriptions, closed_months, chart_range, terms_by_key, closed=set(all_closed_months)
+    )
+    earlier = all_closed_months[len(closed_months) :]  # newest first, not shown
     if entries_wanted is not None:
+        if since is not None:
+            entries_wanted &= Q(work_date__gte=since)
         for row in ticket_month_hours(TimeEntry.objects.filter(entries_wanted)):
             rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     histories = []
@@ -395,7 +416,14 @@ def client_history(
             if is_recurring
             else []
         )
-        histories.append(SubscriptionHistory(subscription=subscription, rows=rows, chart=chart))
+        histories.append(
+            SubscriptionHistory(
+                subscription=subscription,
+                rows=rows,
+                chart=chart,
+                earlier_months=bool(earlier) and earlier[0] >= first,
+            )
+        )
     return histories
 
 

@@ -284,3 +284,47 @@ def test_many_ranges_of_entries_read_all_entries_and_show_the_same(signed_in, go
     # then it reads all of their entries and shows the same
     assert shown() == expected
     assert 'data-month="2026-09"' in expected
+
+
+def test_the_history_shows_the_last_12_closed_months_and_links_to_all_of_them(
+    signed_in, portal_user
+):
+    # given a package that ran through 14 closed months, 1 h logged in each, all billed
+    months = [dt.date(2025 + (7 + n) // 12, (7 + n) % 12 + 1, 1) for n in range(14)]
+    gold = SubscriptionFactory(
+        client=portal_user.client,
+        start_date=months[0],
+        package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
+    )
+    for month in months:
+        BillingPeriod.objects.update_or_create(
+            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
+        )
+        BilledTerms.objects.create(
+            subscription=gold,
+            month=month,
+            billing_mode=BillingMode.RECURRING,
+            included_hours=Decimal("10"),
+            fee=Money("500.00", "EUR"),
+            hourly_rate=Money("60.00", "EUR"),
+            logged_hours=Decimal("1"),
+            billed_hours=Decimal("1"),
+            no_charge_hours=Decimal("0"),
+        )
+    assert (months[0], months[-1]) == (dt.date(2025, 8, 1), dt.date(2026, 9, 1))
+    # when the client opens the history
+    html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+    # then the newest 12 months are listed, with a link to all of them
+    shown = [f'data-month="{month:%Y-%m}"' in html for month in months]
+    assert shown == [False, False] + [True] * 12
+    assert f'href="/subscriptions/{gold.pk}/" data-link="earlier-months"' in html
+    # and the package's own page lists all 14, without that link
+    page = signed_in.get(f"/subscriptions/{gold.pk}/").content.decode()
+    assert all(f'data-month="{month:%Y-%m}"' in page for month in months)
+    assert 'data-link="earlier-months"' not in page
+
+
+def test_a_package_with_no_more_than_12_closed_months_has_no_link_to_earlier_ones(signed_in, gold):
+    html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+    assert 'data-month="2026-08"' in html
+    assert 'data-link="earlier-months"' not in html
