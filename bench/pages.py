@@ -184,7 +184,7 @@ def main() -> None:
                 **common,
             ),
             "history": webload.measure(
-                f"portal history GET {history} (24 closed months)",
+                f"portal history GET {history}",
                 base,
                 history,
                 cookies=client,
