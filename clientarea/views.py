@@ -72,6 +72,7 @@ from billing.selectors.portal_tickets import (
 )
 from billing.selectors.statements import ZERO_HOURS
 from billing.services.disputes import DisputeTargetNotFound, dispute_open
+from clientarea.charts import FRAGMENTS_CACHE
 from clientarea.forms import (
     DisputeForm,
     ExtraHoursForm,
@@ -407,7 +408,6 @@ def overage_cap_view(request: HttpRequest, client: Client, pk: int) -> HttpRespo
 
 # Cards rendered in the last hour, in the process's memory (settings.CACHES; docs/decisions.md,
 # "Dashboard speed").
-FRAGMENTS_CACHE = "fragments"
 DASHBOARD_CARD_SECONDS = 3600
 
 

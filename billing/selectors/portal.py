@@ -326,10 +326,10 @@ def client_history(
     ).select_related("block"):
         draws.setdefault((draw.subscription_id, draw.month), []).append(draw)
     terms_by_key: dict[tuple[int, dt.date | None], BilledTerms] = {}
-    terms = BilledTerms.objects.filter(subscription_id__in=subscription_ids)
+    all_terms = BilledTerms.objects.filter(subscription_id__in=subscription_ids)
     if since is not None:
-        terms = terms.filter(Q(month__gte=since) | Q(billing_mode=BillingMode.ONE_TIME))
-    for stored in terms:
+        all_terms = all_terms.filter(Q(month__gte=since) | Q(billing_mode=BillingMode.ONE_TIME))
+    for stored in all_terms:
         # A bucket's terms serve every month of it.
         month_key = None if stored.billing_mode == BillingMode.ONE_TIME else stored.month
         terms_by_key[(stored.subscription_id, month_key)] = stored

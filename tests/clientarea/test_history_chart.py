@@ -6,9 +6,10 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.core.cache import caches
 
 from billing.services.rollup import period_close
-from clientarea.charts import axis_ticks
+from clientarea.charts import FRAGMENTS_CACHE, axis_ticks
 from tests.clientarea.conftest import SEPTEMBER
 from tests.factories import (
     SubscriptionFactory,
@@ -100,3 +101,27 @@ def test_the_legend_says_what_a_red_bar_means(signed_in, busy):
     legend = chart[chart.index("<figcaption") :]
     assert 'class="key key-over"' in legend
     assert "more than included" in legend and "overtime" in legend
+
+
+def drawn(client, subscription) -> bool:
+    """Whether the view drew the chart (its template rendered) rather than reuse it."""
+    response = client.get(f"/subscriptions/{subscription.pk}/")
+    return "clientarea/_usage_chart.svg" in [template.name for template in response.templates]
+
+
+def test_time_logged_in_the_open_month_shows_on_the_next_view_of_the_chart(signed_in, busy):
+    caches[FRAGMENTS_CACHE].clear()
+    # given the chart was drawn once, and kept: the next view of the same figures reuses it
+    assert 'data-month="2026-10" data-used="9.50"' in chart_of(signed_in, busy)
+    assert not drawn(signed_in, busy)
+    # when 2 more hours are logged in October
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=busy),
+        hours=Decimal("2.00"),
+        work_date=dt.date(2026, 10, 5),
+    )
+    # then the next view draws October's bar with them, and over the included hours
+    assert drawn(signed_in, busy)
+    chart = chart_of(signed_in, busy)
+    assert 'data-month="2026-10" data-used="11.50"' in chart
+    assert '<g class="month over" data-month="2026-10"' in chart
