@@ -213,28 +213,23 @@ _ENTRY_RANGES_MAX = 200
 
 def _entries_wanted(
     subscriptions: list[Subscription],
-    closed_months: list[dt.date],
-    chart_range: list[dt.date],
+    shown_months: set[dt.date],
     terms_by_key: Mapping[tuple[int, dt.date | None], BilledTerms],
-    *,
-    closed: set[dt.date],
 ) -> Q | None:
-    """The time entries the history must read, or None: all of a bucket's, and of a recurring
-    subscription those of the months whose hours are not stored with their terms (the open
-    months of the chart, months closed before the hours were kept), each run of consecutive
-    months one date range on the ``(subscription, work_date)`` index."""
+    """The time entries the history must read for ``shown_months`` (its rows' and its chart's),
+    or None: all of a bucket's, and of a recurring subscription those of the months whose
+    hours are not stored with their terms (open months, months closed before the hours were
+    kept), each run of consecutive months one date range on the ``(subscription,
+    work_date)`` index."""
     wanted = []
     for subscription in subscriptions:
         if subscription.package.billing_mode != BillingMode.RECURRING:
             wanted.append(Q(subscription_id=subscription.pk))
             continue
         months = sorted(
-            {
-                month
-                for month in closed_months
-                if stored_usage(terms_by_key.get((subscription.pk, month))) is None
-            }
-            | {month for month in chart_range if month not in closed}
+            month
+            for month in shown_months
+            if stored_usage(terms_by_key.get((subscription.pk, month))) is None
         )
         for first, last in _month_runs(months):
             wanted.append(
@@ -271,7 +266,8 @@ def client_history(
     against the hours included over the months it ran of the last ``chart_months``. Seven
     queries in all (the approvals of extra hours one of them, the top-up blocks' draws
     another). ``months``: only the newest that many closed months, whose data alone is read,
-    so that the cost does not grow with the years of history; None: all of them."""
+    so that the cost does not grow with the years of history (one query more when there are
+    older ones: whose items they hold); None: all of them."""
     subscriptions = list(
         priced_subscriptions(client_id=client_id).order_by(
             "-package__billing_mode", "start_date", "pk"
@@ -336,10 +332,19 @@ def client_history(
     # Per subscription, month and ticket (the billing policy applies per ticket and month),
     # only where the close did not store the month's hours with its terms.
     rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
-    entries_wanted = _entries_wanted(
-        subscriptions, closed_months, chart_range, terms_by_key, closed=set(all_closed_months)
+    entries_wanted = _entries_wanted(subscriptions, {*closed_months, *chart_range}, terms_by_key)
+    # The closed months not shown, and the subscriptions that have items in them (an
+    # adjustment may be dated outside the months a subscription ran).
+    earlier = all_closed_months[len(closed_months) :]
+    items_earlier = (
+        set(
+            BillableItem.objects.filter(subscription_id__in=subscription_ids, period__in=earlier)
+            .values_list("subscription_id", flat=True)
+            .distinct()
+        )
+        if earlier
+        else set()
     )
-    earlier = all_closed_months[len(closed_months) :]  # newest first, not shown
     if entries_wanted is not None:
         if since is not None:
             entries_wanted &= Q(work_date__gte=since)
@@ -421,7 +426,8 @@ def client_history(
                 subscription=subscription,
                 rows=rows,
                 chart=chart,
-                earlier_months=bool(earlier) and earlier[0] >= first,
+                earlier_months=subscription.pk in items_earlier
+                or any(first <= month <= last for month in earlier),
             )
         )
     return histories

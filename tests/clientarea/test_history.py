@@ -328,3 +328,75 @@ def test_a_package_with_no_more_than_12_closed_months_has_no_link_to_earlier_one
     html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
     assert 'data-month="2026-08"' in html
     assert 'data-link="earlier-months"' not in html
+
+
+def _closed_months(first: dt.date, count: int) -> list[dt.date]:
+    """``count`` months from ``first``, each closed."""
+    months = [
+        dt.date(first.year + (first.month - 1 + n) // 12, (first.month - 1 + n) % 12 + 1, 1)
+        for n in range(count)
+    ]
+    for month in months:
+        BillingPeriod.objects.update_or_create(
+            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
+        )
+    return months
+
+
+def test_a_credit_dated_before_the_package_started_is_reached_from_the_history(
+    signed_in, portal_user
+):
+    # given 2025-01 to 2026-09 closed, a package started in 2026-01, and a credit finance
+    # dated 2025-03 on it (an adjustment may be dated in any month)
+    _closed_months(dt.date(2025, 1, 1), 21)
+    gold = SubscriptionFactory(client=portal_user.client, start_date=dt.date(2026, 1, 1))
+    BillableItem.objects.create(
+        client=portal_user.client,
+        subscription=gold,
+        period=dt.date(2025, 3, 1),
+        kind="adjustment",
+        description="Goodwill credit",
+        unit="quantity",
+        quantity=Decimal("1"),
+        unit_price=Money("-40.00", "EUR"),
+        amount=Money("-40.00", "EUR"),
+    )
+    # when the client opens the history, which lists the newest 12 closed months
+    html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
+    # then the credit's month is not among them, but the link to all months is there
+    assert 'data-month="2025-03"' not in html
+    assert 'data-link="earlier-months"' in html
+    page = signed_in.get(f"/subscriptions/{gold.pk}/").content.decode()
+    assert 'data-month="2025-03"' in page
+
+
+def test_a_package_that_ended_before_the_newest_12_closed_months_says_so_and_links_to_them(
+    signed_in, portal_user
+):
+    # given a package that ran from 2024-11 to 2025-02, all of 2024-11 to 2026-09 closed
+    months = _closed_months(dt.date(2024, 11, 1), 23)
+    old = SubscriptionFactory(
+        client=portal_user.client, start_date=months[0], end_date=dt.date(2025, 2, 28)
+    )
+    # when the client opens the history
+    html = section(signed_in.get("/history/").content.decode(), f"history-{old.pk}")
+    # then no row, a sentence that says why, and the link to its months
+    assert "<table" not in html
+    assert "Nothing in the newest 12 closed months." in html
+    assert "No closed month yet." not in html
+    assert f'href="/subscriptions/{old.pk}/" data-link="earlier-months"' in html
+
+
+def test_the_chart_reads_the_hours_of_closed_months_not_listed_as_rows(portal_user):
+    # given 12 closed months without stored hours (closed before they were kept), 3 h each
+    months = _closed_months(dt.date(2025, 10, 1), 12)
+    gold = SubscriptionFactory(client=portal_user.client, start_date=months[0])
+    for month in months:
+        log(gold, "3.00", month)
+    # when the history lists only the newest 6 closed months
+    [history] = client_history(client_id=portal_user.client.pk, months=6)
+    # then the chart still shows every month's hours, as the full history does
+    [full] = client_history(client_id=portal_user.client.pk)
+    assert len(history.rows) == 6
+    assert history.chart == full.chart
+    assert [point.used_hours for point in history.chart][:11] == [Decimal("3.00")] * 11

@@ -125,3 +125,12 @@ def test_time_logged_in_the_open_month_shows_on_the_next_view_of_the_chart(signe
     chart = chart_of(signed_in, busy)
     assert 'data-month="2026-10" data-used="11.50"' in chart
     assert '<g class="month over" data-month="2026-10"' in chart
+
+
+def test_a_chart_in_german_keeps_its_coordinates_as_numbers(signed_in, busy):
+    # when a browser that asks for German opens the chart
+    html = signed_in.get(f"/subscriptions/{busy.pk}/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    chart = html[html.index('<figure class="chart">') : html.index("</figure>")]
+    # then its geometry and figures are written with a decimal point, which SVG reads
+    assert 'data-month="2026-10" data-used="9.50"' in chart
+    assert not re.search(r'(?:x|y|y1|y2|width|height)="-?[0-9]+,[0-9]', chart)
