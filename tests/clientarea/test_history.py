@@ -30,6 +30,40 @@ def log(subscription, hours, day):
     )
 
 
+def closed(*months: dt.date) -> None:
+    for month in months:
+        BillingPeriod.objects.update_or_create(
+            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
+        )
+
+
+def months_closed(first: dt.date, count: int) -> list[dt.date]:
+    """``count`` months from ``first``, each closed."""
+    months = [
+        dt.date(first.year + (first.month - 1 + n) // 12, (first.month - 1 + n) % 12 + 1, 1)
+        for n in range(count)
+    ]
+    closed(*months)
+    return months
+
+
+def terms_stored(subscription, month: dt.date, hours: tuple[str, str, str] | None) -> None:
+    """Gold's terms (10 h, 500.00 + 60.00 EUR) as the close stores them, with the month's
+    hours (logged, billed, no charge), or None as before the hours were kept."""
+    logged, billed, no_charge = (Decimal(value) for value in hours) if hours else (None,) * 3
+    BilledTerms.objects.create(
+        subscription=subscription,
+        month=month,
+        billing_mode=BillingMode.RECURRING,
+        included_hours=Decimal("10"),
+        fee=Money("500.00", "EUR"),
+        hourly_rate=Money("60.00", "EUR"),
+        logged_hours=logged,
+        billed_hours=billed,
+        no_charge_hours=no_charge,
+    )
+
+
 @pytest.fixture
 def gold(portal_user):
     """10 h at 500.00 EUR + 60.00 EUR/h since August: 4 h in August, 12.25 h in September,
@@ -245,21 +279,8 @@ def test_closed_months_show_the_hours_stored_by_the_close_else_their_entries(
     # (and May's, before it started, with no time: a month it did not run)
     months = ((may, ("0", "0", "0")), (june, None), (july, ("5.00", "6.00", "0.50")))
     for month, hours in months:
-        BillingPeriod.objects.update_or_create(
-            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
-        )
-        logged, billed, no_charge = (Decimal(value) for value in hours) if hours else (None,) * 3
-        BilledTerms.objects.create(
-            subscription=gold,
-            month=month,
-            billing_mode=BillingMode.RECURRING,
-            included_hours=Decimal("10"),
-            fee=Money("500.00", "EUR"),
-            hourly_rate=Money("60.00", "EUR"),
-            logged_hours=logged,
-            billed_hours=billed,
-            no_charge_hours=no_charge,
-        )
+        closed(month)
+        terms_stored(gold, month, hours)
     # when the client opens the history
     html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
     table = html.split("<table")[1]
@@ -290,27 +311,14 @@ def test_the_history_shows_the_last_12_closed_months_and_links_to_all_of_them(
     signed_in, portal_user
 ):
     # given a package that ran through 14 closed months, 1 h logged in each, all billed
-    months = [dt.date(2025 + (7 + n) // 12, (7 + n) % 12 + 1, 1) for n in range(14)]
+    months = months_closed(dt.date(2025, 8, 1), 14)
     gold = SubscriptionFactory(
         client=portal_user.client,
         start_date=months[0],
         package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
     )
     for month in months:
-        BillingPeriod.objects.update_or_create(
-            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
-        )
-        BilledTerms.objects.create(
-            subscription=gold,
-            month=month,
-            billing_mode=BillingMode.RECURRING,
-            included_hours=Decimal("10"),
-            fee=Money("500.00", "EUR"),
-            hourly_rate=Money("60.00", "EUR"),
-            logged_hours=Decimal("1"),
-            billed_hours=Decimal("1"),
-            no_charge_hours=Decimal("0"),
-        )
+        terms_stored(gold, month, ("1", "1", "0"))
     assert (months[0], months[-1]) == (dt.date(2025, 8, 1), dt.date(2026, 9, 1))
     # when the client opens the history
     html = section(signed_in.get("/history/").content.decode(), f"history-{gold.pk}")
@@ -330,25 +338,12 @@ def test_a_package_with_no_more_than_12_closed_months_has_no_link_to_earlier_one
     assert 'data-link="earlier-months"' not in html
 
 
-def _closed_months(first: dt.date, count: int) -> list[dt.date]:
-    """``count`` months from ``first``, each closed."""
-    months = [
-        dt.date(first.year + (first.month - 1 + n) // 12, (first.month - 1 + n) % 12 + 1, 1)
-        for n in range(count)
-    ]
-    for month in months:
-        BillingPeriod.objects.update_or_create(
-            month=month, defaults={"status": "closed", "closed_at": dt.datetime.now(dt.UTC)}
-        )
-    return months
-
-
 def test_a_credit_dated_before_the_package_started_is_reached_from_the_history(
     signed_in, portal_user
 ):
     # given 2025-01 to 2026-09 closed, a package started in 2026-01, and a credit finance
     # dated 2025-03 on it (an adjustment may be dated in any month)
-    _closed_months(dt.date(2025, 1, 1), 21)
+    months_closed(dt.date(2025, 1, 1), 21)
     gold = SubscriptionFactory(client=portal_user.client, start_date=dt.date(2026, 1, 1))
     BillableItem.objects.create(
         client=portal_user.client,
@@ -374,7 +369,7 @@ def test_a_package_that_ended_before_the_newest_12_closed_months_says_so_and_lin
     signed_in, portal_user
 ):
     # given a package that ran from 2024-11 to 2025-02, all of 2024-11 to 2026-09 closed
-    months = _closed_months(dt.date(2024, 11, 1), 23)
+    months = months_closed(dt.date(2024, 11, 1), 23)
     old = SubscriptionFactory(
         client=portal_user.client, start_date=months[0], end_date=dt.date(2025, 2, 28)
     )
@@ -389,7 +384,7 @@ def test_a_package_that_ended_before_the_newest_12_closed_months_says_so_and_lin
 
 def test_the_chart_reads_the_hours_of_closed_months_not_listed_as_rows(portal_user):
     # given 12 closed months without stored hours (closed before they were kept), 3 h each
-    months = _closed_months(dt.date(2025, 10, 1), 12)
+    months = months_closed(dt.date(2025, 10, 1), 12)
     gold = SubscriptionFactory(client=portal_user.client, start_date=months[0])
     for month in months:
         log(gold, "3.00", month)
