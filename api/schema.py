@@ -3,9 +3,12 @@ works (docs/api.md, "The schema"): what the server always sends is required, eve
 response is listed with its body, decimals are what the server accepts, ids are integers."""
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
+from django.conf import settings
+from django.utils import translation
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 
@@ -130,3 +133,21 @@ class TokenSchemeExtension(OpenApiAuthenticationExtension):
                 'answers ("Token 9944b0..."); "Bearer " followed by the key is accepted too.'
             ),
         }
+
+
+class KeptSchemaGenerator(SchemaGenerator):
+    """The generator of ``/api/schema/``: the public schema in the site's language
+    (``LANGUAGE_CODE``) is generated once per process and kept; it depends only on the code,
+    which a deploy restarts (docs/performance.md, "The API schema"). Another language
+    (``?lang=``) or a version is generated for its request only, so that no query string can
+    grow what is kept."""
+
+    _schemas: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    def get_schema(self, request: Any = None, public: bool = False) -> dict[str, Any]:
+        language = translation.get_language()
+        if not public or self.api_version is not None or language != settings.LANGUAGE_CODE:
+            return super().get_schema(request=request, public=public)
+        if language not in self._schemas:
+            self._schemas[language] = super().get_schema(request=request, public=public)
+        return self._schemas[language]

@@ -1,10 +1,11 @@
 """/api/v1/... resources, /api/schema/ (OpenAPI 3) and /api/docs/ (browsable)."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from api import views
+from api.schema import KeptSchemaGenerator
 
 router = DefaultRouter(use_regex_path=False)
 router.include_root_view = False
@@ -25,6 +26,10 @@ urlpatterns = [
     path("v1/auth/token/", views.TokenView.as_view(), name="token"),
     path("v1/rollups/", views.RollupView.as_view(), name="rollups"),
     path("v1/", include(router.urls)),
-    path("schema/", views.SchemaView.as_view(), name="schema"),
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(generator_class=KeptSchemaGenerator),
+        name="schema",
+    ),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
 ]

@@ -5,19 +5,16 @@ place. A client user's querysets are cut to their own client, so anything else i
 """
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import DecimalField, Prefetch, Sum, Value
 from django.db.models.functions import Coalesce
 from django.http import FileResponse, StreamingHttpResponse
-from django.utils import translation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from drf_spectacular.views import SpectacularAPIView
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -749,31 +746,3 @@ class TokenView(APIView):
         serializer.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key})
-
-
-class SchemaView(SpectacularAPIView):
-    """``/api/schema/``: drf-spectacular's view, generating the schema in the site's language
-    (``LANGUAGE_CODE``) once per process; it depends only on the code, which a deploy
-    restarts (docs/performance.md, "The API schema"). Another ``?lang=`` or a ``?version=`` is
-    generated for its request only, so that no query string can grow what is kept."""
-
-    _schemas: ClassVar[dict[str, dict[str, Any]]] = {}
-
-    def _get_schema_response(self, request: Any) -> Response:
-        version = self.api_version or request.version or self._get_version_parameter(request)
-        language = translation.get_language()
-        keep = version is None and language == settings.LANGUAGE_CODE
-        schema = self._schemas.get(language) if keep else None
-        if schema is None:
-            generator = self.generator_class(
-                urlconf=self.urlconf, api_version=version, patterns=self.patterns
-            )
-            schema = generator.get_schema(request=request, public=self.serve_public)
-            if keep:
-                self._schemas[language] = schema
-        return Response(
-            data=schema,
-            headers={
-                "Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'
-            },
-        )
