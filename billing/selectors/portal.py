@@ -215,11 +215,13 @@ def _entries_wanted(
     subscriptions: list[Subscription],
     shown_months: set[dt.date],
     terms_by_key: Mapping[tuple[int, dt.date | None], BilledTerms],
+    *,
+    since: dt.date | None,
 ) -> Q | None:
     """The time entries the history must read for ``shown_months`` (its rows' and its chart's),
-    or None: all of a bucket's, and of a recurring subscription those of the months whose
-    hours are not stored with their terms (open months, months closed before the hours were
-    kept), each run of consecutive months one date range on the ``(subscription,
+    or None: a bucket's (from ``since``), and of a recurring subscription those of the months
+    whose hours are not stored with their terms (open months, months closed before the hours
+    were kept), each run of consecutive months one date range on the ``(subscription,
     work_date)`` index."""
     wanted = []
     for subscription in subscriptions:
@@ -235,10 +237,13 @@ def _entries_wanted(
             wanted.append(
                 Q(subscription_id=subscription.pk, work_date__range=(first, period_last_day(last)))
             )
+    if not wanted:
+        return None
     if len(wanted) > _ENTRY_RANGES_MAX:
         # Every entry of the subscriptions rather than a query too long for SQLite.
-        return Q(subscription_id__in=[subscription.pk for subscription in subscriptions])
-    return reduce(operator.or_, wanted) if wanted else None
+        wanted = [Q(subscription_id__in=[subscription.pk for subscription in subscriptions])]
+    entries = reduce(operator.or_, wanted)
+    return entries if since is None else entries & Q(work_date__gte=since)
 
 
 def _month_runs(months: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
@@ -332,7 +337,12 @@ def client_history(
     # Per subscription, month and ticket (the billing policy applies per ticket and month),
     # only where the close did not store the month's hours with its terms.
     rows_by_key: dict[tuple[int, dt.date], list[dict[str, Any]]] = {}
-    entries_wanted = _entries_wanted(subscriptions, {*closed_months, *chart_range}, terms_by_key)
+    entries_wanted = _entries_wanted(
+        subscriptions, {*closed_months, *chart_range}, terms_by_key, since=since
+    )
+    if entries_wanted is not None:
+        for row in ticket_month_hours(TimeEntry.objects.filter(entries_wanted)):
+            rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     # The closed months not shown, and the subscriptions that have items in them (an
     # adjustment may be dated outside the months a subscription ran).
     earlier = all_closed_months[len(closed_months) :]
@@ -345,11 +355,6 @@ def client_history(
         if earlier
         else set()
     )
-    if entries_wanted is not None:
-        if since is not None:
-            entries_wanted &= Q(work_date__gte=since)
-        for row in ticket_month_hours(TimeEntry.objects.filter(entries_wanted)):
-            rows_by_key.setdefault((row["subscription_id"], row["month"]), []).append(row)
     histories = []
     for subscription in subscriptions:
         first = period_of(subscription.start_date)
