@@ -59,7 +59,8 @@ CREATE UNLOGGED TABLE bench_rollup_scratch (
 """
 # What the rollup writes besides reading, as bare SQL from the scratch totals: the items, the
 # terms of every subscription with its hours and one audit row per batch of 2,000
-# subscriptions (rolled back, with the foreign keys checked).
+# subscriptions (rolled back, with the foreign keys checked). Plain inserts, as the close
+# writes a batch that meets no rows written before.
 # Nothing per time entry: an entry is billed once its month is closed.
 WRITES_SQL = [
     """
@@ -76,7 +77,6 @@ WRITES_SQL = [
            || ' ' || currency, 'hours', overtime_hours, hourly_rate, overtime_amount,
            currency, invoice_action, 'pending', now(), now()
     FROM bench_rollup_scratch WHERE overtime_hours > 0
-    ON CONFLICT DO NOTHING
     """,
     """
     INSERT INTO billing_billedterms (subscription_id, month, billing_mode, included_hours, fee,
@@ -85,7 +85,6 @@ WRITES_SQL = [
     SELECT subscription_id, %(first)s, 'recurring', included_hours, fee, hourly_rate, currency,
            '0.25', 'entry', 0, used_hours, used_hours, 0, now()
     FROM bench_rollup_scratch
-    ON CONFLICT DO NOTHING
     """,
     """
     INSERT INTO tickets_auditevent (action, detail, created_at)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -20,6 +21,7 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce
+from psycopg import sql
 
 from billing.calculations import (
     BillingPolicy,
@@ -64,13 +66,30 @@ def subscriptions_billed_in(*, month: dt.date) -> QuerySet[Subscription]:
     return Subscription.objects.filter(subscription_runs_in(first, last) | Q(has_entries))
 
 
+# The ids numbered by the database, so that only the ranges travel, not every id of the
+# month (120,000 of them took 0.2 s of the close's CPU to read).
+_BATCH_RANGES = (
+    sql.SQL(
+        "SELECT MIN(subscription), MAX(subscription) FROM (SELECT ids.subscription, "
+        "(ROW_NUMBER() OVER (ORDER BY ids.subscription) - 1) "
+        "/ %s AS batch FROM ("
+    ),
+    sql.SQL(") AS ids) AS numbered GROUP BY batch ORDER BY batch"),
+)
+
+
 def rollup_batches(*, month: dt.date, batch_size: int) -> list[tuple[int, int]]:
     """Id ranges [first, last] of at most ``batch_size`` subscriptions, in id order."""
-    ids = list(subscriptions_billed_in(month=month).order_by("pk").values_list("pk", flat=True))
-    return [
-        (ids[start], ids[min(start + batch_size, len(ids)) - 1])
-        for start in range(0, len(ids), batch_size)
-    ]
+    ids_sql, ids_params = (
+        subscriptions_billed_in(month=month)
+        .order_by()
+        .values(subscription=F("pk"))
+        .query.sql_with_params()
+    )
+    before, after = _BATCH_RANGES
+    with connection.cursor() as cursor:
+        cursor.execute((before + sql.SQL(ids_sql) + after).as_string(), [batch_size, *ids_params])
+        return [(first, last) for first, last in cursor.fetchall()]
 
 
 def rollup_rows_queryset(*, month: dt.date, first_id: int, last_id: int) -> QuerySet[Any, Any]:
