@@ -397,7 +397,7 @@ def _batch_items_and_terms(
 
 def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[int, int]:
     """Bill the batch on PostgreSQL, set-based: (items written, subscriptions billed).
-    Eight statements whatever the batch size."""
+    Eleven statements whatever the batch size, without top-up blocks."""
     query = rollup_rows_queryset(month=month, first_id=first_id, last_id=last_id).query
     # The SELECT's columns in the order Django compiles them (that of values()).
     columns = ", ".join(_BATCH_COLUMNS[name] for name in query.selected or ())
@@ -569,10 +569,11 @@ def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     """Bill one batch of subscriptions for ``month``; returns how many items it wrote.
 
     A constant number of queries whatever the batch size. On PostgreSQL: the lock, the
-    aggregated rows into a temporary table, their distinct inputs of the billing rule, one
-    INSERT ... SELECT of the items (the rule's results joined to the rows, ON CONFLICT DO
-    NOTHING), one of the terms of every subscription of the batch, the table dropped, one
-    audit row. Elsewhere the rows are read and written through the ORM.
+    aggregated rows and their hours per ticket into temporary tables, the billing policy's
+    hours summed per subscription, their distinct inputs of the billing rule, in a savepoint
+    one INSERT ... SELECT of the items (the rule's results joined to the rows) and one of the
+    terms of every subscription of the batch (again with ON CONFLICT DO NOTHING when they
+    meet rows already written), the tables dropped, one audit row. Elsewhere the rows are read and written through the ORM.
     Nothing is written per time entry: an entry is billed once its month is closed
     (``tickets.selectors.time_entries_with_billed``).
     Idempotent: a batch that ran before writes nothing.
