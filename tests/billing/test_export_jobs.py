@@ -179,9 +179,14 @@ def test_a_job_that_cannot_write_its_file_fails_with_the_reason(
     assert refused.json()["detail"].startswith("The export failed, there is no file:")
 
 
-def test_a_job_delivered_twice_writes_its_file_once(world, django_capture_on_commit_callbacks):
+def test_a_job_delivered_twice_writes_its_file_once(
+    world, django_capture_on_commit_callbacks, settings, tmp_path
+):
     from billing.tasks import export_job_run
 
+    # a media directory of its own: SQLite gives ids again, so an earlier test's job may
+    # have left its file in the folder of the same number
+    settings.MEDIA_ROOT = str(tmp_path)
     browser = browser_of(world.users["finance"])
     job = admin_job_start(
         browser, django_capture_on_commit_callbacks, period="2026-10", format="csv"
