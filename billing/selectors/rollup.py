@@ -45,7 +45,8 @@ from billing.selectors.statements import (
     subscription_runs_in,
     ticket_month_hours_queryset,
 )
-from packages.models import BillingMode, OveragePolicy, Subscription
+from customers.models import Client
+from packages.models import BillingMode, OveragePolicy, PackagePrice, Subscription, SupportPackage
 from packages.selectors import MissingPrice
 from supportbilling.periods import period_last_day
 from tickets.blocks import BlockBalance, block_balances_of, blocks_queryset
@@ -303,7 +304,22 @@ def policy_of_row(row: Mapping[str, Any]) -> BillingPolicy:
 
 def subscriptions_without_price(*, month: dt.date) -> list[int]:
     """Recurring subscriptions to bill in ``month`` whose package has no price in the
-    client's currency: the rollup refuses to run until they are fixed."""
+    client's currency: the rollup refuses to run until they are fixed.
+
+    When every recurring package has a price in every currency a client has, none can lack
+    one, and three small queries say so; only otherwise are the month's subscriptions read
+    (0.16 s at 120,000 of them, docs/performance.md)."""
+    currencies = set(Client.objects.order_by().values_list("currency", flat=True).distinct())
+    packages = SupportPackage.objects.filter(billing_mode=BillingMode.RECURRING).values_list(
+        "pk", flat=True
+    )
+    priced = set(
+        PackagePrice.objects.filter(package__billing_mode=BillingMode.RECURRING).values_list(
+            "package_id", "currency"
+        )
+    )
+    if all((package, currency) in priced for package in packages for currency in currencies):
+        return []
     return list(
         subscriptions_billed_in(month=month)
         .filter(package__billing_mode=BillingMode.RECURRING)
