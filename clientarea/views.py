@@ -16,6 +16,7 @@ from django.contrib.auth.views import PasswordResetView, redirect_to_login
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.db import connection
 from django.http import (
     FileResponse,
     Http404,
@@ -245,6 +246,18 @@ def dashboard(request: HttpRequest, client: Client) -> HttpResponse:
     )
 
 
+def _subscription_id_of(text: str) -> int | None:
+    """The subscription id a query string asks for; None when it is no id a subscription
+    can have (not a number, or beyond the database's integers: SQLite refuses to compare
+    those)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    _, highest = connection.ops.integer_field_range(Subscription._meta.pk.get_internal_type())
+    return value if 0 < value <= highest else None
+
+
 def _dashboard_cards_with_estimate(
     request: HttpRequest, client: Client, month: dt.date
 ) -> list[dict[str, Any]]:
@@ -252,10 +265,7 @@ def _dashboard_cards_with_estimate(
     form reloads the page with ?subscription=&extra=), computed on each view."""
     estimate_for, estimate = None, None
     calculator_form = ExtraHoursForm(request.GET)
-    try:
-        estimate_for = int(request.GET["subscription"])
-    except ValueError:
-        estimate_for = None
+    estimate_for = _subscription_id_of(request.GET["subscription"])
     if estimate_for is not None and calculator_form.is_valid():
         found = client_subscription_usages(
             client_id=client.pk,

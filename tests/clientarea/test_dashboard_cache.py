@@ -129,7 +129,9 @@ def test_a_typed_estimate_is_computed_each_time(signed_in, subscription):
 KEPT_VIEW_QUERIES = 4
 
 
-def test_an_unchanged_dashboard_is_served_without_reading_it_again(signed_in, subscription):
+def test_an_unchanged_dashboard_is_served_without_reading_it_again(
+    postgres, signed_in, subscription
+):
     first = signed_in.get("/").content.decode()
     with CaptureQueriesContext(connection) as context:
         second = signed_in.get("/").content.decode()
@@ -214,7 +216,7 @@ def test_a_new_block_and_a_renamed_package_show_on_the_next_view(signed_in, subs
     assert "Platinum" in html
 
 
-def test_the_stamp_changes_when_a_month_closes(portal_user, subscription):
+def test_the_stamp_changes_when_a_month_closes(postgres, portal_user, subscription):
     # September's entries leave the stamp once September is closed (they cannot change then),
     # so the closing itself must change it
     TimeEntryFactory(
@@ -228,7 +230,7 @@ def test_the_stamp_changes_when_a_month_closes(portal_user, subscription):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_change_put_back_still_changes_the_stamp(portal_user, subscription):
+def test_a_change_put_back_still_changes_the_stamp(postgres, portal_user, subscription):
     # cards computed while a change was committed are kept under the stamp read before it;
     # that stamp must never come back, even when the change is undone (each save commits)
     before = dashboard_stamp(client_id=portal_user.client.pk, month=OCTOBER)

@@ -114,7 +114,9 @@ DASHBOARD_QUERIES = 10
 DASHBOARD_KEPT_QUERIES = 4
 
 
-def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signed_in, portal_user):
+def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(
+    postgres, signed_in, portal_user
+):
     # given one monthly subscription with time this month
     first = SubscriptionFactory(client=portal_user.client, start_date=START)
     TimeEntryFactory(ticket=TicketFactory(subscription=first), work_date=dt.date(2026, 10, 2))
@@ -131,7 +133,7 @@ def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(signe
     assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 2
 
 
-def test_dashboard_without_time_this_month_skips_the_badges(signed_in, portal_user):
+def test_dashboard_without_time_this_month_skips_the_badges(postgres, signed_in, portal_user):
     SubscriptionFactory(client=portal_user.client, start_date=START)
 
     assert queries(signed_in, "/") == DASHBOARD_QUERIES - 1

@@ -153,7 +153,7 @@ def ticket_with(size: int):
 
 
 def test_ticket_page_queries_do_not_grow_with_messages_or_entries(
-    client, django_assert_num_queries
+    postgres, client, django_assert_num_queries
 ):
     # given a ticket with 5 and one with 200 messages, entries (in two months) and events
     client.force_login(OperatorFactory())
@@ -183,7 +183,9 @@ def _without_csrf_tokens(html: str) -> str:
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", html)
 
 
-def test_ticket_page_shown_again_costs_exactly_this_many_queries(client, django_assert_num_queries):
+def test_ticket_page_shown_again_costs_exactly_this_many_queries(
+    postgres, client, django_assert_num_queries
+):
     # given an operator on a ticket's page shown once (its lists written and cached)
     client.force_login(OperatorFactory())
     ticket = ticket_with(20)

@@ -209,7 +209,7 @@ def test_a_mail_stored_before_a_crash_is_only_moved_on_the_next_run(mailbox, acm
     assert folder_count(mailbox, "INBOX") == 0
 
 
-def test_two_pollers_at_once_open_one_ticket(mailbox, acme):
+def test_two_pollers_at_once_open_one_ticket(postgres, mailbox, acme):
     # Given three mails waiting
     deliver(mailbox, mail(subject="One"), mail(subject="Two"), mail(subject="Three"))
 
@@ -494,7 +494,7 @@ def test_a_message_id_reused_for_another_mail_is_kept_for_review_not_dropped(mai
     assert second.status == InboundStatus.UNMATCHED and "used before" in second.reason
 
 
-def test_a_poller_finding_the_mailbox_locked_skips_its_run(mailbox, acme):
+def test_a_poller_finding_the_mailbox_locked_skips_its_run(postgres, mailbox, acme):
     # Given a mail waiting, and another poller holding the mailbox's lock
     from tickets.intake import _mailbox_lock, mailbox_name
 
