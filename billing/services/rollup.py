@@ -573,7 +573,8 @@ def period_rollup_batch(*, month: dt.date, first_id: int, last_id: int) -> int:
     hours summed per subscription, their distinct inputs of the billing rule, in a savepoint
     one INSERT ... SELECT of the items (the rule's results joined to the rows) and one of the
     terms of every subscription of the batch (again with ON CONFLICT DO NOTHING when they
-    meet rows already written), the tables dropped, one audit row. Elsewhere the rows are read and written through the ORM.
+    meet rows already written), the tables dropped, one audit row. Elsewhere the rows are
+    read and written through the ORM.
     Nothing is written per time entry: an entry is billed once its month is closed
     (``tickets.selectors.time_entries_with_billed``).
     Idempotent: a batch that ran before writes nothing.
