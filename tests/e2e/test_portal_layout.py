@@ -10,6 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
 from billing.services.rollup import period_close
+from packages.models import BillingMode
 from supportbilling.periods import local_today, period_label, period_previous
 from tests.factories import (
     PASSWORD,
@@ -30,7 +31,7 @@ OVERFLOW = "document.documentElement.scrollWidth - window.innerWidth"
 @pytest.fixture
 def portal():
     """Jane of ACME: Gold since last month (closed, 12.25 h of 10 h), a ticket with a long
-    subject and time this month; the work log is shown."""
+    subject and time this month, and a 10 h block used last month; the work log is shown."""
     member = ClientUserFactory(user__username="jane", client__name="ACME Ltd")
     today = local_today()
     last_month = period_previous(today.replace(day=1))
@@ -52,6 +53,24 @@ def portal():
         TimeEntryFactory(
             ticket=ticket, operator=operator, hours=Decimal(hours), work_date=day, note=note
         )
+    # and a 10 h block, used last month (its history rows have no overtime figures)
+    block = SubscriptionFactory(
+        client=member.client,
+        start_date=last_month,
+        package=package_with_prices(
+            {"EUR": ("550.00", "0.00")},
+            name="10 hours block",
+            billing_mode=BillingMode.ONE_TIME,
+            included_hours=Decimal("10"),
+        ),
+    )
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=block, subject="Certificate renewal"),
+        operator=operator,
+        hours=Decimal("1.50"),
+        work_date=last_month.replace(day=3),
+        note="Renewed the wildcard certificate",
+    )
     period_close(month=last_month)
     return {"member": member, "subscription": subscription, "ticket": ticket, "month": last_month}
 
@@ -98,13 +117,39 @@ def test_the_phone_stacks_tables_and_labels_each_cell(browser: Browser, live_ser
     # the ticket's time: one block per row, each value under its column's name
     page.goto(f"{live_server.url}/tickets/{portal['ticket'].pk}/")
     billing = page.locator("table.ticket-times > tbody > tr > td[data-label='Billing']")
-    assert billing.evaluate("el => getComputedStyle(el).display") == "block"
+    assert billing.evaluate("el => getComputedStyle(el).display") == "flow-root"
     assert billing.evaluate("el => getComputedStyle(el, '::before').content") == '"Billing"'
     # the e-mail settings: each checkbox at the start of its label's line
     page.goto(f"{live_server.url}/account/notifications/")
     box = page.get_by_label("Ticket e-mails").bounding_box()
     label = page.get_by_text("Ticket e-mails", exact=True).bounding_box()
     assert box["x"] < label["x"] and abs(box["y"] - label["y"]) < label["height"]
+    context.close()
+
+
+# The cells of stacked tables whose column name takes more height than the cell itself: the
+# name would run into the next cell.
+LABELS_PAST_THEIR_CELL = """
+() => [...document.querySelectorAll("table.stack > tbody > tr > td[data-label]")]
+  .filter(cell => getComputedStyle(cell, "::before").content !== "none")
+  .filter(cell => parseFloat(getComputedStyle(cell, "::before").height)
+                  > cell.getBoundingClientRect().height + 0.5)
+  .map(cell => cell.dataset.label)
+"""
+
+
+def test_a_column_name_on_two_lines_makes_its_cell_taller_on_the_phone(
+    browser: Browser, live_server, portal
+):
+    context = browser.new_context(viewport={"width": 390, "height": 900})
+    page = context.new_page()
+    sign_in(page, live_server.url)
+    page.goto(f"{live_server.url}/history/")
+    # the block's "Overtime amount" (no figure beside it: "—") takes two lines, and no name
+    # runs past its cell
+    amount = page.locator("td[data-label='Overtime amount']:not([data-figure])").first
+    assert amount.evaluate("el => parseFloat(getComputedStyle(el, '::before').height)") > 30
+    assert page.evaluate(LABELS_PAST_THEIR_CELL) == []
     context.close()
 
 
