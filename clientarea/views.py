@@ -63,7 +63,7 @@ from billing.selectors.portal import (
     client_subscription_get,
     client_subscription_usages,
 )
-from billing.selectors.portal_stamp import dashboard_stamp
+from billing.selectors.portal_stamp import dashboard_stamp, history_stamp
 from billing.selectors.portal_tickets import (
     client_ticket_badges,
     client_ticket_conversation,
@@ -296,14 +296,22 @@ def _dashboard_cards_kept(client: Client, month: dt.date) -> list[dict[str, Any]
     stamp = dashboard_stamp(client_id=client.pk, month=month)
     if stamp is None:
         return _dashboard_cards(client, month)
-    shown = (client.pk, month, translation.get_language(), stamp)
-    key = "dashboard:" + hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
+    return _kept(("dashboard", client.pk, month, stamp), lambda: _dashboard_cards(client, month))
+
+
+def _kept(shown: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """What ``compute`` returned when last called for ``shown`` (the page, the client, what
+    else picks the content, and the stamp of what it depends on) in the language of the
+    request, or computed now and kept. None is not kept."""
+    shown = (*shown, translation.get_language())
+    key = f"{shown[0]}:" + hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
     kept = caches[DASHBOARDS_CACHE]
-    cards = kept.get(key)
-    if cards is None:
-        cards = _dashboard_cards(client, month)
-        kept.set(key, cards, DASHBOARD_SECONDS)
-    return cards
+    value = kept.get(key)
+    if value is None:
+        value = compute()
+        if value is not None:
+            kept.set(key, value, DASHBOARD_SECONDS)
+    return value
 
 
 def _dashboard_cards(
@@ -528,13 +536,53 @@ def subscription_estimate(request: HttpRequest, client: Client, pk: int) -> Json
 @client_portal
 def history(request: HttpRequest, client: Client) -> HttpResponse:
     # The newest closed months of every package; each package's page lists all of them.
-    histories = client_history(client_id=client.pk, months=HISTORY_MONTHS)
-    return render(
-        request,
-        "clientarea/history.html",
+    content = _history_content_kept(client, subscription_id=None)
+    return render(request, "clientarea/history.html", {"client": client, "content": content})
+
+
+@require_GET
+@client_portal
+def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
+    content = _history_content_kept(client, subscription_id=pk)
+    if content is None:
+        raise Http404("No such subscription.")
+    return render(request, "clientarea/history.html", {"client": client, "content": content})
+
+
+def _history_content_kept(client: Client, *, subscription_id: int | None) -> SafeString | None:
+    """The History page's content as the last view rendered it while nothing it shows has
+    changed (``history_stamp``, one query), else rendered and kept; without a stamp (SQLite)
+    rendered on every view (docs/decisions.md, "History speed"). None: the client has no
+    such subscription."""
+    now = timezone.now()
+    month = period_current(now)
+    stamp = history_stamp(client_id=client.pk, month=month, now=now)
+    if stamp is None:
+        return _history_content(client, subscription_id=subscription_id, now=now)
+    return _kept(
+        ("history", client.pk, subscription_id, month, stamp),
+        lambda: _history_content(client, subscription_id=subscription_id, now=now),
+    )
+
+
+def _history_content(
+    client: Client, *, subscription_id: int | None, now: dt.datetime
+) -> SafeString | None:
+    """All packages with their newest closed months, or one package (``subscription_id``)
+    with all of them; None: the client has no such subscription."""
+    histories = client_history(
+        client_id=client.pk,
+        subscription_id=subscription_id,
+        months=HISTORY_MONTHS if subscription_id is None else None,
+        now=now,
+    )
+    if subscription_id is not None and not histories:
+        return None
+    return render_to_string(
+        "clientarea/_history.html",
         {
-            "client": client,
             "histories": histories,
+            "subscription": histories[0].subscription if subscription_id is not None else None,
             "months_shown": HISTORY_MONTHS,
             "decisions": _decisions_of(histories),
             "statement_months": client_statement_months(client_id=client.pk),
@@ -550,25 +598,6 @@ def _decisions_of(histories: list[Any]) -> dict[int, list[OverageDecision]]:
     ):
         found.setdefault(decision.subscription_id, []).append(decision)
     return found
-
-
-@require_GET
-@client_portal
-def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpResponse:
-    histories = client_history(client_id=client.pk, subscription_id=pk)
-    if not histories:
-        raise Http404("No such subscription.")
-    return render(
-        request,
-        "clientarea/history.html",
-        {
-            "client": client,
-            "histories": histories,
-            "subscription": histories[0].subscription,
-            "statement_months": client_statement_months(client_id=client.pk),
-            "decisions": _decisions_of(histories),
-        },
-    )
 
 
 def _closed_month_or_404(client: Client, pk: int, period: str) -> ClosedMonthWork:

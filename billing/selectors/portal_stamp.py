@@ -1,13 +1,15 @@
-"""What the portal's dashboard of one client in one month depends on, read in one query, so
-the dashboard's cards can be kept between views and served again only while it is unchanged
-(docs/decisions.md, "Dashboard speed").
+"""What the portal's dashboard of one client in one month depends on, and what its History
+pages depend on, each read in one query, so that the dashboard's cards and the History pages
+can be kept between views and served again only while they are unchanged (docs/decisions.md,
+"Dashboard speed" and "History speed").
 
-Time entries of a closed month never change (the time services refuse them), so the stamp
-reads the entries of the months not closed, and the closed months themselves: closing a month
-changes the stamp, the locked history is never read again. Everything else it reads is a few
-rows of the client's (subscriptions with their blocks, packages, prices, the month's items,
-terms, approvals, draws and overage decisions): the stamp costs the same after 2 or 200 closed
-months."""
+Time entries of a closed month never change (the time services refuse them), so the stamps
+read the entries of the months not closed, and the closed months themselves: closing a month
+changes the stamps, the locked entries are never read again. Everything else the dashboard's
+stamp reads is a few rows of the client's (subscriptions with their blocks, packages, prices,
+the month's items, terms, approvals, draws and overage decisions): it costs the same after 2 or
+200 closed months. The History's stamp also reads the client's items, terms, approvals, draws
+and statements of every month: a few rows a month, far fewer than the entries behind them."""
 
 import datetime as dt
 from typing import Any
@@ -16,16 +18,19 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.models import ItemKind
+from billing.selectors.review import review_days
 from packages.models import BillingMode, PeriodStatus
 from supportbilling.periods import period_previous
+from supportbilling.sqltext import sql_composed
 from tickets.overage import OVERAGE_ACTIONS
 
 # Each part is a digest of whole rows (``row::text``: every column, so a column added later is
 # covered without changing this query) with their ``xmin`` (the transaction that wrote that
 # version of the row): every write changes the stamp, even one that puts an earlier value back,
-# so cards computed while a change was being made are never served under a stamp seen again.
-DASHBOARD_STAMP_SQL = """
-SELECT
+# so pages computed while a change was being made are never served under a stamp seen again.
+# The parts both stamps read:
+# the client, its subscriptions (blocks included), their packages and prices in its currency;
+CLIENT_SUBSCRIPTIONS_PART = """
   (SELECT MD5(STRING_AGG(
             CONCAT_WS('|', c::text, c.xmin, s::text, s.xmin, p::text, p.xmin, pp::text, pp.xmin),
             ',' ORDER BY s.id))
@@ -33,9 +38,10 @@ SELECT
      JOIN packages_subscription s ON s.client_id = c.id
      JOIN packages_supportpackage p ON p.id = s.package_id
      LEFT JOIN packages_packageprice pp ON pp.package_id = p.id AND pp.currency = c.currency
-    WHERE c.id = %(client)s),
-  (SELECT STRING_AGG(CONCAT_WS('|', month, status, xmin), ',' ORDER BY month)
-     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+    WHERE c.id = %(client)s)"""
+# the time entries of the month and of the months before it not closed, with their ticket's
+# subject and operator's name;
+OPEN_MONTHS_ENTRIES_PART = """
   (SELECT MD5(STRING_AGG(
             CONCAT_WS('|', e::text, t.subject, t.xmin, u.username, u.first_name, u.last_name,
                       u.xmin),
@@ -66,7 +72,28 @@ SELECT
      ) AS e
      JOIN tickets_ticket t ON t.id = e.ticket_id
      JOIN auth_user u ON u.id = e.operator_id
-    WHERE s.client_id = %(client)s),
+    WHERE s.client_id = %(client)s)"""
+# the overage decisions of its subscriptions (audit events: append-only, so their id and
+# version), with their actor's name, since ``since`` (NULL: all of them).
+OVERAGE_DECISIONS_PART = """
+  (SELECT MD5(STRING_AGG(
+            CONCAT_WS('|', a.id, a.xmin, u.username, u.first_name, u.last_name, u.xmin),
+            ',' ORDER BY a.id))
+     FROM tickets_auditevent a
+     LEFT JOIN auth_user u ON u.id = a.actor_id
+    WHERE a.subscription_id IN (
+            SELECT id FROM packages_subscription WHERE client_id = %(client)s)
+      AND a.action = ANY(%(overage_actions)s)
+      AND (CAST(%(since)s AS timestamptz) IS NULL OR a.created_at >= %(since)s))"""
+
+# The dashboard: those parts, the months closing or closed, and the month's items, stored terms,
+# approvals and block draws.
+DASHBOARD_STAMP_SQL = sql_composed(
+    """
+SELECT {client_subscriptions},
+  (SELECT STRING_AGG(CONCAT_WS('|', month, status, xmin), ',' ORDER BY month)
+     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+  {open_months_entries},
   (SELECT MD5(STRING_AGG(CONCAT_WS('|', i::text, i.xmin), ',' ORDER BY i.id))
      FROM billing_billableitem i
     WHERE i.client_id = %(client)s AND (i.period = %(first)s OR i.kind = %(one_time)s)),
@@ -80,15 +107,49 @@ SELECT
      LEFT JOIN packages_blockdraw d
        ON (d.block_id = s.id OR (d.subscription_id = s.id AND d.month = %(first)s))
     WHERE s.client_id = %(client)s),
-  (SELECT MD5(STRING_AGG(
-            CONCAT_WS('|', a.id, a.xmin, u.username, u.first_name, u.last_name, u.xmin),
-            ',' ORDER BY a.id))
-     FROM tickets_auditevent a
-     LEFT JOIN auth_user u ON u.id = a.actor_id
-    WHERE a.subscription_id IN (
-            SELECT id FROM packages_subscription WHERE client_id = %(client)s)
-      AND a.action = ANY(%(overage_actions)s) AND a.created_at >= %(since)s)
-"""
+  {overage_decisions}""",
+    client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
+    open_months_entries=OPEN_MONTHS_ENTRIES_PART,
+    overage_decisions=OVERAGE_DECISIONS_PART,
+)
+
+# The History pages: those parts (every decision), the months closing or closed with when they
+# closed, and all the items, stored terms, approvals, block draws and statements of the
+# client's subscriptions (a few rows a month); last, the months whose review is running at
+# ``now`` (a window that ends changes the page with no row written; a month released early
+# leaves it).
+HISTORY_STAMP_SQL = sql_composed(
+    """
+SELECT {client_subscriptions},
+  (SELECT STRING_AGG(CONCAT_WS('|', month, status, closed_at, xmin), ',' ORDER BY month)
+     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+  {open_months_entries},
+  (WITH mine AS (SELECT id FROM packages_subscription WHERE client_id = %(client)s)
+   SELECT MD5(STRING_AGG(version, ',' ORDER BY version))
+     FROM (SELECT CONCAT_WS('|', 'item', i::text, i.xmin) FROM billing_billableitem i
+            WHERE i.subscription_id IN (SELECT id FROM mine)
+           UNION ALL
+           SELECT CONCAT_WS('|', 'terms', t::text, t.xmin) FROM billing_billedterms t
+            WHERE t.subscription_id IN (SELECT id FROM mine)
+           UNION ALL
+           SELECT CONCAT_WS('|', 'approval', a::text, a.xmin) FROM packages_overageapproval a
+            WHERE a.subscription_id IN (SELECT id FROM mine)
+           UNION ALL
+           SELECT CONCAT_WS('|', 'draw', d::text, d.xmin) FROM packages_blockdraw d
+            WHERE d.subscription_id IN (SELECT id FROM mine)
+               OR d.block_id IN (SELECT id FROM mine)
+           UNION ALL
+           SELECT CONCAT_WS('|', 'statement', st.id, st.xmin) FROM billing_statement st
+            WHERE st.client_id = %(client)s) AS billed (version)),
+  {overage_decisions},
+  (SELECT STRING_AGG(CAST(p.month AS text), ',' ORDER BY p.month)
+     FROM packages_billingperiod p
+    WHERE p.status = %(closed)s AND p.closed_at > %(review_since)s
+      AND NOT EXISTS (SELECT 1 FROM billing_periodrelease r WHERE r.month = p.month))""",
+    client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
+    open_months_entries=OPEN_MONTHS_ENTRIES_PART,
+    overage_decisions=OVERAGE_DECISIONS_PART,
+)
 
 
 def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None:
@@ -102,6 +163,32 @@ def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None
     fallback, the dashboard is then computed on every view: slower, never stale)."""
     if connection.vendor != "postgresql":
         return None
+    since = timezone.make_aware(dt.datetime.combine(month, dt.time()))
+    return _stamp(DASHBOARD_STAMP_SQL, client_id=client_id, month=month, since=since)
+
+
+def history_stamp(*, client_id: int, month: dt.date, now: dt.datetime) -> tuple[Any, ...] | None:
+    """A value that changes whenever anything the client's History pages show changes, in
+    ``month`` (the current one) at ``now``: what the dashboard's stamp reads (every overage
+    decision, not only the month's), the closed months with their closing time, all the
+    items, stored terms, approvals, block draws and statements of the client's subscriptions,
+    and which months are in review at ``now``. One query; None where it is not available
+    (SQLite), as ``dashboard_stamp``."""
+    days = review_days()
+    return _stamp(
+        HISTORY_STAMP_SQL,
+        client_id=client_id,
+        month=month,
+        since=None,
+        review_since=now - dt.timedelta(days=days) if days else None,
+    )
+
+
+def _stamp(
+    query: str, *, client_id: int, month: dt.date, since: dt.datetime | None, **more: Any
+) -> tuple[Any, ...] | None:
+    if connection.vendor != "postgresql":
+        return None
     params: dict[str, Any] = {
         "client": client_id,
         "first": month,
@@ -111,8 +198,9 @@ def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None
         "one_time": ItemKind.ONE_TIME.value,
         "bucket": BillingMode.ONE_TIME.value,
         "overage_actions": list(OVERAGE_ACTIONS),
-        "since": timezone.make_aware(dt.datetime.combine(month, dt.time())),
+        "since": since,
+        **more,
     }
     with connection.cursor() as cursor:
-        cursor.execute(DASHBOARD_STAMP_SQL, params)
+        cursor.execute(query, params)
         return tuple(cursor.fetchone() or ())

@@ -13,7 +13,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
-from psycopg import sql
 
 from billing import signals
 from billing.calculations import ItemDraft
@@ -53,6 +52,7 @@ from supportbilling.periods import (
     period_label,
     period_next,
 )
+from supportbilling.sqltext import sql_composed
 from tickets.blocks import block_balances_of
 from tickets.models import AuditAction, AuditEvent
 
@@ -238,16 +238,6 @@ _BATCH_COLUMNS = {
 _TICKET_SUMS = ("logged", *(f"rounded_{key}" for key in ("050", "100")))
 
 
-def _sql(template: str, **parts: str) -> str:
-    """``template`` with its ``{name}`` parts filled in: fixed SQL fragments of this module,
-    never input (psycopg's composition, so that values still go as parameters)."""
-    return (
-        sql.SQL(template)
-        .format(**{name: sql.SQL(part) for name, part in parts.items()})
-        .as_string()
-    )
-
-
 _TICKET_GROUP = (
     "r.billing_increment, r.billing_rounding, r.billing_minimum, t.logged, t.rounded_050, "
     "t.rounded_100"
@@ -255,7 +245,7 @@ _TICKET_GROUP = (
 _TICKETS_JOINED = (
     "rollup_batch_tickets t JOIN rollup_batch_rows r ON r.subscription_id = t.subscription_id"
 )
-_TICKET_INPUTS = _sql(
+_TICKET_INPUTS = sql_composed(
     "SELECT {group} FROM {tickets} GROUP BY {group} ORDER BY {group}",
     group=_TICKET_GROUP,
     tickets=_TICKETS_JOINED,
@@ -263,7 +253,7 @@ _TICKET_INPUTS = _sql(
 # Each subscription's billed hours (the sum of its tickets' billed hours, given per group of
 # inputs in the order of _TICKET_INPUTS), its chargeable and no-charge hours. A subscription
 # without entries keeps zero.
-_TICKETS_UPDATE = _sql(
+_TICKETS_UPDATE = sql_composed(
     "WITH billed (input_group, billed) AS (SELECT u.input_group, u.billed FROM unnest("
     "%(billed)s::numeric[]) WITH ORDINALITY AS u (billed, input_group)), "
     "tickets AS (SELECT t.subscription_id, t.logged, t.no_charge_hours, "
@@ -282,7 +272,7 @@ _BATCH_GROUP = (
     "currency, package_name, included_hours, used_hours, fee, hourly_rate, logged_hours, "
     "no_charge_hours, overage_policy, approved_hours, block_hours"
 )
-_BATCH_INPUTS = _sql(
+_BATCH_INPUTS = sql_composed(
     "SELECT {group}, MIN(subscription_id) FROM rollup_batch_rows GROUP BY {group} ORDER BY {group}",
     group=_BATCH_GROUP,
 )
@@ -324,12 +314,12 @@ _BATCH_TERMS_INSERT = (
 # as they are and writes the rest once.
 _ITEMS_AND_TERMS_INSERTS = {
     on_conflict: (
-        _sql(
+        sql_composed(
             _BATCH_ITEMS_INSERT,
             group=_BATCH_GROUP,
             on_conflict=" ON CONFLICT DO NOTHING" if on_conflict else "",
         ),
-        _sql(
+        sql_composed(
             _BATCH_TERMS_INSERT,
             on_conflict=" ON CONFLICT (subscription_id, month) DO NOTHING" if on_conflict else "",
         ),

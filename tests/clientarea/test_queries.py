@@ -89,14 +89,14 @@ def test_query_counts_do_not_grow(signed_in, portal_user):
     assert large == small
     # and few of them (session, user, client, then the page's own reads; a ticket's page also
     # reads the files of its messages, a dashboard its stamp, the hours per ticket of the
-    # billing policy and the overage decisions, the history the approved extra hours, the
-    # overage decisions and the months with a statement PDF; the dashboard, its calculator
-    # and the history the top-up blocks)
+    # billing policy and the overage decisions, the history its stamp, the approved extra
+    # hours, the overage decisions and the months with a statement PDF; the dashboard, its
+    # calculator and the history the top-up blocks)
     limits = {
         "/": 10,
         "/tickets/{ticket}/": 9,
-        "/history/": 12,
-        "/subscriptions/{monthly}/": 12,
+        "/history/": 13,
+        "/subscriptions/{monthly}/": 13,
         "/?subscription={monthly}&extra=2.5": 12,
     }
     for page, count in small.items():
@@ -131,6 +131,27 @@ def test_dashboard_queries_do_not_grow_with_subscriptions_or_closed_months(
     # and the calculator's reload (computed each time, without the stamp) adds its queries
     # for the estimated card (the card, its month's hours per ticket, its blocks)
     assert queries(signed_in, f"/?subscription={first.pk}&extra=2.5") == DASHBOARD_QUERIES + 2
+
+
+# The History pages: session, user, client, their stamp, and when that changed the page's reads
+# (billing.selectors.portal.client_history, the overage decisions, the months with a statement).
+HISTORY_QUERIES = 13
+HISTORY_KEPT_QUERIES = 4
+
+
+@pytest.mark.parametrize("page", ["/history/", "/subscriptions/{monthly}/"])
+def test_history_is_kept_while_unchanged_and_does_not_grow(postgres, signed_in, portal_user, page):
+    # given a client with one ticket per subscription and one closed month
+    monthly, _ = grow(portal_user.client, tickets=1, months=1)
+    url = page.format(monthly=monthly.pk)
+    # then the page is read once, then kept
+    assert queries(signed_in, url) == HISTORY_QUERIES
+    assert queries(signed_in, url) == HISTORY_KEPT_QUERIES
+    # when it has 8 tickets per subscription and 6 closed months
+    grow(portal_user.client, tickets=8, months=6)
+    # then it is read again once, as many times, and then kept
+    assert queries(signed_in, url) == HISTORY_QUERIES
+    assert queries(signed_in, url) == HISTORY_KEPT_QUERIES
 
 
 def test_dashboard_without_time_this_month_skips_the_badges(postgres, signed_in, portal_user):
