@@ -150,6 +150,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # DB_JIT=on (the server's own setting is left alone).
     if env("DB_JIT", "off") == "off":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
+    # The portal's stamps run as prepared statements (billing.selectors.portal_stamp; Django's
+    # own queries are never prepared). DB_PREPARED=off behind a pooler that cannot keep them
+    # (PgBouncer in transaction mode before 1.21): the stamps are then planned on every view.
+    if env("DB_PREPARED", "on") != "off":
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 # The covering index of the rollup is a PostgreSQL feature; SQLite simply ignores INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

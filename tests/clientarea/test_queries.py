@@ -158,3 +158,21 @@ def test_dashboard_without_time_this_month_skips_the_badges(postgres, signed_in,
     SubscriptionFactory(client=portal_user.client, start_date=START)
 
     assert queries(signed_in, "/") == DASHBOARD_QUERIES - 1
+
+
+def test_the_stamps_are_planned_once_per_connection(postgres, signed_in, portal_user):
+    # given a client with one ticket per subscription and one closed month
+    grow(portal_user.client, tickets=1, months=1)
+    # when the dashboard and the History page are viewed several times
+    for _ in range(3):
+        queries(signed_in, "/")
+        queries(signed_in, "/history/")
+    # then each stamp is one prepared statement of the connection, run each time
+    with postgres.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s ORDER BY statement",
+            ["%customers_client c%"],
+        )
+        runs = [row[0] for row in cursor.fetchall()]
+    assert len(runs) == 2 and min(runs) >= 3
