@@ -283,8 +283,8 @@ def _dashboard_cards_with_estimate(
     )
 
 
-# Dashboards kept between views, in the process's memory, under their stamp
-# (settings.CACHES; docs/decisions.md, "Dashboard speed").
+# Dashboards and History pages kept between views, in the process's memory, under their stamp
+# (settings.CACHES; docs/decisions.md, "Dashboard speed" and "Portal history").
 DASHBOARDS_CACHE = "dashboards"
 DASHBOARD_SECONDS = 3600
 
@@ -552,7 +552,7 @@ def subscription_history(request: HttpRequest, client: Client, pk: int) -> HttpR
 def _history_content_kept(client: Client, *, subscription_id: int | None) -> SafeString | None:
     """The History page's content as the last view rendered it while nothing it shows has
     changed (``history_stamp``, one query), else rendered and kept; without a stamp (SQLite)
-    rendered on every view (docs/decisions.md, "History speed"). None: the client has no
+    rendered on every view (docs/decisions.md, "Portal history"). None: the client has no
     such subscription."""
     now = timezone.now()
     month = period_current(now)

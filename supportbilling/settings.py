@@ -178,8 +178,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # download view that checks who may see them.
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
 # "fragments": rendered pieces of pages (the dashboard's cards), keyed on a digest of what they
-# show, so never stale; "dashboards": whole dashboards (about 50 KB each with 3 subscriptions),
-# keyed on their stamp (billing.selectors.portal_stamp). In each process's memory on purpose: a
+# show, so never stale; "dashboards": whole dashboards and History pages (about 50 KB each with
+# 3 subscriptions), keyed on their stamp (billing.selectors.portal_stamp). In each process's memory on purpose: a
 # deploy (new templates) starts empty, and nothing is shared that a template change could
 # leave behind.
 CACHES = {

@@ -1,7 +1,7 @@
 """What the portal's dashboard of one client in one month depends on, and what its History
 pages depend on, each read in one query, so that the dashboard's cards and the History pages
 can be kept between views and served again only while they are unchanged (docs/decisions.md,
-"Dashboard speed" and "History speed").
+"Dashboard speed" and "Portal history").
 
 Time entries of a closed month never change (the time services refuse them), so the stamps
 read the entries of the months not closed, and the closed months themselves: closing a month

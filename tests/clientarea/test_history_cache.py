@@ -1,6 +1,6 @@
 """The History pages come from the cache only while what they show is unchanged: every change a
 client can notice is on the next view, and so is the end of a review window, which no write
-marks (docs/decisions.md, "History speed")."""
+marks (docs/decisions.md, "Portal history")."""
 
 import datetime as dt
 from decimal import Decimal
