@@ -150,8 +150,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # DB_JIT=on (the server's own setting is left alone).
     if env("DB_JIT", "off") == "off":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
-    # The portal's stamps run as prepared statements (billing.selectors.portal_stamp; Django's
-    # own queries are never prepared). DB_PREPARED=off behind a pooler that cannot keep them
+    # The pages' stamps run as prepared statements (supportbilling.prepared; Django's own
+    # queries are never prepared). DB_PREPARED=off behind a pooler that cannot keep them
     # (PgBouncer in transaction mode before 1.21): the stamps are then planned on every view.
     if env("DB_PREPARED", "on") != "off":
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
@@ -179,9 +179,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))
 # "fragments": rendered pieces of pages (the dashboard's cards), keyed on a digest of what they
 # show, so never stale; "dashboards": whole dashboards and History pages (about 50 KB each with
-# 3 subscriptions), keyed on their stamp (billing.selectors.portal_stamp). In each process's memory on purpose: a
-# deploy (new templates) starts empty, and nothing is shared that a template change could
-# leave behind.
+# 3 subscriptions), keyed on their stamp (billing.selectors.portal_stamp). In each process's
+# memory on purpose: a deploy (new templates) starts empty, and nothing is shared that a
+# template change could leave behind.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "fragments": {

@@ -12,17 +12,16 @@ the month's items, terms, approvals, draws and overage decisions): it costs the 
 and statements of every month: a few rows a month, far fewer than the entries behind them."""
 
 import datetime as dt
-from typing import Any, Self
+from typing import Any
 
-import psycopg
 from django.db import connection
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 from django.utils import timezone
 
 from billing.models import ItemKind
 from billing.selectors.review import review_days
 from packages.models import BillingMode, PeriodStatus
 from supportbilling.periods import period_previous
+from supportbilling.prepared import prepared_cursor
 from supportbilling.sqltext import sql_composed
 from tickets.overage import OVERAGE_ACTIONS
 
@@ -186,24 +185,6 @@ def history_stamp(*, client_id: int, month: dt.date, now: dt.datetime) -> tuple[
     )
 
 
-class _PreparedCursor(psycopg.Cursor[Any]):
-    """psycopg's own cursor, whose parameters the server binds, preparing its statement: a stamp
-    is the same query on every view, and PostgreSQL took longer to plan it than to run it
-    (docs/performance.md, "Stamps prepared"). Django's cursors bind on the client and never
-    prepare. On a connection without prepared statements (``prepare_threshold`` None, as
-    behind a pooler in transaction mode: settings ``DB_PREPARED``) it is planned each time."""
-
-    def execute(
-        self,
-        query: Any,
-        params: Any = None,
-        *,
-        prepare: bool | None = True,
-        binary: bool | None = None,
-    ) -> Self:
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
 def _stamp(
     query: str, *, client_id: int, month: dt.date, since: dt.datetime | None, **more: Any
 ) -> tuple[Any, ...] | None:
@@ -221,9 +202,6 @@ def _stamp(
         "since": since,
         **more,
     }
-    connection.ensure_connection()
-    # Wrapped as Django wraps its own, so that the stamp is logged and counted like any query.
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    with wrapper(_PreparedCursor(connection.connection), connection) as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(query, params)
         return tuple(cursor.fetchone() or ())

@@ -167,7 +167,8 @@ def test_the_stamps_are_planned_once_per_connection(postgres, signed_in, portal_
     for _ in range(3):
         queries(signed_in, "/")
         queries(signed_in, "/history/")
-    # then each stamp is one prepared statement of the connection, run each time
+    # then each stamp is one prepared statement of the connection, run each time (and by the
+    # tests before on the same connection)
     with postgres.cursor() as cursor:
         cursor.execute(
             "SELECT generic_plans + custom_plans FROM pg_prepared_statements "

@@ -198,6 +198,24 @@ def test_ticket_page_shown_again_costs_exactly_this_many_queries(
         assert client.get(change_url(ticket)).status_code == 200
 
 
+def test_the_ticket_pages_stamp_is_planned_once_per_connection(postgres, client):
+    # given an operator viewing a ticket's page three times
+    client.force_login(OperatorFactory())
+    ticket = ticket_with(3)
+    for _ in range(3):
+        assert client.get(change_url(ticket)).status_code == 200
+    # then its stamp is one prepared statement of the connection, run each time (and by the
+    # tests before on the same connection)
+    with postgres.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE %s",
+            ["%tickets_ticketnotification%"],
+        )
+        runs = [row[0] for row in cursor.fetchall()]
+    assert len(runs) == 1 and runs[0] >= 3
+
+
 def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):
     # given a ticket with 3 and one with 300 entries in closed months (August, September)
     client.force_login(OperatorFactory())
