@@ -3,7 +3,8 @@ data, calls one selector or service of billing/tickets, and renders the result."
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,7 @@ from django.contrib.auth.views import PasswordResetView, redirect_to_login
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -293,25 +294,59 @@ def _dashboard_cards_kept(client: Client, month: dt.date) -> list[dict[str, Any]
     """The cards as the last view computed them while nothing they show has changed
     (``dashboard_stamp``, one query), else computed and kept. Without a stamp (SQLite)
     computed on every view."""
-    stamp = dashboard_stamp(client_id=client.pk, month=month)
+    cards: list[dict[str, Any]] = _kept(
+        ("dashboard", client.pk, month),
+        stamp_of=lambda: dashboard_stamp(client_id=client.pk, month=month),
+        compute=lambda: _dashboard_cards(client, month),
+    )
+    return cards
+
+
+def _kept(
+    shown: tuple[Any, ...],
+    *,
+    stamp_of: Callable[[], tuple[Any, ...] | None],
+    compute: Callable[[], Any],
+) -> Any:
+    """What ``compute`` returned for ``shown`` (the page, the client, what else picks the
+    content) in the request's language while the stamp of what it shows (``stamp_of``) is
+    unchanged, else computed now and kept; without a stamp (SQLite) computed each time. None
+    is not kept.
+
+    A miss reads the stamp again and computes in the same snapshot (REPEATABLE READ), so what
+    is kept is what that stamp describes: a change committed meanwhile, even one undone
+    later (a row added, then deleted), is never kept under a stamp without it."""
+    stamp = stamp_of()
     if stamp is None:
-        return _dashboard_cards(client, month)
-    return _kept(("dashboard", client.pk, month, stamp), lambda: _dashboard_cards(client, month))
-
-
-def _kept(shown: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """What ``compute`` returned when last called for ``shown`` (the page, the client, what
-    else picks the content, and the stamp of what it depends on) in the language of the
-    request, or computed now and kept. None is not kept."""
-    shown = (*shown, translation.get_language())
-    key = f"{shown[0]}:" + hashlib.blake2b(repr(shown).encode(), digest_size=20).hexdigest()
+        return compute()
     kept = caches[DASHBOARDS_CACHE]
-    value = kept.get(key)
-    if value is None:
+    value = kept.get(_kept_key(shown, stamp))
+    if value is not None:
+        return value
+    with _one_snapshot():
+        stamp = stamp_of()
         value = compute()
-        if value is not None:
-            kept.set(key, value, DASHBOARD_SECONDS)
+    if value is not None:
+        kept.set(_kept_key(shown, stamp), value, DASHBOARD_SECONDS)
     return value
+
+
+def _kept_key(shown: tuple[Any, ...], stamp: tuple[Any, ...] | None) -> str:
+    described = (*shown, translation.get_language(), stamp)
+    return f"{shown[0]}:" + hashlib.blake2b(repr(described).encode(), digest_size=20).hexdigest()
+
+
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """A transaction whose reads all see the database as of its first one (PostgreSQL's
+    REPEATABLE READ). Inside a transaction already (tests), that transaction as it is."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def _dashboard_cards(
@@ -556,13 +591,12 @@ def _history_content_kept(client: Client, *, subscription_id: int | None) -> Saf
     such subscription."""
     now = timezone.now()
     month = period_current(now)
-    stamp = history_stamp(client_id=client.pk, month=month, now=now)
-    if stamp is None:
-        return _history_content(client, subscription_id=subscription_id, now=now)
-    return _kept(
-        ("history", client.pk, subscription_id, month, stamp),
-        lambda: _history_content(client, subscription_id=subscription_id, now=now),
+    content: SafeString | None = _kept(
+        ("history", client.pk, subscription_id, month),
+        stamp_of=lambda: history_stamp(client_id=client.pk, month=month, now=now),
+        compute=lambda: _history_content(client, subscription_id=subscription_id, now=now),
     )
+    return content
 
 
 def _history_content(

@@ -27,8 +27,9 @@ from tickets.overage import OVERAGE_ACTIONS
 
 # Each part is a digest of whole rows (``row::text``: every column, so a column added later is
 # covered without changing this query) with their ``xmin`` (the transaction that wrote that
-# version of the row): every write changes the stamp, even one that puts an earlier value back,
-# so pages computed while a change was being made are never served under a stamp seen again.
+# version of the row): every write changes the stamp, even one that puts an earlier value back.
+# (A row added, then deleted, brings the earlier stamp back: a page is therefore computed in the
+# same snapshot as the stamp it is kept under, clientarea.views._kept.)
 # The parts both stamps read:
 # the client, its subscriptions (blocks included), their packages and prices in its currency;
 CLIENT_SUBSCRIPTIONS_PART = """

@@ -3,9 +3,11 @@ client can notice is on the next view, and so is the end of a review window, whi
 marks (docs/decisions.md, "Portal history")."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.db.models import F
 from djmoney.money import Money
 
@@ -13,6 +15,7 @@ from billing.models import BillableItem, ItemStatus, Statement
 from billing.services.disputes import period_release
 from billing.services.items import adjustment_create
 from billing.services.rollup import period_close
+from clientarea import views
 from packages.models import PackagePrice, SubscriptionStatus
 from tests.clientarea.conftest import SEPTEMBER, figures, section
 from tests.factories import (
@@ -23,6 +26,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tickets.models import TimeEntry
 from tickets.services_overage import overage_approve, subscription_overage_set
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres")]
@@ -222,3 +226,64 @@ def test_another_clients_subscription_is_not_served_from_the_cache(signed_in, go
 
     # then it is not found
     assert client.get(f"/subscriptions/{gold.pk}/").status_code == 404
+
+
+def test_time_logged_while_the_page_is_computed_and_deleted_is_not_shown(
+    signed_in, gold, monkeypatch
+):
+    # given time logged by someone else right after the view read the stamp
+    stamp = views.history_stamp
+    stamps = []
+
+    def stamp_then_time_logged(**kwargs):
+        stamps.append(stamp(**kwargs))
+        if len(stamps) == 1:
+            log(gold, "6.50", dt.date(2026, 10, 5))
+        return stamps[-1]
+
+    monkeypatch.setattr(views, "history_stamp", stamp_then_time_logged)
+    html, _ = view(signed_in, gold)
+    assert "7.50 h" in html
+    # when it is deleted again
+    TimeEntry.objects.filter(work_date=dt.date(2026, 10, 5)).delete()
+
+    # then the page shows the hours without it
+    html, _ = view(signed_in, gold)
+    assert "7.50 h" not in html and "1.00 h" in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_computed_while_time_is_committed_is_kept_as_its_stamp_describes(
+    signed_in, gold, monkeypatch
+):
+    # given another connection commits time just after the page's snapshot read its stamp
+    stamp = views.history_stamp
+    stamps = []
+
+    def stamp_then_time_committed_elsewhere(**kwargs):
+        stamps.append(stamp(**kwargs))
+        if len(stamps) == 2:  # the stamp read again in the snapshot the page is computed in
+            elsewhere = threading.Thread(target=log_and_close, args=(gold,))
+            elsewhere.start()
+            elsewhere.join()
+        return stamps[-1]
+
+    monkeypatch.setattr(views, "history_stamp", stamp_then_time_committed_elsewhere)
+    html, _ = view(signed_in, gold)
+    # then the page does not show it (its snapshot began before it)
+    assert "7.50 h" not in html
+    # and when it is deleted, the page kept is the page without it, as it should be
+    TimeEntry.objects.filter(work_date=dt.date(2026, 10, 5)).delete()
+    html, _ = view(signed_in, gold)
+    assert "7.50 h" not in html
+    # and while it stands, the next view shows it
+    log(gold, "6.50", dt.date(2026, 10, 5))
+    html, _ = view(signed_in, gold)
+    assert "7.50 h" in html
+
+
+def log_and_close(subscription) -> None:
+    try:
+        log(subscription, "6.50", dt.date(2026, 10, 5))
+    finally:
+        connection.close()
