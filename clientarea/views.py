@@ -3,8 +3,7 @@ data, calls one selector or service of billing/tickets, and renders the result."
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any, cast
@@ -17,7 +16,7 @@ from django.contrib.auth.views import PasswordResetView, redirect_to_login
 from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db import connection, transaction
+from django.db import connection
 from django.http import (
     FileResponse,
     Http404,
@@ -96,6 +95,7 @@ from customers.services import (
 from packages.models import BillingMode, BillingPeriod, Subscription
 from supportbilling.periods import period_current, period_label, period_parse
 from supportbilling.roles import CLIENT_USER, client_membership, is_staff_member
+from supportbilling.snapshot import one_snapshot
 from tickets.attachments import SAFE_TYPES, attachment_for_download
 from tickets.models import MessageKind, Ticket, TicketAttachment, TicketStatus
 from tickets.overage import OverageDecision, overage_cap_effective, overage_decisions
@@ -323,7 +323,7 @@ def _kept(
     value = kept.get(_kept_key(shown, stamp))
     if value is not None:
         return value
-    with _one_snapshot():
+    with one_snapshot():
         stamp = stamp_of()
         value = compute()
     if value is not None:
@@ -334,19 +334,6 @@ def _kept(
 def _kept_key(shown: tuple[Any, ...], stamp: tuple[Any, ...] | None) -> str:
     described = (*shown, translation.get_language(), stamp)
     return f"{shown[0]}:" + hashlib.blake2b(repr(described).encode(), digest_size=20).hexdigest()
-
-
-@contextmanager
-def _one_snapshot() -> Iterator[None]:
-    """A transaction whose reads all see the database as of its first one (PostgreSQL's
-    REPEATABLE READ). Inside a transaction already (tests), that transaction as it is."""
-    if connection.in_atomic_block:
-        yield
-        return
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
 
 
 def _dashboard_cards(

@@ -17,6 +17,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import SafeString
 
+from supportbilling.snapshot import one_snapshot
 from tickets import selectors
 from tickets.models import Ticket
 from tickets.templatetags.operator_workspace import conversation_articles
@@ -106,14 +107,26 @@ def workspace_parts(
     written, and its writing. Only text and numbers are kept, so a hit rebuilds no model."""
     stamp = selectors.workspace_stamp(ticket=ticket)
     fragments = caches[FRAGMENTS_CACHE]
-    lists_key = _key("lists", ticket.pk, ticket.client.name, stamp.lists, can_edit)
-    choices_key = _key("choices", ticket.client_id, ticket.subscription_id, stamp.choices, selected)
-    found = fragments.get_many([lists_key, choices_key])
-    lists, choices = found.get(lists_key), found.get(choices_key)
-    if lists is None:
-        lists = _lists_written(ticket, can_edit=can_edit)
-        fragments.set(lists_key, lists, LISTS_SECONDS)
-    if choices is None:
-        choices = _choices_written(ticket, selected=selected)
-        fragments.set(choices_key, choices, LISTS_SECONDS)
+
+    def keys(stamp: selectors.WorkspaceStamp) -> tuple[str, str]:
+        return (
+            _key("lists", ticket.pk, ticket.client.name, stamp.lists, can_edit),
+            _key("choices", ticket.client_id, ticket.subscription_id, stamp.choices, selected),
+        )
+
+    found = fragments.get_many(keys(stamp))
+    lists, choices = (found.get(key) for key in keys(stamp))
+    if lists is not None and choices is not None:
+        return lists, choices
+    # Written in the snapshot of the stamp they are kept under: a row added meanwhile and
+    # deleted later would bring the earlier stamp back with the row in its lists.
+    with one_snapshot():
+        stamp = selectors.workspace_stamp(ticket=ticket)
+        lists_key, choices_key = keys(stamp)
+        if lists is None:
+            lists = _lists_written(ticket, can_edit=can_edit)
+            fragments.set(lists_key, lists, LISTS_SECONDS)
+        if choices is None:
+            choices = _choices_written(ticket, selected=selected)
+            fragments.set(choices_key, choices, LISTS_SECONDS)
     return lists, choices

@@ -2,9 +2,11 @@
 show has changed: every change shows on the next view, at the same frozen moment too."""
 
 import datetime as dt
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -255,3 +257,41 @@ def test_a_cap_changed_without_an_audit_event_still_shows_on_the_next_view(overa
     assert overage_line(overage_page["html"]()).startswith("Overage cap: 2.5 h more")
     Subscription.objects.filter(pk=subscription.pk).update(client_cap_hours=Decimal("1"))
     assert overage_line(overage_page["html"]()).startswith("Overage cap: 1.5 h more")
+
+
+# An entry committed by another connection right after the page read its stamp (the first
+# read), or after it read it again in the snapshot the lists are written in (the second).
+@pytest.mark.parametrize("after_read", [1, 2])
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_committed_while_the_lists_are_written_and_deleted_is_not_shown(
+    client, monkeypatch, after_read
+):
+    client.force_login(OperatorFactory())
+    ticket = TicketFactory()
+    url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
+    stamp = selectors.workspace_stamp
+    stamps = []
+
+    def stamp_then_entry_committed_elsewhere(**kwargs):
+        stamps.append(stamp(**kwargs))
+        if len(stamps) == after_read:
+            elsewhere = threading.Thread(target=_log_and_close, args=(ticket,))
+            elsewhere.start()
+            elsewhere.join()
+        return stamps[-1]
+
+    monkeypatch.setattr(selectors, "workspace_stamp", stamp_then_entry_committed_elsewhere)
+    client.get(url)
+    # when the entry is deleted again
+    TimeEntry.objects.filter(note="Logged meanwhile").delete()
+    # then the page does not show it; and while one stands, the next view shows it
+    assert "Logged meanwhile" not in client.get(url).content.decode()
+    TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 11, 10), note="Logged meanwhile")
+    assert "Logged meanwhile" in client.get(url).content.decode()
+
+
+def _log_and_close(ticket) -> None:
+    try:
+        TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 11, 10), note="Logged meanwhile")
+    finally:
+        connection.close()
