@@ -41,13 +41,10 @@ CLIENT_SUBSCRIPTIONS_PART = """
      JOIN packages_supportpackage p ON p.id = s.package_id
      LEFT JOIN packages_packageprice pp ON pp.package_id = p.id AND pp.currency = c.currency
     WHERE c.id = %(client)s)"""
-# the time entries of the month and of the months before it not closed, with their ticket's
-# subject and operator's name;
+# the time entries of the month and of the months before it not closed ({shown}: what of them,
+# {joined}: with what, the dashboard showing their ticket's subject and operator's name);
 OPEN_MONTHS_ENTRIES_PART = """
-  (SELECT MD5(STRING_AGG(
-            CONCAT_WS('|', e::text, t.subject, t.xmin, u.username, u.first_name, u.last_name,
-                      u.xmin),
-            ',' ORDER BY e.id))
+  (SELECT MD5(STRING_AGG({shown}, ',' ORDER BY e.id))
      -- Per subscription and month, so that PostgreSQL reads the (subscription, work_date)
      -- index whatever share of the table the current month holds.
      FROM packages_subscription s
@@ -72,8 +69,7 @@ OPEN_MONTHS_ENTRIES_PART = """
         WHERE e.subscription_id = s.id AND e.work_date >= o.month AND e.work_date < o.until
        OFFSET 0  -- not flattened into a join: one index range per subscription and month
      ) AS e
-     JOIN tickets_ticket t ON t.id = e.ticket_id
-     JOIN auth_user u ON u.id = e.operator_id
+     {joined}
     WHERE s.client_id = %(client)s)"""
 # the overage decisions of its subscriptions (audit events: append-only, so their id and
 # version), with their actor's name, since ``since`` (NULL: all of them).
@@ -111,7 +107,13 @@ SELECT {client_subscriptions},
     WHERE s.client_id = %(client)s),
   {overage_decisions}""",
     client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
-    open_months_entries=OPEN_MONTHS_ENTRIES_PART,
+    open_months_entries=sql_composed(
+        OPEN_MONTHS_ENTRIES_PART,
+        shown="""CONCAT_WS('|', e::text, t.subject, t.xmin, u.username, u.first_name,
+                           u.last_name, u.xmin)""",
+        joined="""JOIN tickets_ticket t ON t.id = e.ticket_id
+     JOIN auth_user u ON u.id = e.operator_id""",
+    ),
     overage_decisions=OVERAGE_DECISIONS_PART,
 )
 
@@ -149,7 +151,8 @@ SELECT {client_subscriptions},
     WHERE p.status = %(closed)s AND p.closed_at > %(review_since)s
       AND NOT EXISTS (SELECT 1 FROM billing_periodrelease r WHERE r.month = p.month))""",
     client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
-    open_months_entries=OPEN_MONTHS_ENTRIES_PART,
+    # (their hours only: the page names no ticket and no operator)
+    open_months_entries=sql_composed(OPEN_MONTHS_ENTRIES_PART, shown="e::text", joined=""),
     overage_decisions=OVERAGE_DECISIONS_PART,
 )
 
@@ -171,7 +174,8 @@ def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None
 
 def history_stamp(*, client_id: int, month: dt.date, now: dt.datetime) -> tuple[Any, ...] | None:
     """A value that changes whenever anything the client's History pages show changes, in
-    ``month`` (the current one) at ``now``: what the dashboard's stamp reads (every overage
+    ``month`` (the current one) at ``now``: what the dashboard's stamp reads (the open months'
+    entries without their tickets and operators, which the pages do not name; every overage
     decision, not only the month's), the closed months with their closing time, all the
     items, stored terms, approvals, block draws and statements of the client's subscriptions,
     and which months are in review at ``now``. One query; None where it is not available

@@ -208,6 +208,20 @@ def test_another_clients_change_keeps_the_page(signed_in, gold):
     assert rendered == 0
 
 
+def test_a_ticket_renamed_and_an_operator_signing_in_keep_the_page(signed_in, gold):
+    # (the History page names no ticket and no operator)
+    view(signed_in, gold)
+    entry = TimeEntry.objects.get(subscription=gold, work_date=dt.date(2026, 10, 2))
+    entry.ticket.subject = "Renamed"
+    entry.ticket.save()
+    entry.operator.last_login = dt.datetime(2026, 10, 20, 8, 0, tzinfo=dt.UTC)
+    entry.operator.save()
+
+    _, rendered = view(signed_in, gold)
+
+    assert rendered == 0
+
+
 def test_the_language_asked_for_is_not_served_from_another_languages_page(signed_in, gold):
     view(signed_in, gold)
 
