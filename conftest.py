@@ -1,6 +1,5 @@
 """Shared pytest set-up: services the tests need, the browser, and common fixtures."""
 
-import importlib
 import os
 
 import pytest
@@ -105,11 +104,9 @@ def _roles_and_schedule_after_flush(request):
     marked = marker is not None and bool(
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])
     )
-    from django.apps import apps
     from django.contrib.auth.models import Group
-    from django_celery_beat.models import PeriodicTask
 
-    from supportbilling.roles import OPERATORS_GROUP, roles_sync
+    from supportbilling.roles import OPERATORS_GROUP
 
     if not marked:
         if {"transactional_db", "live_server"} & set(request.fixturenames):
@@ -122,10 +119,9 @@ def _roles_and_schedule_after_flush(request):
                 return
         else:
             return
-    roles_sync()
-    setup = importlib.import_module("billing.migrations.0002_roles_and_schedule")
-    if not PeriodicTask.objects.filter(name=setup.SCHEDULE_NAME).exists():
-        setup.create_schedule(apps, None)
+    from tests.install import roles_and_schedule_restore
+
+    roles_and_schedule_restore()
 
 
 @pytest.fixture

@@ -58,27 +58,27 @@ def gold(portal_user):
     return subscription
 
 
-def view(signed_in, subscription, page: str = "/history/") -> tuple[str, int]:
+def view(signed_in, subscription, path: str = "/history/") -> tuple[str, int]:
     """The subscription's section of the page and how many times its content was rendered."""
-    response = signed_in.get(page.format(pk=subscription.pk))
+    response = signed_in.get(path.format(pk=subscription.pk))
     assert response.status_code == 200
     rendered = [template.name for template in response.templates].count(CONTENT)
     return section(response.content.decode(), f"history-{subscription.pk}"), rendered
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_an_unchanged_page_is_not_rendered_again(signed_in, gold, page):
-    first, rendered_first = view(signed_in, gold, page)
-    second, rendered_second = view(signed_in, gold, page)
+@pytest.mark.parametrize("path", PAGES)
+def test_an_unchanged_page_is_not_rendered_again(signed_in, gold, path):
+    first, rendered_first = view(signed_in, gold, path)
+    second, rendered_second = view(signed_in, gold, path)
 
     assert (rendered_first, rendered_second) == (1, 0)
     assert second == first
     assert figures(first)["used"] == ["12.25 h", "4.00 h"]
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_an_invoiced_item_and_an_adjustment_show_on_the_next_view(signed_in, gold, page):
-    view(signed_in, gold, page)
+@pytest.mark.parametrize("path", PAGES)
+def test_an_invoiced_item_and_an_adjustment_show_on_the_next_view(signed_in, gold, path):
+    view(signed_in, gold, path)
     BillableItem.objects.filter(subscription=gold, period=SEPTEMBER, kind="overtime").update(
         status=ItemStatus.INVOICED
     )
@@ -91,7 +91,7 @@ def test_an_invoiced_item_and_an_adjustment_show_on_the_next_view(signed_in, gol
         actor=FinanceFactory(),
     )
 
-    html, rendered = view(signed_in, gold, page)
+    html, rendered = view(signed_in, gold, path)
 
     assert rendered == 1
     # (September's adjustment, fee and overtime, then August's fee)

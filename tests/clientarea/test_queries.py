@@ -142,11 +142,11 @@ HISTORY_QUERIES = 14
 HISTORY_KEPT_QUERIES = 4
 
 
-@pytest.mark.parametrize("page", ["/history/", "/subscriptions/{monthly}/"])
-def test_history_is_kept_while_unchanged_and_does_not_grow(postgres, signed_in, portal_user, page):
+@pytest.mark.parametrize("path", ["/history/", "/subscriptions/{monthly}/"])
+def test_history_is_kept_while_unchanged_and_does_not_grow(postgres, signed_in, portal_user, path):
     # given a client with one ticket per subscription and one closed month
     monthly, _ = grow(portal_user.client, tickets=1, months=1)
-    url = page.format(monthly=monthly.pk)
+    url = path.format(monthly=monthly.pk)
     # then the page is read once, then kept
     assert queries(signed_in, url) == HISTORY_QUERIES
     assert queries(signed_in, url) == HISTORY_KEPT_QUERIES

@@ -37,6 +37,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tests.install import roles_and_schedule_restore
 from tickets.attachments import attachment_add
 from tickets.intake import inbound_mail_receive
 from tickets.models import AuditAction, AuditEvent, TimeTimer
@@ -190,6 +191,8 @@ def world(django_db_setup, django_db_blocker):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:
+            # A transactional test run before (the browser tests) leaves a flushed database.
+            roles_and_schedule_restore()
             with time_machine.travel(NOW, tick=False):
                 built = world_build()
         except BaseException:
