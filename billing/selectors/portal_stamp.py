@@ -109,8 +109,9 @@ SELECT {client_subscriptions},
     client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
     open_months_entries=sql_composed(
         OPEN_MONTHS_ENTRIES_PART,
-        shown="""CONCAT_WS('|', e::text, t.subject, t.xmin, u.username, u.first_name,
-                           u.last_name, u.xmin)""",
+        # (what the cards show of the ticket and the operator: a message on the ticket or
+        # the operator signing in keeps them)
+        shown="""CONCAT_WS('|', e::text, t.subject, u.username, u.first_name, u.last_name)""",
         joined="""JOIN tickets_ticket t ON t.id = e.ticket_id
      JOIN auth_user u ON u.id = e.operator_id""",
     ),

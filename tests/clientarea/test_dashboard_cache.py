@@ -178,6 +178,28 @@ def test_a_renamed_operator_and_ticket_show_on_the_next_view(signed_in, subscrip
     assert "Grace Hopper" in html
 
 
+# Transactional: within one transaction every write has the same xmin.
+@pytest.mark.django_db(transaction=True)
+def test_a_renamed_ticket_shows_and_an_operator_signing_in_keeps_the_card(
+    postgres, signed_in, subscription
+):
+    entry = TimeEntry.objects.get(subscription=subscription)
+    view(signed_in, subscription)
+    entry.operator.last_login = dt.datetime(2026, 10, 20, 8, 0, tzinfo=dt.UTC)
+    entry.operator.save()
+    entry.ticket.save()  # (a message on it saves it: its updated_at)
+
+    # (the cards kept: session, user, client and the stamp)
+    with CaptureQueriesContext(connection) as queries:
+        view(signed_in, subscription)
+    assert len(queries) == 4
+
+    entry.ticket.subject = "Mail server replaced"
+    entry.ticket.save()
+    html, rendered = view(signed_in, subscription)
+    assert rendered == 1 and "Mail server replaced" in html
+
+
 def test_approved_extra_hours_show_on_the_next_view(signed_in, portal_user, subscription):
     subscription_overage_set(
         subscription=subscription,
