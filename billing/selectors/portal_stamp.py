@@ -41,6 +41,10 @@ CLIENT_SUBSCRIPTIONS_PART = """
      JOIN packages_supportpackage p ON p.id = s.package_id
      LEFT JOIN packages_packageprice pp ON pp.package_id = p.id AND pp.currency = c.currency
     WHERE c.id = %(client)s)"""
+# the months closing or closed, with when they closed;
+CLOSED_MONTHS_PART = """
+  (SELECT STRING_AGG(CONCAT_WS('|', month, status, closed_at, xmin), ',' ORDER BY month)
+     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s))"""
 # the time entries of the month and of the months before it not closed ({shown}: what of them,
 # {joined}: with what, the dashboard showing their ticket's subject and operator's name);
 OPEN_MONTHS_ENTRIES_PART = """
@@ -84,13 +88,10 @@ OVERAGE_DECISIONS_PART = """
       AND a.action = ANY(%(overage_actions)s)
       AND (CAST(%(since)s AS timestamptz) IS NULL OR a.created_at >= %(since)s))"""
 
-# The dashboard: those parts, the months closing or closed, and the month's items, stored terms,
-# approvals and block draws.
+# The dashboard: those parts and the month's items, stored terms, approvals and block draws.
 DASHBOARD_STAMP_SQL = sql_composed(
     """
-SELECT {client_subscriptions},
-  (SELECT STRING_AGG(CONCAT_WS('|', month, status, xmin), ',' ORDER BY month)
-     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+SELECT {client_subscriptions}, {closed_months},
   {open_months_entries},
   (SELECT MD5(STRING_AGG(CONCAT_WS('|', i::text, i.xmin), ',' ORDER BY i.id))
      FROM billing_billableitem i
@@ -107,6 +108,7 @@ SELECT {client_subscriptions},
     WHERE s.client_id = %(client)s),
   {overage_decisions}""",
     client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
+    closed_months=CLOSED_MONTHS_PART,
     open_months_entries=sql_composed(
         OPEN_MONTHS_ENTRIES_PART,
         # (what the cards show of the ticket and the operator: a message on the ticket or
@@ -118,16 +120,13 @@ SELECT {client_subscriptions},
     overage_decisions=OVERAGE_DECISIONS_PART,
 )
 
-# The History pages: those parts (every decision), the months closing or closed with when they
-# closed, and all the items, stored terms, approvals, block draws and statements of the
-# client's subscriptions (a few rows a month); last, the months whose review is running at
-# ``now`` (a window that ends changes the page with no row written; a month released early
-# leaves it).
+# The History pages: those parts (every decision), and all the items, stored terms, approvals,
+# block draws and statements of the client's subscriptions (a few rows a month); last, the
+# months whose review is running at ``now`` (a window that ends changes the page with no row
+# written; a month released early leaves it).
 HISTORY_STAMP_SQL = sql_composed(
     """
-SELECT {client_subscriptions},
-  (SELECT STRING_AGG(CONCAT_WS('|', month, status, closed_at, xmin), ',' ORDER BY month)
-     FROM packages_billingperiod WHERE status IN (%(closing)s, %(closed)s)),
+SELECT {client_subscriptions}, {closed_months},
   {open_months_entries},
   (WITH mine AS (SELECT id FROM packages_subscription WHERE client_id = %(client)s)
    SELECT MD5(STRING_AGG(version, ',' ORDER BY version))
@@ -152,6 +151,7 @@ SELECT {client_subscriptions},
     WHERE p.status = %(closed)s AND p.closed_at > %(review_since)s
       AND NOT EXISTS (SELECT 1 FROM billing_periodrelease r WHERE r.month = p.month))""",
     client_subscriptions=CLIENT_SUBSCRIPTIONS_PART,
+    closed_months=CLOSED_MONTHS_PART,
     # (their hours only: the page names no ticket and no operator)
     open_months_entries=sql_composed(OPEN_MONTHS_ENTRIES_PART, shown="e::text", joined=""),
     overage_decisions=OVERAGE_DECISIONS_PART,
@@ -167,8 +167,6 @@ def dashboard_stamp(*, client_id: int, month: dt.date) -> tuple[Any, ...] | None
 
     None where the stamp is not available (it is PostgreSQL's SQL; on SQLite, the laptop
     fallback, the dashboard is then computed on every view: slower, never stale)."""
-    if connection.vendor != "postgresql":
-        return None
     since = timezone.make_aware(dt.datetime.combine(month, dt.time()))
     return _stamp(DASHBOARD_STAMP_SQL, client_id=client_id, month=month, since=since)
 
