@@ -2,16 +2,25 @@
 
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.core.cache import caches
 
-from tests.factories import ClientUserFactory
+from billing.services.rollup import period_close
+from tests.factories import (
+    ClientUserFactory,
+    SubscriptionFactory,
+    TicketFactory,
+    TimeEntryFactory,
+    package_with_prices,
+)
 
 # "Now" in every portal test: 20 October 2026, so October is the open month.
 NOW = dt.datetime(2026, 10, 20, 9, 0, tzinfo=dt.UTC)
 OCTOBER = dt.date(2026, 10, 1)
 SEPTEMBER = dt.date(2026, 9, 1)
+AUGUST = dt.date(2026, 8, 1)
 
 _FIGURE = re.compile(r'data-figure="([\w-]+)"[^>]*>([^<]*)<')
 
@@ -74,3 +83,28 @@ def figure(html: str, name: str) -> str:
     values = figures(html).get(name)
     assert values, f"no {name} figure on the page"
     return values[0]
+
+
+def log(subscription, hours, day):
+    """Time on a new ticket of the subscription."""
+    TimeEntryFactory(
+        ticket=TicketFactory(subscription=subscription), hours=Decimal(hours), work_date=day
+    )
+
+
+@pytest.fixture
+def gold(portal_user):
+    """10 h at 500.00 EUR + 60.00 EUR/h since August: 4 h in August, 12.25 h in September,
+    1 h in October (still open). August and September are closed by the rollup."""
+    subscription = SubscriptionFactory(
+        client=portal_user.client,
+        start_date=AUGUST,
+        package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
+    )
+    log(subscription, "4.00", dt.date(2026, 8, 10))
+    log(subscription, "8.00", dt.date(2026, 9, 3))
+    log(subscription, "4.25", dt.date(2026, 9, 4))
+    log(subscription, "1.00", dt.date(2026, 10, 2))
+    period_close(month=AUGUST)
+    period_close(month=SEPTEMBER)
+    return subscription

@@ -12,22 +12,13 @@ from billing.selectors.portal import client_history
 from billing.services.rollup import period_close
 from packages.models import BillingMode, BillingPeriod
 from packages.services import subscription_create
-from tests.clientarea.conftest import SEPTEMBER, figures, section
+from tests.clientarea.conftest import SEPTEMBER, figures, log, section
 from tests.factories import (
     SubscriptionFactory,
-    TicketFactory,
-    TimeEntryFactory,
     package_with_prices,
 )
 
 pytestmark = pytest.mark.django_db
-AUGUST = dt.date(2026, 8, 1)
-
-
-def log(subscription, hours, day):
-    TimeEntryFactory(
-        ticket=TicketFactory(subscription=subscription), hours=Decimal(hours), work_date=day
-    )
 
 
 def closed(*months: dt.date) -> None:
@@ -62,24 +53,6 @@ def terms_stored(subscription, month: dt.date, hours: tuple[str, str, str] | Non
         billed_hours=billed,
         no_charge_hours=no_charge,
     )
-
-
-@pytest.fixture
-def gold(portal_user):
-    """10 h at 500.00 EUR + 60.00 EUR/h since August: 4 h in August, 12.25 h in September,
-    1 h in October (still open). August and September are closed by the rollup."""
-    subscription = SubscriptionFactory(
-        client=portal_user.client,
-        start_date=AUGUST,
-        package=package_with_prices({"EUR": ("500.00", "60.00")}, name="Gold"),
-    )
-    log(subscription, "4.00", dt.date(2026, 8, 10))
-    log(subscription, "8.00", dt.date(2026, 9, 3))
-    log(subscription, "4.25", dt.date(2026, 9, 4))
-    log(subscription, "1.00", dt.date(2026, 10, 2))
-    period_close(month=AUGUST)
-    period_close(month=SEPTEMBER)
-    return subscription
 
 
 def test_one_row_per_closed_month_with_figures_and_items(signed_in, gold):

@@ -17,6 +17,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tests.prepared import prepared_runs
 from tickets.models import MessageKind
 
 pytestmark = pytest.mark.django_db
@@ -172,11 +173,5 @@ def test_the_stamps_are_planned_once_per_connection(postgres, signed_in, portal_
         queries(signed_in, "/history/")
     # then each stamp is one prepared statement of the connection, run each time (and by the
     # tests before on the same connection)
-    with postgres.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE %s ORDER BY statement",
-            ["%customers_client c%"],
-        )
-        runs = [row[0] for row in cursor.fetchall()]
+    runs = prepared_runs(postgres, "customers_client c")
     assert len(runs) == 2 and min(runs) >= 3

@@ -27,6 +27,7 @@ from tests.factories import (
     TimeEntryFactory,
     UserFactory,
 )
+from tests.prepared import prepared_runs
 from tickets.models import AuditAction, AuditEvent, NotificationEvent, TicketNotification, TimeEntry
 from tickets.services import audit_record
 
@@ -208,13 +209,7 @@ def test_the_ticket_pages_stamp_is_planned_once_per_connection(postgres, client)
         assert client.get(change_url(ticket)).status_code == 200
     # then its stamp is one prepared statement of the connection, run each time (and by the
     # tests before on the same connection)
-    with postgres.cursor() as cursor:
-        cursor.execute(
-            "SELECT generic_plans + custom_plans FROM pg_prepared_statements "
-            "WHERE statement LIKE %s",
-            ["%tickets_ticketnotification%"],
-        )
-        runs = [row[0] for row in cursor.fetchall()]
+    runs = prepared_runs(postgres, "tickets_ticketnotification")
     assert len(runs) == 1 and runs[0] >= 3
 
 
