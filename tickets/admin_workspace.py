@@ -114,8 +114,9 @@ def workspace_parts(
             _key("choices", ticket.client_id, ticket.subscription_id, stamp.choices, selected),
         )
 
-    found = fragments.get_many(keys(stamp))
-    lists, choices = (found.get(key) for key in keys(stamp))
+    lists_key, choices_key = keys(stamp)
+    found = fragments.get_many([lists_key, choices_key])
+    lists, choices = found.get(lists_key), found.get(choices_key)
     if lists is not None and choices is not None:
         return lists, choices
     # Written in the snapshot of the stamp they are kept under: a row added meanwhile and
