@@ -150,10 +150,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # DB_JIT=on (the server's own setting is left alone).
     if env("DB_JIT", "off") == "off":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
-    # The pages' stamps run as prepared statements (supportbilling.prepared; Django's own
-    # queries are never prepared). DB_PREPARED=off behind a pooler that cannot keep them
-    # (PgBouncer in transaction mode before 1.21): the stamps are then planned on every view.
+    # Queries are bound on the server and prepared from their fifth run on a connection, so a
+    # page's repeated queries are not planned on every view (the pages' stamps from their
+    # first, supportbilling.prepared). DB_PREPARED=off behind a pooler that cannot keep
+    # prepared statements (PgBouncer in transaction mode before 1.21): parameters are then
+    # bound on the client and every query is planned each time.
     if env("DB_PREPARED", "on") != "off":
+        DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 # The covering index of the rollup is a PostgreSQL feature; SQLite simply ignores INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]

@@ -35,7 +35,7 @@ def insert_items(*, client_id: int, count: int, start: int = 0) -> None:
             SELECT %s, 'adjustment', 'Bulk item ' || n, 'quantity', 1.00, 'EUR',
                    (n %% 100000) / 100.0, (n %% 100000) / 100.0, 'next_invoice', 'pending',
                    now(), now(), %s
-            FROM generate_series(%s, %s) AS n
+            FROM generate_series(%s::bigint, %s::bigint) AS n
             """,
             [OCTOBER, client_id, start + 1, start + count],
         )

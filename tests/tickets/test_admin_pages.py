@@ -213,6 +213,18 @@ def test_the_ticket_pages_stamp_is_planned_once_per_connection(postgres, client)
     assert len(runs) == 1 and runs[0] >= 3
 
 
+def test_the_ticket_pages_own_queries_are_planned_once_per_connection(postgres, client):
+    # given an operator viewing a ticket's page seven times
+    client.force_login(OperatorFactory())
+    ticket = ticket_with(3)
+    for _ in range(7):
+        assert client.get(change_url(ticket)).status_code == 200
+    # then the read of the ticket with its client, subscription and assignee (planned in
+    # more time than it runs) is prepared from its fifth run on and run as such since
+    runs = prepared_runs(postgres, 'FROM "tickets_ticket" INNER JOIN "customers_client"')
+    assert len(runs) == 1 and runs[0] >= 2
+
+
 def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):
     # given a ticket with 3 and one with 300 entries in closed months (August, September)
     client.force_login(OperatorFactory())
