@@ -1,7 +1,7 @@
 """Queries prepared on their first run: the portal's and the ticket page's stamps, the same
 query on every view, which PostgreSQL took longer to plan than to run (docs/decisions.md,
 "Portal history", "The stamps are prepared statements"). Django's own queries are prepared
-from their fifth run on a connection (settings, ``DB_PREPARED``)."""
+once they have run five times on a connection (settings, ``DB_PREPARED``)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +14,7 @@ from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 class _PreparingCursor(psycopg.Cursor[Any]):
     """psycopg's own cursor (parameters bound by the server) preparing each statement it runs,
-    where Django's cursors wait for a statement's fifth run. On a connection without prepared
+    where Django's cursors wait until it has run five times. On a connection without prepared
     statements (``prepare_threshold`` None: settings ``DB_PREPARED=off``, for a pooler that
     cannot keep them) psycopg plans the statement each time."""
 
