@@ -9,7 +9,56 @@ from typing import Any, Self
 
 import psycopg
 from django.db import connection
+from django.db.backends.postgresql.base import CursorMixin
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
+
+# The most parameters PostgreSQL's protocol carries for one statement (a 16-bit count).
+# Binding on the client has no such limit: marking a month's 100,000 items exported lists
+# their ids in one statement.
+SERVER_BOUND_PARAMS_MAX = 65_535
+
+
+def _bound_on_client_if_long(cursor: psycopg.Cursor[Any], query: Any, params: Any) -> Any:
+    """``(query, params)`` as given, or, past the protocol's limit, the query with its
+    parameters written in by psycopg (as a client-side binding cursor does) and none left."""
+    if params is not None and len(params) > SERVER_BOUND_PARAMS_MAX:
+        return psycopg.ClientCursor(cursor.connection).mogrify(query, params), None
+    return query, params
+
+
+class ServerBindingCursor(CursorMixin, psycopg.Cursor[Any]):
+    """Django's cursor binding parameters on the server (settings ``DB_PREPARED``), so that
+    psycopg prepares a statement once it has run five times; a statement with more
+    parameters than the protocol carries is bound on the client instead."""
+
+    def execute(
+        self,
+        query: Any,
+        params: Any = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool | None = None,
+    ) -> Self:
+        query, params = _bound_on_client_if_long(self, query, params)
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+class NamedServerBindingCursor(psycopg.ServerCursor[Any]):
+    """The same for the named cursors of ``QuerySet.iterator()``."""
+
+    def execute(
+        self, query: Any, params: Any = None, *, binary: bool | None = None, **kwargs: Any
+    ) -> Self:
+        query, params = _bound_on_client_if_long(self, query, params)
+        return super().execute(query, params, binary=binary, **kwargs)
+
+
+def server_binding_cursors_use(*, connection: Any, **kwargs: Any) -> None:
+    """``connection_created``: a PostgreSQL connection binding on the server gets the cursors
+    above (Django's own would refuse a statement with more parameters)."""
+    if connection.vendor == "postgresql" and connection.features.uses_server_side_binding:
+        connection.connection.cursor_factory = ServerBindingCursor
+        connection.connection.server_cursor_factory = NamedServerBindingCursor
 
 
 class _PreparingCursor(psycopg.Cursor[Any]):

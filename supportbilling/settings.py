@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "django_filters",
     "djmoney",
     "django_celery_beat",
+    "supportbilling",  # its cursors (supportbilling.prepared)
     "customers",
     "packages",
     "tickets",

@@ -13,10 +13,12 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.exports import copy_csv_chunks, csv_chunks
-from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem
+from billing.models import BILLABLE_ITEM_EXPORT_COLUMNS, BillableItem, BillingEvent
 from billing.selectors.finance import billable_items_export_rows
 from packages.models import BillingPeriod, PeriodStatus
+from supportbilling.prepared import SERVER_BOUND_PARAMS_MAX
 from tests.billing.conftest import api_as
+from tests.billing.test_exports import insert_items
 from tests.factories import (
     BillableItemFactory,
     TimeEntryFactory,
@@ -214,6 +216,24 @@ def test_export_pending_and_mark_them_exported_in_one_step(finance, world):
         finance.get(again["Location"])
     )
     assert BillableItem.objects.filter(status="exported").count() == 1
+
+
+def test_export_pending_and_mark_exported_a_month_of_70000_items(finance, world, postgres):
+    # given a month with 70,000 pending items more than world's: more ids than PostgreSQL's
+    # protocol carries as parameters of one statement (supportbilling.prepared)
+    insert_items(client_id=world.acme.pk, count=70_000)
+    pending = BillableItem.objects.filter(period="2026-10-01", status="pending").count()
+    assert pending > SERVER_BOUND_PARAMS_MAX
+    # when finance exports the pending ones and marks them exported in one step
+    response = finance.post(reverse("admin:billing_export") + "?period=2026-10&format=csv")
+    # then every one is in the file and marked exported, each with its audit row
+    assert response.status_code == 200
+    assert _body(response).count(b"\r\n") == pending + 1  # the header
+    assert BillableItem.objects.filter(period="2026-10-01", status="exported").count() == pending
+    events = BillingEvent.objects.filter(
+        action="item_status", detail__status=["pending", "exported"]
+    )
+    assert events.count() == pending
 
 
 def test_the_list_offers_exports_of_what_it_shows(finance, world):
