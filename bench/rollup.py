@@ -89,7 +89,7 @@ WRITES_SQL = [
     """
     INSERT INTO tickets_auditevent (action, detail, created_at)
     SELECT 'period_billed',
-           jsonb_build_object('period', %(label)s, 'first_subscription', MIN(subscription_id),
+           jsonb_build_object('period', %(label)s::text, 'first_subscription', MIN(subscription_id),
                'last_subscription', MAX(subscription_id), 'subscriptions_billed', COUNT(*)),
            now()
     FROM (SELECT subscription_id,
