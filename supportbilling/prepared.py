@@ -26,10 +26,22 @@ def _bound_on_client_if_long(cursor: psycopg.Cursor[Any], query: Any, params: An
     return query, params
 
 
+def _plan_result_changed(error: psycopg.errors.FeatureNotSupported) -> bool:
+    """PostgreSQL's "cached plan must not change result type": what a prepared statement
+    returns changed since it was prepared (a migration altered a column's type)."""
+    return error.diag.source_function == "RevalidateCachedQuery"
+
+
 class ServerBindingCursor(CursorMixin, psycopg.Cursor[Any]):
     """Django's cursor binding parameters on the server (settings ``DB_PREPARED``), so that
     psycopg prepares a statement once it has run five times; a statement with more
-    parameters than the protocol carries is bound on the client instead."""
+    parameters than the protocol carries is bound on the client instead.
+
+    A prepared statement whose result changed (a migration run by another process altered a
+    column's type) fails, and outside a transaction psycopg would keep it, failing on every
+    run until the connection closes (psycopg#511): the connection's prepared statements are
+    forgotten and the statement runs again, unprepared. In a transaction the error stands
+    (PostgreSQL aborted it), and its rollback lets psycopg forget them."""
 
     def execute(
         self,
@@ -40,7 +52,19 @@ class ServerBindingCursor(CursorMixin, psycopg.Cursor[Any]):
         binary: bool | None = None,
     ) -> Self:
         query, params = _bound_on_client_if_long(self, query, params)
-        return super().execute(query, params, prepare=prepare, binary=binary)
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.errors.FeatureNotSupported as error:
+            in_transaction = (
+                self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+            )
+            if in_transaction or not _plan_result_changed(error):
+                raise  # a rollback, of the transaction or to a savepoint, empties the cache
+            # psycopg's cache of prepared statements has no public way to be emptied (the test
+            # of this, tests/test_prepared.py, fails if that changes). Emptied, it deallocates
+            # them all after its next statement: this one, run again unprepared.
+            self.connection._prepared.clear()
+            return super().execute(query, params, prepare=False, binary=binary)
 
 
 class NamedServerBindingCursor(psycopg.ServerCursor[Any]):
@@ -61,9 +85,9 @@ def server_binding_cursors_use(*, connection: Any, **kwargs: Any) -> None:
         connection.connection.server_cursor_factory = NamedServerBindingCursor
 
 
-class _PreparingCursor(psycopg.Cursor[Any]):
-    """psycopg's own cursor (parameters bound by the server) preparing each statement it runs,
-    where Django's cursors wait until it has run five times. On a connection without prepared
+class _PreparingCursor(ServerBindingCursor):
+    """The cursor above preparing each statement it runs, where Django's cursors wait until it
+    has run five times. On a connection without prepared
     statements (``prepare_threshold`` None: settings ``DB_PREPARED=off``, for a pooler that
     cannot keep them) psycopg plans the statement each time."""
 
