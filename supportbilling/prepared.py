@@ -1,7 +1,8 @@
-"""Queries prepared on their first run: the portal's and the ticket page's stamps, the same
-query on every view, which PostgreSQL took longer to plan than to run (docs/decisions.md,
-"Portal history", "The stamps are prepared statements"). Django's own queries are prepared
-once they have run five times on a connection (settings, ``DB_PREPARED``)."""
+"""The database's cursors (docs/decisions.md, "Every query is bound by the server and
+prepared once it has run five times"): Django's queries bound by PostgreSQL and prepared
+once they have run five times on a connection (settings, ``DB_PREPARED``), and the pages'
+stamps prepared on their first run, the same query on every view, which PostgreSQL took
+longer to plan than to run ("Portal history", "The stamps are prepared statements")."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,11 +56,11 @@ class ServerBindingCursor(CursorMixin, psycopg.Cursor[Any]):
         try:
             return super().execute(query, params, prepare=prepare, binary=binary)
         except psycopg.errors.FeatureNotSupported as error:
-            in_transaction = (
-                self.connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
-            )
-            if in_transaction or not _plan_result_changed(error):
-                raise  # a rollback, of the transaction or to a savepoint, empties the cache
+            idle = self.connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+            if not idle or not _plan_result_changed(error):
+                # In a transaction the error stands (PostgreSQL aborted it); its rollback, or
+                # the rollback to a savepoint, makes psycopg forget its prepared statements.
+                raise
             # psycopg's cache of prepared statements has no public way to be emptied (the test
             # of this, tests/test_prepared.py, fails if that changes). Emptied, it deallocates
             # them all after its next statement: this one, run again unprepared.
@@ -87,9 +88,9 @@ def server_binding_cursors_use(*, connection: Any, **kwargs: Any) -> None:
 
 class _PreparingCursor(ServerBindingCursor):
     """The cursor above preparing each statement it runs, where Django's cursors wait until it
-    has run five times. On a connection without prepared
-    statements (``prepare_threshold`` None: settings ``DB_PREPARED=off``, for a pooler that
-    cannot keep them) psycopg plans the statement each time."""
+    has run five times. On a connection without prepared statements (``prepare_threshold``
+    None: settings ``DB_PREPARED=off``, for a pooler that cannot keep them) psycopg plans the
+    statement each time."""
 
     def execute(
         self,
