@@ -404,9 +404,11 @@ def machine() -> str:
         cursor.execute("SHOW server_version")
         version = cursor.fetchone()[0]
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    prepared = "on" if connection.features.uses_server_side_binding else "off"
     return (
         f"{platform.node()}: {os.cpu_count()} CPUs, {memory:.0f} GiB RAM, "
-        f"PostgreSQL {version}, Python {platform.python_version()}, Django {django.__version__}"
+        f"PostgreSQL {version}, Python {platform.python_version()}, Django {django.__version__}, "
+        f"DB_PREPARED {prepared}"
     )
 
 

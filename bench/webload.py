@@ -569,9 +569,10 @@ def machine() -> str:
         cursor.execute("SHOW server_version")
         pg = cursor.fetchone()[0]
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    prepared = "on" if connection.features.uses_server_side_binding else "off"
     return (
         f"{os.cpu_count()} CPUs, {memory:.0f} GiB RAM, Python {platform.python_version()}, "
-        f"PostgreSQL {pg}"
+        f"PostgreSQL {pg}, DB_PREPARED {prepared}"
     )
 
 
