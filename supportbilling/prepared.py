@@ -1,17 +1,11 @@
-"""The database's cursors (docs/decisions.md, "Every query is bound by the server and
-prepared once it has run five times"): Django's queries bound by PostgreSQL and prepared
-once they have run five times on a connection (settings, ``DB_PREPARED``), and the pages'
-stamps prepared on their first run, the same query on every view, which PostgreSQL took
-longer to plan than to run ("Portal history", "The stamps are prepared statements")."""
+"""The database's cursors: Django's queries bound by PostgreSQL and prepared once they have
+run five times on a connection (settings, ``DB_PREPARED``; docs/decisions.md, "Every query is
+bound by the server and prepared once it has run five times")."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any, Self
 
 import psycopg
-from django.db import connection
 from django.db.backends.postgresql.base import CursorMixin
-from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 # The most parameters PostgreSQL's protocol carries for one statement (a 16-bit count).
 # Binding on the client has no such limit: marking a month's 100,000 items exported lists
@@ -84,30 +78,3 @@ def server_binding_cursors_use(*, connection: Any, **kwargs: Any) -> None:
     if connection.vendor == "postgresql" and connection.features.uses_server_side_binding:
         connection.connection.cursor_factory = ServerBindingCursor
         connection.connection.server_cursor_factory = NamedServerBindingCursor
-
-
-class _PreparingCursor(ServerBindingCursor):
-    """The cursor above preparing each statement it runs, where Django's cursors wait until it
-    has run five times. On a connection without prepared statements (``prepare_threshold``
-    None: settings ``DB_PREPARED=off``, for a pooler that cannot keep them) psycopg plans the
-    statement each time."""
-
-    def execute(
-        self,
-        query: Any,
-        params: Any = None,
-        *,
-        prepare: bool | None = True,
-        binary: bool | None = None,
-    ) -> Self:
-        return super().execute(query, params, prepare=prepare, binary=binary)
-
-
-@contextmanager
-def prepared_cursor() -> Iterator[CursorWrapper]:
-    """A cursor of the default PostgreSQL connection whose statements are prepared, wrapped as
-    Django wraps its own, so that its queries are logged and counted like any other."""
-    connection.ensure_connection()
-    wrapper = CursorDebugWrapper if connection.queries_logged else CursorWrapper
-    with wrapper(_PreparingCursor(connection.connection), connection) as cursor:
-        yield cursor

@@ -152,11 +152,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     if env("DB_JIT", "off") == "off":
         DATABASES["default"]["OPTIONS"].setdefault("options", "-c jit=off")
     # Queries are bound on the server and prepared once they have run five times on a
-    # connection, so a page's repeated queries are not planned on every view (the pages'
-    # stamps from their first run, supportbilling.prepared). DB_PREPARED=off behind a pooler
-    # that cannot keep prepared statements (PgBouncer in transaction mode before 1.21, or
-    # later without max_prepared_statements): parameters are then bound on the client and
-    # every query is planned each time.
+    # connection, so a page's repeated queries (its stamp among them) are not planned on every
+    # view (supportbilling.prepared). DB_PREPARED=off behind a pooler that cannot keep
+    # prepared statements (PgBouncer in transaction mode before 1.21, or later without
+    # max_prepared_statements): parameters are then bound on the client and every query is
+    # planned each time.
     if env("DB_PREPARED", "on") != "off":
         DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
         DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)

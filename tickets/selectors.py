@@ -42,7 +42,6 @@ from supportbilling.periods import (
     period_of,
     period_parse,
 )
-from supportbilling.prepared import prepared_cursor
 from supportbilling.roles import OPERATORS_GROUP
 from tickets.models import (
     AuditAction,
@@ -705,7 +704,7 @@ def workspace_stamp(*, ticket: Ticket) -> WorkspaceStamp:
         "closed": PeriodStatus.CLOSED.value,
         "operators": OPERATORS_GROUP,
     }
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(WORKSPACE_STAMP_SQL, params)
         row = tuple(cursor.fetchone() or ())
     return WorkspaceStamp(lists=row[:STAMP_LISTS], choices=row[STAMP_LISTS:])

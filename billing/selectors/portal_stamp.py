@@ -21,7 +21,6 @@ from billing.models import ItemKind
 from billing.selectors.review import review_days
 from packages.models import BillingMode, PeriodStatus
 from supportbilling.periods import period_previous
-from supportbilling.prepared import prepared_cursor
 from supportbilling.sqltext import sql_composed
 from tickets.overage import OVERAGE_ACTIONS
 
@@ -206,6 +205,6 @@ def _stamp(
         "since": since,
         **more,
     }
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(query, params)
         return tuple(cursor.fetchone() or ())

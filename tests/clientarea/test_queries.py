@@ -167,11 +167,11 @@ def test_dashboard_without_time_this_month_skips_the_badges(postgres, signed_in,
 def test_the_stamps_are_planned_once_per_connection(postgres, signed_in, portal_user):
     # given a client with one ticket per subscription and one closed month
     grow(portal_user.client, tickets=1, months=1)
-    # when the dashboard and the History page are viewed several times
-    for _ in range(3):
+    # when the dashboard and the History page are viewed seven times each
+    for _ in range(7):
         queries(signed_in, "/")
         queries(signed_in, "/history/")
-    # then each stamp is one prepared statement of the connection, run each time (and by the
-    # tests before on the same connection)
+    # then each stamp is one prepared statement of the connection, prepared once it has run
+    # five times and run as such since (and by the tests before on the same connection)
     runs = prepared_runs(postgres, "customers_client c")
-    assert len(runs) == 2 and min(runs) >= 3
+    assert len(runs) == 2 and min(runs) >= 2

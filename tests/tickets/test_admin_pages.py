@@ -202,18 +202,15 @@ def test_ticket_page_shown_again_costs_exactly_this_many_queries(
 
 
 @pytest.mark.parametrize(
-    ("fragment", "prepared_from"),
+    "fragment",
     [
-        # its stamp: prepared on its first run (supportbilling.prepared)
-        ("tickets_ticketnotification", 1),
-        # its read of the ticket with client, subscription and assignee (planned in more
-        # time than it runs), as every query of Django: prepared once it has run five times
-        ('FROM "tickets_ticket" INNER JOIN "customers_client"', 6),
+        # its stamp, and its read of the ticket with client, subscription and assignee: each
+        # planned in more time than it runs, prepared once it has run five times
+        "tickets_ticketnotification",
+        'FROM "tickets_ticket" INNER JOIN "customers_client"',
     ],
 )
-def test_the_ticket_pages_queries_are_planned_once_per_connection(
-    postgres, client, fragment, prepared_from
-):
+def test_the_ticket_pages_queries_are_planned_once_per_connection(postgres, client, fragment):
     # given an operator viewing a ticket's page seven times
     client.force_login(OperatorFactory())
     ticket = ticket_with(3)
@@ -222,7 +219,7 @@ def test_the_ticket_pages_queries_are_planned_once_per_connection(
     # then the query is one prepared statement of the connection, run as such from the view
     # it was prepared on (and by the tests before on the same connection)
     runs = prepared_runs(postgres, fragment)
-    assert len(runs) == 1 and runs[0] >= 7 - prepared_from + 1
+    assert len(runs) == 1 and runs[0] >= 2
 
 
 def test_ticket_page_does_not_grow_with_entries_of_closed_months(client):
