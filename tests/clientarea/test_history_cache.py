@@ -3,11 +3,9 @@ client can notice is on the next view, and so is the end of a review window, whi
 marks (docs/decisions.md, "Portal history")."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.db.models import F
 from djmoney.money import Money
 
@@ -23,6 +21,7 @@ from tests.factories import (
     FinanceFactory,
     SubscriptionFactory,
 )
+from tests.races import committed_after_read
 from tickets.models import TimeEntry
 from tickets.services_overage import overage_approve, subscription_overage_set
 
@@ -222,17 +221,11 @@ def test_another_clients_subscription_is_not_served_from_the_cache(signed_in, go
 def test_time_committed_while_the_page_is_computed_and_deleted_is_not_shown(
     signed_in, gold, monkeypatch, after_read
 ):
-    stamp = views.history_stamp
-    stamps = []
-
-    def stamp_then_time_committed_elsewhere(**kwargs):
-        stamps.append(stamp(**kwargs))
-        if len(stamps) == after_read:
-            elsewhere = threading.Thread(target=log_and_close, args=(gold,))
-            elsewhere.start()
-            elsewhere.join()
-        return stamps[-1]
-
+    stamp_then_time_committed_elsewhere = committed_after_read(
+        views.history_stamp,
+        after_read=after_read,
+        commit=lambda: log(gold, "6.50", dt.date(2026, 10, 5)),
+    )
     monkeypatch.setattr(views, "history_stamp", stamp_then_time_committed_elsewhere)
     html, _ = view(signed_in, gold)
     # the page shows it when it came before its snapshot, not when it came after
@@ -246,10 +239,3 @@ def test_time_committed_while_the_page_is_computed_and_deleted_is_not_shown(
     log(gold, "6.50", dt.date(2026, 10, 5))
     html, _ = view(signed_in, gold)
     assert "7.50 h" in html
-
-
-def log_and_close(subscription) -> None:
-    try:
-        log(subscription, "6.50", dt.date(2026, 10, 5))
-    finally:
-        connection.close()

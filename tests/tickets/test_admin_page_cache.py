@@ -2,11 +2,9 @@
 show has changed: every change shows on the next view, at the same frozen moment too."""
 
 import datetime as dt
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -22,6 +20,7 @@ from tests.factories import (
     TimeEntryFactory,
     package_with_prices,
 )
+from tests.races import committed_after_read
 from tickets import selectors, services
 from tickets.models import AuditAction, NotificationEvent, TicketNotification, TimeEntry
 from tickets.services_overage import overage_approve, subscription_overage_set
@@ -269,17 +268,13 @@ def test_an_entry_committed_while_the_lists_are_written_and_deleted_is_not_shown
     client.force_login(OperatorFactory())
     ticket = TicketFactory()
     url = reverse("admin:tickets_ticket_change", args=[ticket.pk])
-    stamp = selectors.workspace_stamp
-    stamps = []
-
-    def stamp_then_entry_committed_elsewhere(**kwargs):
-        stamps.append(stamp(**kwargs))
-        if len(stamps) == after_read:
-            elsewhere = threading.Thread(target=_log_and_close, args=(ticket,))
-            elsewhere.start()
-            elsewhere.join()
-        return stamps[-1]
-
+    stamp_then_entry_committed_elsewhere = committed_after_read(
+        selectors.workspace_stamp,
+        after_read=after_read,
+        commit=lambda: TimeEntryFactory(
+            ticket=ticket, work_date=dt.date(2026, 11, 10), note="Logged meanwhile"
+        ),
+    )
     monkeypatch.setattr(selectors, "workspace_stamp", stamp_then_entry_committed_elsewhere)
     client.get(url)
     # when the entry is deleted again
@@ -288,10 +283,3 @@ def test_an_entry_committed_while_the_lists_are_written_and_deleted_is_not_shown
     assert "Logged meanwhile" not in client.get(url).content.decode()
     TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 11, 10), note="Logged meanwhile")
     assert "Logged meanwhile" in client.get(url).content.decode()
-
-
-def _log_and_close(ticket) -> None:
-    try:
-        TimeEntryFactory(ticket=ticket, work_date=dt.date(2026, 11, 10), note="Logged meanwhile")
-    finally:
-        connection.close()
