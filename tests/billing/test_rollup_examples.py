@@ -126,17 +126,29 @@ def test_a_subscription_without_entries_bills_the_fee():
     assert items_of(subscription)["fee"].amount == Money("220.00", "EUR")
 
 
-def test_a_subscription_ended_mid_month_is_billed_that_month_and_not_the_next(time_machine):
-    # given a subscription that ended on 15 October, with time before it ended
+@pytest.mark.parametrize(
+    ("dates", "work_date"),
+    [
+        # ended on 15 October, with time before it ended
+        ((dt.date(2026, 9, 1), dt.date(2026, 10, 15)), dt.date(2026, 10, 15)),
+        # ended in September, with October time all the same: the time services refuse such
+        # an entry, imported or older data can hold one, and its month still bills it
+        ((dt.date(2026, 8, 1), dt.date(2026, 9, 30)), dt.date(2026, 10, 20)),
+    ],
+    ids=["ended-mid-month", "time-after-its-end"],
+)
+def test_a_terminated_subscription_is_billed_the_month_of_its_time_and_not_the_next(
+    time_machine, dates, work_date
+):
+    # given a terminated subscription with 11 h in October
+    start_date, end_date = dates
     subscription = SubscriptionFactory(
-        start_date=dt.date(2026, 9, 1),
-        end_date=dt.date(2026, 10, 15),
-        status=SubscriptionStatus.TERMINATED,
+        start_date=start_date, end_date=end_date, status=SubscriptionStatus.TERMINATED
     )
     TimeEntryFactory(
         ticket=TicketFactory(subscription=subscription),
         hours=Decimal("11.00"),
-        work_date=dt.date(2026, 10, 15),
+        work_date=work_date,
     )
     # when October and then November are closed
     period_close(month=OCTOBER)
