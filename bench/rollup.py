@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import django
@@ -153,15 +154,36 @@ def backend_cpu_since(before: float | None) -> float | None:
     return None if before is None or after is None else after - before
 
 
-class QueryCounter:
-    """Counts the statements Django sends (an execute wrapper: no query log kept)."""
+class StatementTimer:
+    """Counts the statements Django sends and sums their wall time by the statement's opening
+    words (an execute wrapper: no query log kept)."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.seconds: Counter[str] = Counter()
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.seconds[" ".join(sql.split())[:48]] += time.perf_counter() - started
+
+    def breakdown(self, elapsed: float, top: int = 6) -> str:
+        """Where the time went: the slowest statements, and the rest (the commits with their
+        deferred foreign-key checks, and Python)."""
+        statements = sum(self.seconds.values())
+        lines = [f"  {seconds:6.2f} s  {label}" for label, seconds in self.seconds.most_common(top)]
+        return "\n".join(
+            [
+                f"period_close in process: {statements:.2f} s in its {self.count} statements, "
+                f"the slowest:",
+                *lines,
+                f"  {elapsed - statements:6.2f} s  outside the statements: the commits (with "
+                "the deferred foreign-key checks) and Python",
+            ]
+        )
 
 
 def seed_or_reuse(*, subscriptions: int, entries: int, month, flush: bool) -> None:
@@ -214,11 +236,13 @@ def period_reset(month) -> None:
         )
 
 
-def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, float | None]:
-    """Wall time, queries, items, CPU of this process and of the PostgreSQL backend."""
+def measure_in_process(
+    month, batch_size: int
+) -> tuple[float, StatementTimer, int, float, float | None]:
+    """Wall time, the statements, items, CPU of this process and of the PostgreSQL backend."""
     from billing.services.rollup import period_close
 
-    counter = QueryCounter()
+    counter = StatementTimer()
     server_before = backend_cpu()
     with connection.execute_wrapper(counter):
         started, cpu_started = time.perf_counter(), time.process_time()
@@ -226,7 +250,7 @@ def measure_in_process(month, batch_size: int) -> tuple[float, int, int, float, 
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     server = backend_cpu_since(server_before)
     assert not result.already_closed, "the month was already closed: reset failed"
-    return elapsed, counter.count, result.items_created, cpu, server
+    return elapsed, counter, result.items_created, cpu, server
 
 
 def measure_baseline(month, repeat: int = 3) -> tuple[float, int, float | None]:
@@ -479,13 +503,13 @@ def main() -> None:
         )
     )
     period_reset(month)
-    elapsed, queries, items, cpu, server_cpu = measure_in_process(month, options.batch_size)
+    elapsed, timer, items, cpu, server_cpu = measure_in_process(month, options.batch_size)
     close = elapsed
     rows.append(
         (
             f"period_close in process (batch {options.batch_size})",
             elapsed,
-            queries,
+            timer.count,
             items,
             cpu,
             server_cpu,
@@ -532,6 +556,7 @@ def main() -> None:
         "backend of this process)"
     )
     print(f"Items against the bare SQL totals: {check}")
+    print(timer.breakdown(close))
     print(
         f"Ratio: period_close in process is {close / baseline:.1f}x the bare SQL totals "
         f"({close:.2f} s against {baseline:.2f} s), {close / with_writes:.1f}x the bare SQL "
