@@ -286,14 +286,21 @@ def xlsx_write(*, rows: Iterable[tuple], target) -> None:
     for row in rows:
         values: list = _csv_row(row)
         for index in _DECIMAL_INDEXES:
-            cell = WriteOnlyCell(sheet, value=row[index])
-            cell.number_format = "0.00"
-            values[index] = cell
+            values[index] = _xlsx_number_cell(sheet, row[index])
         for index in _OTHER_INDEXES:
             if isinstance(values[index], str):
                 values[index] = _xlsx_text_cell(sheet, values[index])
         sheet.append(values)
     workbook.save(target)
+
+
+def _xlsx_number_cell(sheet, value: Decimal) -> WriteOnlyCell:
+    # openpyxl writes a Decimal through "%.16g", that is through a float (8.20 became
+    # 8.199999999999999 in the file): the cell holds the Decimal's own text, typed a number.
+    cell = WriteOnlyCell(sheet, value=format(value, "f"))
+    cell.data_type = "n"
+    cell.number_format = "0.00"
+    return cell
 
 
 def _xlsx_text_cell(sheet, text: str) -> WriteOnlyCell:

@@ -4,7 +4,9 @@ with a number of queries that does not depend on the number of items."""
 import csv
 import datetime as dt
 import io
+import re
 import tracemalloc
+import zipfile
 from decimal import Decimal
 
 import openpyxl
@@ -259,6 +261,31 @@ def test_xlsx_text_cells_are_strings_and_amounts_numbers(
         sorted(Decimal(str(row[amount - 1].value)) for row in adjustments)
         == [Decimal("-10")] + [Decimal("1")] * 5
     )
+
+
+@pytest.mark.parametrize("amount", ["8.20", "0.07", "9975.88", "-72395.57"])
+def test_xlsx_amounts_are_the_decimals_own_digits(world, amount):
+    # given an item whose amount a float cannot hold exactly
+    BillableItemFactory(
+        subscription=None,
+        client=world.acme,
+        kind="adjustment",
+        unit_price=Money(amount, "EUR"),
+        amount=Money(amount, "EUR"),
+    )
+    # when it is exported as XLSX
+    body = _download(world, "api", "xlsx")
+    # then the file holds the amount's digits (a finance import reading the cell's text gets
+    # them), as numbers
+    sheet_xml = zipfile.ZipFile(io.BytesIO(body)).read("xl/worksheets/sheet1.xml").decode()
+    columns = [
+        openpyxl.utils.get_column_letter(BILLABLE_ITEM_EXPORT_COLUMNS.index(name) + 1)
+        for name in ("unit_price", "amount")
+    ]
+    for column in columns:
+        texts = re.findall(rf'<c r="{column}\d+"[^>]*t="n"[^>]*><v>([^<]*)</v>', sheet_xml)
+        assert amount in texts
+        assert all(Decimal(text).as_tuple().exponent == -2 for text in texts)
 
 
 def test_xlsx_drops_control_characters_a_worksheet_cannot_hold(world):
