@@ -24,6 +24,7 @@ from billing.models import BillableItem, ItemStatus
 from billing.selectors.finance import items_exportable
 from billing.services.items import billable_items_status_set
 from packages.models import InvoiceAction
+from supportbilling.periods import local_today
 from whmcs.models import PushStatus, WhmcsPush
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def item_push(*, item_id: int, again: bool = False, now: dt.datetime | None = No
             push.save(update_fields=["status", "last_error", "last_attempt_at"])
             return push.status
         fields = add_billable_item_fields(
-            item, whmcs_client_id=link.whmcs_client_id, today=now.date()
+            item, whmcs_client_id=link.whmcs_client_id, today=local_today(now)
         )
         push.status, push.attempts, push.last_attempt_at = (
             PushStatus.SENDING,

@@ -165,6 +165,18 @@ def test_the_due_date_action_sends_a_due_date(whmcs, settings):
     assert {row["duedate"] for row in whmcs.billable_items} == {"2026-11-16"}
 
 
+def test_the_due_date_counts_from_today_in_the_app_time_zone(whmcs, settings, time_machine):
+    # given Tokyo's time zone, where 2 November has begun while it is 1 November in UTC
+    settings.TIME_ZONE = "Asia/Tokyo"
+    settings.WHMCS_DUE_DAYS = 14
+    time_machine.move_to(dt.datetime(2026, 11, 1, 22, 0, tzinfo=dt.UTC), tick=False)
+    closed_october(invoice_action=InvoiceAction.DUE_DATE)
+    # when the items are pushed
+    items_push()
+    # then they are due 14 days after Tokyo's today
+    assert {row["duedate"] for row in whmcs.billable_items} == {"2026-11-16"}
+
+
 def test_items_of_an_open_month_wait(whmcs):
     closed_october()
     BillableItem.objects.update(status=ItemStatus.EXPORTED)
