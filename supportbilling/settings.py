@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from babel.numbers import get_currency_precision, is_currency
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
@@ -218,6 +219,17 @@ LOGOUT_REDIRECT_URL = "clientarea:login"
 
 # Money: the currencies the catalogue can be priced in; the first is the default.
 CURRENCIES = tuple(code.upper() for code in env_list("CURRENCIES", "EUR,USD,GBP,PLN"))
+# Amounts are stored with two decimals: a currency with three (KWD, BHD, ...) would be rounded
+# to its minor unit and again by the database, so its items would disagree with the
+# statements (docs/decisions.md, "Currencies").
+for _code in CURRENCIES:
+    if not is_currency(_code):
+        raise ImproperlyConfigured(f"CURRENCIES: {_code} is not an ISO 4217 currency code.")
+    if get_currency_precision(_code) > 2:
+        raise ImproperlyConfigured(
+            f"CURRENCIES: {_code} has {get_currency_precision(_code)} decimal places; amounts "
+            "are kept with at most two, so it cannot be used."
+        )
 DEFAULT_CURRENCY = CURRENCIES[0]
 CURRENCY_CHOICES = [(code, code) for code in CURRENCIES]
 

@@ -92,6 +92,20 @@ def test_billing_start_and_start_bounds_are_checked_at_startup():
 
 
 @pytest.mark.parametrize(
+    ("currencies", "message"),
+    [
+        ("EUR,KWD", "CURRENCIES: KWD has 3 decimal places; amounts are kept with at most two"),
+        ("EUR,XYZ", "CURRENCIES: XYZ is not an ISO 4217 currency code."),
+    ],
+)
+def test_currencies_amounts_cannot_hold_are_refused_at_startup(currencies, message):
+    refused = settings_with(SECRET_KEY="k", CURRENCIES=currencies)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+    assert settings_with(SECRET_KEY="k", CURRENCIES="EUR,JPY,CHF").returncode == 0
+
+
+@pytest.mark.parametrize(
     ("value", "message"),
     [
         ("five", "REVIEW_WINDOW_DAYS must be a whole number of days."),

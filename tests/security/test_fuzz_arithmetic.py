@@ -36,7 +36,7 @@ any_value = st.one_of(
 amounts = st.decimals(min_value=0, max_value=10**9, allow_nan=False, allow_infinity=False)
 # Hours as the database holds them (two decimals), not only quarter hours.
 hours = st.decimals(min_value=0, max_value=9999, places=2, allow_nan=False, allow_infinity=False)
-currencies = st.sampled_from(["EUR", "USD", "GBP", "PLN", "JPY", "KWD"])
+currencies = st.sampled_from(["EUR", "USD", "GBP", "PLN", "JPY", "CHF"])
 modes = st.sampled_from(["recurring", "one_time"])
 
 
