@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+from babel.numbers import get_currency_precision
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -139,6 +140,22 @@ def _prices_check(*, prices: list[dict[str, Any]]) -> None:
     for price in prices:
         if price["fee"] < 0 or price["hourly_rate"] < 0:
             raise ValidationError({"prices": "Fees and hourly rates cannot be negative."})
+        for value in (price["fee"], price["hourly_rate"]):
+            _price_minor_units_check(value, price["currency"])
+
+
+def _price_minor_units_check(value: Decimal, currency: str) -> None:
+    """A price is in whole minor units of its currency (whole yen): the items, the portal and
+    the statements would round a fraction each their own way (docs/decisions.md)."""
+    places = get_currency_precision(currency)
+    exponent = value.normalize().as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        rule = (
+            f"{currency} prices are whole numbers"
+            if places == 0
+            else f"{currency} prices have at most {places} decimal places"
+        )
+        raise ValidationError({"prices": f"{rule}: {value} has more."})
 
 
 def package_prices_check(*, package: SupportPackage, prices: list[dict[str, Any]]) -> None:

@@ -10,8 +10,14 @@ from djmoney.money import Money
 
 from billing.models import BillableItem, ItemKind
 from billing.services.rollup import period_close
-from packages.models import BillingMode, PackagePrice, Subscription, SubscriptionStatus
-from packages.services import subscription_create, subscription_status_set
+from packages.models import (
+    BillingMode,
+    PackagePrice,
+    Subscription,
+    SubscriptionStatus,
+    SupportPackage,
+)
+from packages.services import package_create, subscription_create, subscription_status_set
 from tests.factories import ClientFactory, SubscriptionFactory, TicketFactory, package_with_prices
 from tickets.services import ticket_service_add
 
@@ -151,6 +157,31 @@ def test_a_price_form_refuses_negative_amounts_with_a_message():
     accepted = form_class(data={**data, "hourly_rate_0": "60.00", "hourly_rate_1": "EUR"})
     assert accepted.is_valid(), accepted.errors
     assert accepted.save().hourly_rate == Money("60.00", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("currency", "fee", "hourly_rate", "message"),
+    [
+        ("JPY", "50000", "1002.50", "JPY prices are whole numbers: 1002.50 has more."),
+        ("EUR", "500.005", "60.00", "EUR prices have at most 2 decimal places: 500.005 has more."),
+    ],
+)
+def test_a_price_is_in_whole_minor_units_of_its_currency(
+    settings, currency, fee, hourly_rate, message
+):
+    # given a deployment that prices in yen too
+    settings.CURRENCIES = (*settings.CURRENCIES, "JPY")
+    prices = [{"currency": currency, "fee": Decimal(fee), "hourly_rate": Decimal(hourly_rate)}]
+    fields = {"name": "Yen support", "billing_mode": BillingMode.RECURRING, "included_hours": 10}
+    # when a price has a fraction of the currency's minor unit, it is refused, nothing written
+    with pytest.raises(ValidationError) as refused:
+        package_create(fields=fields, prices=prices)
+    assert refused.value.message_dict == {"prices": [message]}
+    assert not SupportPackage.objects.filter(name="Yen support").exists()
+    # and the same price in whole units is taken
+    prices[0]["hourly_rate"], prices[0]["fee"] = Decimal("1002"), Decimal("500.00")
+    package = package_create(fields=fields, prices=prices)
+    assert package.prices.get().hourly_rate == Money("1002", currency)
 
 
 def test_a_bucket_stores_its_size_when_bought_and_keeps_it():
