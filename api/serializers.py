@@ -59,11 +59,20 @@ ZERO = Decimal("0")
 
 
 def _money_field(
-    *, source: str | None = None, read_only: bool = False, min_value: Decimal | None = None
+    *,
+    source: str | None = None,
+    read_only: bool = False,
+    min_value: Decimal | None = None,
+    max_digits: int | None = 14,
 ) -> serializers.DecimalField:
-    """An amount of money as the models store it: 14 digits, 2 of them decimals."""
+    """An amount of money as the models store it: 14 digits, 2 of them decimals (``max_digits``
+    None: a computed amount, which can be larger)."""
     return serializers.DecimalField(
-        max_digits=14, decimal_places=2, source=source, read_only=read_only, min_value=min_value
+        max_digits=max_digits,
+        decimal_places=2,
+        source=source,
+        read_only=read_only,
+        min_value=min_value,
     )
 
 
@@ -356,7 +365,9 @@ class UsageSerializer(serializers.Serializer):
     currency = serializers.ChoiceField(choices=settings.CURRENCY_CHOICES)
     hourly_rate = _money_field(min_value=ZERO)
     fee = _money_field(min_value=ZERO)
-    overtime_amount = _money_field(min_value=ZERO)
+    # Computed from the hours and the rate, so larger than an item holds when the price is
+    # wrong: shown as it is (the close refuses to bill it, docs/billing-rules.md).
+    overtime_amount = _money_field(min_value=ZERO, max_digits=None)
     closed = serializers.BooleanField()
     overage_policy = serializers.ChoiceField(choices=OveragePolicy.choices)
     approved_hours = serializers.DecimalField(

@@ -176,12 +176,15 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
         return HttpResponseRedirect(reverse("admin:billing_periods"))
 
     def _confirm_page(self, request: HttpRequest, month: dt.date) -> HttpResponse:
-        refusal = ""
+        refusal, preview = "", None
+        closed = PERIOD_MODEL.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
         try:
             period_close_check(month=month)
+            if not closed:
+                # Refuses too: an amount no item holds (the close would refuse it).
+                preview = period_close_preview(month=month, batch_size=settings.ROLLUP_BATCH_SIZE)
         except ValidationError as exc:
             refusal = " ".join(exc.messages)
-        closed = PERIOD_MODEL.objects.filter(month=month, status=PeriodStatus.CLOSED).exists()
         context = {
             **self.admin_site.each_context(request),
             "title": f"Close {period_label(month)}?",
@@ -189,9 +192,7 @@ class BillingPeriodAdmin(ReadOnlyAdmin):
             "period": period_label(month),
             "closed": closed,
             "refusal": refusal,
-            "preview": None
-            if refusal or closed
-            else period_close_preview(month=month, batch_size=settings.ROLLUP_BATCH_SIZE),
+            "preview": preview,
         }
         return TemplateResponse(request, "admin/billing/period_close.html", context)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
     Count,
@@ -366,12 +367,33 @@ def rollup_drafts(
     return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
 
 
+# The largest amount a billable item holds (``BillableItem.amount``: 14 digits, 2 decimals).
+ITEM_AMOUNT_LIMIT = Decimal("1e12")
+
+
+def rollup_drafts_fit(
+    drafts: tuple[ItemDraft, ...], *, subscription_id: int, currency: str
+) -> tuple[ItemDraft, ...]:
+    """``drafts``, or a refusal (ValidationError) that names the subscription when an amount
+    is more than an item holds: the batch then writes nothing and the month stays closing
+    until the price is corrected (docs/billing-rules.md)."""
+    for draft in drafts:
+        if abs(draft.amount) >= ITEM_AMOUNT_LIMIT:
+            raise ValidationError(
+                f"Subscription #{subscription_id}: its {draft.kind} of {draft.amount} "
+                f"{currency} is more than a billable item holds (at most 999,999,999,999.99); "
+                "correct its price, then close the month again.",
+                code="amount_too_large",
+            )
+    return drafts
+
+
 def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDraft, ...]:
     """The items (fee, overtime) one row of ``rollup_rows`` bills: what the rollup writes, and
     what the admin's confirmation of a close announces."""
     if row["fee"] is None:
         raise MissingPrice(f"Subscription #{row['pk']} has no price in its currency.")
-    return rollup_drafts(
+    drafts = rollup_drafts(
         currency=row["client__currency"],
         package_name=row["package__name"],
         included_hours=row["included_hours"],
@@ -385,6 +407,7 @@ def rollup_row_drafts(*, row: Mapping[str, Any], month: dt.date) -> tuple[ItemDr
         logged_hours=row.get("logged_hours"),
         no_charge_hours=row.get("no_charge_hours", ZERO),
     )
+    return rollup_drafts_fit(drafts, subscription_id=row["pk"], currency=row["client__currency"])
 
 
 def rollup_billed_kinds(*, month: dt.date, first_id: int, last_id: int) -> set[tuple[int, str]]:

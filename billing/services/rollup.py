@@ -29,6 +29,7 @@ from billing.selectors.rollup import (
     rollup_block_balances,
     rollup_block_draws,
     rollup_drafts,
+    rollup_drafts_fit,
     rollup_range_blocks,
     rollup_row_drafts,
     rollup_rows,
@@ -455,6 +456,9 @@ def _batch_write_sql(*, month: dt.date, first_id: int, last_id: int) -> tuple[in
                 overage_policy=overage_policy,
                 approved_hours=approved,
                 block_hours=block_hours,
+            )
+            computed = rollup_drafts_fit(
+                computed, subscription_id=first_subscription, currency=currency
             )
             for position, draft in enumerate(computed):
                 drafts.append(

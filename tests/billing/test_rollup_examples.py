@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
 from djmoney.money import Money
+from rest_framework.test import APIClient
 
 from billing.models import BillableItem
 from billing.selectors.statements import statement_for_subscription
@@ -13,6 +15,7 @@ from billing.services.rollup import period_close, period_rollup_batch
 from packages.models import BillingMode, BillingPeriod, PeriodStatus, SubscriptionStatus
 from packages.services import subscription_create
 from tests.factories import (
+    AdminFactory,
     ClientFactory,
     FinanceFactory,
     OperatorFactory,
@@ -159,6 +162,45 @@ def test_a_terminated_subscription_is_billed_the_month_of_its_time_and_not_the_n
     assert {i.period for i in october.values()} == {OCTOBER}
     assert october["fee"].amount == Money("500.00", "EUR")
     assert october["overtime"].amount == Money("60.00", "EUR")
+
+
+def test_an_amount_no_item_holds_stops_the_close_with_its_reason_until_the_price_is_fixed():
+    # given an hourly rate the catalogue accepts but far too high, and 120 h of overtime
+    package = package_with_prices({"EUR": ("500.00", "9999999999.99")})
+    subscription = SubscriptionFactory(package=package)
+    ticket = TicketFactory(subscription=subscription)
+    for day in range(1, 6):
+        TimeEntryFactory(ticket=ticket, hours=Decimal("24.00"), work_date=OCTOBER.replace(day=day))
+    TimeEntryFactory(ticket=ticket, hours=Decimal("10.00"), work_date=OCTOBER.replace(day=6))
+    # then the subscription's usage still shows the amount
+    api = APIClient()
+    api.force_authenticate(AdminFactory())
+    usage = api.get(f"/api/v1/subscriptions/{subscription.pk}/usage/?period=2026-10")
+    assert usage.status_code == 200
+    assert usage.json()["overtime_amount"] == "1199999999998.80"
+    # and the admin's confirmation of the close gives the reason instead of the items
+    browser = Client()
+    browser.force_login(FinanceFactory())
+    confirmation = browser.get("/admin/packages/billingperiod/2026-10/close/")
+    assert confirmation.status_code == 200
+    assert f"Subscription #{subscription.pk}: its overtime of" in confirmation.content.decode()
+    # and the close refuses with the reason, writing nothing
+    with pytest.raises(ValidationError) as refused:
+        period_close(month=OCTOBER)
+    assert refused.value.messages == [
+        f"Subscription #{subscription.pk}: its overtime of 1199999999998.80 EUR is more than a "
+        "billable item holds (at most 999,999,999,999.99); correct its price, then close the "
+        "month again."
+    ]
+    assert not BillableItem.objects.exists()
+    assert BillingPeriod.objects.get(month=OCTOBER).status == PeriodStatus.CLOSING
+    # when the price is corrected, the close bills the month
+    price = package.prices.get()
+    price.hourly_rate = Money("60.00", "EUR")
+    price.save()
+    period_close(month=OCTOBER)
+    assert items_of(subscription)["overtime"].amount == Money("7200.00", "EUR")
+    assert BillingPeriod.objects.get(month=OCTOBER).status == PeriodStatus.CLOSED
 
 
 def test_a_subscription_starting_after_the_month_is_not_billed():
