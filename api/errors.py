@@ -83,12 +83,25 @@ class DecimalJSONParser(JSONParser):
         encoding = parser_context.get("encoding", "utf-8")
         try:
             text = stream.read().decode(encoding)
-            return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return json.loads(text, parse_float=_json_decimal, parse_constant=_refuse_constant)
+        except (ValueError, UnicodeDecodeError, LookupError) as exc:
+            # LookupError: a charset that names a codec but not a text encoding (rot13).
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:
             # The decoder recurses once per nested array or object.
             raise ParseError("JSON parse error - nested too deeply.") from exc
+
+
+# No figure of the API comes near this; 1E+999999999 as an object's id took minutes of CPU
+# and half a gigabyte to turn into an int.
+_JSON_EXPONENT_MAX = 100
+
+
+def _json_decimal(text: str) -> Decimal:
+    number = Decimal(text)
+    if abs(number.adjusted()) > _JSON_EXPONENT_MAX:
+        raise ValueError(f"{text[:40]} is too large or too small a number")
+    return number
 
 
 def _refuse_constant(name: str):

@@ -6,6 +6,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 
+from packages.models import Subscription
 from tests.api.conftest import api_as
 from tests.factories import PASSWORD, ClientFactory
 from tickets.models import TicketMessage
@@ -186,6 +187,31 @@ def test_deeply_nested_json_is_a_400(world, method, path):
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "JSON parse error - nested too deeply."}
+
+
+@pytest.mark.parametrize("number", ["1E+1000", "1e-1000", "-1E+999999999"])
+def test_a_json_number_far_beyond_any_figure_is_a_400(world, number):
+    # given an object's id as a number with a huge exponent (turned into an int, it took
+    # minutes of CPU)
+    api = api_as(world.users["administrator"])
+    body = f'{{"client": {number}, "package": {world.package.pk}}}'
+    # when it is sent, it is refused at once and nothing is written
+    before = Subscription.objects.count()
+    response = api.post("/api/v1/subscriptions/", data=body, content_type="application/json")
+    assert response.status_code == 400
+    assert "is too large or too small a number" in response.json()["detail"]
+    assert Subscription.objects.count() == before
+
+
+def test_a_charset_that_is_no_text_encoding_is_a_400(world):
+    api = api_as(world.users["administrator"])
+    response = api.post(
+        "/api/v1/rollups/",
+        data=b'{"period": "2026-10"}',
+        content_type="application/json; charset=rot13",
+    )
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("JSON parse error")
 
 
 def test_a_ticket_without_a_body_opens_without_a_first_message(world, schema):
