@@ -2,6 +2,7 @@
 to the services by the views, so these classes only parse and render."""
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -173,6 +174,16 @@ class PackageSerializer(serializers.ModelSerializer):
     class Meta:
         model = SupportPackage
         fields = ["id", *PACKAGE_FIELDS, "prices"]
+
+    def validate_prices(self, prices: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # A PATCH makes every field optional, a price's too; but prices are written whole.
+        for number, price in enumerate(prices, start=1):
+            missing = [name for name in ("currency", "fee", "hourly_rate") if name not in price]
+            if missing:
+                raise serializers.ValidationError(
+                    f"Price {number} has no {' and no '.join(missing)}: a price is given whole."
+                )
+        return prices
 
 
 class ClientSerializer(serializers.ModelSerializer):

@@ -354,6 +354,23 @@ def test_a_package_keeps_a_price_its_subscriptions_need(world):
     }
 
 
+@pytest.mark.parametrize(
+    ("price", "message"),
+    [
+        ({}, "Price 1 has no currency and no fee and no hourly_rate: a price is given whole."),
+        ({"currency": "EUR", "fee": "1.00"}, "Price 1 has no hourly_rate: a price is given whole."),
+    ],
+)
+def test_a_package_patch_gives_each_price_whole(world, price, message):
+    before = list(world.package.prices.values_list("currency", "fee", "hourly_rate"))
+    response = api_as(world.users["administrator"]).patch(
+        f"/api/v1/packages/{world.package.pk}/", {"prices": [price]}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json() == {"prices": [message]}
+    assert list(world.package.prices.values_list("currency", "fee", "hourly_rate")) == before
+
+
 def test_a_clients_currency_is_fixed_once_billed(world):
     response = api_as(world.users["administrator"]).patch(
         f"/api/v1/clients/{world.acme.pk}/", {"currency": "USD"}, format="json"
