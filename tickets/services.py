@@ -280,6 +280,15 @@ def _overage_record(
             )
 
 
+def _plain_text(value: str, *, what: str) -> str:
+    """``value`` stripped, refused with a NUL character, which PostgreSQL cannot store (the
+    forms refuse it themselves; the workspace's timer and no-charge buttons post without a
+    form)."""
+    if "\x00" in value:
+        raise ValidationError(f"The {what} cannot contain NUL characters.", code="null_character")
+    return value.strip()
+
+
 @transaction.atomic
 def time_entry_log(
     *,
@@ -325,7 +334,7 @@ def time_entry_log(
         operator=operator,
         hours=hours_value,
         work_date=work_date,
-        note=note.strip(),
+        note=_plain_text(note, what="note"),
         no_charge=no_charge,
         no_charge_reason=reason,
     )
@@ -403,14 +412,16 @@ def time_entry_change(
         changes["hours"] = [str(entry.hours), str(new_hours)]
     if new_date != entry.work_date:
         changes["work_date"] = [str(entry.work_date), str(new_date)]
-    if note is not None and note.strip() != entry.note:
-        changes["note"] = [entry.note, note.strip()]
+    if note is not None:
+        note = _plain_text(note, what="note")
+    if note is not None and note != entry.note:
+        changes["note"] = [entry.note, note]
     if not changes:
         return entry
     months = [period_of(entry.work_date), period_of(new_date)]
     entry.hours, entry.work_date = new_hours, new_date
     if note is not None:
-        entry.note = note.strip()
+        entry.note = note
     entry.save(update_fields=["hours", "work_date", "note", "updated_at"])
     audit_record(
         action=AuditAction.TIME_CHANGED,
@@ -440,7 +451,7 @@ def no_charge_check(*, actor: Any, no_charge: bool, reason: str) -> str:
         return ""
     if not actor.has_perm(NO_CHARGE_PERMISSION):
         raise PermissionDenied(NO_CHARGE_FORBIDDEN)
-    reason = (reason or "").strip()
+    reason = _plain_text(reason or "", what="reason")
     if not reason:
         raise ValidationError(
             "Give the reason for no charge (goodwill, our own mistake, ...).",

@@ -88,6 +88,18 @@ def test_another_operator_does_not_see_my_timer(client, operator, ticket, time_m
     assert "Running timers" not in client.get(reverse("admin:index")).content.decode()
 
 
+def test_a_note_with_a_nul_character_is_refused_and_the_timer_runs_on(
+    client, operator, ticket, time_machine
+):
+    start_timer(client, ticket, time_machine)
+    time_machine.move_to(START + dt.timedelta(minutes=20), tick=False)
+    response = client.post(url("timer_stop", ticket), {"note": "bounce\x00logs"})
+    assert response.status_code == 400
+    assert "The note cannot contain NUL characters." in response.content.decode()
+    assert not TimeEntry.objects.exists()
+    assert TimeTimer.objects.get().started_at == START
+
+
 def test_cancel_discards_the_timer(client, operator, ticket, time_machine):
     start_timer(client, ticket, time_machine)
     time_machine.move_to(START + dt.timedelta(minutes=40), tick=False)

@@ -75,6 +75,19 @@ def test_an_operator_marks_an_entry_no_charge_with_a_reason(operator, entry):
     ]
 
 
+def test_a_reason_with_a_nul_character_is_refused_from_the_workspace(client, operator, entry):
+    # given the operator on the ticket's page
+    client.force_login(operator)
+    url = reverse("admin:tickets_ticket_entry_no_charge", args=[entry.ticket_id, entry.pk])
+    # when the no-charge button posts a reason with a NUL character
+    response = client.post(url, {"no_charge": "1", "no_charge_reason": "good\x00will"})
+    # then it is refused with the reason, and the entry is charged as before
+    assert response.status_code == 400
+    assert "The reason cannot contain NUL characters." in response.content.decode()
+    entry.refresh_from_db()
+    assert (entry.no_charge, entry.no_charge_reason) == (False, "")
+
+
 def test_without_the_permission_it_is_refused_and_nothing_changes(entry):
     finance = FinanceFactory()
     plain_staff = UserFactory(is_staff=True)
