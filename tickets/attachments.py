@@ -39,6 +39,21 @@ def attachment_filename_clean(filename: str) -> str:
     return name[:255] or "attachment"
 
 
+# type/subtype in the characters RFC 6838 allows; parameters (";charset=...") are dropped.
+_CONTENT_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def attachment_content_type_clean(content_type: str | None) -> str:
+    """The type a sender declared, lower case, or ``application/octet-stream`` when it is
+    missing or not a media type (a NUL character in it answered 500)."""
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    return (
+        declared
+        if _CONTENT_TYPE.fullmatch(declared) and len(declared) <= 100
+        else ("application/octet-stream")
+    )
+
+
 def attachment_check(*, filename: str, content_type: str, size: int) -> None:
     """Refuse a file over ATTACHMENT_MAX_BYTES, of a denied type, or with a denied ending."""
     limit = settings.ATTACHMENT_MAX_BYTES
@@ -58,7 +73,7 @@ def attachment_add(
 ) -> TicketAttachment:
     """Keep ``data`` with ``message`` after the checks (ValidationError when refused)."""
     filename = attachment_filename_clean(filename)
-    content_type = (content_type or "application/octet-stream").lower()[:100]
+    content_type = attachment_content_type_clean(content_type)
     attachment_check(filename=filename, content_type=content_type, size=len(data))
     attachment = TicketAttachment(
         message=message, filename=filename, content_type=content_type, size=len(data)
@@ -84,7 +99,7 @@ def uploads_check(*, uploads: Sequence[Upload]) -> None:
     refused = []
     for upload in uploads:
         filename = attachment_filename_clean(upload.name or "")
-        content_type = (upload.content_type or "application/octet-stream").lower()
+        content_type = attachment_content_type_clean(upload.content_type)
         try:
             attachment_check(filename=filename, content_type=content_type, size=upload.size or 0)
         except ValidationError as exc:

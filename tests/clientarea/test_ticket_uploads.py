@@ -2,6 +2,7 @@
 one is refused, nothing saved and the reason shown beside the field."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -119,6 +120,32 @@ def test_a_refused_file_on_a_reply_saves_no_reply(signed_in, portal_user):
         response.content.decode(), "attachments"
     )
     assert not ticket.messages.exists() and not TicketAttachment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("declared", "kept"),
+    [
+        ("\x00", "application/octet-stream"),
+        ("text/plain\x00evil", "application/octet-stream"),
+        ("Text/Plain; charset=utf-8", "text/plain"),
+        ("", "application/octet-stream"),
+    ],
+)
+def test_a_files_declared_type_is_kept_only_when_it_is_a_media_type(
+    signed_in, portal_user, settings, declared, kept
+):
+    # given a reply whose file declares a type the browser made up
+    ticket = TicketFactory(client=portal_user.client)
+    response = signed_in.post(
+        reverse("clientarea:ticket_reply", args=[ticket.pk]),
+        {"body": "The log.", "attachments": upload("log.txt", declared, b"paper jam")},
+    )
+    # then the reply and its file are kept, with a type that is one
+    assert response.status_code == 302
+    attachment = TicketAttachment.objects.get()
+    assert attachment.content_type == kept
+    stored = [path.name for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()]
+    assert stored == [Path(attachment.file.name).name]
 
 
 def test_an_internal_notes_uploaded_file_never_reaches_the_portal(signed_in, portal_user):
