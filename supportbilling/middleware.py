@@ -59,13 +59,19 @@ class NulCharacterMiddleware:
 FILTER_REFUSED = "A filter value in the address is out of range or malformed: {reason}."
 
 
+# Admin pages that apply a changelist's filters to their own query: the items' export
+# (billing.admin, "Export CSV/XLSX" of what the list shows).
+_CHANGELIST_FILTERED_VIEWS = frozenset({"billing_export"})
+
+
 class AdminFilterValueMiddleware:
     """Answer 400 when an admin changelist's filter values cannot be turned into a query.
 
     Django's admin refuses unknown lookups itself, but a value it accepts can still fail when
     the query is built: ``?start_date__year=9999&start_date__month=12`` or ``?created__year=99999``
     overflow Python's dates (ValueError, OverflowError) while the changelist counts its rows.
-    Every changelist, ours and third-party ones, goes through here; the error is logged."""
+    Every changelist, ours and third-party ones, and the pages that apply a changelist's
+    filters go through here; the error is logged."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -79,7 +85,10 @@ class AdminFilterValueMiddleware:
             isinstance(exception, ValueError | OverflowError)
             and match is not None
             and match.namespace == "admin"
-            and (match.url_name or "").endswith("_changelist")
+            and (
+                (match.url_name or "").endswith("_changelist")
+                or match.url_name in _CHANGELIST_FILTERED_VIEWS
+            )
         ):
             return None
         logger.warning("Refused admin filter %s: %s", request.get_full_path(), exception)

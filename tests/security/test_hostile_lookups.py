@@ -47,6 +47,16 @@ def test_hostile_values_in_any_changelist_lookup_are_refused_without_an_error(
             assert response.status_code in (200, 302, 400), (name, value, response.status_code)
 
 
+@pytest.mark.parametrize("name", ["created_at__year", "period__year", "period__gte"])
+def test_hostile_filter_values_on_the_items_export_are_refused_without_an_error(world, name):
+    # the export applies the item list's filters to the file it writes
+    browser = Client(raise_request_exception=False)
+    browser.force_login(world.users["finance"])
+    for value in ["99999", "-1", "0"]:
+        response = browser.get(f"/admin/billing/billableitem/export/?period=2026-10&{name}={value}")
+        assert response.status_code in (200, 302, 400), (name, value, response.status_code)
+
+
 def test_a_date_drill_down_to_the_last_month_of_year_9999_is_refused(world):
     browser = Client(raise_request_exception=False)
     browser.force_login(world.users["administrator"])
