@@ -67,6 +67,7 @@ from packages.services import (
     subscription_status_check,
     subscription_status_set,
 )
+from supportbilling.admin_prefill import RelatedPrefillAdmin
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import period_label, period_parse
 from tickets import selectors as ticket_selectors
@@ -83,7 +84,7 @@ def _errors_on_form(form: forms.BaseForm, error: ValidationError) -> None:
         form.add_error(field if field in form.fields else None, errors)
 
 
-class BillingAuditAdmin(admin.ModelAdmin):
+class BillingAuditAdmin(RelatedPrefillAdmin):
     """Lists the billing audit of the object on its change page (newest first, one query);
     the templates under admin/<app>/<model>/change_form.html include it."""
 
@@ -732,7 +733,7 @@ class ClientAdmin(BillingAuditAdmin):
 
 
 @admin.register(ClientUser)
-class ClientUserAdmin(admin.ModelAdmin):
+class ClientUserAdmin(RelatedPrefillAdmin):
     list_display = ["user", "client"]
     list_select_related = ["user", "client"]
     search_fields = ["user__username", "user__email", "client__name"]

@@ -29,6 +29,7 @@ from customers.admin_filters import ClientListFilter, client_filter_link
 from customers.forms import NotificationPreferenceForm
 from customers.services import notification_preference_set
 from packages.models import Subscription, SupportPackage
+from supportbilling.admin_prefill import RelatedPrefillAdmin
 from supportbilling.admin_readonly import ReadOnlyAdmin
 from supportbilling.periods import (
     local_today,
@@ -110,7 +111,7 @@ class AssigneeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(RelatedPrefillAdmin):
     list_display = [
         "id",
         "subject",
