@@ -84,8 +84,7 @@ class DecimalJSONParser(JSONParser):
         try:
             text = stream.read().decode(encoding)
             return json.loads(text, parse_float=_json_decimal, parse_constant=_refuse_constant)
-        except (ValueError, UnicodeDecodeError, LookupError) as exc:
-            # LookupError: a charset that names a codec but not a text encoding (rot13).
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:
             # The decoder recurses once per nested array or object.

@@ -1,5 +1,6 @@
 """Answer "try again shortly" (503) instead of a server error while the database is away,
-400 to a NUL character in the address, and 400 to an admin filter value out of range."""
+400 to a NUL character in the address or a charset that is no text encoding, and 400 to an
+admin filter value out of range."""
 
 import logging
 from collections.abc import Callable
@@ -53,6 +54,26 @@ class NulCharacterMiddleware:
             if request.path_info.startswith("/api/"):
                 return JsonResponse({"detail": NUL_REFUSED}, status=400)
             return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+class TextCharsetMiddleware:
+    """Answer 400 to a request whose charset names a codec that is not a text encoding
+    (``Content-Type: multipart/form-data; charset=rot13``): Django takes it, and its form
+    parser then fails with a LookupError, a server error."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.encoding:
+            try:
+                b"x".decode(request.encoding)  # an empty input skips the check
+            except LookupError:
+                refused = f"The request's charset, {request.encoding}, is not a text encoding."
+                if request.path_info.startswith("/api/"):
+                    return JsonResponse({"detail": refused}, status=400)
+                return HttpResponseBadRequest(refused, content_type="text/plain; charset=utf-8")
         return self.get_response(request)
 
 

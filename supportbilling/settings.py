@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "supportbilling.middleware.DatabaseUnavailableMiddleware",
     "supportbilling.middleware.NulCharacterMiddleware",  # 400, not a DataError from PostgreSQL
+    "supportbilling.middleware.TextCharsetMiddleware",  # 400, not a LookupError (charset=rot13)
     "supportbilling.middleware.AdminFilterValueMiddleware",  # 400, not a date overflow
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -63,6 +63,37 @@ def test_a_nul_in_the_api_and_the_portal_is_a_400(world):
     assert portal.get(f"/tickets/?q=x{NUL}y").status_code == 400
 
 
+@pytest.mark.parametrize("charset", ["rot13", "base64"])
+def test_a_charset_that_is_no_text_encoding_is_a_400(world, charset):
+    # given a client's reply form sent as multipart with a codec that is no text encoding
+    portal = Client(raise_request_exception=False)
+    portal.force_login(world.users["client_a"])
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="body"\r\n\r\nhello\r\n'
+        f"--{boundary}--\r\n"
+    )
+    # (generic(): the test client's post() would encode the body with that charset itself)
+    response = portal.generic(
+        "POST",
+        "/tickets/new/",
+        data=body.encode(),
+        content_type=f"multipart/form-data; boundary={boundary}; charset={charset}",
+    )
+    # then it is refused with the reason, as the API's JSON is
+    assert response.status_code == 400
+    assert f"The request's charset, {charset}, is not a text encoding." in response.content.decode()
+    api = Client(raise_request_exception=False)
+    api.force_login(world.users["operator"])
+    response = api.generic(
+        "POST", "/api/v1/tickets/", data=b"{}", content_type=f"application/json; charset={charset}"
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": f"The request's charset, {charset}, is not a text encoding."
+    }
+
+
 def test_ordinary_filters_still_work(world):
     browser = _administrator(world)
     assert browser.get("/admin/tickets/ticket/?q=mail&status__exact=open").status_code == 200
