@@ -68,8 +68,10 @@ class TextCharsetMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.encoding:
             try:
-                b"x".decode(request.encoding)  # an empty input skips the check
-            except LookupError:
+                "x".encode(request.encoding)
+            except (LookupError, UnicodeError):
+                # LookupError: no text encoding (rot13, base64); UnicodeError: a codec that
+                # encodes nothing ("undefined"). A real one (utf-16 too) passes.
                 refused = f"The request's charset, {request.encoding}, is not a text encoding."
                 if request.path_info.startswith("/api/"):
                     return JsonResponse({"detail": refused}, status=400)

@@ -63,7 +63,7 @@ def test_a_nul_in_the_api_and_the_portal_is_a_400(world):
     assert portal.get(f"/tickets/?q=x{NUL}y").status_code == 400
 
 
-@pytest.mark.parametrize("charset", ["rot13", "base64"])
+@pytest.mark.parametrize("charset", ["rot13", "base64", "undefined"])
 def test_a_charset_that_is_no_text_encoding_is_a_400(world, charset):
     # given a client's reply form sent as multipart with a codec that is no text encoding
     portal = Client(raise_request_exception=False)
@@ -92,6 +92,22 @@ def test_a_charset_that_is_no_text_encoding_is_a_400(world, charset):
     assert response.json() == {
         "detail": f"The request's charset, {charset}, is not a text encoding."
     }
+
+
+def test_a_text_encoding_of_more_than_one_byte_is_read(world):
+    # given a ticket sent to the API as UTF-16 JSON
+    api = Client(raise_request_exception=False)
+    api.force_login(world.users["operator"])
+    body = f'{{"client": {world.a.client.pk}, "subject": "Printer"}}'
+    response = api.generic(
+        "POST",
+        "/api/v1/tickets/",
+        data=body.encode("utf-16"),
+        content_type="application/json; charset=utf-16",
+    )
+    # then it is read like any other
+    assert response.status_code == 201, response.content
+    assert response.json()["subject"] == "Printer"
 
 
 def test_ordinary_filters_still_work(world):
