@@ -6,7 +6,7 @@ import datetime as dt
 from babel.dates import format_date
 from babel.numbers import format_currency
 from django import template
-from django.utils import translation
+from django.utils import timezone, translation
 from djmoney.money import Money
 
 register = template.Library()
@@ -34,5 +34,6 @@ def statement_month(value: dt.date) -> str:
 def statement_date(value: dt.date | dt.datetime) -> str:
     """``Oct 14, 2026`` (English), ``14.10.2026`` (German)."""
     if isinstance(value, dt.datetime):
-        value = value.date()
+        # The day in TIME_ZONE: a statement of the close at 00:05 on the 1st is dated the 1st.
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
     return format_date(value, "medium", locale=_locale())

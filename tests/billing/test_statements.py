@@ -129,6 +129,21 @@ def test_the_work_log_shows_only_when_the_package_shows_it(
     assert "lists dates and hours only" in html
 
 
+def test_the_issue_date_is_the_day_in_the_app_time_zone(
+    settings, time_machine, celery_eager, django_capture_on_commit_callbacks
+):
+    # given Warsaw's time zone, and October closed at 00:05 on 1 November there (23:05 UTC on
+    # 31 October), as the schedule does
+    settings.TIME_ZONE = "Europe/Warsaw"
+    time_machine.move_to(dt.datetime(2026, 10, 31, 23, 5, tzinfo=dt.UTC), tick=False)
+    subscription = subscription_with_overtime()
+    with django_capture_on_commit_callbacks(execute=True):
+        period_close(month=OCTOBER)
+    # then its statement says it was issued on 1 November
+    html = html_of(Statement.objects.get(subscription=subscription, month=OCTOBER))
+    assert "<th>Issued</th><td>Nov 1, 2026</td>" in html
+
+
 def test_a_second_render_changes_nothing(closed):
     subscription, _ = closed
     first = Statement.objects.get(subscription=subscription)
