@@ -64,6 +64,9 @@ BILLABLE_ITEM_COLUMNS = (
 # names whom it bills. Last, so that a reader of the older files finds its columns in place.
 BILLABLE_ITEM_EXPORT_COLUMNS = (*BILLABLE_ITEM_COLUMNS, "client_name")
 
+# Amounts an item holds are below this (``BillableItem.amount``: 14 digits, 2 of them decimals).
+ITEM_AMOUNT_LIMIT = Decimal("1e12")
+
 
 class BillableItem(models.Model):
     # The links that lead a composite index below get no index of their own: every index is

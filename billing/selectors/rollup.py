@@ -32,7 +32,7 @@ from billing.calculations import (
     rollup_item_drafts,
     statement_compute,
 )
-from billing.models import BillableItem, ItemKind
+from billing.models import ITEM_AMOUNT_LIMIT, BillableItem, ItemKind
 from billing.selectors.statements import (
     HOURS,
     ZERO_HOURS,
@@ -365,10 +365,6 @@ def rollup_drafts(
         block_hours=block_hours,
     )
     return tuple(rollup_item_drafts(statement=statement, package_name=package_name, month=month))
-
-
-# The largest amount a billable item holds (``BillableItem.amount``: 14 digits, 2 decimals).
-ITEM_AMOUNT_LIMIT = Decimal("1e12")
 
 
 def rollup_drafts_fit(

@@ -18,6 +18,7 @@ from billing.calculations import (
     money_round,
 )
 from billing.models import (
+    ITEM_AMOUNT_LIMIT,
     BillableItem,
     BillingAction,
     ItemKind,
@@ -215,7 +216,7 @@ def adjustment_create(
         raise ValidationError({"description": "Give the reason for the adjustment."})
     if not isinstance(amount, Decimal) or not amount.is_finite():
         raise ValidationError({"amount": "Enter the amount as a decimal, for example -25.00."})
-    if abs(amount) >= Decimal("1e12"):
+    if abs(amount) >= ITEM_AMOUNT_LIMIT:
         raise ValidationError({"amount": "The amount is too large."})
     rounded = money_round(amount, client.currency)
     if rounded.amount != amount:
