@@ -9,11 +9,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
-from babel.numbers import get_currency_precision
 from djmoney.money import Money
 
 from packages.blocks import block_order, hours_split
 from packages.models import BillingIncrement, BillingMode, BillingRounding, OveragePolicy
+from supportbilling.money import minor_unit_places
 
 __all__ = ["block_order", "hours_split"]  # the split of a month's hours (packages/blocks.py)
 
@@ -28,7 +28,7 @@ TERMS_CURRENT = "current"
 
 def money_round(amount: Decimal, currency: str) -> Money:
     """Round once, half up, to the currency's minor unit (2 for EUR, 0 for JPY)."""
-    quantum = Decimal(1).scaleb(-get_currency_precision(currency))
+    quantum = Decimal(1).scaleb(-minor_unit_places(currency))
     return Money(amount.quantize(quantum, rounding=ROUND_HALF_UP), currency)
 
 

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from babel.numbers import get_currency_precision
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -36,6 +35,7 @@ from packages.selectors import (
     subscription_start_latest,
 )
 from supportbilling.changes import CENT, fields_diff
+from supportbilling.money import in_whole_minor_units, minor_unit_places
 from supportbilling.periods import (
     local_today,
     period_label,
@@ -147,9 +147,8 @@ def _prices_check(*, prices: list[dict[str, Any]]) -> None:
 def _price_minor_units_check(value: Decimal, currency: str) -> None:
     """A price is in whole minor units of its currency (whole yen): the items, the portal and
     the statements would round a fraction each their own way (docs/decisions.md)."""
-    places = get_currency_precision(currency)
-    exponent = value.normalize().as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -places:
+    if not in_whole_minor_units(value, currency):
+        places = minor_unit_places(currency)
         rule = (
             f"{currency} prices are whole numbers"
             if places == 0

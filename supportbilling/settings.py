@@ -10,10 +10,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
-from babel.numbers import get_currency_precision, is_currency
+from babel.numbers import is_currency
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
+from supportbilling.money import minor_unit_places
 from supportbilling.periods import period_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -226,9 +227,9 @@ CURRENCIES = tuple(code.upper() for code in env_list("CURRENCIES", "EUR,USD,GBP,
 for _code in CURRENCIES:
     if not is_currency(_code):
         raise ImproperlyConfigured(f"CURRENCIES: {_code} is not an ISO 4217 currency code.")
-    if get_currency_precision(_code) > 2:
+    if minor_unit_places(_code) > 2:
         raise ImproperlyConfigured(
-            f"CURRENCIES: {_code} has {get_currency_precision(_code)} decimal places; amounts "
+            f"CURRENCIES: {_code} has {minor_unit_places(_code)} decimal places; amounts "
             "are kept with at most two, so it cannot be used."
         )
 DEFAULT_CURRENCY = CURRENCIES[0]

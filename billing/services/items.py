@@ -32,6 +32,7 @@ from packages.models import (
     InvoiceAction,
     Subscription,
 )
+from supportbilling.money import in_whole_minor_units
 from supportbilling.periods import (
     period_label,
     period_of,
@@ -218,11 +219,11 @@ def adjustment_create(
         raise ValidationError({"amount": "Enter the amount as a decimal, for example -25.00."})
     if abs(amount) >= ITEM_AMOUNT_LIMIT:
         raise ValidationError({"amount": "The amount is too large."})
-    rounded = money_round(amount, client.currency)
-    if rounded.amount != amount:
+    if not in_whole_minor_units(amount, client.currency):
         raise ValidationError(
             {"amount": f"Enter the amount in whole {client.currency} minor units, e.g. 12.50."}
         )
+    rounded = money_round(amount, client.currency)  # the same amount, in the currency's places
     if rounded.amount == 0:
         raise ValidationError({"amount": "An adjustment of zero changes nothing."})
     if subscription is not None and subscription.client_id != client.pk:
