@@ -40,6 +40,13 @@ class DatabaseUnavailableMiddleware:
 NUL_REFUSED = "A NUL character is not allowed in the address."
 
 
+def _request_refused(request: HttpRequest, reason: str) -> HttpResponse:
+    """400 with ``reason``: the API's JSON shape under /api/, plain text elsewhere."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": reason}, status=400)
+    return HttpResponseBadRequest(reason, content_type="text/plain; charset=utf-8")
+
+
 class NulCharacterMiddleware:
     """Answer 400 to a NUL character (``%00``) in the path or the query string, on every page:
     PostgreSQL refuses NUL in a text parameter (psycopg raises DataError), so an admin filter
@@ -51,9 +58,7 @@ class NulCharacterMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         query = unquote_plus(request.META.get("QUERY_STRING", ""), errors="replace")
         if "\x00" in request.path_info or "\x00" in query:
-            if request.path_info.startswith("/api/"):
-                return JsonResponse({"detail": NUL_REFUSED}, status=400)
-            return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
+            return _request_refused(request, NUL_REFUSED)
         return self.get_response(request)
 
 
@@ -72,10 +77,9 @@ class TextCharsetMiddleware:
             except (LookupError, UnicodeError):
                 # LookupError: no text encoding (rot13, base64); UnicodeError: a codec that
                 # encodes nothing ("undefined"). A real one (utf-16 too) passes.
-                refused = f"The request's charset, {request.encoding}, is not a text encoding."
-                if request.path_info.startswith("/api/"):
-                    return JsonResponse({"detail": refused}, status=400)
-                return HttpResponseBadRequest(refused, content_type="text/plain; charset=utf-8")
+                return _request_refused(
+                    request, f"The request's charset, {request.encoding}, is not a text encoding."
+                )
         return self.get_response(request)
 
 
