@@ -47,11 +47,9 @@ def attachment_content_type_clean(content_type: str | None) -> str:
     """The type a sender declared, lower case, or ``application/octet-stream`` when it is
     missing or not a media type (a NUL character in it answered 500)."""
     declared = (content_type or "").split(";", 1)[0].strip().lower()
-    return (
-        declared
-        if _CONTENT_TYPE.fullmatch(declared) and len(declared) <= 100
-        else ("application/octet-stream")
-    )
+    if _CONTENT_TYPE.fullmatch(declared) and len(declared) <= 100:
+        return declared
+    return "application/octet-stream"
 
 
 def attachment_check(*, filename: str, content_type: str, size: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -284,8 +285,7 @@ def _plain_text(value: str, *, what: str) -> str:
     """``value`` stripped, refused with a NUL character, which PostgreSQL cannot store (the
     forms refuse it themselves; the workspace's timer and no-charge buttons post without a
     form)."""
-    if "\x00" in value:
-        raise ValidationError(f"The {what} cannot contain NUL characters.", code="null_character")
+    ProhibitNullCharactersValidator(message=f"The {what} cannot contain NUL characters.")(value)
     return value.strip()
 
 
